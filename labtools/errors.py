@@ -1,0 +1,110 @@
+"""Typed errors. Library code raises these; only tasks.py turns them into exit codes and messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where in an input file a problem is: file, 1-based line, and the key path (``phases.deploy[2].when``)."""
+
+    file: str
+    line: int | None = None
+    key: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.key}" if self.key else where
+
+
+class LabError(Exception):
+    """Base of every error labtools reports to a user; knows its exit code and formats itself."""
+
+    exit_code = 1
+    kind = "error"
+
+    def __init__(
+        self, message: str, *, location: Location | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location
+        self.hint = hint
+
+    def format(self) -> str:
+        """One paragraph: ``file:line: key: message (hint: ...)``."""
+        text = f"{self.location}: {self.message}" if self.location else self.message
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+class ConfigError(LabError):
+    """Bad input in inventory, playbooks, templates, options or invoke config."""
+
+    exit_code = 2
+    kind = "config error"
+
+
+class YamlSyntaxError(ConfigError):
+    """A YAML file does not parse."""
+
+
+class SchemaError(ConfigError):
+    """Unknown key, wrong type, missing key, bad value in a YAML document."""
+
+
+class InventoryError(ConfigError):
+    """The inventory is inconsistent (duplicate host, empty range, unknown host pattern...)."""
+
+
+class TemplateError(ConfigError):
+    """A template is missing, does not compile, or uses an undefined variable."""
+
+
+class OptionError(ConfigError):
+    """A task option is malformed (``--set`` without ``=``, unknown phase, bad tag...)."""
+
+
+class ProviderError(LabError):
+    """A provider cannot work here: missing binary, unsupported driver, preflight failure."""
+
+    exit_code = 3
+    kind = "provider error"
+
+
+class MissingBinaryError(ProviderError):
+    """A binary (kubectl, minikube) is not on PATH."""
+
+
+class PreflightError(ProviderError):
+    """The machine does not have what the inventory asks for (CPU, memory, disk, driver)."""
+
+
+class ClusterUnreachableError(ProviderError):
+    """The cluster does not answer."""
+
+
+class ServiceError(LabError):
+    """A background service could not start or never became ready (port in use, probe timeout)."""
+
+    exit_code = 4
+    kind = "service error"
+
+
+class RunFailed(LabError):
+    """At least one step failed on at least one host; the recap has the details."""
+
+    exit_code = 1
+    kind = "run failed"
+
+
+class Interrupted(LabError):
+    """The run was interrupted (Ctrl-C); everything it started was stopped."""
+
+    exit_code = 130
+    kind = "interrupted"

@@ -1,0 +1,115 @@
+"""Plain, frozen data that flows from loading to planning to running. No behaviour with effects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from labtools.errors import Location
+
+PHASES: tuple[str, ...] = ("setup", "deploy", "explore", "verify", "teardown")
+"""The phases of a lab, in the order ``lab.up`` (first four) and ``lab.down`` (last) run them."""
+
+ACTIONS: tuple[str, ...] = (
+    "command",  # argv template, run as is
+    "kubectl",  # argv template, prefixed by the provider (kubectl --context X [-n NS])
+    "minikube",  # argv template, prefixed by the provider (minikube -p X); skipped without minikube
+    "cluster",  # start | stop | delete | status: the provider's idempotent lifecycle
+    "manifest",  # template path rendered to YAML, applied with kubectl apply -f -
+    "service",  # a background process with a readiness probe (kubectl proxy)
+    "http",  # an HTTP request with expectations
+    "wait",  # sleep a number of seconds
+)
+
+PROVIDERS: tuple[str, ...] = ("minikube", "context", "fake", "auto")
+
+
+@dataclass(frozen=True)
+class Host:
+    """One cluster target: its provider and its merged variables (defaults < groups < host)."""
+
+    name: str
+    provider: str
+    vars: Mapping[str, Any]
+    groups: tuple[str, ...] = ()
+    source: Location | None = None
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Hosts in file order and groups (name -> host names, children resolved)."""
+
+    path: str
+    hosts: Mapping[str, Host]
+    groups: Mapping[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One named step of a lab: exactly one action plus the Ansible-style controls."""
+
+    name: str
+    phase: str
+    action: str
+    spec: Any  # the action's raw, unrendered value: a template string or a mapping
+    source: Location
+    register: str | None = None
+    when: str | None = None
+    until: str | None = None
+    retries: int = 0
+    delay: float = 1.0
+    changed_when: str | bool | None = None
+    failed_when: str | None = None
+    ignore_errors: bool = False
+    timeout: float | None = None
+    tags: tuple[str, ...] = ()
+    no_log: bool = False
+    env: Mapping[str, str] = field(default_factory=dict)
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    explain: Mapping[str, str] = field(default_factory=dict)  # {"en": ..., "zh-TW": ...}
+    interactive: bool = False  # needs a terminal; skipped with a reason when stdin is not a TTY
+    stdin: str | None = None  # template for the command's standard input
+
+
+@dataclass(frozen=True)
+class Lab:
+    """A playbook: its name, defaults and steps grouped by phase (phase order = PHASES)."""
+
+    name: str
+    path: str
+    description: str = ""
+    hosts: str = "all"
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    phases: Mapping[str, tuple[Step, ...]] = field(default_factory=dict)
+    source: Location | None = None
+
+
+@dataclass(frozen=True)
+class Command:
+    """A rendered command: argv only, never a shell string."""
+
+    argv: tuple[str, ...]
+    stdin: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = 120.0
+    secret: bool = False  # no_log: never show argv, stdin or output
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    """The steps one host will run, with its merged variables (everything below --set included)."""
+
+    host: Host
+    vars: Mapping[str, Any]
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run will do: the lab, the selected phases and the per-host step lists."""
+
+    lab: Lab
+    phases: tuple[str, ...]
+    hosts: tuple[HostPlan, ...]
+    check: bool = False

@@ -1,0 +1,1 @@
+"""pytest plugin: fixtures for a lab's hosts and pods."""
