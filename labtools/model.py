@@ -20,6 +20,7 @@ ACTIONS: tuple[str, ...] = (
     "service",  # a background process with a readiness probe (kubectl proxy)
     "http",  # an HTTP request with expectations
     "wait",  # sleep a number of seconds
+    "verify",  # run the lab's pytest-testinfra checks (labtools.verify) against the host
 )
 
 PROVIDERS: tuple[str, ...] = ("minikube", "context", "fake", "auto")
