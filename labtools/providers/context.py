@@ -1,0 +1,100 @@
+"""The ``context`` provider: an existing cluster reached through a kubeconfig context.
+
+labtools does not own the cluster, so the lab runs in its own namespace (``lab-<host>`` by
+default): ``cluster start`` creates that namespace and ``cluster delete`` removes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from labtools.errors import ConfigError, Location, ProviderError
+from labtools.model import Host
+from labtools.providers.base import ClusterOp, ProcOutput
+from labtools.providers.minikube import _truthy, unknown_op
+
+NO_MINIKUBE = "provider context: no minikube (existing cluster)"
+# Namespaces the cluster owns: labtools never deletes them, even when the inventory names one.
+SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+
+
+def context_of(host: Host) -> str:
+    """The ``kube_context`` var, which this provider requires."""
+    value = host.vars.get("kube_context")
+    if not value:
+        where = None
+        if host.source is not None:
+            where = Location(host.source.file, host.source.line, f"{host.name}.kube_context")
+        raise ConfigError(
+            f"host {host.name}: provider context needs `kube_context`",
+            location=where,
+            hint="set `kube_context: NAME` (see `kubectl config get-contexts -o name`)",
+        )
+    return str(value)
+
+
+def namespace_of(host: Host) -> str:
+    """The lab's namespace on this host (``namespace`` var, default ``lab-<host>``)."""
+    return str(host.vars.get("namespace") or f"lab-{host.name}")
+
+
+def namespace_exists(out: ProcOutput) -> bool:
+    """Probe check for ``start``: ``get namespace`` found it."""
+    return out.rc == 0
+
+
+def namespace_absent(out: ProcOutput) -> bool:
+    """Probe check for ``delete``: ``get namespace`` says NotFound (any other error is not done)."""
+    return out.rc != 0 and "NotFound" in out.stderr
+
+
+class ContextProvider:
+    """Builds kubectl argv for an existing cluster: ``--context CTX -n NS`` on every call."""
+
+    name = "context"
+    has_minikube = False
+    minikube_skip_reason = NO_MINIKUBE  # what the runner shows for a skipped minikube step
+
+    def kubectl_base(self, host: Host) -> tuple[str, ...]:
+        """``kubectl --context CTX`` without a namespace (for cluster-scoped calls)."""
+        return (str(host.vars.get("kubectl_bin") or "kubectl"), "--context", context_of(host))
+
+    def kubectl(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
+        """``kubectl --context CTX -n NS ARGS``."""
+        return (*self.kubectl_base(host), "-n", namespace_of(host), *args)
+
+    def minikube(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
+        """There is no minikube here: the runner skips minikube steps (see ``has_minikube``)."""
+        raise ProviderError(NO_MINIKUBE, hint="use provider minikube or fake for minikube steps")
+
+    def env(self, host: Host) -> dict[str, str]:
+        """``KUBECONFIG`` when the host sets ``kubeconfig``."""
+        return {"KUBECONFIG": str(host.vars["kubeconfig"])} if host.vars.get("kubeconfig") else {}
+
+    def cluster(self, host: Host, op: str) -> ClusterOp:
+        """start/delete create/remove the lab namespace; stop does not apply."""
+        namespace = namespace_of(host)
+        probe = (*self.kubectl_base(host), "get", "namespace", namespace, "-o", "name")
+        if op == "start":
+            run = (*self.kubectl_base(host), "create", "namespace", namespace)
+            return ClusterOp("start", probe, namespace_exists, run)
+        if op == "delete":
+            reason = self.delete_skip_reason(host, namespace)
+            if reason:
+                return ClusterOp("delete", skip_reason=reason)
+            run = (*self.kubectl_base(host), "delete", "namespace", namespace, "--wait=true")
+            return ClusterOp("delete", probe, namespace_absent, run, timeout=300.0)
+        if op == "stop":
+            reason = "provider context: the cluster is not ours to stop"
+            return ClusterOp("stop", skip_reason=reason)
+        if op == "status":
+            return ClusterOp("status", probe, namespace_exists, probe)
+        raise unknown_op(host, op)
+
+    def delete_skip_reason(self, host: Host, namespace: str) -> str | None:
+        """Why ``delete`` must not remove the namespace, or None."""
+        if _truthy(host.vars.get("keep")):
+            return f"keep: true for host {host.name} (namespace {namespace} kept)"
+        if namespace in SYSTEM_NAMESPACES:
+            return f"namespace {namespace} belongs to the cluster; labtools does not delete it"
+        return None

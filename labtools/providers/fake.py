@@ -1,0 +1,50 @@
+"""The ``fake`` provider: minikube's contract played by ``python -m labtools.testing.minikube``.
+
+Its state (``MINIKUBE_HOME``) and kubeconfig live under the project's ``.labtools/fake-minikube``,
+so rehearsing a lab never touches the user's real ``~/.minikube`` or ``~/.kube/config``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from labtools.model import Host
+from labtools.providers.minikube import MinikubeProvider
+
+FAKE_MODULE = "labtools.testing.minikube"
+FAKE_HOME = os.path.join(".labtools", "fake-minikube")
+
+
+def fake_home(host: Host) -> str:
+    """MINIKUBE_HOME: var ``fake_home``, else ``<project_root>/.labtools/fake-minikube``."""
+    if host.vars.get("fake_home"):
+        return os.path.abspath(str(host.vars["fake_home"]))
+    root = str(host.vars.get("project_root") or os.getcwd())
+    return os.path.abspath(os.path.join(root, FAKE_HOME))
+
+
+def fake_kubeconfig(host: Host) -> str:
+    """The kubeconfig the fake writes: var ``fake_kubeconfig``, else ``<fake_home>/kubeconfig``."""
+    if host.vars.get("fake_kubeconfig"):
+        return os.path.abspath(str(host.vars["fake_kubeconfig"]))
+    return os.path.join(fake_home(host), "kubeconfig")
+
+
+class FakeProvider(MinikubeProvider):
+    """Like ``minikube`` but runs the fake minikube with its own home and kubeconfig."""
+
+    name = "fake"
+    has_minikube = True
+
+    def minikube_base(self, host: Host) -> tuple[str, ...]:
+        """The argv that runs the fake minikube with this Python."""
+        return (sys.executable, "-m", FAKE_MODULE)
+
+    def env(self, host: Host) -> dict[str, str]:
+        """MINIKUBE_HOME and KUBECONFIG inside the project's fake home."""
+        return {
+            "MINIKUBE_IN_STYLE": "false",
+            "MINIKUBE_HOME": fake_home(host),
+            "KUBECONFIG": fake_kubeconfig(host),
+        }

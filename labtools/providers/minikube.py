@@ -1,0 +1,218 @@
+"""The ``minikube`` provider: a local cluster per host, one minikube profile each."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from labtools.errors import ConfigError, Location
+from labtools.model import Host
+from labtools.providers.base import ClusterOp, ProcOutput
+
+START_TIMEOUT = 900.0
+WAIT_COMPONENTS = "apiserver,system_pods,default_sa,node_ready"
+EXIT_PROFILE_NOT_FOUND = 85  # minikube's GUEST_NOT_FOUND
+# The inventory var -> the `minikube start` flag it sets; only vars the inventory sets are passed.
+START_FLAGS: tuple[tuple[str, str], ...] = (
+    ("driver", "--driver"),
+    ("cpus", "--cpus"),
+    ("memory", "--memory"),
+    ("disk_size", "--disk-size"),
+    ("kubernetes_version", "--kubernetes-version"),
+    ("container_runtime", "--container-runtime"),
+)
+
+
+def profile_of(host: Host) -> str:
+    """The minikube profile of a host (``profile`` var, default the host name)."""
+    return str(host.vars.get("profile") or host.name)
+
+
+def namespace_of(host: Host, default: str = "default") -> str:
+    """The namespace the lab runs in on this host."""
+    return str(host.vars.get("namespace") or default)
+
+
+def list_var(host: Host, key: str) -> list[str]:
+    """A list-of-strings var (``addons``, ``extra_start_args``); a plain string is one item."""
+    value = host.vars.get(key)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [str(item) for item in value]
+    raise ConfigError(
+        f"host {host.name}: `{key}` must be a list, got {type(value).__name__}",
+        location=_location(host, key),
+        hint=f"write `{key}: [a, b]`",
+    )
+
+
+def _location(host: Host, key: str) -> Location | None:
+    if host.source is None:
+        return None
+    return Location(host.source.file, host.source.line, f"{host.name}.{key}")
+
+
+def insert_before_dashdash(args: Sequence[str], extra: Sequence[str]) -> tuple[str, ...]:
+    """``args`` with ``extra`` put before a ``--`` separator (or at the end when there is none)."""
+    items = list(args)
+    cut = items.index("--") if "--" in items else len(items)
+    return (*items[:cut], *extra, *items[cut:])
+
+
+def parse_status(out: str) -> dict[str, Any]:
+    """Parse ``minikube status -o json`` (one object, or a list for many nodes): the control plane.
+
+    Returns ``{}`` when the output is not a status (a missing profile prints CloudEvents instead).
+    """
+    text = out.strip()
+    if not text.startswith(("{", "[")):
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    if isinstance(data, list):
+        data = data[0] if data else {}
+    if not isinstance(data, dict) or "Host" not in data:
+        return {}
+    return data
+
+
+def status_is_running(status: Mapping[str, Any]) -> bool:
+    """True when Host, APIServer and Kubelet are Running and Kubeconfig is Configured."""
+    return (
+        status.get("Host") == "Running"
+        and status.get("APIServer") == "Running"
+        and status.get("Kubelet") == "Running"
+        and status.get("Kubeconfig") == "Configured"
+    )
+
+
+def parse_profiles(out: str) -> list[dict[str, Any]]:
+    """Parse ``minikube profile list -o json`` into the list of valid and invalid profiles."""
+    try:
+        data = json.loads(out.strip() or "{}")
+    except json.JSONDecodeError:
+        return []
+    if not isinstance(data, dict):
+        return []
+    profiles: list[dict[str, Any]] = []
+    for key in ("valid", "invalid"):
+        profiles.extend(p for p in data.get(key) or [] if isinstance(p, dict))
+    return profiles
+
+
+def profile_names(out: str) -> list[str]:
+    """The profile names in ``minikube profile list -o json`` output."""
+    return [str(p.get("Name")) for p in parse_profiles(out)]
+
+
+def start_is_done(out: ProcOutput) -> bool:
+    """Probe check for ``start``: the status says the cluster is up (exit 0)."""
+    return out.rc == 0 and status_is_running(parse_status(out.stdout))
+
+
+def stop_is_done(out: ProcOutput) -> bool:
+    """Probe check for ``stop``: the host is Stopped, or there is no such profile at all."""
+    if out.rc == EXIT_PROFILE_NOT_FOUND:
+        return True
+    return parse_status(out.stdout).get("Host") in {"Stopped", "Nonexistent"}
+
+
+def absent_from(profile: str) -> Callable[[ProcOutput], bool]:
+    """Probe check for ``delete``: ``profile list`` worked and does not name the profile."""
+
+    def is_done(out: ProcOutput) -> bool:
+        return out.rc == 0 and profile not in profile_names(out.stdout)
+
+    return is_done
+
+
+class MinikubeProvider:
+    """Builds minikube/kubectl argv for a host backed by a minikube profile."""
+
+    name = "minikube"
+    has_minikube = True
+    minikube_skip_reason: str | None = None
+
+    def minikube_base(self, host: Host) -> tuple[str, ...]:
+        """The argv that runs minikube (the ``minikube_bin`` var, default ``minikube``)."""
+        return (str(host.vars.get("minikube_bin") or "minikube"),)
+
+    def kube_context(self, host: Host) -> str:
+        """The kubeconfig context: minikube names it after the profile."""
+        return str(host.vars.get("kube_context") or profile_of(host))
+
+    def kubectl(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
+        """``kubectl --context PROFILE [-n NS] ARGS`` (``-n`` only outside ``default``)."""
+        argv: list[str] = [str(host.vars.get("kubectl_bin") or "kubectl")]
+        argv += ["--context", self.kube_context(host)]
+        namespace = namespace_of(host)
+        if namespace != "default":
+            argv += ["-n", namespace]
+        return (*argv, *args)
+
+    def minikube(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
+        """``minikube ARGS -p PROFILE`` (``-p`` stays before ``--`` of ``minikube kubectl --``)."""
+        return (*self.minikube_base(host), *insert_before_dashdash(args, ("-p", profile_of(host))))
+
+    def env(self, host: Host) -> dict[str, str]:
+        """``MINIKUBE_IN_STYLE=false`` (plain output), ``KUBECONFIG`` when the host sets one."""
+        env = {"MINIKUBE_IN_STYLE": "false"}
+        if host.vars.get("kubeconfig"):
+            env["KUBECONFIG"] = str(host.vars["kubeconfig"])
+        return env
+
+    def start_args(self, host: Host) -> tuple[str, ...]:
+        """The ``minikube start`` arguments for the flags the inventory sets."""
+        args: list[str] = ["start"]
+        for var, flag in START_FLAGS:
+            if host.vars.get(var) not in (None, ""):
+                args += [flag, str(host.vars[var])]
+        addons = list_var(host, "addons")
+        if addons:
+            args += ["--addons", ",".join(addons)]
+        args += [f"--wait={WAIT_COMPONENTS}", "--output", "json", "--keep-context"]
+        args += list_var(host, "extra_start_args")
+        return tuple(args)
+
+    def cluster(self, host: Host, op: str) -> ClusterOp:
+        """The idempotent lifecycle operation ``op`` (start, stop, delete, status)."""
+        status = self.minikube(host, ("status", "-o", "json"))
+        if op == "start":
+            timeout = float(host.vars.get("start_timeout") or START_TIMEOUT)
+            run = self.minikube(host, self.start_args(host))
+            return ClusterOp(
+                "start", status, start_is_done, run, progress="minikube-json", timeout=timeout
+            )
+        if op == "stop":
+            return ClusterOp("stop", status, stop_is_done, self.minikube(host, ("stop",)))
+        if op == "delete":
+            if _truthy(host.vars.get("keep")):
+                reason = f"keep: true for host {host.name} (profile {profile_of(host)} kept)"
+                return ClusterOp("delete", skip_reason=reason)
+            probe = (*self.minikube_base(host), "profile", "list", "-o", "json")
+            run = self.minikube(host, ("delete",))
+            return ClusterOp("delete", probe, absent_from(profile_of(host)), run)
+        if op == "status":
+            # ok when running; otherwise the same command runs and its non-zero exit fails the step
+            return ClusterOp("status", status, start_is_done, status)
+        raise unknown_op(host, op)
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
+def unknown_op(host: Host, op: str) -> ConfigError:
+    """The error for a ``cluster:`` value that is not a lifecycle operation."""
+    return ConfigError(
+        f"host {host.name}: unknown cluster operation {op!r}",
+        hint="use one of: start, stop, delete, status",
+    )
