@@ -1,0 +1,171 @@
+"""YAML loading that remembers the 1-based line of every mapping key and list item."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from labtools.errors import ConfigError, Location, SchemaError, YamlSyntaxError
+
+try:  # the C loader is several times faster on big playbooks
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+KeyPath = tuple[str | int, ...]
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def key_path(path: Iterable[str | int]) -> str:
+    """Format a key path like ``setup[2].retries``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def did_you_mean(word: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """A ``did you mean 'x'?`` hint for the closest choice, or None when nothing is close."""
+    matches = difflib.get_close_matches(str(word), sorted(set(choices)), n=1, cutoff=cutoff)
+    return f"did you mean '{matches[0]}'?" if matches else None
+
+
+@dataclass(frozen=True)
+class YamlDoc:
+    """Plain data from one YAML file plus the line of every key path in it."""
+
+    file: str
+    data: Any
+    lines: Mapping[KeyPath, int] = field(default_factory=dict)
+
+    def line(self, path: KeyPath = ()) -> int | None:
+        """Line of ``path``, or of its nearest known ancestor."""
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(())
+
+    def location(self, path: KeyPath = (), key: str | None = None) -> Location:
+        """A ``Location`` for ``path`` (``key`` overrides the printed key path)."""
+        return Location(
+            self.file, self.line(path), key if key is not None else key_path(path) or None
+        )
+
+
+def load_yaml(path: str | Path) -> YamlDoc:
+    """Read and parse one YAML file, keeping lines; errors name the file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"file not found: {path}", location=Location(str(path))) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}", location=Location(str(path))) from exc
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, filename: str) -> YamlDoc:
+    """Parse YAML text (one document) into plain data plus a line for every key path."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc, filename) from exc
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(str(exc), location=Location(filename)) from exc
+    if node is None:
+        raise SchemaError(
+            "the file is empty (no YAML document)",
+            location=Location(filename, 1),
+            hint="write a YAML mapping at the top level",
+        )
+    builder = _Builder(filename)
+    data = builder.build(node, ())
+    return YamlDoc(filename, data, builder.lines)
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, filename: str) -> YamlSyntaxError:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else None
+    column = mark.column + 1 if mark else None
+    problem = exc.problem or "invalid YAML"
+    if exc.context:
+        problem = f"{exc.context}, {problem}"
+    hint = None
+    if "'\\t'" in problem or "\t" in problem:
+        hint = "YAML indentation must use spaces, not tabs"
+    where = f"column {column}: " if column else ""
+    return YamlSyntaxError(
+        f"YAML syntax error: {where}{problem}", location=Location(filename, line), hint=hint
+    )
+
+
+class _Builder:
+    """Turns composed nodes into plain data, recording lines and refusing duplicate keys."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.lines: dict[KeyPath, int] = {(): 1}
+        self.scalars = yaml.constructor.SafeConstructor()
+
+    def build(self, node: yaml.Node, path: KeyPath) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for index, item in enumerate(node.value):
+                self.lines[(*path, index)] = item.start_mark.line + 1
+                items.append(self.build(item, (*path, index)))
+            return items
+        return self.scalars.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[Any, Any]:
+        result: dict[Any, Any] = {}
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if key_node.tag == _MERGE_TAG:
+                self._merge(result, value_node, path)
+                continue
+            key = self._key(key_node, path)
+            if key in seen:
+                raise SchemaError(
+                    f"duplicate key '{key}' (first defined on line {seen[key]})",
+                    location=Location(self.filename, line, key_path((*path, key))),
+                    hint="a key may appear only once in a mapping; remove or rename one of them",
+                )
+            seen[key] = line
+            self.lines[(*path, key)] = line
+            result[key] = self.build(value_node, (*path, key))
+        return result
+
+    def _key(self, key_node: yaml.Node, path: KeyPath) -> Any:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise SchemaError(
+                "mapping keys must be plain scalars",
+                location=Location(self.filename, key_node.start_mark.line + 1, key_path(path)),
+            )
+        key = self.scalars.construct_object(key_node, deep=True)
+        # YAML allows `1:` or `true:` as keys; labtools documents use names, so keep them as text
+        return key if isinstance(key, str) else key_node.value
+
+    def _merge(self, result: dict[Any, Any], value_node: yaml.Node, path: KeyPath) -> None:
+        sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        for source in sources:
+            merged = self.build(source, path)
+            if not isinstance(merged, dict):
+                raise SchemaError(
+                    "'<<' merge needs a mapping or a list of mappings",
+                    location=Location(self.filename, source.start_mark.line + 1, key_path(path)),
+                )
+            for key, value in merged.items():
+                result.setdefault(key, value)
