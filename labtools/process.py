@@ -1,0 +1,422 @@
+"""Effects: the only module that starts processes (argv through ``sh``, never a shell string).
+
+Every process runs in its own session (so its own process group); a timeout, ``stop()`` or
+``ProcessRegistry.stop_all()`` ends the whole group with SIGTERM, then SIGKILL after a grace period.
+
+Tuning notes (measured with sh 2.4): a ``_out`` callback without ``_in`` makes sh feed stdin from a
+Queue polled every 100 ms, and ``_timeout`` makes sh's watchdog thread poll every 100 ms; both add
+~100 ms per command. So stdin is always given explicitly and timeouts use our own timer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from labtools.errors import Interrupted, MissingBinaryError, ServiceError
+from labtools.model import Command
+
+OutputCallback = Callable[[str, str], None]  # (stream "stdout" | "stderr", line without newline)
+
+TIMEOUT_RC = 124  # like coreutils timeout(1)
+GRACE_SECONDS = 2.0  # between SIGTERM and SIGKILL
+TAIL_LINES = 20
+_OK_CODES = tuple(range(-64, 256))  # never let sh raise for an exit code; the runner decides
+
+INSTALL_HINTS: Mapping[str, str] = {
+    "kubectl": "install kubectl: https://kubernetes.io/docs/tasks/tools/ "
+    "(or use `minikube kubectl --`)",
+    "minikube": "install minikube: https://minikube.sigs.k8s.io/docs/start/",
+    "docker": "install Docker: https://docs.docker.com/engine/install/",
+    "curl": "install curl (Debian/Ubuntu: `apt-get install curl`)",
+    "git": "install git (Debian/Ubuntu: `apt-get install git`)",
+}
+
+
+@dataclass(frozen=True)
+class ProcResult:
+    """What a finished command returned."""
+
+    rc: int
+    stdout: str
+    stderr: str
+    duration: float
+    timed_out: bool = False
+
+
+def _hint_for(binary: str) -> str:
+    """How to get a missing binary."""
+    name = os.path.basename(binary)
+    return INSTALL_HINTS.get(name, f"install `{name}` or add its directory to PATH")
+
+
+def _command(binary: str) -> Any:
+    """An sh.Command for ``binary``, or MissingBinaryError naming it."""
+    import sh
+
+    try:
+        return sh.Command(binary)
+    except sh.CommandNotFound as exc:
+        raise MissingBinaryError(f"command not found: {binary}", hint=_hint_for(binary)) from exc
+
+
+def _environment(extra: Mapping[str, str]) -> dict[str, str]:
+    """The parent's environment plus ``extra`` (sh's ``_env`` replaces the whole environment)."""
+    env = dict(os.environ)
+    env.update({str(k): str(v) for k, v in extra.items()})
+    return env
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) pids in process group ``pgid``; zombies count as gone."""
+    members = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # not Linux: fall back on signal 0
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, 0)
+            return [pgid]
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry))
+    return members
+
+
+def kill_group(pgid: int, grace: float = GRACE_SECONDS) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after ``grace`` seconds."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not _group_members(pgid):
+            return
+        time.sleep(0.02)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+class ProcessRegistry:
+    """Every process group a run started, so ``stop_all()`` can end them all."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._groups: set[int] = set()
+        self._services: list[Service] = []
+        self.interrupted = threading.Event()
+
+    def add(self, pgid: int) -> None:
+        """Track a started process group."""
+        with self._lock:
+            self._groups.add(pgid)
+
+    def discard(self, pgid: int) -> None:
+        """Forget a process group that has ended."""
+        with self._lock:
+            self._groups.discard(pgid)
+
+    def add_service(self, service: Service) -> None:
+        """Track a background service (stopped by ``stop_all``)."""
+        with self._lock:
+            self._services.append(service)
+
+    def running(self) -> list[int]:
+        """The process groups still tracked."""
+        with self._lock:
+            return sorted(self._groups)
+
+    def services(self) -> list[Service]:
+        """The services started and not stopped yet."""
+        with self._lock:
+            return [s for s in self._services if s.running]
+
+    def stop_all(self, grace: float = GRACE_SECONDS) -> list[Service]:
+        """End every tracked process group (services included); returns the services stopped."""
+        stopped = []
+        for service in reversed(self.services()):
+            service.stop(grace)
+            stopped.append(service)
+        threads = [
+            threading.Thread(target=kill_group, args=(pgid, grace), daemon=True)
+            for pgid in self.running()
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return stopped
+
+
+DEFAULT_REGISTRY = ProcessRegistry()
+
+
+def run(
+    command: Command,
+    *,
+    on_output: OutputCallback | None = None,
+    registry: ProcessRegistry | None = None,
+    interactive: bool = False,
+) -> ProcResult:
+    """Run ``command`` to the end (or its timeout: the group is killed, rc 124)."""
+    registry = registry or DEFAULT_REGISTRY
+    if registry.interrupted.is_set():
+        raise Interrupted("the run was interrupted")
+    program = _command(command.argv[0])
+    if interactive:
+        return _run_interactive(program, command)
+    out: list[str] = []
+    err: list[str] = []
+    started = time.perf_counter()
+    proc = program(*command.argv[1:], **_call_args(command, out, err, on_output))
+    pgid = proc.pid
+    registry.add(pgid)
+    timed_out = threading.Event()
+    timer = threading.Timer(command.timeout, _expire, args=(pgid, timed_out))
+    timer.daemon = True
+    timer.start()
+    try:
+        proc.wait()
+    finally:
+        timer.cancel()
+        registry.discard(pgid)
+    rc = TIMEOUT_RC if timed_out.is_set() else int(proc.exit_code)
+    if registry.interrupted.is_set():
+        raise Interrupted("the run was interrupted")
+    return ProcResult(
+        rc=rc,
+        stdout="".join(out),
+        stderr="".join(err),
+        duration=time.perf_counter() - started,
+        timed_out=timed_out.is_set(),
+    )
+
+
+def _run_interactive(program: Any, command: Command) -> ProcResult:
+    """Run with the user's terminal as stdio, in the foreground group (Ctrl-C reaches it)."""
+    started = time.perf_counter()
+    proc = program(*command.argv[1:], _fg=True, _env=_environment(command.env), _ok_code=_OK_CODES)
+    return ProcResult(int(proc.exit_code), "", "", time.perf_counter() - started)
+
+
+def _expire(pgid: int, flag: threading.Event) -> None:
+    """Timer callback: mark the command timed out and end its group."""
+    flag.set()
+    kill_group(pgid)
+
+
+def _call_args(
+    command: Command,
+    out: list[str],
+    err: list[str],
+    on_output: OutputCallback | None,
+) -> dict[str, Any]:
+    """sh keyword arguments: background, own session, explicit stdin, line callbacks."""
+    return {
+        "_bg": True,
+        "_bg_exc": False,
+        "_env": _environment(command.env),
+        "_ok_code": _OK_CODES,
+        "_decode_errors": "replace",
+        "_new_session": True,
+        "_in": command.stdin or "",
+        "_tty_out": False,
+        "_out": _collector(out, "stdout", on_output),
+        "_err": _collector(err, "stderr", on_output),
+    }
+
+
+def _collector(
+    sink: list[str], stream: str, on_output: OutputCallback | None
+) -> Callable[[str], None]:
+    """A line callback for sh that keeps the text and forwards it live."""
+    if on_output is None:
+        return sink.append
+
+    def collect(line: str) -> None:
+        sink.append(line)
+        on_output(stream, line.rstrip("\n"))
+
+    return collect
+
+
+# --- background services ------------------------------------------------------------------
+
+
+class Service:
+    """A background process (``kubectl proxy``) with a readiness probe; ``stop()`` ends it."""
+
+    def __init__(self, name: str, *, registry: ProcessRegistry | None = None) -> None:
+        self.name = name
+        self.registry = registry or DEFAULT_REGISTRY
+        self.pid: int | None = None
+        self.url: str | None = None
+        self.port: int | None = None
+        self._proc: Any = None
+        self._tail: deque[str] = deque(maxlen=TAIL_LINES)
+
+    @property
+    def running(self) -> bool:
+        """True while the process is alive."""
+        return self._proc is not None and bool(self._proc.is_alive())
+
+    def start(
+        self,
+        command: Command,
+        *,
+        ready_http: str | None = None,
+        ready_tcp: int | None = None,
+        ready_timeout: float = 30.0,
+        port: int | None = None,
+    ) -> None:
+        """Start the process and wait until the probe answers (ServiceError otherwise)."""
+        program = _command(command.argv[0])
+        self._proc = program(
+            *command.argv[1:],
+            _bg=True,
+            _bg_exc=False,
+            _new_session=True,
+            _env=_environment(command.env),
+            _ok_code=_OK_CODES,
+            _in=command.stdin or "",
+            _tty_out=False,
+            _decode_errors="replace",
+            _out=self._tail.append,
+            _err=self._tail.append,
+        )
+        self.pid = self._proc.pid
+        self.registry.add(self.pid)
+        self.registry.add_service(self)
+        self.url = ready_http
+        self.port = port or ready_tcp
+        self._wait_ready(ready_http, ready_tcp, ready_timeout)
+
+    def _wait_ready(self, http: str | None, tcp: int | None, timeout: float) -> None:
+        """Poll the probe until it answers, the process exits or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.registry.interrupted.is_set():
+                self.stop()
+                raise Interrupted("the run was interrupted")
+            if not self.running:
+                self._fail("exited before it was ready")
+            if _probe(http, tcp):
+                return
+            time.sleep(0.05)
+        self.stop()
+        self._fail(f"was not ready after {timeout:g}s")
+
+    def _fail(self, what: str) -> None:
+        """Raise ServiceError with the output tail and a hint when the port is taken."""
+        self.stop()
+        tail = "".join(self._tail).strip()
+        hint = None
+        if "address already in use" in tail.lower() or "bind" in tail.lower():
+            hint = f"port {self.port} is in use; free it or choose another `port:`"
+        message = f"service {self.name!r} {what}"
+        if tail:
+            message += f"; output:\n{tail}"
+        raise ServiceError(message, hint=hint)
+
+    def tail(self) -> str:
+        """The last lines the service printed."""
+        return "".join(self._tail)
+
+    def stop(self, grace: float = GRACE_SECONDS) -> None:
+        """End the service's process group (TERM, then KILL) and reap it."""
+        if self._proc is None or self.pid is None:
+            return
+        kill_group(self.pid, grace)
+        with contextlib.suppress(Exception):
+            self._proc.wait()
+        self.registry.discard(self.pid)
+
+
+def _probe(http: str | None, tcp: int | None) -> bool:
+    """True when the HTTP URL answers (any status below 500) or the TCP port accepts."""
+    if http:
+        try:
+            with urllib.request.urlopen(http, timeout=1.0) as response:
+                return int(response.status) < 500
+        except urllib.error.HTTPError as exc:
+            return exc.code < 500
+        except (OSError, ValueError):
+            return False
+    if tcp:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.5)
+            return sock.connect_ex(("127.0.0.1", tcp)) == 0
+    return True
+
+
+def port_is_free(port: int) -> bool:
+    """True when ``port`` can be bound on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A port the kernel says is free on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def choose_port(preferred: int | None) -> int:
+    """``preferred`` when it is free, else a free port."""
+    if preferred and port_is_free(preferred):
+        return preferred
+    return free_port()
+
+
+class _Terminated(BaseException):
+    """SIGTERM turned into an exception so the run can clean up like on Ctrl-C."""
+
+
+@contextlib.contextmanager
+def stop_all_on_exit(registry: ProcessRegistry) -> Iterator[ProcessRegistry]:
+    """Stop every process group of ``registry`` on any exit; Ctrl-C/SIGTERM raise Interrupted."""
+    previous = _install_sigterm()
+    try:
+        yield registry
+    except (KeyboardInterrupt, _Terminated) as exc:
+        registry.interrupted.set()
+        registry.stop_all()
+        raise Interrupted("interrupted; every process the run started was stopped") from exc
+    finally:
+        registry.stop_all()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _install_sigterm() -> Any:
+    """Make SIGTERM raise in the main thread (only the main thread may set handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise _Terminated()
+
+    return signal.signal(signal.SIGTERM, terminate)
