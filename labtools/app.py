@@ -1,0 +1,152 @@
+"""The application layer behind the invoke tasks: load, plan, pick providers, run, report.
+
+Raises `LabError`s; never prints errors or exits (tasks.py does that).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from labtools.errors import OptionError, RunFailed
+from labtools.model import PHASES, Host, Plan
+from labtools.providers.base import Provider
+from labtools.results import RunSummary
+
+
+def _project(root: Path, lab: str | None, inventory: str | None) -> Any:
+    from labtools.project import Project
+
+    return Project.load(root, lab, inventory)
+
+
+def _plan(root: Path, project: Any, phases: Sequence[str], options: Mapping[str, Any]) -> Plan:
+    from labtools.options import parse_sets, parse_tags
+    from labtools.plan import build_plan
+
+    extra = {"project_root": str(root), **parse_sets(options.get("sets") or [])}
+    return build_plan(
+        project.inventory,
+        project.lab,
+        phases=phases,
+        limit=options.get("limit"),
+        tags=parse_tags(options.get("tags")),
+        skip_tags=parse_tags(options.get("skip_tags")),
+        extra_vars=extra,
+        check=bool(options.get("check")),
+    )
+
+
+def _providers(plan: Plan) -> tuple[dict[str, Provider], list[str]]:
+    """One provider per host (``auto`` resolved), and the banners to show."""
+    from labtools.providers import provider_for
+
+    providers: dict[str, Provider] = {}
+    banners: list[str] = []
+    for host_plan in plan.hosts:
+        provider, banner = provider_for(host_plan.host)
+        providers[host_plan.host.name] = provider
+        if banner:
+            banners.append(banner)
+    return providers, banners
+
+
+def _forks(value: Any) -> int:
+    try:
+        forks = int(value or 5)
+    except (TypeError, ValueError) as exc:
+        raise OptionError(f"--forks must be a number, got {value!r}") from exc
+    if forks < 1:
+        raise OptionError(f"--forks must be at least 1, got {forks}")
+    return forks
+
+
+def run_lab(root: Path, *, phases: Sequence[str], **options: Any) -> RunSummary:
+    """Run the given phases of a lab on the selected hosts; raise RunFailed when a step failed."""
+    from labtools.report.console import ConsoleReporter
+    from labtools.report.journal import JournalReporter
+    from labtools.report.junit import JUnitReporter
+    from labtools.rundir import new_run_dir
+    from labtools.runner import run_plan
+
+    project = _project(root, options.get("lab"), options.get("inventory"))
+    plan = _plan(root, project, phases, options)
+    providers, banners = _providers(plan)
+    if not plan.check and "setup" in phases:
+        _preflight([hp.host for hp in plan.hosts], providers)
+    label = "-".join(phases) if len(phases) < 3 else _label(phases)
+    run_dir = new_run_dir(root / "runs", project.lab.name, label)
+    console = ConsoleReporter(
+        verbose=int(options.get("verbose") or 0), lang=str(options.get("lang") or "en")
+    )
+    for banner in banners:
+        console.banner(banner)
+    reporters = [console, JournalReporter(run_dir), JUnitReporter(run_dir / "steps.junit.xml")]
+    summary = run_plan(
+        plan,
+        providers,
+        reporters=reporters,
+        run_dir=run_dir,
+        templates_dir=project.templates_dir,
+        verbose=bool(options.get("verbose")),
+        forks=_forks(options.get("forks")),
+    )
+    if summary.interrupted:
+        from labtools.errors import Interrupted
+
+        raise Interrupted(f"interrupted; everything the run started was stopped (run: {run_dir})")
+    if summary.failed:
+        failed = sorted({f"{r.host}: {r.step}" for r in summary.results if r.status == "failed"})
+        raise RunFailed(
+            f"{len(failed)} step(s) failed: " + "; ".join(failed),
+            hint=f"the recap above has the details; the journal is {run_dir / 'journal.jsonl'}",
+        )
+    return summary
+
+
+def _label(phases: Sequence[str]) -> str:
+    if tuple(phases) == PHASES[:4]:
+        return "up"
+    return "-".join(phases)
+
+
+def _preflight(hosts: Sequence[Host], providers: Mapping[str, Provider]) -> None:
+    """Check binaries, driver, CPU, memory and disk before anything starts."""
+    import shutil
+
+    from labtools.process import run_probe
+    from labtools.providers.preflight import run_preflight
+
+    run_preflight(list(hosts), dict(providers), which=shutil.which, run=run_probe)
+
+
+def show_plan(root: Path, *, phase: str | None = None, **options: Any) -> None:
+    """Print the rendered commands of the selected phases for every selected host."""
+    from labtools.options import parse_phases
+    from labtools.report.plan_view import print_plan
+    from labtools.runner import describe_plan
+
+    phases = parse_phases(phase) if phase else PHASES
+    project = _project(root, options.get("lab"), options.get("inventory"))
+    plan = _plan(root, project, phases, {**options, "check": True})
+    providers, banners = _providers(plan)
+    steps = describe_plan(plan, providers, templates_dir=project.templates_dir)
+    print_plan(steps, banners=banners, lang=str(options.get("lang") or "en"), out=sys.stdout)
+
+
+def show_list(root: Path, *, lab: str | None, inventory: str | None) -> None:
+    """Print the labs, hosts, groups, phases and tags."""
+    from labtools.playbook import list_labs
+    from labtools.report.console import print_listing
+
+    project = _project(root, lab, inventory)
+    labs = list_labs(project.playbooks_dir)
+    print_listing(project, labs, out=sys.stdout)
+
+
+def debug_enabled() -> bool:
+    """True when LABTOOLS_DEBUG asks for tracebacks."""
+    return bool(os.environ.get("LABTOOLS_DEBUG"))
