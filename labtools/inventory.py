@@ -1,0 +1,504 @@
+"""Ansible-style YAML inventory: host ranges, nested groups, variable merging, --limit patterns."""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import re
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labtools.errors import InventoryError, Location, SchemaError
+from labtools.model import PROVIDERS, Host, Inventory
+from labtools.yamlfile import KeyPath, YamlDoc, did_you_mean, load_yaml
+
+GROUP_KEYS: tuple[str, ...] = ("hosts", "vars", "children")
+MINIKUBE_LIKE: frozenset[str] = frozenset({"minikube", "fake", "auto"})
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,251}[A-Za-z0-9])?$")
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*([kmgt]i?b?|b)?$", re.IGNORECASE)
+_DISK = _MEMORY
+_RANGE = re.compile(r"\[([^\[\]]*)\]")
+_NAME = re.compile(r"^[A-Za-z0-9_.@-]+$")
+
+
+# ---------------------------------------------------------------------------- setting validators
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_provider(value: Any) -> str | None:
+    if value in PROVIDERS:
+        return None
+    return f"expected one of {', '.join(PROVIDERS)}, got {value!r}"
+
+
+def _check_positive_int(value: Any) -> str | None:
+    return None if _is_int(value) and value >= 1 else f"expected an integer >= 1, got {value!r}"
+
+
+def _check_size(value: Any) -> str | None:
+    if _is_int(value) and value >= 1:
+        return None
+    if isinstance(value, str) and _MEMORY.match(value.strip()):
+        return None
+    return f"expected megabytes (2200) or a size like '4g' or '2200mb', got {value!r}"
+
+
+def _check_str(value: Any) -> str | None:
+    return None if isinstance(value, str) and value else f"expected a string, got {value!r}"
+
+
+def _check_version(value: Any) -> str | None:
+    if isinstance(value, str) and value:
+        return None
+    return f"expected a version string like 'v1.32.0' (quote it), got {value!r}"
+
+
+def _check_bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
+
+
+def _check_str_list(value: Any) -> str | None:
+    if isinstance(value, list) and all(isinstance(item, str) and item for item in value):
+        return None
+    return f"expected a list of strings, got {value!r}"
+
+
+def _check_label(value: Any) -> str | None:
+    if isinstance(value, str) and _DNS_LABEL.match(value):
+        return None
+    return f"expected a DNS-1123 label (lowercase letters, digits, '-'), got {value!r}"
+
+
+def _check_dns_name(value: Any) -> str | None:
+    if isinstance(value, str) and _DNS_NAME.match(value):
+        return None
+    return f"expected a name of letters, digits, '-', '_' or '.', got {value!r}"
+
+
+SETTINGS: dict[str, Callable[[Any], str | None]] = {
+    "provider": _check_provider,
+    "profile": _check_dns_name,
+    "driver": _check_str,
+    "cpus": _check_positive_int,
+    "memory": _check_size,
+    "disk_size": _check_size,
+    "kubernetes_version": _check_version,
+    "container_runtime": _check_str,
+    "addons": _check_str_list,
+    "keep": _check_bool,
+    "kube_context": _check_str,
+    "kubeconfig": _check_str,
+    "namespace": _check_label,
+    "minikube_bin": _check_str,
+    "kubectl_bin": _check_str,
+}
+"""Provider settings (host or group vars) and how each is checked; other keys are user vars."""
+
+
+def _distance(a: str, b: str) -> int:
+    """Edit distance with adjacent transpositions (``proivder`` is 1 away from ``provider``)."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def misspelt_setting(key: str) -> str | None:
+    """The provider setting ``key`` is a likely misspelling of, if any."""
+    if key in SETTINGS:
+        return None
+    for setting in SETTINGS:
+        # short names get less slack, or ordinary user vars (`keys`, `deep`) would be flagged
+        allowed = 1 if len(setting) <= 5 else 2
+        if _distance(key.lower(), setting) <= allowed:
+            return setting
+    return None
+
+
+def check_vars(doc: YamlDoc, path: KeyPath, variables: Any) -> dict[str, Any]:
+    """Validate a vars mapping: known settings by type, misspelt settings are errors."""
+    if variables is None:
+        return {}
+    if not isinstance(variables, dict):
+        raise SchemaError(
+            f"expected a mapping of variables, got {type(variables).__name__}",
+            location=doc.location(path),
+        )
+    for key, value in variables.items():
+        where = doc.location((*path, key))
+        if key in SETTINGS:
+            problem = SETTINGS[key](value)
+            if problem:
+                raise SchemaError(f"bad value for '{key}': {problem}", location=where)
+            continue
+        close = misspelt_setting(str(key))
+        if close:
+            raise SchemaError(
+                f"unknown provider setting '{key}'",
+                location=where,
+                hint=f"did you mean '{close}'? (other keys are user variables)",
+            )
+    return dict(variables)
+
+
+# ---------------------------------------------------------------------------- host ranges
+
+
+def _range_items(spec: str, name: str) -> list[str]:
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not all(part.strip() for part in parts[:2]):
+        raise ValueError(f"empty or malformed range [{spec}] in '{name}' (write [01:20] or [a:f])")
+    start, end = parts[0].strip(), parts[1].strip()
+    step_text = parts[2].strip() if len(parts) == 3 else "1"
+    if not step_text.isdigit() or int(step_text) < 1:
+        raise ValueError(f"bad step '{step_text}' in range [{spec}] of '{name}' (an integer >= 1)")
+    step = int(step_text)
+    if start.isdigit() and end.isdigit():
+        if int(start) > int(end):
+            raise ValueError(f"reversed range [{spec}] in '{name}': {start} > {end}")
+        width = len(start) if start.startswith("0") and len(start) > 1 else 0
+        return [str(n).zfill(width) for n in range(int(start), int(end) + 1, step)]
+    letters = string.ascii_letters
+    if len(start) == 1 and len(end) == 1 and start in letters and end in letters:
+        if start > end:
+            raise ValueError(f"reversed range [{spec}] in '{name}': {start} > {end}")
+        return [chr(c) for c in range(ord(start), ord(end) + 1, step)]
+    raise ValueError(f"bad range [{spec}] in '{name}': use numbers ([01:20]) or letters ([a:f])")
+
+
+def expand_hosts(pattern: str) -> list[str]:
+    """Expand ``lab-[01:20]``, ``node-[a:c]``, ``x[0:20:5]`` (several ranges allowed)."""
+    pieces = _RANGE.split(pattern)
+    literals, ranges = pieces[0::2], pieces[1::2]
+    if any("[" in text or "]" in text for text in literals):
+        raise ValueError(f"unbalanced '[' or ']' in host name '{pattern}'")
+    choices = [_range_items(spec, pattern) for spec in ranges]
+    names = []
+    for combo in itertools.product(*choices):
+        name = literals[0] + "".join(item + literals[i + 1] for i, item in enumerate(combo))
+        names.append(name)
+    return names
+
+
+# ---------------------------------------------------------------------------- parsing
+
+
+@dataclass
+class _Group:
+    name: str
+    vars: dict[str, Any] = field(default_factory=dict)
+    hosts: dict[str, int] = field(default_factory=dict)  # host -> line of its definition
+    children: list[str] = field(default_factory=list)
+    parents: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _HostDef:
+    name: str
+    vars: dict[str, Any]
+    source: Location
+
+
+class _Parser:
+    def __init__(self, doc: YamlDoc) -> None:
+        self.doc = doc
+        self.groups: dict[str, _Group] = {"all": _Group("all")}
+        self.hosts: dict[str, list[_HostDef]] = {}
+
+    def parse(self) -> Inventory:
+        data = self.doc.data
+        if not isinstance(data, dict):
+            raise SchemaError(
+                f"the inventory must be a mapping with an 'all:' group, got {type(data).__name__}",
+                location=self.doc.location(()),
+                hint="start the file with `all:` and put hosts/vars/children under it",
+            )
+        for name, body in data.items():
+            if name != "all":  # Ansible: other top-level groups are children of `all`
+                self._link("all", str(name), ())
+            self._group(str(name), body, (name,))
+        self._check_cycles()
+        return self._build()
+
+    def _group(self, name: str, body: Any, path: KeyPath) -> None:
+        if not _NAME.match(name):
+            raise SchemaError(f"bad group name '{name}'", location=self.doc.location(path))
+        group = self.groups.setdefault(name, _Group(name))
+        if body is None:
+            return
+        if not isinstance(body, dict):
+            raise SchemaError(
+                f"group '{name}' must be a mapping with hosts/vars/children, "
+                f"got {type(body).__name__}",
+                location=self.doc.location(path),
+            )
+        for key in body:
+            if key not in GROUP_KEYS:
+                raise SchemaError(
+                    f"unknown key '{key}' in group '{name}'",
+                    location=self.doc.location((*path, key)),
+                    hint=did_you_mean(str(key), GROUP_KEYS) or "a group has hosts, vars, children",
+                )
+        group.vars.update(check_vars(self.doc, (*path, "vars"), body.get("vars")))
+        self._hosts(group, body.get("hosts"), (*path, "hosts"))
+        self._children(name, body.get("children"), (*path, "children"))
+
+    def _hosts(self, group: _Group, hosts: Any, path: KeyPath) -> None:
+        if hosts is None:
+            return
+        if not isinstance(hosts, dict):
+            raise SchemaError(
+                f"'hosts' of group '{group.name}' must be a mapping of host names, "
+                f"got {type(hosts).__name__}",
+                location=self.doc.location(path),
+                hint="write `hosts:` then one `name:` per line (a list is not accepted)",
+            )
+        for pattern, host_vars in hosts.items():
+            where = (*path, pattern)
+            line = self.doc.line(where)
+            try:
+                names = expand_hosts(str(pattern))
+            except ValueError as exc:
+                raise InventoryError(str(exc), location=self.doc.location(where)) from exc
+            variables = check_vars(self.doc, where, host_vars)
+            for name in names:
+                self._add_host(group, name, variables, where, line)
+
+    def _add_host(
+        self, group: _Group, name: str, variables: dict[str, Any], where: KeyPath, line: int | None
+    ) -> None:
+        if not _NAME.match(name):
+            raise SchemaError(f"bad host name '{name}'", location=self.doc.location(where))
+        if name in group.hosts:
+            raise InventoryError(
+                f"host '{name}' is defined twice in group '{group.name}' "
+                f"(lines {group.hosts[name]} and {line})",
+                location=self.doc.location(where),
+                hint="a host may appear in several groups, but only once per group",
+            )
+        group.hosts[name] = line or 0
+        self.hosts.setdefault(name, []).append(_HostDef(name, variables, self.doc.location(where)))
+
+    def _children(self, parent: str, children: Any, path: KeyPath) -> None:
+        if children is None:
+            return
+        if not isinstance(children, dict):
+            raise SchemaError(
+                f"'children' of group '{parent}' must be a mapping of group names, "
+                f"got {type(children).__name__}",
+                location=self.doc.location(path),
+            )
+        for name, body in children.items():
+            self._link(parent, str(name), (*path, name))
+            self._group(str(name), body, (*path, name))
+
+    def _link(self, parent: str, child: str, path: KeyPath) -> None:
+        if child == "all":
+            raise InventoryError(
+                f"group 'all' cannot be a child of '{parent}'", location=self.doc.location(path)
+            )
+        self.groups.setdefault(child, _Group(child))
+        if child not in self.groups[parent].children:
+            self.groups[parent].children.append(child)
+        if parent not in self.groups[child].parents:
+            self.groups[child].parents.append(parent)
+
+    def _check_cycles(self) -> None:
+        state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+        def visit(name: str, trail: list[str]) -> None:
+            state[name] = 1
+            for child in self.groups[name].children:
+                if state.get(child) == 1:
+                    cycle = " -> ".join([*trail[trail.index(child) :], child])
+                    raise InventoryError(
+                        f"group cycle: {cycle}",
+                        location=Location(self.doc.file, self._group_line(child), child),
+                        hint="a group cannot contain itself, directly or through its children",
+                    )
+                if state.get(child) is None:
+                    visit(child, [*trail, child])
+            state[name] = 2
+
+        for name in self.groups:
+            if state.get(name) is None:
+                visit(name, [name])
+
+    def _group_line(self, name: str) -> int | None:
+        for path, line in self.doc.lines.items():
+            if path and path[-1] == name and (len(path) == 1 or path[-2] == "children"):
+                return line
+        return None
+
+    def _depths(self) -> dict[str, int]:
+        depths: dict[str, int] = {}
+
+        def depth(name: str) -> int:
+            if name not in depths:
+                parents = self.groups[name].parents
+                depths[name] = 1 + max((depth(p) for p in parents), default=-1)
+            return depths[name]
+
+        for name in self.groups:
+            depth(name)
+        return depths
+
+    def _members(self) -> dict[str, tuple[str, ...]]:
+        """Every group's hosts, children included, in file order of the hosts."""
+        order = list(self.hosts)
+        members: dict[str, set[str]] = {}
+
+        def collect(name: str) -> set[str]:
+            if name not in members:
+                found = set(self.groups[name].hosts)
+                for child in self.groups[name].children:
+                    found |= collect(child)
+                members[name] = found
+            return members[name]
+
+        result = {name: tuple(h for h in order if h in collect(name)) for name in self.groups}
+        result["all"] = tuple(order)
+        grouped = {h for name, hosts in result.items() if name != "all" for h in hosts}
+        result["ungrouped"] = tuple(h for h in order if h not in grouped)
+        return result
+
+    def _build(self) -> Inventory:
+        members = self._members()
+        depths = self._depths()
+        hosts: dict[str, Host] = {}
+        member_sets = {g: set(hs) for g, hs in members.items() if g in self.groups}
+        for name, defs in self.hosts.items():
+            groups = sorted(
+                (g for g, hs in member_sets.items() if name in hs),
+                key=lambda g: (depths[g], g),
+            )
+            merged: dict[str, Any] = {}
+            for group in groups:
+                merged.update(self.groups[group].vars)
+            for definition in defs:
+                merged.update(definition.vars)
+            merged = with_defaults(name, merged)
+            shown = tuple(g for g in groups if g not in ("all", "ungrouped"))
+            hosts[name] = Host(name, merged["provider"], merged, shown, defs[0].source)
+        return Inventory(self.doc.file, hosts, members)
+
+
+def with_defaults(host: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill in provider, profile, namespace and kube_context defaults for one host."""
+    merged = dict(variables)
+    merged.setdefault("provider", "auto")
+    merged.setdefault("profile", host)
+    # on a shared cluster (context provider) the lab gets its own namespace, never `default`
+    merged.setdefault("namespace", f"lab-{host}" if merged["provider"] == "context" else "default")
+    if merged["provider"] in MINIKUBE_LIKE:
+        merged.setdefault("kube_context", merged["profile"])
+    return merged
+
+
+def parse_inventory(doc: YamlDoc) -> Inventory:
+    """Build an ``Inventory`` from a parsed YAML document (validates everything)."""
+    return _Parser(doc).parse()
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    """Read, parse and validate an inventory file."""
+    return parse_inventory(load_yaml(path))
+
+
+# ---------------------------------------------------------------------------- --limit patterns
+
+
+def _split_pattern(pattern: str) -> list[str]:
+    # ':' separates terms, except inside a [a:b] subscript; ',' too
+    terms, depth, current = [], 0, ""
+    for char in pattern:
+        depth += (char == "[") - (char == "]")
+        if char in ":," and depth == 0:
+            terms.append(current.strip())
+            current = ""
+        else:
+            current += char
+    terms.append(current.strip())
+    return [term for term in terms if term]
+
+
+def _match_term(inventory: Inventory, term: str) -> list[str] | None:
+    if term in ("all", "*"):
+        return list(inventory.hosts)
+    if term in inventory.hosts:
+        return [term]
+    if term in inventory.groups:
+        return list(inventory.groups[term])
+    if term.startswith("~"):
+        regex = re.compile(term[1:])
+        names = _names(inventory)
+        found = [n for n in names if regex.search(n)]
+    elif any(c in term for c in "*?["):
+        found = [n for n in _names(inventory) if fnmatch.fnmatchcase(n, term)]
+    else:
+        return None
+    if not found:
+        return None
+    hosts: list[str] = []
+    for name in found:
+        hosts += [name] if name in inventory.hosts else list(inventory.groups[name])
+    return hosts
+
+
+def _names(inventory: Inventory) -> list[str]:
+    return [*inventory.hosts, *(g for g in inventory.groups if g not in inventory.hosts)]
+
+
+def select_hosts(inventory: Inventory, pattern: str | None) -> list[Host]:
+    """Hosts matching an Ansible-style pattern (``web:&prod:!web-3``), in inventory order."""
+    if pattern is None or not pattern.strip():
+        return list(inventory.hosts.values())
+    union: set[str] = set()
+    intersect: list[set[str]] = []
+    exclude: set[str] = set()
+    for term in _split_pattern(pattern):
+        op, name = (term[0], term[1:].strip()) if term[0] in "&!" else ("", term)
+        matched = _match_term(inventory, name)
+        if matched is None:
+            raise _unknown_pattern(inventory, name, pattern)
+        if op == "&":
+            intersect.append(set(matched))
+        elif op == "!":
+            exclude |= set(matched)
+        else:
+            union |= set(matched)
+    if not union and (intersect or exclude):
+        union = set(inventory.hosts)  # `!x` alone means everything but x, like Ansible
+    for group in intersect:
+        union &= group
+    union -= exclude
+    return [host for name, host in inventory.hosts.items() if name in union]
+
+
+def _unknown_pattern(inventory: Inventory, name: str, pattern: str) -> InventoryError:
+    hint = did_you_mean(name, _names(inventory))
+    known = ", ".join(_names(inventory)[:12])
+    return InventoryError(
+        f"host pattern '{name}' matches no host or group (in '{pattern}')",
+        location=Location(inventory.path, None, "--limit"),
+        hint=hint or f"known hosts and groups: {known}",
+    )
+
+
+def group_names(host: Host) -> list[str]:
+    """Ansible's ``group_names``: the host's groups except ``all`` and ``ungrouped``."""
+    return sorted(host.groups)
