@@ -1,0 +1,204 @@
+"""Preflight: problems from facts (table-driven), and run_preflight with real stand-in binaries."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labtools.errors import Location, PreflightError
+from labtools.model import Host
+from labtools.providers import get_provider
+from labtools.providers.base import ProcOutput
+from labtools.providers.preflight import (
+    Facts,
+    check,
+    gather_facts,
+    mem_available_mb,
+    run_preflight,
+    size_mb,
+)
+
+SRC = Location("inventory.yml", 12)
+GOOD = Facts(
+    binaries={"kubectl": "/usr/bin/kubectl", "minikube": "/usr/bin/minikube", "docker": "/d"},
+    versions={"kubectl": "v1.32.4", "minikube": "v1.37.0"},
+    cpu_count=8,
+    mem_available_mb=16000,
+    disk_free_mb=100000,
+    drivers={"docker": True},
+)
+
+
+def host(provider: str = "minikube", **vars: Any) -> Host:
+    """Host lab-01 from inventory.yml:12."""
+    return Host("lab-01", provider, vars, source=SRC)
+
+
+def facts(**changes: Any) -> Facts:
+    """GOOD facts with some fields changed."""
+    return Facts(**{**GOOD.__dict__, **changes})
+
+
+@pytest.mark.parametrize(
+    ("vars", "changes", "expected"),
+    [
+        ({"driver": "docker", "cpus": 2, "memory": 2200}, {}, []),
+        (
+            {"memory": 8192},
+            {"mem_available_mb": 3900},
+            [
+                "memory: inventory asks 8192 MB for host lab-01 (inventory.yml:12) but 3900 MB is "
+                "available; lower `memory` or close programs"
+            ],
+        ),
+        ({"memory": "4g"}, {"mem_available_mb": 3900}, ["memory: inventory asks 4096 MB"]),
+        ({"memory": 1024}, {}, ["minikube needs 1800 MB"]),
+        ({"memory": "max"}, {"mem_available_mb": 100}, []),
+        ({"cpus": 1}, {}, ["cpus: inventory asks 1 CPU", "at least 2"]),
+        ({"cpus": 16}, {}, ["cpus: inventory asks 16 CPUs", "but 8 exist"]),
+        ({"disk_size": "200g"}, {}, ["disk: inventory asks 204800 MB", "100000 MB is free"]),
+        ({}, {"disk_free_mb": 5000}, ["disk: inventory asks 20000 MB"]),
+        (
+            {},
+            {"binaries": {**GOOD.binaries, "minikube": None}},
+            [
+                "minikube: minikube not found on PATH",
+                "install it: https://minikube.sigs.k8s.io/docs/start/ or use provider: fake",
+            ],
+        ),
+        ({}, {"binaries": {**GOOD.binaries, "kubectl": None}}, ["kubectl: kubectl not found"]),
+        ({}, {"versions": {"kubectl": "v1.32.4", "minikube": None}}, ["`minikube version` failed"]),
+        ({"driver": "docker"}, {"drivers": {"docker": False}}, ["`docker info` failed"]),
+        ({"driver": "podman"}, {}, ["driver podman", "podman is not on PATH"]),
+        ({}, {"binaries": {"kubectl": "/k", "minikube": "/m"}}, ["no minikube driver found"]),
+        ({}, {"drivers": {"docker": False}}, ["docker found but not answering"]),
+        ({"driver": "none"}, {"binaries": {"kubectl": "/k", "minikube": "/m"}}, []),
+    ],
+)
+def test_minikube_problems(
+    vars: dict[str, Any], changes: dict[str, Any], expected: list[str]
+) -> None:
+    problems = [p.text() for p in check(host(**vars), facts(**changes))]
+    if not expected:
+        assert problems == []
+        return
+    assert len(problems) == 1, problems
+    for part in expected:
+        assert part in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("vars", "changes", "expected"),
+    [
+        ({"kube_context": "kind-dev"}, {"contexts": ("kind-dev", "prod")}, None),
+        ({}, {}, "needs `kube_context`"),
+        ({"kube_context": "kind-x"}, {"contexts": ("kind-dev",)}, "it has: kind-dev"),
+        (
+            {"kube_context": "kind-dev", "kubeconfig": "/nope"},
+            {"kubeconfig_exists": False},
+            "kubeconfig /nope of host lab-01 (inventory.yml:12) does not exist",
+        ),
+        ({"kube_context": "c"}, {"binaries": {"kubectl": None}}, "kubectl not found on PATH"),
+    ],
+)
+def test_context_problems(
+    vars: dict[str, Any], changes: dict[str, Any], expected: str | None
+) -> None:
+    problems = [p.text() for p in check(host("context", **vars), facts(**changes))]
+    if expected is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1, problems
+        assert expected in problems[0]
+
+
+def test_fake_needs_only_kubectl() -> None:
+    bare = Facts(binaries={"kubectl": "/k"}, mem_available_mb=10, cpu_count=1)
+    assert check(host("fake", memory=8192, cpus=8), bare) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "mb"),
+    [(2200, 2200), ("2200", 2200), ("4g", 4096), ("4G", 4096), ("20000mb", 20000), ("max", None)],
+)
+def test_size_mb(value: object, mb: int | None) -> None:
+    assert size_mb(value) == mb
+
+
+def test_gather_facts_per_provider() -> None:
+    keys = [f.key for f in gather_facts(host(driver="docker"), get_provider("minikube"))]
+    assert keys == ["version:kubectl", "version:minikube", "driver:docker"]
+    ctx = gather_facts(
+        host("context", kube_context="c", kubeconfig="/k c"), get_provider("context")
+    )
+    assert ctx[-1].command.argv == (
+        "kubectl",
+        "--kubeconfig",
+        "/k c",
+        "config",
+        "get-contexts",
+        "-o",
+        "name",
+    )
+
+
+def test_mem_available_reads_meminfo(tmp_path: Path) -> None:
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       16000000 kB\nMemAvailable:    3993600 kB\n")
+    assert mem_available_mb(str(meminfo)) == 3900
+    assert mem_available_mb(str(tmp_path / "missing")) is None
+
+
+def write_tool(directory: Path, name: str, stdout: str, rc: int = 0) -> None:
+    """A stand-in binary that prints ``stdout`` and exits ``rc``."""
+    path = directory / name
+    path.write_text(f"#!/bin/sh\ncat <<'EOF'\n{stdout}\nEOF\nexit {rc}\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+def real_run(path: Path) -> Any:
+    """A process runner with PATH limited to ``path``."""
+
+    def run(argv: tuple[str, ...]) -> ProcOutput:
+        env = {**os.environ, "PATH": f"{path}:/usr/bin:/bin"}
+        done = subprocess.run(
+            argv, capture_output=True, text=True, env=env, timeout=10, check=False
+        )
+        return ProcOutput(done.returncode, done.stdout, done.stderr)
+
+    return run
+
+
+def test_run_preflight_reports_every_problem_in_one_paragraph(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    write_tool(bin_dir, "kubectl", '{"clientVersion":{"gitVersion":"v1.32.4"}}')
+    write_tool(bin_dir, "docker", "Cannot connect to the Docker daemon", rc=1)
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemAvailable:    3993600 kB\n")
+    hosts = [host(driver="docker", memory=8192), Host("lab-02", "minikube", {"memory": 2000})]
+    providers = {"lab-01": get_provider("minikube"), "lab-02": get_provider("minikube")}
+    which = lambda name: str(bin_dir / name) if (bin_dir / name).exists() else None  # noqa: E731
+    with pytest.raises(PreflightError) as caught:
+        run_preflight(hosts, providers, which=which, run=real_run(bin_dir), meminfo=str(meminfo))
+    text = caught.value.message
+    assert "\n" not in text
+    assert "minikube not found on PATH (needed by host lab-01 (inventory.yml:12))" in text
+    assert "`docker info` failed" in text
+    assert "inventory asks 8192 MB for host lab-01" in text
+    assert "2 minikube hosts together ask 10192 MB but 3900 MB is available" in text
+    assert caught.value.exit_code == 3
+
+
+def test_run_preflight_passes_for_fake(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    write_tool(bin_dir, "kubectl", '{"clientVersion":{"gitVersion":"v1.32.4"}}')
+    which = lambda name: str(bin_dir / name) if (bin_dir / name).exists() else None  # noqa: E731
+    hosts = [host("fake")]
+    run_preflight(hosts, {"fake": get_provider("fake")}, which=which, run=real_run(bin_dir))
