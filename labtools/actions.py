@@ -1,0 +1,416 @@
+"""Pure: turn a ``Step`` + variables + ``Host`` + ``Provider`` into a rendered action (data)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labtools.errors import TemplateError
+from labtools.model import Command, Host, Step
+from labtools.providers.base import ClusterOp, Provider
+
+DEFAULT_TIMEOUT = 120.0
+DEFAULT_READY_TIMEOUT = 30.0
+MASK = "********"
+INTERACTIVE_SKIP = "needs a terminal (stdin is not a TTY)"
+
+# First words (or first two) of kubectl/minikube arguments that only read (design.md).
+READONLY_VERBS = frozenset(
+    {
+        "get",
+        "describe",
+        "logs",
+        "version",
+        "cluster-info",
+        "explain",
+        "api-resources",
+        "api-versions",
+        "top",
+        "wait",
+        "exec",
+        "status",
+        "ip",
+    }
+)
+READONLY_PAIRS = frozenset(
+    {
+        ("rollout", "status"),
+        ("profile", "list"),
+        ("service", "--url"),
+        ("addons", "list"),
+        ("config", "view"),
+        ("config", "current-context"),
+        ("config", "get-contexts"),
+        ("auth", "can-i"),
+    }
+)
+
+
+@dataclass(frozen=True)
+class RunCommand:
+    """Run a command to its end; ``readonly`` commands default to ``ok`` instead of ``changed``."""
+
+    command: Command
+    readonly: bool = False
+    interactive: bool = False
+    display: tuple[str, ...] = ()  # argv with no_log values masked
+
+
+@dataclass(frozen=True)
+class StartService:
+    """Start a background process and wait for its readiness probe."""
+
+    name: str
+    command: Command
+    port: int | None = None
+    ready_http: str | None = None
+    ready_tcp: int | None = None
+    ready_timeout: float = DEFAULT_READY_TIMEOUT
+    display: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HttpCheck:
+    """An HTTP request with expectations (status, text contained in the body)."""
+
+    url: str
+    method: str = "GET"
+    status: int = 200
+    contains: str | None = None
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Sleep a number of seconds."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The provider's idempotent lifecycle operation (probe, then run when not done)."""
+
+    op: ClusterOp
+    env: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True)
+class Skip:
+    """The step does not apply here; the reason is shown to the user."""
+
+    reason: str
+
+
+Action = RunCommand | StartService | HttpCheck | Wait | Cluster | Skip
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """A step as ``lab.plan`` / ``--check`` shows it: the rendered command line and notes."""
+
+    host: str
+    phase: str
+    step: Step
+    display: str
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Context:
+    """What building an action needs besides the step and its variables."""
+
+    host: Host
+    provider: Provider
+    templates_dir: Path | None = None
+    tty: bool = False
+    choose_port: Callable[[int | None], int] = lambda port: port or 0
+    run_dir: Path | None = None
+
+
+def timeout_for(step: Step, variables: Mapping[str, Any]) -> float:
+    """Step ``timeout``, else the lab var ``command_timeout``, else 120 s."""
+    if step.timeout is not None:
+        return float(step.timeout)
+    value = variables.get("command_timeout")
+    return float(value) if value not in (None, "") else DEFAULT_TIMEOUT
+
+
+def is_readonly(args: Sequence[str]) -> bool:
+    """True when kubectl/minikube arguments start with a read-only verb."""
+    if not args:
+        return False
+    if args[0] in READONLY_VERBS:
+        return True
+    return any(args[0] == first and second in args[1:] for first, second in READONLY_PAIRS)
+
+
+def literal_words(template: Any) -> frozenset[str]:
+    """Words of a command template that hold no ``{{ }}`` (shown even when no_log)."""
+    if not isinstance(template, str):
+        return frozenset()
+    lexer = shlex.shlex(template, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    try:
+        return frozenset(word for word in lexer if "{{" not in word and "{%" not in word)
+    except ValueError:
+        return frozenset()
+
+
+def mask_argv(argv: Sequence[str], args_from: int, template: Any) -> tuple[str, ...]:
+    """Mask every argument at or after ``args_from`` that is not literal template text."""
+    shown = literal_words(template)
+    return tuple(
+        word if index < args_from or word in shown else MASK for index, word in enumerate(argv)
+    )
+
+
+def build(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
+    """Render ``step`` into an action (raises TemplateError on a bad template)."""
+    builder = _BUILDERS.get(step.action)
+    if builder is None:
+        raise TemplateError(f"unknown action {step.action!r}", location=step.source)
+    return builder(step, variables, ctx)
+
+
+def _env(step: Step, variables: Mapping[str, Any], ctx: Context) -> dict[str, str]:
+    """Provider environment plus the step's rendered ``env:``."""
+    from labtools.render import render_text
+
+    env = dict(ctx.provider.env(ctx.host))
+    for key, value in step.env.items():
+        env[str(key)] = render_text(str(value), variables, source=step.source)
+    return env
+
+
+def _command(
+    step: Step, variables: Mapping[str, Any], ctx: Context, argv: Sequence[str]
+) -> Command:
+    """A Command with the step's stdin, environment, timeout and no_log flag."""
+    from labtools.render import render_text
+
+    stdin = render_text(step.stdin, variables, source=step.source) if step.stdin else None
+    return Command(
+        argv=tuple(argv),
+        stdin=stdin,
+        env=_env(step, variables, ctx),
+        timeout=timeout_for(step, variables),
+        secret=step.no_log,
+    )
+
+
+def _tool_argv(
+    step: Step, spec: Any, variables: Mapping[str, Any], ctx: Context, tool: str
+) -> tuple[tuple[str, ...], int, tuple[str, ...]]:
+    """(full argv, index where the user's arguments start, those arguments)."""
+    from labtools.render import render_argv
+
+    args = render_argv(spec, variables, source=step.source)
+    if tool == "kubectl":
+        argv = ctx.provider.kubectl(ctx.host, args)
+    elif tool == "minikube":
+        argv = ctx.provider.minikube(ctx.host, args)
+    else:
+        argv = args
+    return tuple(argv), len(argv) - len(args), tuple(args)
+
+
+def _display(step: Step, argv: Sequence[str], args_from: int, template: Any) -> tuple[str, ...]:
+    """argv as events show it: masked when the step is no_log."""
+    return mask_argv(argv, args_from, template) if step.no_log else tuple(argv)
+
+
+def _build_run(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
+    """command / kubectl / minikube."""
+    if step.action == "minikube" and not ctx.provider.has_minikube:
+        return Skip(f"provider {ctx.provider.name} has no minikube")
+    if step.interactive and not ctx.tty:
+        return Skip(INTERACTIVE_SKIP)
+    argv, args_from, args = _tool_argv(step, step.spec, variables, ctx, step.action)
+    readonly = step.action != "command" and is_readonly(args)
+    return RunCommand(
+        command=_command(step, variables, ctx, argv),
+        readonly=readonly,
+        interactive=step.interactive,
+        display=_display(step, argv, args_from, step.spec),
+    )
+
+
+def _build_manifest(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
+    """Render the manifest and pipe it to ``kubectl apply -f -``."""
+    from labtools.render import render_manifest, render_text
+
+    name = render_text(str(step.spec), variables, source=step.source)
+    if ctx.templates_dir is None:
+        raise TemplateError("no templates directory to find the manifest in", location=step.source)
+    text, _docs = render_manifest(name, variables, templates_dir=ctx.templates_dir)
+    argv = ctx.provider.kubectl(ctx.host, ("apply", "-f", "-"))
+    command = _command(step, variables, ctx, argv)
+    command = Command(command.argv, text, command.env, command.timeout, command.secret)
+    return RunCommand(command=command, display=tuple(argv))
+
+
+def service_port(step: Step, variables: Mapping[str, Any]) -> int | None:
+    """The service's preferred ``port:`` (rendered), or None."""
+    from labtools.render import render_value
+
+    spec = step.spec if isinstance(step.spec, Mapping) else {}
+    value = render_value(spec.get("port"), variables, source=step.source)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise TemplateError(
+            f"service port must be a number, got {value!r}", location=step.source
+        ) from exc
+
+
+def _build_service(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
+    """Pick the port, then render the command and readiness probe with ``port`` set."""
+    from labtools.render import render_text, render_value
+
+    spec: Mapping[str, Any] = step.spec if isinstance(step.spec, Mapping) else {}
+    preferred = service_port(step, variables)
+    port = ctx.choose_port(preferred) if preferred is not None else None
+    scope = {**variables, "port": port} if port is not None else variables
+    tool = "kubectl" if "kubectl" in spec else "command"
+    argv, args_from, _args = _tool_argv(step, spec.get(tool, ""), scope, ctx, tool)
+    ready: Mapping[str, Any] = spec.get("ready") or {}
+    http = render_text(str(ready["http"]), scope, source=step.source) if "http" in ready else None
+    tcp = render_value(ready.get("tcp"), scope, source=step.source)
+    timeout = step.timeout if step.timeout is not None else DEFAULT_READY_TIMEOUT
+    return StartService(
+        name=str(spec.get("name") or step.name),
+        command=_command(step, scope, ctx, argv),
+        port=port,
+        ready_http=http,
+        ready_tcp=int(tcp) if tcp not in (None, "") else None,
+        ready_timeout=float(timeout),
+        display=_display(step, argv, args_from, spec.get(tool)),
+    )
+
+
+def _build_http(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
+    """An HTTP check from a URL or a mapping."""
+    from labtools.render import render_value
+
+    spec = step.spec if isinstance(step.spec, Mapping) else {"url": step.spec}
+    values = render_value(dict(spec), variables, source=step.source)
+    return HttpCheck(
+        url=str(values["url"]),
+        method=str(values.get("method", "GET")).upper(),
+        status=int(values.get("status", 200)),
+        contains=str(values["contains"]) if values.get("contains") is not None else None,
+        timeout=timeout_for(step, variables) if step.timeout else 10.0,
+    )
+
+
+def _build_wait(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
+    """Sleep."""
+    from labtools.render import render_value
+
+    return Wait(float(render_value(step.spec, variables, source=step.source)))
+
+
+def _build_cluster(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
+    """The provider's lifecycle operation, or Skip when it does not apply."""
+    from labtools.render import render_text
+
+    op = ctx.provider.cluster(ctx.host, render_text(str(step.spec), variables, source=step.source))
+    if op.skip_reason:
+        return Skip(op.skip_reason)
+    timeout = step.timeout or op.timeout or timeout_for(step, variables)
+    return Cluster(op=op, env=_env(step, variables, ctx), timeout=float(timeout))
+
+
+def _build_verify(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
+    """Run the lab's pytest-testinfra checks with pytest (JUnit XML into the run directory)."""
+    from labtools.render import render_text
+
+    checks = render_text(str(step.spec), variables, source=step.source)
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    argv.append(str(Path(__file__).parent / "verify" / "checks" / checks))
+    if ctx.run_dir is not None:
+        argv.append(f"--junitxml={ctx.run_dir / f'verify-{ctx.host.name}.xml'}")
+    command = _command(step, variables, ctx, argv)
+    env = {**command.env, "LABTOOLS_HOST": ctx.host.name, "LABTOOLS_PROVIDER": ctx.provider.name}
+    command = Command(command.argv, command.stdin, env, command.timeout, command.secret)
+    return RunCommand(command=command, display=tuple(argv))
+
+
+_BUILDERS: Mapping[str, Callable[[Step, Mapping[str, Any], Context], Action]] = {
+    "command": _build_run,
+    "kubectl": _build_run,
+    "minikube": _build_run,
+    "manifest": _build_manifest,
+    "service": _build_service,
+    "http": _build_http,
+    "wait": _build_wait,
+    "cluster": _build_cluster,
+    "verify": _build_verify,
+}
+
+
+def display_text(action: Action) -> str:
+    """One line for an action: the shell-quoted argv (masked when no_log)."""
+    if isinstance(action, RunCommand | StartService):
+        text = shlex.join(action.display or action.command.argv)
+        if isinstance(action, RunCommand) and action.command.stdin and action.display:
+            return text + (" < (stdin)" if not action.command.secret else "")
+        return text
+    if isinstance(action, Cluster):
+        parts = [shlex.join(action.op.probe)] if action.op.probe else []
+        parts += [shlex.join(action.op.run)] if action.op.run else []
+        return f"cluster {action.op.name}: " + " || ".join(parts)
+    if isinstance(action, HttpCheck):
+        text = f"http {action.method} {action.url} (expect {action.status}"
+        return text + (f", contains {action.contains!r})" if action.contains else ")")
+    if isinstance(action, Wait):
+        return f"wait {action.seconds:g}s"
+    return f"skip: {action.reason}"
+
+
+def notes_for(step: Step) -> tuple[str, ...]:
+    """The controls ``lab.plan`` shows next to a step."""
+    notes = []
+    if step.when:
+        notes.append(f"when: {step.when}")
+    if step.until:
+        notes.append(f"until: {step.until} (retries {step.retries}, delay {step.delay:g}s)")
+    if step.register:
+        notes.append(f"register: {step.register}")
+    if step.tags:
+        notes.append(f"tags: {', '.join(step.tags)}")
+    if step.ignore_errors:
+        notes.append("ignore_errors")
+    if step.no_log:
+        notes.append("no_log")
+    if step.interactive:
+        notes.append("interactive")
+    return tuple(notes)
+
+
+def describe(
+    step: Step,
+    variables: Mapping[str, Any],
+    host: Host,
+    provider: Provider,
+    *,
+    templates_dir: Path | None = None,
+) -> PlannedStep:
+    """What ``step`` would run on ``host``, for ``lab.plan`` / ``--check`` (runs nothing)."""
+    # tty=True: show an interactive step's command rather than the "no terminal" skip
+    ctx = Context(host=host, provider=provider, templates_dir=templates_dir, tty=True)
+    if step.action == "manifest" and templates_dir is None:
+        argv = provider.kubectl(host, ("apply", "-f", "-"))
+        display = f"{shlex.join(argv)} < templates/{step.spec}"
+    else:
+        display = display_text(build(step, variables, ctx))
+    return PlannedStep(host.name, step.phase, step, display, notes_for(step))
