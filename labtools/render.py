@@ -490,15 +490,20 @@ def render_value(
     return value
 
 
+def _expression_text(expression: str) -> str:
+    text = str(expression).strip()
+    if text.startswith("{{") and text.endswith("}}"):
+        text = text[2:-2]  # tolerate the Ansible habit of bracing conditions
+    return text
+
+
 def evaluate(
     expression: str | bool, variables: Mapping[str, Any], *, source: Location | None = None
 ) -> Any:
     """Evaluate a Jinja expression without braces (``result.rc == 0``) to a Python value."""
     if isinstance(expression, bool):
         return expression
-    text = str(expression).strip()
-    if text.startswith("{{") and text.endswith("}}"):
-        text = text[2:-2]  # tolerate the Ansible habit of bracing conditions
+    text = _expression_text(expression)
     try:
         return _compile_expression(text)(**variables)
     except _render_errors() as exc:
@@ -513,7 +518,7 @@ def check_template(text: str, *, source: Location | None = None, expression: boo
         return
     try:
         if expression:
-            _compile_expression(str(text).strip())
+            _compile_expression(_expression_text(text))
         else:
             _compile(_environment(None), text)
     except jinja2.TemplateSyntaxError as exc:

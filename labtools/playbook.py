@@ -1,0 +1,429 @@
+"""Playbook schema and validation: every error names file, line, key path and a did-you-mean."""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from labtools.errors import ConfigError, SchemaError
+from labtools.model import ACTIONS, PHASES, Lab, Step
+from labtools.yamlfile import KeyPath, YamlDoc, did_you_mean, key_path, load_yaml
+
+TOP_KEYS: tuple[str, ...] = ("name", "description", "hosts", "vars", *PHASES)
+CONTROLS: tuple[str, ...] = (
+    "name",
+    "register",
+    "when",
+    "until",
+    "retries",
+    "delay",
+    "changed_when",
+    "failed_when",
+    "ignore_errors",
+    "timeout",
+    "tags",
+    "no_log",
+    "env",
+    "vars",
+    "explain",
+    "interactive",
+    "stdin",
+)
+STEP_KEYS: tuple[str, ...] = (*ACTIONS, *CONTROLS)
+CLUSTER_OPS: tuple[str, ...] = ("start", "stop", "delete", "status")
+LANGUAGES: tuple[str, ...] = ("en", "zh-TW")
+SERVICE_KEYS: tuple[str, ...] = ("name", "kubectl", "command", "ready", "port", "env")
+READY_KEYS: tuple[str, ...] = ("http", "tcp")
+HTTP_KEYS: tuple[str, ...] = ("url", "method", "status", "contains", "headers", "body")
+EXPRESSIONS: tuple[str, ...] = ("when", "until", "changed_when", "failed_when")
+DEFAULT_UNTIL_RETRIES = 3
+
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    dict: "a mapping",
+    list: "a list",
+}
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+class _Checker:
+    """Validates one playbook document; ``path`` tuples index into ``doc.data``."""
+
+    def __init__(self, doc: YamlDoc, templates_dir: Path | None) -> None:
+        self.doc = doc
+        self.templates_dir = templates_dir
+
+    # -------------------------------------------------------------- helpers
+
+    def fail(self, path: KeyPath, message: str, hint: str | None = None) -> SchemaError:
+        return SchemaError(message, location=self.doc.location(path), hint=hint)
+
+    def expect(self, path: KeyPath, value: Any, kinds: tuple[type, ...], what: str) -> None:
+        ok = isinstance(value, kinds) and not (
+            isinstance(value, bool) and bool not in kinds and (int in kinds or float in kinds)
+        )
+        if not ok:
+            name = path[-1] if path and isinstance(path[-1], str) else key_path(path)
+            raise self.fail(path, f"'{name}' must be {what}, got {_type_name(value)}")
+
+    def keys(
+        self, path: KeyPath, mapping: Mapping[str, Any], allowed: tuple[str, ...], what: str
+    ) -> None:
+        for key in mapping:
+            if key not in allowed:
+                hint = did_you_mean(str(key), allowed) or f"allowed keys: {', '.join(allowed)}"
+                raise self.fail((*path, key), f"{what}: unknown key '{key}'", hint)
+
+    def template(self, path: KeyPath, text: Any) -> None:
+        from labtools.render import check_template
+
+        if isinstance(text, str):
+            check_template(text, source=self.doc.location(path))
+
+    def templates_in(self, path: KeyPath, value: Any) -> None:
+        """Compile every string inside a nested value."""
+        if isinstance(value, str):
+            self.template(path, value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                self.templates_in((*path, key), item)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self.templates_in((*path, index), item)
+
+    def expression(self, path: KeyPath, text: str) -> None:
+        from labtools.render import check_template
+
+        check_template(text, source=self.doc.location(path), expression=True)
+
+    def variables(self, path: KeyPath, value: Any) -> dict[str, Any]:
+        if value is None:
+            return {}
+        self.expect(path, value, (dict,), "a mapping of variables")
+        for key in value:
+            if not isinstance(key, str) or not key.isidentifier() or keyword.iskeyword(key):
+                raise self.fail(
+                    (*path, key),
+                    f"variable name '{key}' is not an identifier",
+                    "use letters, digits and '_' so templates can refer to it",
+                )
+        self.templates_in(path, value)
+        return dict(value)
+
+    # -------------------------------------------------------------- the lab
+
+    def lab(self) -> Lab:
+        data = self.doc.data
+        if not isinstance(data, dict):
+            raise self.fail(
+                (),
+                f"a playbook must be a mapping (name, vars, setup, ...), got {_type_name(data)}",
+                "start the file with `name: <lab>` and phase lists like `setup:`",
+            )
+        self.keys((), data, TOP_KEYS, "playbook")
+        name = data.get("name", Path(self.doc.file).stem)
+        self.expect(("name",), name, (str,), "a string")
+        description = data.get("description") or ""
+        self.expect(("description",), description, (str,), "a string")
+        hosts = data.get("hosts", "all")
+        if isinstance(hosts, list) and all(isinstance(item, str) for item in hosts):
+            hosts = ",".join(hosts)
+        self.expect(("hosts",), hosts, (str,), "a host pattern (string)")
+        lab_vars = self.variables(("vars",), data.get("vars"))
+        phases = {phase: self.phase(phase, data.get(phase)) for phase in PHASES if phase in data}
+        return Lab(
+            name=name,
+            path=self.doc.file,
+            description=description,
+            hosts=hosts,
+            vars=lab_vars,
+            phases=phases,
+            source=self.doc.location((), key=""),
+        )
+
+    def phase(self, phase: str, steps: Any) -> tuple[Step, ...]:
+        if steps is None:
+            return ()
+        self.expect((phase,), steps, (list,), "a list of steps")
+        result: list[Step] = []
+        seen: dict[str, int] = {}
+        for index, raw in enumerate(steps):
+            step = self.step(phase, index, raw)
+            if step.name in seen:
+                first = seen[step.name]
+                raise self.fail(
+                    (phase, index, "name"),
+                    f"duplicate step name '{step.name}' in phase '{phase}' "
+                    f"(also {phase}[{first}] on line {self.doc.line((phase, first))})",
+                    "give each step of a phase its own name",
+                )
+            seen[step.name] = index
+            result.append(step)
+        return tuple(result)
+
+    # -------------------------------------------------------------- one step
+
+    def step(self, phase: str, index: int, raw: Any) -> Step:
+        path: KeyPath = (phase, index)
+        if not isinstance(raw, dict):
+            raise self.fail(path, f"a step must be a mapping, got {_type_name(raw)}")
+        label = f"step '{raw['name']}'" if isinstance(raw.get("name"), str) else f"step {index + 1}"
+        self.keys(path, raw, STEP_KEYS, label)
+        actions = [key for key in ACTIONS if key in raw]
+        if len(actions) != 1:
+            what = "no action" if not actions else f"{len(actions)} actions ({', '.join(actions)})"
+            raise self.fail(
+                path, f"{label} has {what}", f"give exactly one of: {', '.join(ACTIONS)}"
+            )
+        action = actions[0]
+        spec = raw[action]
+        SPEC_CHECKS[action](self, (*path, action), spec)
+        name = raw.get("name", _default_name(action, spec))
+        self.expect((*path, "name"), name, (str,), "a string")
+        return Step(
+            name=name,
+            phase=phase,
+            action=action,
+            spec=spec,
+            source=self.doc.location(path),
+            **self.controls(path, raw),
+        )
+
+    def controls(self, path: KeyPath, raw: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if "register" in raw:
+            out["register"] = self.register((*path, "register"), raw["register"])
+        for key in EXPRESSIONS:
+            if key in raw:
+                out[key] = self.condition((*path, key), raw[key], allow_bool=key == "changed_when")
+        out["retries"] = self.number((*path, "retries"), raw.get("retries", 0), int, 0)
+        if "until" in raw and "retries" not in raw:
+            out["retries"] = DEFAULT_UNTIL_RETRIES
+        out["delay"] = float(self.number((*path, "delay"), raw.get("delay", 1.0), float, 0))
+        if raw.get("timeout") is not None:
+            timeout = self.number((*path, "timeout"), raw["timeout"], float, 0)
+            if timeout <= 0:
+                raise self.fail((*path, "timeout"), f"'timeout' must be > 0, got {timeout}")
+            out["timeout"] = float(timeout)
+        for key in ("ignore_errors", "no_log", "interactive"):
+            if key in raw:
+                self.expect((*path, key), raw[key], (bool,), "true or false")
+                out[key] = raw[key]
+        if "tags" in raw:
+            out["tags"] = self.tags((*path, "tags"), raw["tags"])
+        if "env" in raw:
+            out["env"] = self.env((*path, "env"), raw["env"])
+        if "vars" in raw:
+            out["vars"] = self.variables((*path, "vars"), raw["vars"])
+        if "explain" in raw:
+            out["explain"] = self.explain((*path, "explain"), raw["explain"])
+        if raw.get("stdin") is not None:
+            self.expect((*path, "stdin"), raw["stdin"], (str,), "a string (template)")
+            self.template((*path, "stdin"), raw["stdin"])
+            out["stdin"] = raw["stdin"]
+        return out
+
+    def register(self, path: KeyPath, value: Any) -> str:
+        if not isinstance(value, str) or not value.isidentifier() or keyword.iskeyword(value):
+            raise self.fail(
+                path,
+                f"'register' must be an identifier (letters, digits, '_'), got {value!r}",
+                "templates refer to it as {{ NAME.stdout }}, so it cannot contain '-' or spaces",
+            )
+        return value
+
+    def condition(self, path: KeyPath, value: Any, *, allow_bool: bool) -> str | bool:
+        if isinstance(value, bool):
+            return value if allow_bool else ("true" if value else "false")
+        self.expect(path, value, (str,), "an expression (string) or true/false")
+        self.expression(path, value)
+        return str(value)
+
+    def number(self, path: KeyPath, value: Any, kind: type, minimum: float) -> Any:
+        kinds: tuple[type, ...] = (int,) if kind is int else (int, float)
+        what = "an integer" if kind is int else "a number"
+        self.expect(path, value, kinds, f"{what} >= {minimum:g}")
+        if value < minimum:
+            raise self.fail(path, f"'{path[-1]}' must be >= {minimum:g}, got {value}")
+        return value
+
+    def tags(self, path: KeyPath, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list) or not all(isinstance(t, str) and t for t in value):
+            raise self.fail(
+                path,
+                f"'tags' must be a string or a list of strings, got {_type_name(value)}",
+                "write `tags: [extended]` or `tags: extended`",
+            )
+        return tuple(value)
+
+    def env(self, path: KeyPath, value: Any) -> dict[str, str]:
+        self.expect(path, value, (dict,), "a mapping of NAME: value")
+        out: dict[str, str] = {}
+        for key, item in value.items():
+            if isinstance(item, dict | list) or item is None:
+                raise self.fail(
+                    (*path, key), f"env value '{key}' must be a scalar, got {_type_name(item)}"
+                )
+            text = ("true" if item else "false") if isinstance(item, bool) else str(item)
+            self.template((*path, key), text)
+            out[str(key)] = text
+        return out
+
+    def explain(self, path: KeyPath, value: Any) -> dict[str, str]:
+        if isinstance(value, str):
+            return {"en": value}
+        self.expect(path, value, (dict,), "a mapping of language: text (en, zh-TW)")
+        self.keys(path, value, LANGUAGES, "explain")
+        for lang, text in value.items():
+            self.expect((*path, lang), text, (str,), "a string")
+        return dict(value)
+
+    # -------------------------------------------------------------- action specs
+
+    def argv_spec(self, path: KeyPath, spec: Any) -> None:
+        if isinstance(spec, list):
+            if not spec:
+                raise self.fail(path, f"'{path[-1]}' must not be empty")
+            for index, item in enumerate(spec):
+                if isinstance(item, dict | list) or item is None:
+                    raise self.fail(
+                        (*path, index), f"argument must be a scalar, got {_type_name(item)}"
+                    )
+                self.template((*path, index), item)
+            return
+        self.expect(path, spec, (str,), "a command (string or list of arguments)")
+        if not spec.strip():
+            raise self.fail(path, f"'{path[-1]}' must not be empty")
+        self.template(path, spec)
+
+    def cluster_spec(self, path: KeyPath, spec: Any) -> None:
+        if spec not in CLUSTER_OPS:
+            raise self.fail(
+                path,
+                f"unknown cluster operation {spec!r}",
+                did_you_mean(str(spec), CLUSTER_OPS) or f"use one of {', '.join(CLUSTER_OPS)}",
+            )
+
+    def manifest_spec(self, path: KeyPath, spec: Any) -> None:
+        self.expect(path, spec, (str,), "a template path under templates/")
+        if self.templates_dir is None:
+            return
+        from labtools.errors import TemplateError
+        from labtools.render import environment
+
+        if not (self.templates_dir / spec).is_file():
+            available = sorted(
+                str(p.relative_to(self.templates_dir))
+                for p in self.templates_dir.rglob("*")
+                if p.is_file()
+            )
+            raise TemplateError(
+                f"manifest template '{spec}' not found in {self.templates_dir}",
+                location=self.doc.location(path),
+                hint=did_you_mean(spec, available)
+                or f"available templates: {', '.join(available) or 'none'}",
+            )
+        import jinja2
+
+        try:
+            environment(self.templates_dir).get_template(spec)
+        except jinja2.TemplateSyntaxError as exc:
+            file = str(self.templates_dir / spec)
+            raise TemplateError(
+                f"template syntax error in {spec}: {exc.message}",
+                location=self.doc.location(path, key=f"{key_path(path)} ({file}:{exc.lineno})"),
+            ) from exc
+
+    def service_spec(self, path: KeyPath, spec: Any) -> None:
+        self.expect(path, spec, (dict,), "a mapping (kubectl: or command:, ready:, port:)")
+        self.keys(path, spec, SERVICE_KEYS, "service")
+        runs = [key for key in ("kubectl", "command") if key in spec]
+        if len(runs) != 1:
+            raise self.fail(path, "a service needs exactly one of 'kubectl' or 'command'")
+        self.argv_spec((*path, runs[0]), spec[runs[0]])
+        ready = spec.get("ready")
+        if ready is not None:
+            self.expect((*path, "ready"), ready, (dict,), "a mapping with http: URL or tcp: PORT")
+            self.keys((*path, "ready"), ready, READY_KEYS, "ready")
+            if len(ready) != 1:
+                raise self.fail((*path, "ready"), "'ready' needs exactly one of 'http' or 'tcp'")
+        port = spec.get("port")
+        if port is not None:
+            self.expect((*path, "port"), port, (int, str), "a port number or a template")
+        if "env" in spec:
+            self.env((*path, "env"), spec["env"])
+        self.templates_in(path, {k: v for k, v in spec.items() if k not in runs})
+
+    def http_spec(self, path: KeyPath, spec: Any) -> None:
+        if isinstance(spec, str):
+            self.template(path, spec)
+            return
+        self.expect(path, spec, (dict,), "a URL or a mapping (url:, method:, status:, contains:)")
+        self.keys(path, spec, HTTP_KEYS, "http")
+        if "url" not in spec:
+            raise self.fail(path, "'http' needs a 'url'")
+        status = spec.get("status", 200)
+        statuses = status if isinstance(status, list) else [status]
+        for code in statuses:
+            if not isinstance(code, int) or isinstance(code, bool) or not 100 <= code <= 599:
+                raise self.fail((*path, "status"), f"'status' must be an HTTP code, got {code!r}")
+        self.templates_in(path, spec)
+
+    def wait_spec(self, path: KeyPath, spec: Any) -> None:
+        self.number(path, spec, float, 0)
+
+    def verify_spec(self, path: KeyPath, spec: Any) -> None:
+        self.expect(path, spec, (str,), "the name of the lab's checks (a string)")
+
+
+SPEC_CHECKS: dict[str, Callable[[_Checker, KeyPath, Any], None]] = {
+    "command": _Checker.argv_spec,
+    "kubectl": _Checker.argv_spec,
+    "minikube": _Checker.argv_spec,
+    "cluster": _Checker.cluster_spec,
+    "manifest": _Checker.manifest_spec,
+    "service": _Checker.service_spec,
+    "http": _Checker.http_spec,
+    "wait": _Checker.wait_spec,
+    "verify": _Checker.verify_spec,
+}
+
+
+def _default_name(action: str, spec: Any) -> str:
+    text = " ".join(map(str, spec)) if isinstance(spec, list) else str(spec)
+    text = " ".join(text.split())
+    return f"{action} {text}"[:80] if isinstance(spec, str | list) else action
+
+
+def parse_lab(doc: YamlDoc, *, templates_dir: Path | None = None) -> Lab:
+    """Validate a parsed playbook and build its ``Lab`` (manifests checked under templates_dir)."""
+    return _Checker(doc, templates_dir).lab()
+
+
+def load_lab(path: str | Path, *, templates_dir: Path | None = None) -> Lab:
+    """Load and validate ``playbooks/<lab>.yml``; templates default to ``<project>/templates``."""
+    path = Path(path)
+    if templates_dir is None:
+        templates_dir = path.resolve().parent.parent / "templates"
+    return parse_lab(load_yaml(path), templates_dir=templates_dir)
+
+
+def list_labs(playbooks_dir: str | Path) -> list[str]:
+    """Lab names (playbook file stems) in a directory, sorted."""
+    directory = Path(playbooks_dir)
+    if not directory.is_dir():
+        raise ConfigError(f"playbooks directory not found: {directory}")
+    names = {p.stem for p in directory.iterdir() if p.suffix in (".yml", ".yaml") and p.is_file()}
+    return sorted(names)
