@@ -1,0 +1,553 @@
+"""The fake node's pod runtime: one sandbox per Running pod, real processes for its containers.
+
+Isolation (chosen once per runtime, see ``detect_isolation``):
+
+* ``netns`` (root): a keeper process made by ``unshare --net --uts`` holds the pod's network and
+  UTS namespaces (``lo`` up, the pod IP on ``lo``, hostname = pod name). Containers and exec
+  sessions join them with ``nsenter``, so every pod has its own ``localhost`` and its own view in
+  ``ss``. The API server reaches a pod's port through a socket created inside the namespace with
+  ``setns(2)`` on the calling thread (``PodRuntime.connect``).
+* ``none`` (not root, or ``LABTOOLS_FAKE_POD_ISOLATION=none``): no namespaces. Every emulated app
+  listens on a distinct free host port; ``connect`` and the pod proxy map the container port to it,
+  but ``kubectl exec POD -- curl localhost:8080`` then does not reach the pod and ``ss`` shows the
+  host's sockets. (An unprivileged user+net namespace would need a relay process for every
+  connection; it is not implemented.)
+
+Only the network and hostname are isolated; there is no mount namespace. A container's working
+directory is ``state_dir/pods/<ns>_<name>/`` (the bootcamp image's ``server.js`` is written there),
+so relative paths in exec see the pod's files and absolute paths see the host's filesystem.
+
+Container output goes to a CRI-format log file per container (``<RFC3339Nano> stdout F <line>``)
+that ``streaming.handle_log`` reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import datetime as dt
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from labtools.errors import ServiceError
+from labtools.testing.apiserver import apps
+
+POD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+ISOLATION_ENV = "LABTOOLS_FAKE_POD_ISOLATION"
+CLONE_NEWNET = 0x40000000
+KUBERNETES_ENV = {
+    "KUBERNETES_SERVICE_HOST": "10.96.0.1",
+    "KUBERNETES_SERVICE_PORT": "443",
+    "KUBERNETES_SERVICE_PORT_HTTPS": "443",
+    "KUBERNETES_PORT": "tcp://10.96.0.1:443",
+    "KUBERNETES_PORT_443_TCP": "tcp://10.96.0.1:443",
+    "KUBERNETES_PORT_443_TCP_PROTO": "tcp",
+    "KUBERNETES_PORT_443_TCP_PORT": "443",
+    "KUBERNETES_PORT_443_TCP_ADDR": "10.96.0.1",
+}
+KEEPER_SCRIPT = (
+    'hostname "$1" && ip link set lo up && ip addr add "$2/32" dev lo '
+    "&& echo ready && exec sleep infinity"
+)
+STOP_GRACE = 2.0
+
+
+class SandboxError(ServiceError):
+    """A pod sandbox or one of its containers could not be started."""
+
+
+class ExecNotFound(Exception):
+    """The command of an exec does not exist in the container (the runtime's error text)."""
+
+
+@dataclass
+class Container:
+    """One running container process and its log."""
+
+    name: str
+    image: str
+    container_id: str
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes]
+    log_thread: threading.Thread
+
+
+@dataclass
+class Sandbox:
+    """A pod's namespaces (through its keeper process), working dir, containers and execs."""
+
+    namespace: str
+    name: str
+    uid: str
+    workdir: Path
+    pod_ip: str
+    keeper: subprocess.Popen[bytes] | None
+    containers: dict[str, Container] = field(default_factory=dict)
+    port_map: dict[int, int] = field(default_factory=dict)
+    execs: set[subprocess.Popen[bytes]] = field(default_factory=set)
+
+    def enter_argv(self) -> list[str]:
+        """The argv prefix that runs a command inside this sandbox's namespaces."""
+        if self.keeper is None:
+            return []
+        pid = self.keeper.pid
+        return ["nsenter", f"--net=/proc/{pid}/ns/net", f"--uts=/proc/{pid}/ns/uts", "--"]
+
+
+def detect_isolation() -> str:
+    """``netns`` when this process may create network namespaces, else ``none``."""
+    forced = os.environ.get(ISOLATION_ENV, "")
+    if forced in ("netns", "none"):
+        return forced
+    if os.geteuid() != 0 or not all(shutil.which(b) for b in ("unshare", "nsenter", "ip")):
+        return "none"
+    probe = subprocess.run(
+        ["unshare", "--net", "--uts", "true"], capture_output=True, timeout=10, check=False
+    )
+    return "netns" if probe.returncode == 0 else "none"
+
+
+def pod_key(pod: dict[str, Any]) -> tuple[str, str]:
+    """(namespace, name) of a Pod object."""
+    meta = pod.get("metadata", {})
+    return meta.get("namespace") or "default", meta["name"]
+
+
+def pod_hostname(name: str) -> str:
+    """The hostname a pod gets: its name cut to 63 characters, like the kubelet does."""
+    return name[:63].rstrip("-.") or "pod"
+
+
+def _field_value(pod: dict[str, Any], path: str) -> str:
+    """The value of a ``fieldRef.fieldPath`` the fake knows about."""
+    meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
+    values = {
+        "metadata.name": meta.get("name", ""),
+        "metadata.namespace": meta.get("namespace", "default"),
+        "metadata.uid": meta.get("uid", ""),
+        "spec.nodeName": spec.get("nodeName", ""),
+        "spec.serviceAccountName": spec.get("serviceAccountName", "default"),
+        "status.podIP": status.get("podIP", ""),
+        "status.hostIP": status.get("hostIP", ""),
+    }
+    return str(values.get(path, ""))
+
+
+def container_env(pod: dict[str, Any], spec: dict[str, Any]) -> dict[str, str]:
+    """The environment of a container's processes: never the host's."""
+    env = {"PATH": POD_PATH, "HOSTNAME": pod_hostname(pod_key(pod)[1])}
+    for item in spec.get("env") or []:
+        ref = (item.get("valueFrom") or {}).get("fieldRef") or {}
+        value = _field_value(pod, ref["fieldPath"]) if ref else str(item.get("value", ""))
+        env[item["name"]] = value
+    for key, value in KUBERNETES_ENV.items():
+        env.setdefault(key, value)
+    for key, value in apps.image_env(spec.get("image", "")).items():
+        env.setdefault(key, value)
+    env.setdefault("HOME", "/root")
+    return env
+
+
+def container_spec(pod: dict[str, Any], container: str) -> dict[str, Any] | None:
+    """The spec of the named container, or None."""
+    for spec in pod.get("spec", {}).get("containers") or []:
+        if spec.get("name") == container:
+            return dict(spec)
+    return None
+
+
+def cri_timestamp(ns: int) -> str:
+    """RFC 3339 with nanoseconds, as CRI log files and ``kubectl logs --timestamps`` show."""
+    seconds, nanos = divmod(ns, 1_000_000_000)
+    moment = dt.datetime.fromtimestamp(seconds, dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{nanos:09d}Z"
+
+
+def pump_log(stream: IO[bytes], path: Path) -> None:
+    """Copy a container's output into its CRI-format log file, one timestamped line at a time."""
+    pending = b""
+    with path.open("ab", buffering=0) as out:
+        while chunk := stream.read1(65536):  # type: ignore[attr-defined]
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                out.write(_cri_line(line, "F"))
+        if pending:
+            out.write(_cri_line(pending, "P"))
+    stream.close()
+
+
+def _cri_line(content: bytes, tag: str) -> bytes:
+    return f"{cri_timestamp(time.time_ns())} stdout {tag} ".encode() + content + b"\n"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def resolve_command(argv0: str, cwd: Path) -> None:
+    """Raise ExecNotFound with the OCI runtime's text when ``argv0`` cannot be executed."""
+    prefix = "OCI runtime exec failed: exec failed: unable to start container process: exec:"
+    if "/" in argv0:
+        target = cwd / argv0
+        if not target.exists():
+            raise ExecNotFound(
+                f'{prefix} "{argv0}": stat {argv0}: no such file or directory: unknown'
+            )
+        return
+    if shutil.which(argv0, path=POD_PATH) is None:
+        raise ExecNotFound(f'{prefix} "{argv0}": executable file not found in $PATH: unknown')
+
+
+class PodRuntime:
+    """Starts and stops pod sandboxes; the streaming handlers use it to reach them."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        self.isolation = detect_isolation()
+        self._sandboxes: dict[tuple[str, str], Sandbox] = {}
+        self._lock = threading.RLock()
+        self._next_ip = 2  # 10.244.0.2 is CoreDNS's on a fresh minikube
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self, pod: dict[str, Any]) -> dict[str, Any]:
+        """Start the pod's sandbox and containers; podIP and container IDs for its status."""
+        key = pod_key(pod)
+        uid = pod.get("metadata", {}).get("uid", "")
+        with self._lock:
+            current = self._sandboxes.get(key)
+            if current is not None and current.uid == uid:
+                return self._info(current)
+        if current is not None:
+            self.stop(*key)
+        sandbox = self._new_sandbox(pod)
+        try:
+            for spec in pod.get("spec", {}).get("containers") or []:
+                sandbox.containers[spec["name"]] = self._start_container(sandbox, pod, spec)
+        except Exception:
+            self._teardown(sandbox)
+            raise
+        with self._lock:
+            self._sandboxes[key] = sandbox
+        return self._info(sandbox)
+
+    def stop(self, namespace: str, name: str) -> None:
+        """Stop the pod's containers, exec sessions and sandbox; no-op when it is not running."""
+        with self._lock:
+            sandbox = self._sandboxes.pop((namespace, name), None)
+        if sandbox is not None:
+            self._teardown(sandbox)
+
+    def shutdown(self) -> None:
+        """Stop every sandbox; nothing is left running."""
+        with self._lock:
+            keys = list(self._sandboxes)
+        for key in keys:
+            self.stop(*key)
+
+    def _info(self, sandbox: Sandbox) -> dict[str, Any]:
+        ids = {name: c.container_id for name, c in sandbox.containers.items()}
+        return {"podIP": sandbox.pod_ip, "containerIDs": ids}
+
+    def _allocate_ip(self) -> str:
+        with self._lock:
+            number = self._next_ip
+            self._next_ip += 1
+        return f"10.244.{number // 254}.{number % 254 + 1}"
+
+    def _new_sandbox(self, pod: dict[str, Any]) -> Sandbox:
+        namespace, name = pod_key(pod)
+        workdir = self.state_dir / "pods" / f"{namespace}_{name}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "logs" / f"{namespace}_{name}").mkdir(parents=True, exist_ok=True)
+        pod_ip = self._allocate_ip()
+        keeper = (
+            self._start_keeper(pod_hostname(name), pod_ip) if self.isolation == "netns" else None
+        )
+        uid = pod.get("metadata", {}).get("uid", "")
+        return Sandbox(namespace, name, uid, workdir, pod_ip, keeper)
+
+    def _start_keeper(self, hostname: str, pod_ip: str) -> subprocess.Popen[bytes]:
+        """The process that owns the pod's namespaces; ready once it printed ``ready``."""
+        argv = [
+            "unshare",
+            "--net",
+            "--uts",
+            "--",
+            "sh",
+            "-c",
+            KEEPER_SCRIPT,
+            "sh",
+            hostname,
+            pod_ip,
+        ]
+        keeper = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env={"PATH": POD_PATH},
+        )
+        assert keeper.stdout is not None
+        assert keeper.stderr is not None
+        if keeper.stdout.readline().strip() != b"ready":
+            keeper.kill()
+            _, err = keeper.communicate(timeout=5)
+            raise SandboxError(
+                f"cannot create the pod network namespace: {err.decode(errors='replace').strip()}",
+                hint=f"set {ISOLATION_ENV}=none to run pods without isolation",
+            )
+        keeper.stdout.close()
+        keeper.stderr.close()
+        return keeper
+
+    def _start_container(
+        self, sandbox: Sandbox, pod: dict[str, Any], spec: dict[str, Any]
+    ) -> Container:
+        name, image = spec["name"], spec.get("image", "")
+        if apps.image_kind(image) == "bootcamp":
+            (sandbox.workdir / "server.js").write_text(apps.BOOTCAMP_SERVER_JS)
+        log_path = self.state_dir / "logs" / f"{sandbox.namespace}_{sandbox.name}" / f"{name}.log"
+        env = container_env(pod, spec)
+        process = subprocess.Popen(
+            sandbox.enter_argv() + self._container_argv(sandbox, spec),
+            cwd=sandbox.workdir,
+            env=self._process_env(env, spec),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        assert process.stdout is not None
+        thread = threading.Thread(
+            target=pump_log, args=(process.stdout, log_path), daemon=True, name=f"log-{name}"
+        )
+        thread.start()
+        self._wait_listening(sandbox, image)
+        seed = f"{sandbox.namespace}/{sandbox.name}/{name}/{time.time_ns()}"
+        container_id = "docker://" + hashlib.sha256(seed.encode()).hexdigest()
+        return Container(name, image, container_id, env, log_path, process, thread)
+
+    def _container_argv(self, sandbox: Sandbox, spec: dict[str, Any]) -> list[str]:
+        """What the container runs: its command for real, or the image's emulation."""
+        image = spec.get("image", "")
+        kind = apps.image_kind(image)
+        command = list(spec.get("command") or [])
+        args = list(spec.get("args") or [])
+        if command or (args and kind is None):
+            return command + args
+        argv = [sys.executable, "-u", "-m", "labtools.testing.apiserver.apps", image]
+        port = apps.default_port(image)
+        if port is not None and self.isolation == "none":
+            sandbox.port_map[port] = free_port()
+            argv += ["--port", str(sandbox.port_map[port])]
+        return argv
+
+    def _process_env(self, env: dict[str, str], spec: dict[str, Any]) -> dict[str, str]:
+        """The container env, plus where to import the emulations from (for our own apps)."""
+        if spec.get("command") or (spec.get("args") and not apps.image_kind(spec.get("image", ""))):
+            return env
+        package_root = str(Path(apps.__file__).resolve().parents[3])
+        return {**env, "PYTHONPATH": package_root}
+
+    def _wait_listening(self, sandbox: Sandbox, image: str, timeout: float = 10.0) -> None:
+        """Wait until an emulated app accepts connections, so a Running pod answers at once."""
+        port = apps.default_port(image)
+        if port is None:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self._connect_sandbox(sandbox, port, 1.0).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+
+    def _teardown(self, sandbox: Sandbox) -> None:
+        """TERM then KILL every process of the pod, then the keeper; join the log pumps."""
+        processes = [c.process for c in sandbox.containers.values()] + list(sandbox.execs)
+        for process in processes:
+            _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        for process in processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+        if sandbox.keeper is not None:
+            _kill_netns_members(sandbox.keeper.pid)
+            _signal_group(sandbox.keeper, signal.SIGKILL)
+            sandbox.keeper.wait()
+        for container in sandbox.containers.values():
+            container.log_thread.join(timeout=5)
+
+    # -- access for the streaming handlers -------------------------------------------------
+
+    def sandbox(self, namespace: str, name: str) -> Sandbox | None:
+        """The running sandbox of a pod, or None."""
+        with self._lock:
+            return self._sandboxes.get((namespace, name))
+
+    def log_path(self, namespace: str, name: str, container: str) -> Path:
+        """Where the container's log file is (it may not exist yet)."""
+        return self.state_dir / "logs" / f"{namespace}_{name}" / f"{container}.log"
+
+    def is_running(self, namespace: str, name: str, container: str) -> bool:
+        """True while the container's process lives."""
+        sandbox = self.sandbox(namespace, name)
+        found = sandbox.containers.get(container) if sandbox else None
+        return found is not None and found.process.poll() is None
+
+    def container_states(self, namespace: str, name: str) -> dict[str, int | None]:
+        """Each container's exit code, None while it runs (for the API server's pod status)."""
+        sandbox = self.sandbox(namespace, name)
+        if sandbox is None:
+            return {}
+        return {n: c.process.poll() for n, c in sandbox.containers.items()}
+
+    def exec_process(
+        self,
+        namespace: str,
+        name: str,
+        container: str,
+        argv: list[str],
+        *,
+        stdin: bool,
+        tty_fd: int | None = None,
+    ) -> subprocess.Popen[bytes]:
+        """Start ``argv`` inside the container's sandbox, with its env and working dir."""
+        sandbox = self.sandbox(namespace, name)
+        found = sandbox.containers.get(container) if sandbox else None
+        if sandbox is None or found is None:
+            raise ExecNotFound(f"container not found ({container!r})")
+        resolve_command(argv[0], sandbox.workdir)
+        env = dict(found.env)
+        if tty_fd is not None:
+            env = {**dict(list(env.items())[:2]), "TERM": "xterm", **env}
+            # setsid -c makes the pty the controlling terminal (job control in an exec'd shell).
+            process = subprocess.Popen(
+                ["setsid", "-c", *sandbox.enter_argv(), *argv],
+                cwd=sandbox.workdir,
+                env=env,
+                stdin=tty_fd,
+                stdout=tty_fd,
+                stderr=tty_fd,
+            )
+        else:
+            process = subprocess.Popen(
+                sandbox.enter_argv() + argv,
+                cwd=sandbox.workdir,
+                env=env,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        sandbox.execs.add(process)
+        return process
+
+    def forget_exec(self, namespace: str, name: str, process: subprocess.Popen[bytes]) -> None:
+        """Drop a finished exec session from the pod's bookkeeping."""
+        sandbox = self.sandbox(namespace, name)
+        if sandbox is not None:
+            sandbox.execs.discard(process)
+
+    def target(self, namespace: str, name: str, port: int) -> tuple[str, int]:
+        """The address a connection to the pod's ``port`` goes to (for error messages too)."""
+        sandbox = self.sandbox(namespace, name)
+        if sandbox is None:
+            raise ConnectionRefusedError(f"pod {namespace}/{name} has no sandbox")
+        if sandbox.keeper is None:
+            return "127.0.0.1", sandbox.port_map.get(port, port)
+        return sandbox.pod_ip, port
+
+    def connect(self, namespace: str, name: str, port: int, timeout: float = 10.0) -> socket.socket:
+        """A TCP connection to ``port`` of the pod (from inside its network namespace)."""
+        sandbox = self.sandbox(namespace, name)
+        if sandbox is None:
+            raise ConnectionRefusedError(f"pod {namespace}/{name} has no sandbox")
+        return self._connect_sandbox(sandbox, port, timeout)
+
+    def _connect_sandbox(self, sandbox: Sandbox, port: int, timeout: float) -> socket.socket:
+        if sandbox.keeper is None:
+            sock = socket.socket()
+            address = ("127.0.0.1", sandbox.port_map.get(port, port))
+        else:
+            sock = socket_in_netns(f"/proc/{sandbox.keeper.pid}/ns/net")
+            address = (sandbox.pod_ip, port)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address)
+        except OSError:
+            sock.close()
+            raise
+        sock.settimeout(None)
+        return sock
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    """Signal the process group led by ``process`` (each container has its own session)."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signum)
+
+
+def _kill_netns_members(keeper_pid: int) -> None:
+    """SIGKILL every process still inside the keeper's network namespace (escaped daemons)."""
+    try:
+        target = os.stat(f"/proc/{keeper_pid}/ns/net").st_ino
+    except OSError:
+        return
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in (keeper_pid, os.getpid()):
+            continue
+        with contextlib.suppress(OSError):
+            if os.stat(f"/proc/{entry}/ns/net").st_ino == target:
+                os.kill(int(entry), signal.SIGKILL)
+
+
+_libc: Any = None
+
+
+def socket_in_netns(netns_path: str) -> socket.socket:
+    """A new TCP socket that belongs to another network namespace.
+
+    ``setns`` changes only the calling thread's namespace; the socket keeps the namespace it was
+    created in, so the thread switches back at once and can connect from anywhere.
+    """
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(netns_path, os.O_RDONLY)
+    try:
+        if _libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {netns_path}")
+        try:
+            return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        finally:
+            if _libc.setns(own, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back to the server's namespace")
+    finally:
+        os.close(own)
+        os.close(target)
