@@ -1,0 +1,1 @@
+"""Verification of a lab with pytest-testinfra: the pytest plugin, snapshots, shipped checks."""

@@ -1,0 +1,131 @@
+"""Checks of the Kubernetes Basics lab: the cluster is in the state the lab promises.
+
+Run by ``lab.verify``; usable alone:
+``pytest -p labtools.verify.plugin --lab-inventory inventory.yml <this file>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from labtools.verify.snapshot import condition, is_true, name_of, pod_is_ready
+
+APP_PORT = 8080
+LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
+
+
+def wanted_replicas(lab_vars: Mapping[str, Any]) -> int:
+    """The replicas the lab expects (lab var ``replicas``, default 1)."""
+    return int(lab_vars.get("replicas", 1))
+
+
+def app_version(lab_vars: Mapping[str, Any]) -> str:
+    """The ``v=N`` the app answers: lab var ``app_version``, else the image tag's number."""
+    if lab_vars.get("app_version"):
+        return str(lab_vars["app_version"])
+    match = re.search(r":v(\d+)$", str(lab_vars.get("image", "")))
+    return match.group(1) if match else "1"
+
+
+def test_node_is_ready(cluster: Any) -> None:
+    node = cluster.node()
+    assert node is not None, "the cluster has no node"
+    ready = condition(node, "Ready")
+    assert ready.get("status") == "True", f"node {name_of(node)} is not Ready: {ready}"
+
+
+def test_deployment_is_available(
+    cluster: Any, app_name: str, lab_namespace: str, lab_vars: Mapping[str, Any]
+) -> None:
+    deployment = cluster.deployment(app_name)
+    assert deployment is not None, f"deployment {app_name} not found in namespace {lab_namespace}"
+    replicas = wanted_replicas(lab_vars)
+    spec, status = deployment.get("spec", {}), deployment.get("status", {})
+    assert spec.get("replicas") == replicas, f"{app_name} wants {spec.get('replicas')} replicas"
+    assert status.get("availableReplicas", 0) == replicas, f"{app_name} status: {status}"
+    assert is_true(deployment, "Available"), condition(deployment, "Available")
+
+
+def test_deployment_runs_the_lab_image(
+    cluster: Any, app_name: str, lab_vars: Mapping[str, Any]
+) -> None:
+    if not lab_vars.get("image"):
+        pytest.skip("lab var `image` not given")
+    deployment = cluster.deployment(app_name)
+    assert deployment is not None, f"deployment {app_name} not found"
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert [c.get("image") for c in containers] == [lab_vars["image"]]
+
+
+def test_pods_are_running_and_ready(
+    app_pods: list[dict[str, Any]], app_name: str, lab_vars: Mapping[str, Any]
+) -> None:
+    replicas = wanted_replicas(lab_vars)
+    ready = [name_of(p) for p in app_pods if pod_is_ready(p)]
+    phases = {name_of(p): p.get("status", {}).get("phase") for p in app_pods}
+    assert len(ready) == replicas, f"{replicas} ready pod(s) of {app_name} wanted; pods: {phases}"
+
+
+def listening_in_proc(host: Any, port: int) -> bool:
+    """Whether /proc/net/tcp{,6} shows a listener on ``port`` (for images without ss/netstat)."""
+    table = host.run("cat /proc/net/tcp /proc/net/tcp6").stdout
+    hex_port = f"{port:04X}"
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[1].endswith(f":{hex_port}") and fields[3] == LISTEN:
+            return True
+    return False
+
+
+def test_app_listens_on_8080(app_pod_host: Any) -> None:
+    try:
+        listening = (
+            app_pod_host.socket(f"tcp://0.0.0.0:{APP_PORT}").is_listening
+            or app_pod_host.socket(f"tcp://:::{APP_PORT}").is_listening
+        )
+    except RuntimeError:  # testinfra needs ss or netstat in the image; /proc always works
+        listening = listening_in_proc(app_pod_host, APP_PORT)
+    assert listening, f"nothing listens on port {APP_PORT} in the pod"
+
+
+def test_app_answers_inside_the_pod(
+    app_pod_host: Any, app_pod_name: str, lab_vars: Mapping[str, Any]
+) -> None:
+    result = app_pod_host.run(f"curl -s localhost:{APP_PORT}")
+    assert result.rc == 0, f"curl failed with {result.rc}: {result.stderr}"
+    expected = (
+        f"Hello Kubernetes bootcamp! | Running on: {app_pod_name} | v={app_version(lab_vars)}"
+    )
+    assert result.stdout.strip() == expected
+
+
+def server_version(kubectl: tuple[str, ...], env: Mapping[str, str]) -> str:
+    """The server's gitVersion, as kubectl reads it."""
+    done = subprocess.run(
+        [*kubectl, "version", "-o", "json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=30,
+        check=False,
+    )
+    return str(json.loads(done.stdout or "{}").get("serverVersion", {}).get("gitVersion", ""))
+
+
+def test_api_answers_through_the_proxy(
+    lab_proxy_url: str | None, kubectl: tuple[str, ...], lab_env: dict[str, str]
+) -> None:
+    if not lab_proxy_url:
+        pytest.skip("no --lab-proxy-url: the lab's kubectl proxy is not running")
+    with urllib.request.urlopen(f"{lab_proxy_url}/version", timeout=10) as response:
+        version = json.load(response)
+    assert version.get("gitVersion"), f"{lab_proxy_url}/version answered {version}"
+    assert version["gitVersion"] == server_version(kubectl, lab_env)
