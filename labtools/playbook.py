@@ -374,11 +374,9 @@ class _Checker:
         self.keys(path, spec, HTTP_KEYS, "http")
         if "url" not in spec:
             raise self.fail(path, "'http' needs a 'url'")
-        status = spec.get("status", 200)
-        statuses = status if isinstance(status, list) else [status]
-        for code in statuses:
-            if not isinstance(code, int) or isinstance(code, bool) or not 100 <= code <= 599:
-                raise self.fail((*path, "status"), f"'status' must be an HTTP code, got {code!r}")
+        code = spec.get("status", 200)
+        if not isinstance(code, int) or isinstance(code, bool) or not 100 <= code <= 599:
+            raise self.fail((*path, "status"), f"'status' must be an HTTP code, got {code!r}")
         self.templates_in(path, spec)
 
     def wait_spec(self, path: KeyPath, spec: Any) -> None:
