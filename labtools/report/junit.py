@@ -1,0 +1,84 @@
+"""JUnit XML of step results: a ``testsuite`` per host, a ``testcase`` per step."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from pathlib import Path
+
+from labtools.results import Event, StepResult
+
+TAIL_LINES = 20
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.rstrip("\n").splitlines()[-TAIL_LINES:])
+
+
+def _testcase(suite: ET.Element, result: StepResult, lab: str) -> None:
+    """One step as a testcase: failure / skipped children as JUnit expects."""
+    case = ET.SubElement(
+        suite,
+        "testcase",
+        classname=f"{lab}.{result.phase}" if lab else result.phase,
+        name=result.step,
+        time=f"{result.duration:.3f}",
+    )
+    output = "\n".join(part for part in (_tail(result.stderr), _tail(result.stdout)) if part)
+    if result.status == "failed" and not result.ignored:
+        failure = ET.SubElement(case, "failure", message=result.message or "failed")
+        failure.text = output
+    elif result.status == "skipped":
+        ET.SubElement(case, "skipped", message=result.message)
+    elif result.ignored:
+        ET.SubElement(case, "system-out").text = f"ignored failure: {result.message}\n{output}"
+
+
+def junit_xml(results: Iterable[StepResult], *, lab: str = "") -> ET.ElementTree:
+    """The XML tree for ``results``, grouped by host in first-seen order."""
+    root = ET.Element("testsuites", name=lab or "labtools")
+    by_host: dict[str, list[StepResult]] = {}
+    for result in results:
+        by_host.setdefault(result.host, []).append(result)
+    for host, items in by_host.items():
+        failures = sum(r.status == "failed" and not r.ignored for r in items)
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=host,
+            tests=str(len(items)),
+            failures=str(failures),
+            errors="0",
+            skipped=str(sum(r.status == "skipped" for r in items)),
+            time=f"{sum(r.duration for r in items):.3f}",
+        )
+        for result in items:
+            _testcase(suite, result, lab)
+    ET.indent(root)
+    return ET.ElementTree(root)
+
+
+def write_junit(results: Iterable[StepResult], path: Path, *, lab: str = "") -> Path:
+    """Write the JUnit XML of ``results`` to ``path``."""
+    junit_xml(results, lab=lab).write(path, encoding="utf-8", xml_declaration=True)
+    return path
+
+
+class JUnitReporter:
+    """Collects step results; writes ``<run_dir>/junit.xml`` when closed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.lab = ""
+        self.results: list[StepResult] = []
+
+    def handle(self, event: Event) -> None:
+        """Keep step results (and the lab name)."""
+        if event.kind == "run_start":
+            self.lab = str(event.data.get("lab", ""))
+        elif event.kind == "step_end" and event.result is not None:
+            self.results.append(event.result)
+
+    def close(self) -> None:
+        """Write the file."""
+        write_junit(self.results, self.path, lab=self.lab)
