@@ -1,0 +1,155 @@
+"""process.py with real processes: exit codes, output, timeouts that kill groups, services."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from labtools.errors import MissingBinaryError, ServiceError
+from labtools.model import Command
+from labtools.process import (
+    ProcessRegistry,
+    Service,
+    choose_port,
+    free_port,
+    port_is_free,
+    run,
+)
+
+
+def alive(pid: int) -> bool:
+    """True when pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("argv", "stdin", "rc", "stdout", "stderr"),
+    [
+        (("true",), None, 0, "", ""),
+        (("sh", "-c", "exit 3"), None, 3, "", ""),
+        (("sh", "-c", "echo out; echo err >&2"), None, 0, "out\n", "err\n"),
+        (("cat",), "a b; $(rm -rf /)\n", 0, "a b; $(rm -rf /)\n", ""),
+        (("echo", "it's; $HOME"), None, 0, "it's; $HOME\n", ""),
+    ],
+)
+def test_run_returns_rc_and_output(
+    argv: tuple[str, ...], stdin: str | None, rc: int, stdout: str, stderr: str
+) -> None:
+    result = run(Command(argv=argv, stdin=stdin))
+    assert (result.rc, result.stdout, result.stderr, result.timed_out) == (rc, stdout, stderr, False)
+
+
+def test_run_passes_env_and_streams_lines() -> None:
+    lines: list[tuple[str, str]] = []
+    command = Command(("sh", "-c", 'echo "$LAB_X"; echo two >&2'), env={"LAB_X": "one"})
+    result = run(command, on_output=lambda stream, line: lines.append((stream, line)))
+    assert result.stdout == "one\n"
+    assert sorted(lines) == [("stderr", "two"), ("stdout", "one")]
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    script = f"sleep 60 & echo $! > {pids}; sleep 60 & echo $! >> {pids}; wait"
+    started = time.monotonic()
+    result = run(Command(("sh", "-c", script), timeout=0.5))
+    assert result.rc == 124
+    assert result.timed_out
+    assert time.monotonic() - started < 5
+    children = [int(p) for p in pids.read_text().split()]
+    assert len(children) == 2
+    assert not any(alive(pid) for pid in children)
+
+
+def test_missing_binary_names_it_with_a_hint() -> None:
+    with pytest.raises(MissingBinaryError) as info:
+        run(Command(("labtools-no-such-binary", "x")))
+    assert "labtools-no-such-binary" in info.value.message
+    assert info.value.hint
+
+
+def test_missing_kubectl_like_binary_hint_is_specific(tmp_path: Path) -> None:
+    with pytest.raises(MissingBinaryError) as info:
+        run(Command((str(tmp_path / "minikube"),)))
+    assert "minikube.sigs.k8s.io" in (info.value.hint or "")
+
+
+def _http_server_argv(port: int) -> tuple[str, ...]:
+    return (sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1")
+
+
+def test_service_ready_then_stop_kills_it() -> None:
+    registry = ProcessRegistry()
+    port = free_port()
+    service = Service("web", registry=registry)
+    service.start(
+        Command(_http_server_argv(port)), ready_http=f"http://127.0.0.1:{port}/", port=port
+    )
+    assert service.pid is not None
+    assert alive(service.pid)
+    assert registry.services() == [service]
+    registry.stop_all()
+    assert not alive(service.pid)
+    assert port_is_free(port)
+
+
+def test_service_exiting_early_reports_its_output() -> None:
+    service = Service("broken", registry=ProcessRegistry())
+    with pytest.raises(ServiceError) as info:
+        service.start(Command(("sh", "-c", "echo boom >&2; exit 1")), ready_tcp=free_port())
+    assert "exited before it was ready" in info.value.message
+    assert "boom" in info.value.message
+
+
+def test_service_on_a_taken_port_gives_a_hint() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        service = Service("web", registry=ProcessRegistry())
+        with pytest.raises(ServiceError) as info:
+            # the probe must not see the squatter: probe a different, closed port
+            service.start(Command(_http_server_argv(port)), ready_tcp=free_port(), port=port)
+    assert "in use" in (info.value.hint or "")
+
+
+def test_choose_port_prefers_a_free_port_and_falls_back() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        taken = sock.getsockname()[1]
+        assert not port_is_free(taken)
+        fallback = choose_port(taken)
+        assert fallback != taken
+        assert port_is_free(fallback)
+    free = free_port()
+    assert choose_port(free) == free
+
+
+def test_registry_stop_all_ends_running_groups() -> None:
+    registry = ProcessRegistry()
+    import threading
+
+    holder: dict[str, object] = {}
+
+    def target() -> None:
+        holder["result"] = run(Command(("sleep", "30"), timeout=60), registry=registry)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not registry.running() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (pgid,) = registry.running()
+    registry.stop_all(grace=1.0)
+    thread.join(5)
+    assert not thread.is_alive()
+    assert not alive(pgid)
+    assert os.getpgid(0) != pgid
