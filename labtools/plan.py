@@ -1,0 +1,253 @@
+"""Planning: select hosts, phases and tagged steps, and merge variables in documented precedence.
+
+Precedence, lowest first: lab vars < inventory group vars < host vars (both already merged in
+``Host.vars``) < step vars < registered results < extra vars (``--set``). Magic variables
+(``inventory_hostname``, ``lab_name``, ``provider``, ``group_names``, ``phase``) are set last.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from labtools.errors import ConfigError, InventoryError, Location, OptionError, TemplateError
+from labtools.model import PHASES, PROVIDERS, Host, HostPlan, Inventory, Lab, Plan, Step
+
+# Keys the inventory fills with defaults; a lab's own value beats such a default (not an explicit
+# inventory setting that happens to equal it: indistinguishable, and harmless).
+_DEFAULTED = ("provider", "profile", "namespace", "kube_context")
+
+
+@dataclass(frozen=True)
+class PlannedHost(HostPlan):
+    """A ``HostPlan`` that also remembers the extra vars, so they can win over step vars."""
+
+    extra_vars: Mapping[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- tags
+
+
+def selected_by_tags(step_tags: Sequence[str], tags: frozenset[str], skip: frozenset[str]) -> bool:
+    """Ansible's tag rules: ``always`` runs unless skipped by name, ``never`` only when asked."""
+    have = frozenset(step_tags) or frozenset({"untagged"})
+    only = tags or frozenset({"all"})
+    run = (
+        "always" in have
+        or ("all" in only and "never" not in have)
+        or not have.isdisjoint(only)
+        or ("tagged" in only and "untagged" not in have and "never" not in have)
+    )
+    if not run or not skip:
+        return run
+    if "all" in skip:
+        return "always" in have and "always" not in skip
+    if not have.isdisjoint(skip):
+        return False
+    return not ("tagged" in skip and "untagged" not in have)
+
+
+# ---------------------------------------------------------------------------- hosts
+
+
+def _lab_hosts(inventory: Inventory, lab: Lab, limit: str | None) -> list[Host]:
+    from labtools.inventory import select_hosts
+
+    try:
+        hosts = select_hosts(inventory, lab.hosts)
+    except InventoryError as exc:
+        raise InventoryError(
+            f"the lab's hosts: {exc.message}",
+            location=Location(lab.path, None, "hosts"),
+            hint=exc.hint,
+        ) from exc
+    if limit is None or not limit.strip():
+        return hosts
+    limited = {host.name for host in select_hosts(inventory, limit)}
+    chosen = [host for host in hosts if host.name in limited]
+    if not chosen:
+        raise InventoryError(
+            f"--limit '{limit}' selects none of the lab's hosts ('{lab.hosts}': "
+            f"{', '.join(h.name for h in hosts) or 'none'})",
+            location=Location(inventory.path, None, "--limit"),
+            hint="run `invoke lab.list` to see the hosts and groups",
+        )
+    return chosen
+
+
+def _host_layer(host: Host, lab: Lab) -> dict[str, Any]:
+    """lab vars < host vars, where an inventory *default* does not beat a lab setting."""
+    from labtools.inventory import with_defaults
+
+    defaults = with_defaults(host.name, {})
+    merged = dict(lab.vars)
+    for key, value in host.vars.items():
+        if key in _DEFAULTED and key in lab.vars and value == defaults.get(key):
+            continue
+        merged[key] = value
+    return merged
+
+
+def _magic(host: Host, lab: Lab, provider: str) -> dict[str, Any]:
+    return {
+        "inventory_hostname": host.name,
+        "lab_name": lab.name,
+        "provider": provider,
+        "group_names": sorted(host.groups),
+    }
+
+
+def _host_plan(
+    host: Host, lab: Lab, steps: tuple[Step, ...], extra: Mapping[str, Any]
+) -> PlannedHost:
+    from labtools.inventory import with_defaults
+
+    merged = with_defaults(host.name, {**_host_layer(host, lab), **extra})
+    provider = merged["provider"]
+    if provider not in PROVIDERS:
+        raise ConfigError(
+            f"host {host.name}: unknown provider {provider!r}",
+            location=host.source,
+            hint=f"use one of {', '.join(PROVIDERS)}",
+        )
+    effective = replace(host, provider=provider, vars=merged)
+    variables = {**merged, **_magic(host, lab, provider)}
+    return PlannedHost(host=effective, vars=variables, steps=steps, extra_vars=dict(extra))
+
+
+# ---------------------------------------------------------------------------- plan
+
+
+def _check_phases(phases: Sequence[str]) -> tuple[str, ...]:
+    from labtools.yamlfile import did_you_mean
+
+    for phase in phases:
+        if phase not in PHASES:
+            raise OptionError(
+                f"unknown phase '{phase}'",
+                hint=did_you_mean(phase, PHASES) or f"phases are: {', '.join(PHASES)}",
+            )
+    return tuple(dict.fromkeys(phases))
+
+
+def build_plan(
+    inventory: Inventory,
+    lab: Lab,
+    *,
+    phases: Sequence[str],
+    limit: str | None = None,
+    tags: frozenset[str] = frozenset(),
+    skip_tags: frozenset[str] = frozenset(),
+    extra_vars: Mapping[str, Any] | None = None,
+    check: bool = False,
+) -> Plan:
+    """Select hosts (lab pattern and --limit), phases and tagged steps; merge each host's vars."""
+    chosen = _check_phases(phases)
+    steps = tuple(
+        step
+        for phase in chosen
+        for step in lab.phases.get(phase, ())
+        if selected_by_tags(step.tags, frozenset(tags), frozenset(skip_tags))
+    )
+    extra = dict(extra_vars or {})
+    hosts = tuple(_host_plan(host, lab, steps, extra) for host in _lab_hosts(inventory, lab, limit))
+    return Plan(lab=lab, phases=chosen, hosts=hosts, check=check)
+
+
+# ---------------------------------------------------------------------------- step variables
+
+
+@functools.lru_cache(maxsize=4096)
+def _references(text: str) -> frozenset[str]:
+    """Names a template string refers to (for ordering templated variables)."""
+    import jinja2.meta
+
+    from labtools.render import environment
+
+    try:
+        return frozenset(jinja2.meta.find_undeclared_variables(environment().parse(text)))
+    except jinja2.TemplateSyntaxError:
+        return frozenset()
+
+
+def _template_strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if ("{{" in value or "{%" in value) else []
+    if isinstance(value, Mapping):
+        return [text for item in value.values() for text in _template_strings(item)]
+    if isinstance(value, list | tuple):
+        return [text for item in value for text in _template_strings(item)]
+    return []
+
+
+def resolve_vars(
+    variables: Mapping[str, Any], keys: set[str] | None = None, source: Location | None = None
+) -> dict[str, Any]:
+    """Render the variables (of ``keys``) whose values are templates (``url: http://{{ host }}``),
+    in dependency order; one that cannot render yet becomes an undefined that says why when used.
+    """
+    resolved = dict(variables)
+    candidates = set(resolved) if keys is None else keys & set(resolved)
+    pending = {key for key in candidates if _template_strings(resolved[key])}
+    if not pending:
+        return resolved
+    from labtools.render import environment, render_value
+
+    deps = {
+        key: {n for t in _template_strings(resolved[key]) for n in _references(t)} & pending
+        for key in pending
+    }
+    done: set[str] = set()
+
+    def visit(key: str, trail: tuple[str, ...]) -> None:
+        if key in done:
+            return
+        if key in trail:
+            cycle = " -> ".join((*trail[trail.index(key) :], key))
+            raise TemplateError(f"variables refer to each other: {cycle}", location=source)
+        for dep in sorted(deps[key]):
+            visit(dep, (*trail, key))
+        try:
+            resolved[key] = render_value(resolved[key], resolved, source=source)
+        except TemplateError as exc:
+            # not an error until a template uses it: it may need a result registered later
+            why = f"variable '{key}' cannot be rendered here: {exc.message}"
+            resolved[key] = environment().undefined(hint=why, name=key)
+        done.add(key)
+
+    for key in sorted(pending):
+        visit(key, ())
+    return resolved
+
+
+def step_vars(host_plan: HostPlan, step: Step, registered: Mapping[str, Any]) -> dict[str, Any]:
+    """A step's variables: host plan vars < step vars < registered < extra vars, plus ``phase``.
+
+    Only lab, inventory and step variables are templates; registered results and --set values
+    are data and are never rendered (command output must not be able to inject a template).
+    """
+    extra = getattr(host_plan, "extra_vars", {})
+    magic = {k: host_plan.vars[k] for k in _MAGIC_KEYS if k in host_plan.vars}
+    merged: dict[str, Any] = {
+        **host_plan.vars,
+        **step.vars,
+        **registered,
+        **extra,
+        **magic,
+        "phase": step.phase,
+    }
+    fixed = {*registered, *extra, *magic, "phase"}
+    templated = {key for key in (*host_plan.vars, *step.vars) if key not in fixed}
+    return resolve_vars(merged, templated, step.source)
+
+
+_MAGIC_KEYS = ("inventory_hostname", "lab_name", "provider", "group_names")
+
+
+def registered_placeholders(host_plan: HostPlan) -> dict[str, Any]:
+    """Plan mode: an ``Unresolved`` for every name the host's steps register."""
+    from labtools.render import Unresolved
+
+    return {step.register: Unresolved(step.register) for step in host_plan.steps if step.register}

@@ -1,0 +1,81 @@
+"""A lab project on disk: inventory, playbooks/ and templates/ under one root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from labtools.errors import ConfigError, Location
+from labtools.model import Inventory, Lab
+
+DEFAULT_INVENTORY = "inventory.yml"
+
+
+@dataclass(frozen=True)
+class Project:
+    """The loaded inventory and lab of a project root, and where its files live."""
+
+    root: Path
+    inventory: Inventory
+    lab: Lab
+    templates_dir: Path
+    playbooks_dir: Path
+
+    @classmethod
+    def load(cls, root: Path, lab: str | None, inventory: str | None) -> Project:
+        """Load ``inventory`` (default inventory.yml) and ``playbooks/<lab>.yml`` under ``root``."""
+        from labtools.inventory import load_inventory
+        from labtools.playbook import load_lab
+
+        root = Path(root).resolve()
+        playbooks_dir = root / "playbooks"
+        templates_dir = root / "templates"
+        playbook = lab_path(playbooks_dir, lab)
+        inventory_file = inventory_path(root, inventory)
+        return cls(
+            root=root,
+            inventory=load_inventory(inventory_file),
+            lab=load_lab(playbook, templates_dir=templates_dir),
+            templates_dir=templates_dir,
+            playbooks_dir=playbooks_dir,
+        )
+
+
+def inventory_path(root: Path, inventory: str | None) -> Path:
+    """The inventory file (relative paths are under ``root``); a missing one is a ConfigError."""
+    path = Path(inventory or DEFAULT_INVENTORY).expanduser()
+    path = path if path.is_absolute() else root / path
+    if not path.is_file():
+        raise ConfigError(
+            f"inventory file not found: {path}",
+            location=Location(str(path)),
+            hint=f"create {DEFAULT_INVENTORY} (an `all:` group with hosts) or pass --inventory",
+        )
+    return path
+
+
+def lab_path(playbooks_dir: Path, lab: str | None) -> Path:
+    """``playbooks/<lab>.yml``; no lab given means the only lab there is."""
+    from labtools.playbook import list_labs
+    from labtools.yamlfile import did_you_mean
+
+    labs = list_labs(playbooks_dir) if playbooks_dir.is_dir() else []
+    if lab is None:
+        if len(labs) == 1:
+            lab = labs[0]
+        else:
+            raise ConfigError(
+                "which lab? pass --lab NAME",
+                hint=f"labs in {playbooks_dir}: {', '.join(labs) or 'none'}",
+            )
+    for suffix in (".yml", ".yaml"):
+        path = playbooks_dir / f"{lab}{suffix}"
+        if path.is_file():
+            return path
+    close = did_you_mean(lab, labs)
+    listing = f"labs: {', '.join(labs)}" if labs else f"no playbooks in {playbooks_dir}"
+    raise ConfigError(
+        f"unknown lab '{lab}' (no {playbooks_dir / (lab + '.yml')})",
+        location=Location(str(playbooks_dir)),
+        hint=f"{close} ({listing})" if close else listing,
+    )
