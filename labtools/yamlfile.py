@@ -79,7 +79,7 @@ def parse_yaml(text: str, filename: str) -> YamlDoc:
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        raise _syntax_error(exc, filename) from exc
+        raise _syntax_error(exc, filename, text) from exc
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(str(exc), location=Location(filename)) from exc
     if node is None:
@@ -93,15 +93,17 @@ def parse_yaml(text: str, filename: str) -> YamlDoc:
     return YamlDoc(filename, data, builder.lines)
 
 
-def _syntax_error(exc: yaml.MarkedYAMLError, filename: str) -> YamlSyntaxError:
+def _syntax_error(exc: yaml.MarkedYAMLError, filename: str, text: str) -> YamlSyntaxError:
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark else None
     column = mark.column + 1 if mark else None
     problem = exc.problem or "invalid YAML"
     if exc.context:
         problem = f"{exc.context}, {problem}"
+    lines = text.splitlines()
+    bad_line = lines[mark.line] if mark and mark.line < len(lines) else ""
     hint = None
-    if "'\\t'" in problem or "\t" in problem:
+    if "tab" in problem or "\t" in bad_line[: len(bad_line) - len(bad_line.lstrip())]:
         hint = "YAML indentation must use spaces, not tabs"
     where = f"column {column}: " if column else ""
     return YamlSyntaxError(
