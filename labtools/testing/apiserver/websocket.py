@@ -164,9 +164,9 @@ class WebSocket:
         return self.sock.fileno()
 
     def has_buffered(self) -> bool:
-        """True when data is already decrypted or buffered (select() would not see it)."""
+        """True when TLS already decrypted bytes that select() cannot see."""
         pending = getattr(self.sock, "pending", None)
-        return bool(self._buffer) or bool(pending and pending())
+        return bool(pending and pending())
 
     def receive(self) -> list[tuple[int, bytes]] | None:
         """Read once from the socket; complete data messages, or None once the peer is gone."""
