@@ -58,13 +58,15 @@ def decode_object(body: bytes) -> dict[str, Any]:
     if not body.startswith(MAGIC):
         raise ProtobufError(f"body does not start with the protobuf magic {MAGIC!r}")
     envelope = _decode_message(ENVELOPE, body[len(MAGIC) :], "Unknown")
+    if "raw" not in envelope:
+        raise ProtobufError("runtime.Unknown field 2: no raw object in the body (truncated?)")
     type_meta = envelope.get("typeMeta", {})
     api_version, kind = type_meta.get("apiVersion", ""), type_meta.get("kind", "")
     encoding = envelope.get("contentEncoding", "")
     if encoding:
         raise ProtobufError(f"runtime.Unknown: contentEncoding {encoding!r} is not supported", 415)
     message = _message_for(api_version, kind)
-    raw = base64.b64decode(envelope.get("raw", ""))
+    raw = base64.b64decode(envelope["raw"])
     return {"apiVersion": api_version, "kind": kind, **_decode_message(message, raw, kind)}
 
 

@@ -104,10 +104,10 @@ MESSAGES: dict[str, dict[int, Field]] = {
         6: ("revisionHistoryLimit", "int32", "ptr"),
     },
     "apps/v1.DaemonSetStatus": {
-        1: ("currentNumberScheduled", "int32", "val"),
-        2: ("numberMisscheduled", "int32", "val"),
-        3: ("desiredNumberScheduled", "int32", "val"),
-        4: ("numberReady", "int32", "val"),
+        1: ("currentNumberScheduled", "int32", "always"),
+        2: ("numberMisscheduled", "int32", "always"),
+        3: ("desiredNumberScheduled", "int32", "always"),
+        4: ("numberReady", "int32", "always"),
         5: ("observedGeneration", "int64", "val"),
         6: ("updatedNumberScheduled", "int32", "val"),
         7: ("numberAvailable", "int32", "val"),
@@ -175,7 +175,7 @@ MESSAGES: dict[str, dict[int, Field]] = {
         4: ("minReadySeconds", "int32", "val"),
     },
     "apps/v1.ReplicaSetStatus": {
-        1: ("replicas", "int32", "val"),
+        1: ("replicas", "int32", "always"),
         2: ("fullyLabeledReplicas", "int32", "val"),
         3: ("observedGeneration", "int64", "val"),
         4: ("readyReplicas", "int32", "val"),
@@ -232,7 +232,7 @@ MESSAGES: dict[str, dict[int, Field]] = {
     },
     "apps/v1.StatefulSetStatus": {
         1: ("observedGeneration", "int64", "val"),
-        2: ("replicas", "int32", "val"),
+        2: ("replicas", "int32", "always"),
         3: ("readyReplicas", "int32", "val"),
         4: ("currentReplicas", "int32", "val"),
         5: ("updatedReplicas", "int32", "val"),
@@ -381,8 +381,8 @@ MESSAGES: dict[str, dict[int, Field]] = {
         4: ("evaluationError", "string", "val"),
     },
     "autoscaling/v1.CrossVersionObjectReference": {
-        1: ("kind", "string", "val"),
-        2: ("name", "string", "val"),
+        1: ("kind", "string", "always"),
+        2: ("name", "string", "always"),
         3: ("apiVersion", "string", "val"),
     },
     "autoscaling/v1.HorizontalPodAutoscaler": {
@@ -393,14 +393,14 @@ MESSAGES: dict[str, dict[int, Field]] = {
     "autoscaling/v1.HorizontalPodAutoscalerSpec": {
         1: ("scaleTargetRef", "autoscaling/v1.CrossVersionObjectReference", "val"),
         2: ("minReplicas", "int32", "ptr"),
-        3: ("maxReplicas", "int32", "val"),
+        3: ("maxReplicas", "int32", "always"),
         4: ("targetCPUUtilizationPercentage", "int32", "ptr"),
     },
     "autoscaling/v1.HorizontalPodAutoscalerStatus": {
         1: ("observedGeneration", "int64", "ptr"),
         2: ("lastScaleTime", "meta/v1.Time", "ptr"),
-        3: ("currentReplicas", "int32", "val"),
-        4: ("desiredReplicas", "int32", "val"),
+        3: ("currentReplicas", "int32", "always"),
+        4: ("desiredReplicas", "int32", "always"),
         5: ("currentCPUUtilizationPercentage", "int32", "ptr"),
     },
     "autoscaling/v1.Scale": {
@@ -412,7 +412,7 @@ MESSAGES: dict[str, dict[int, Field]] = {
         1: ("replicas", "int32", "val"),
     },
     "autoscaling/v1.ScaleStatus": {
-        1: ("replicas", "int32", "val"),
+        1: ("replicas", "int32", "always"),
         2: ("selector", "string", "val"),
     },
     "autoscaling/v2.ContainerResourceMetricSource": {
@@ -426,8 +426,8 @@ MESSAGES: dict[str, dict[int, Field]] = {
         3: ("container", "string", "val"),
     },
     "autoscaling/v2.CrossVersionObjectReference": {
-        1: ("kind", "string", "val"),
-        2: ("name", "string", "val"),
+        1: ("kind", "string", "always"),
+        2: ("name", "string", "always"),
         3: ("apiVersion", "string", "val"),
     },
     "autoscaling/v2.ExternalMetricSource": {
@@ -467,7 +467,7 @@ MESSAGES: dict[str, dict[int, Field]] = {
     "autoscaling/v2.HorizontalPodAutoscalerSpec": {
         1: ("scaleTargetRef", "autoscaling/v2.CrossVersionObjectReference", "val"),
         2: ("minReplicas", "int32", "ptr"),
-        3: ("maxReplicas", "int32", "val"),
+        3: ("maxReplicas", "int32", "always"),
         4: ("metrics", "autoscaling/v2.MetricSpec", "list"),
         5: ("behavior", "autoscaling/v2.HorizontalPodAutoscalerBehavior", "ptr"),
     },
@@ -475,7 +475,7 @@ MESSAGES: dict[str, dict[int, Field]] = {
         1: ("observedGeneration", "int64", "ptr"),
         2: ("lastScaleTime", "meta/v1.Time", "ptr"),
         3: ("currentReplicas", "int32", "val"),
-        4: ("desiredReplicas", "int32", "val"),
+        4: ("desiredReplicas", "int32", "always"),
         5: ("currentMetrics", "autoscaling/v2.MetricStatus", "list"),
         6: ("conditions", "autoscaling/v2.HorizontalPodAutoscalerCondition", "list"),
     },
@@ -1613,7 +1613,7 @@ MESSAGES: dict[str, dict[int, Field]] = {
         4: ("minReadySeconds", "int32", "val"),
     },
     "core/v1.ReplicationControllerStatus": {
-        1: ("replicas", "int32", "val"),
+        1: ("replicas", "int32", "always"),
         2: ("fullyLabeledReplicas", "int32", "val"),
         3: ("observedGeneration", "int64", "val"),
         4: ("readyReplicas", "int32", "val"),
@@ -2147,10 +2147,10 @@ MESSAGES: dict[str, dict[int, Field]] = {
     "policy/v1.PodDisruptionBudgetStatus": {
         1: ("observedGeneration", "int64", "val"),
         2: ("disruptedPods", "map<string,meta/v1.Time>", "map"),
-        3: ("disruptionsAllowed", "int32", "val"),
-        4: ("currentHealthy", "int32", "val"),
-        5: ("desiredHealthy", "int32", "val"),
-        6: ("expectedPods", "int32", "val"),
+        3: ("disruptionsAllowed", "int32", "always"),
+        4: ("currentHealthy", "int32", "always"),
+        5: ("desiredHealthy", "int32", "always"),
+        6: ("expectedPods", "int32", "always"),
         7: ("conditions", "meta/v1.Condition", "list"),
     },
     "rbac/v1.AggregationRule": {
