@@ -122,6 +122,7 @@ class ProcessRegistry:
         self._lock = threading.Lock()
         self._groups: set[int] = set()
         self._services: list[Service] = []
+        self.stopped: list[Service] = []  # services stop_all ended, in order
         self.interrupted = threading.Event()
 
     def add(self, pgid: int) -> None:
@@ -155,6 +156,8 @@ class ProcessRegistry:
         for service in reversed(self.services()):
             service.stop(grace)
             stopped.append(service)
+        with self._lock:
+            self.stopped.extend(stopped)
         threads = [
             threading.Thread(target=kill_group, args=(pgid, grace), daemon=True)
             for pgid in self.running()
@@ -368,8 +371,10 @@ def _probe(http: str | None, tcp: int | None) -> bool:
 
 
 def port_is_free(port: int) -> bool:
-    """True when ``port`` can be bound on 127.0.0.1."""
+    """True when ``port`` can be bound on 127.0.0.1 (TIME_WAIT leftovers do not count)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # servers (kubectl proxy, http.server) set SO_REUSEADDR, so a listener is what matters
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -140,7 +140,8 @@ class Runner:
 
     def _finish(self) -> None:
         """Stop services (service_stop events), emit run_end, close the reporters."""
-        for service in self.registry.stop_all():
+        self.registry.stop_all()
+        for service in self.registry.stopped:
             self.emit("service_stop", step=service.name, data=_service_data(service))
         recaps = {name: vars(recap) for name, recap in self.summary.recaps.items()}
         data = {

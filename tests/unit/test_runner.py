@@ -1,0 +1,380 @@
+"""runner.py with real processes: controls, register chains, check mode, services, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labtools.errors import Location
+from labtools.model import Host, HostPlan, Lab, Plan, Step
+from labtools.providers.base import ClusterOp
+from labtools.results import Event, RunSummary, StepResult
+from labtools.runner import run_plan
+
+LOC = Location("playbooks/t.yml", 3)
+
+
+@pytest.fixture(autouse=True)
+def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
+    monkeypatch.setenv("MINIKUBE_HOME", str(tmp_path / "minikube"))
+
+
+class StubProvider:
+    """kubectl/minikube are stand-ins built from real binaries (echo)."""
+
+    name = "stub"
+    has_minikube = False
+
+    def kubectl(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
+        return ("echo", "kubectl", *args)
+
+    def minikube(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
+        return ("echo", "minikube", *args)
+
+    def env(self, host: Host) -> Mapping[str, str]:
+        return {}
+
+    def cluster(self, host: Host, op: str) -> ClusterOp:
+        return ClusterOp(
+            name=op,
+            probe=("sh", "-c", f"test -e {host.vars['marker']}"),
+            is_done=lambda out: out.rc == 0,
+            run=("sh", "-c", f"touch {host.vars['marker']}"),
+        )
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def handle(self, event: Event) -> None:
+        self.events.append(event)
+
+    def close(self) -> None:
+        pass
+
+
+def step(name: str, action: str, spec: Any, **controls: Any) -> Step:
+    return Step(
+        name=name,
+        phase=controls.pop("phase", "setup"),
+        action=action,
+        spec=spec,
+        source=LOC,
+        **controls,
+    )
+
+
+def run(
+    steps: Sequence[Step],
+    tmp_path: Path,
+    *,
+    hosts: Sequence[str] = ("h1",),
+    variables: Mapping[str, Any] | None = None,
+    check: bool = False,
+    reporters: Sequence[Any] = (),
+) -> tuple[RunSummary, Collect]:
+    lab = Lab(name="t", path="t.yml", phases={"setup": tuple(steps)})
+    plans = tuple(
+        HostPlan(
+            Host(h, "stub", {"marker": str(tmp_path / f"{h}.marker")}),
+            dict(variables or {}),
+            tuple(steps),
+        )
+        for h in hosts
+    )
+    collect = Collect()
+    summary = run_plan(
+        Plan(lab=lab, phases=("setup",), hosts=plans, check=check),
+        {"stub": StubProvider()},
+        reporters=[collect, *reporters],
+        run_dir=tmp_path,
+        templates_dir=None,
+    )
+    return summary, collect
+
+
+def by_step(summary: RunSummary) -> dict[str, StepResult]:
+    return {r.step: r for r in summary.results}
+
+
+@pytest.mark.parametrize(
+    ("controls", "argv", "status", "ignored"),
+    [
+        ({}, "true", "changed", False),
+        ({"changed_when": False}, "true", "ok", False),
+        ({"changed_when": "result.stdout == 'x\n'"}, "echo x", "changed", False),
+        ({}, "sh -c 'exit 3'", "failed", False),
+        ({"ignore_errors": True}, "sh -c 'exit 3'", "failed", True),
+        ({"failed_when": "result.rc not in [0, 3]"}, "sh -c 'exit 3'", "changed", False),
+        ({"failed_when": "'bad' in result.stdout"}, "echo bad", "failed", False),
+        ({"when": "1 == 2"}, "true", "skipped", False),
+        ({"timeout": 0.3}, "sleep 5", "failed", False),
+    ],
+)
+def test_controls(
+    controls: dict[str, Any], argv: str, status: str, ignored: bool, tmp_path: Path
+) -> None:
+    summary, _ = run([step("s", "command", argv, **controls)], tmp_path)
+    (result,) = summary.results
+    assert (result.status, result.ignored) == (status, ignored)
+
+
+def test_timeout_message_and_rc(tmp_path: Path) -> None:
+    summary, _ = run([step("s", "command", "sleep 5", timeout=0.3)], tmp_path)
+    assert summary.results[0].rc == 124
+    assert "timed out" in summary.results[0].message
+
+
+def test_register_when_chain_and_json(tmp_path: Path) -> None:
+    steps = [
+        step("data", "command", """echo '{"items": [1, 2]}'""", register="data"),
+        step("count", "command", "echo {{ data.json['items'] | length }}", register="count"),
+        step("two", "command", "echo two", when="count.stdout_lines[0] == '2'", register="two"),
+        step(
+            "three", "command", "echo three", when="count.stdout_lines[0] == '3'", register="three"
+        ),
+        step("after", "command", "echo {{ three.skipped }} {{ two.changed }} {{ data.rc }}"),
+    ]
+    summary, _ = run(steps, tmp_path)
+    results = by_step(summary)
+    assert results["count"].stdout == "2\n"
+    assert results["two"].status == "changed"
+    assert results["three"].status == "skipped"
+    assert results["three"].message == "when: count.stdout_lines[0] == '3' was false"
+    assert results["after"].stdout == "true true 0\n"
+
+
+def test_until_retries_with_a_counter_file(tmp_path: Path) -> None:
+    counter = tmp_path / "count"
+    script = f"echo x >> {counter}; wc -l < {counter}"
+    s = step(
+        "poll",
+        "command",
+        ["sh", "-c", script],
+        until="result.stdout | int >= 3",
+        retries=5,
+        delay=0.01,
+    )
+    summary, _ = run([s], tmp_path)
+    (result,) = summary.results
+    assert result.status == "changed"
+    assert result.attempts == 3
+    assert len(counter.read_text().splitlines()) == 3
+
+
+def test_until_gives_up_after_retries(tmp_path: Path) -> None:
+    s = step("poll", "command", "false", until="result.rc == 0", retries=2, delay=0.01)
+    summary, _ = run([s], tmp_path)
+    (result,) = summary.results
+    assert (result.status, result.attempts) == ("failed", 3)
+    assert "still false after 3" in result.message
+
+
+def test_failed_host_stops_but_other_hosts_go_on(tmp_path: Path) -> None:
+    steps = [
+        step("maybe fail", "command", "sh -c 'exit {{ code }}'"),
+        step("next", "command", "true"),
+    ]
+    lab = Lab(name="t", path="t.yml", phases={"setup": tuple(steps)})
+    plans = (
+        HostPlan(Host("bad", "stub", {}), {"code": 1}, tuple(steps)),
+        HostPlan(Host("good", "stub", {}), {"code": 0}, tuple(steps)),
+    )
+    summary = run_plan(
+        Plan(lab, ("setup",), plans),
+        {"stub": StubProvider()},
+        reporters=[],
+        run_dir=tmp_path,
+        templates_dir=None,
+    )
+    assert [(r.host, r.step, r.status) for r in summary.results if r.host == "bad"] == [
+        ("bad", "maybe fail", "failed")
+    ]
+    assert [r.status for r in summary.results if r.host == "good"] == ["changed", "changed"]
+    recaps = summary.recaps
+    assert (recaps["bad"].failed, recaps["bad"].changed) == (1, 0)
+    assert (recaps["good"].failed, recaps["good"].changed) == (0, 2)
+    assert summary.failed
+
+
+def test_template_error_is_a_failed_result(tmp_path: Path) -> None:
+    summary, _ = run([step("s", "command", "echo {{ nope }}")], tmp_path)
+    assert summary.results[0].status == "failed"
+    assert "nope" in summary.results[0].message
+    assert "playbooks/t.yml:3" in summary.results[0].message
+
+
+def test_check_mode_runs_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "created"
+    steps = [
+        step("make", "command", f"touch {target}", register="made"),
+        step("use", "command", "echo {{ made.stdout }}"),
+        step("cluster", "cluster", "start"),
+    ]
+    summary, collect = run(steps, tmp_path, check=True)
+    assert not target.exists()
+    assert not (tmp_path / "h1.marker").exists()
+    assert {r.status for r in summary.results} == {"skipped"}
+    assert {r.message for r in summary.results} == {"check mode"}
+    displays = [e.data["display"] for e in collect.events if e.kind == "step_start"]
+    assert displays[0] == f"touch {target}"
+    assert displays[1] == "echo '<made.stdout>'"
+
+
+def test_cluster_op_is_idempotent(tmp_path: Path) -> None:
+    first, _ = run([step("start", "cluster", "start")], tmp_path)
+    second, _ = run([step("start", "cluster", "start")], tmp_path)
+    assert first.results[0].status == "changed"
+    assert second.results[0].status == "ok"
+
+
+def test_no_log_masks_results_and_events(tmp_path: Path) -> None:
+    steps = [
+        step("secret", "command", "echo {{ pw }}", no_log=True, register="sec"),
+        step("use", "command", "test {{ sec.stdout | trim }} = hunter2"),
+    ]
+    summary, collect = run(steps, tmp_path, variables={"pw": "hunter2"})
+    results = by_step(summary)
+    assert results["use"].status == "changed"  # the real value was registered
+    text = repr([e for e in collect.events if e.step == "secret"])
+    assert "hunter2" not in text
+    assert results["secret"].stdout == "********"
+
+
+def test_a_raising_reporter_is_disabled_not_fatal(tmp_path: Path) -> None:
+    class Broken:
+        def handle(self, event: Event) -> None:
+            if event.kind == "step_end":
+                raise RuntimeError("boom")
+
+        def close(self) -> None:
+            pass
+
+    summary, collect = run(
+        [step("a", "command", "true"), step("b", "command", "true")], tmp_path, reporters=[Broken()]
+    )
+    assert [r.status for r in summary.results] == ["changed", "changed"]
+    warnings = [e for e in collect.events if e.kind == "warning"]
+    assert len(warnings) == 1
+    assert "Broken" in warnings[0].data["message"]
+    assert "boom" in warnings[0].data["message"]
+
+
+def test_service_start_register_and_stop_with_port_fallback(tmp_path: Path) -> None:
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    try:
+        spec = {
+            "name": "web",
+            "command": f"{sys.executable} -m http.server {{{{ port }}}} --bind 127.0.0.1",
+            "port": taken,
+            "ready": {"http": "http://127.0.0.1:{{ port }}/"},
+        }
+        steps = [
+            step("serve", "service", spec, register="web"),
+            step("get", "http", {"url": "http://127.0.0.1:{{ web.port }}/", "status": 200}),
+        ]
+        summary, collect = run(steps, tmp_path)
+    finally:
+        squatter.close()
+    results = by_step(summary)
+    assert results["serve"].status == "changed"
+    port = results["serve"].registered["port"]
+    assert port != taken
+    assert results["get"].status == "ok"
+    kinds = [e.kind for e in collect.events]
+    assert kinds.index("service_start") < kinds.index("service_stop") < kinds.index("run_end")
+    pid = results["serve"].registered["pid"]
+    assert (
+        not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    )
+
+
+SIGINT_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from labtools.errors import Interrupted, Location
+    from labtools.model import Host, HostPlan, Lab, Plan, Step
+    from labtools.runner import run_plan
+
+    class P:
+        name = "stub"
+        has_minikube = False
+        def env(self, host): return {}
+
+    out = Path(sys.argv[1])
+    loc = Location("t.yml", 1)
+    script = f"sleep 60 & echo $! >> {out}/pids; sleep 60 & echo $! >> {out}/pids; wait"
+    steps = (
+        Step("serve", "setup", "service", {"command": "sleep 60", "name": "svc"}, loc),
+        Step("block", "setup", "command", ["sh", "-c", script], loc),
+    )
+    lab = Lab("t", "t.yml", phases={"setup": steps})
+    plan = Plan(lab, ("setup",), (HostPlan(Host("h", "stub", {}), {}, steps),))
+    class Pids:
+        def handle(self, event):
+            if event.kind == "service_start":
+                (out / "pids").open("a").write(f"{event.data['pid']}\\n")
+        def close(self): pass
+    try:
+        run_plan(plan, {"stub": P()}, reporters=[Pids()], run_dir=out, templates_dir=None)
+    except Interrupted as exc:
+        print("INTERRUPTED", exc.exit_code)
+        sys.exit(exc.exit_code)
+    """
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_to_the_run_leaves_nothing_alive(sig: signal.Signals, tmp_path: Path) -> None:
+    script = tmp_path / "run.py"
+    script.write_text(SIGINT_SCRIPT)
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    pids_file = tmp_path / "pids"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if pids_file.exists() and len(pids_file.read_text().split()) >= 3:
+            break
+        time.sleep(0.05)
+    pids = [int(p) for p in pids_file.read_text().split()]
+    assert len(pids) == 3
+    child.send_signal(sig)
+    out, _ = child.communicate(timeout=20)
+    assert child.returncode == 130
+    assert "INTERRUPTED" in out
+    time.sleep(0.1)
+    for pid in pids:
+        stat = Path(f"/proc/{pid}/stat")
+        assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_journal_of_a_run_is_valid_json(tmp_path: Path) -> None:
+    from labtools.report.journal import JournalReporter
+
+    run([step("a", "command", "echo hi")], tmp_path, reporters=[JournalReporter(tmp_path)])
+    records = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()]
+    kinds = [r["kind"] for r in records]
+    assert kinds[0] == "run_start"
+    assert kinds[-1] == "run_end"
+    end = next(r for r in records if r["kind"] == "step_end")
+    assert end["result"]["stdout"] == "hi\n"
+    assert os.path.getsize(tmp_path / "journal.jsonl") > 0
