@@ -45,7 +45,8 @@ def test_run_returns_rc_and_output(
     argv: tuple[str, ...], stdin: str | None, rc: int, stdout: str, stderr: str
 ) -> None:
     result = run(Command(argv=argv, stdin=stdin))
-    assert (result.rc, result.stdout, result.stderr, result.timed_out) == (rc, stdout, stderr, False)
+    assert (result.rc, result.stdout, result.stderr) == (rc, stdout, stderr)
+    assert not result.timed_out
 
 
 def test_run_passes_env_and_streams_lines() -> None:
