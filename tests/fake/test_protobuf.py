@@ -106,6 +106,29 @@ CASES: dict[str, list[str]] = {
     ],
 }  # fmt: skip
 
+# Commands with no --dry-run: name -> (arguments, the object the real server would decode).
+CAPTURE_ONLY: dict[str, tuple[list[str], dict[str, Any]]] = {
+    "selfsubjectaccessreview": (["auth", "can-i", "get", "pods"], {
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+        "metadata": {}, "status": {"allowed": False},
+        "spec": {"resourceAttributes": {"namespace": "default", "verb": "get",
+                                        "resource": "pods"}},
+    }),
+    "selfsubjectaccessreview-subresource": (
+        ["-n", "lab", "auth", "can-i", "list", "pods", "--subresource=log"], {
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "metadata": {}, "status": {"allowed": False},
+            "spec": {"resourceAttributes": {"namespace": "lab", "verb": "list",
+                                            "resource": "pods", "subresource": "log"}},
+        },
+    ),
+    "tokenrequest": (["create", "token", "robot", "--duration=10m", "--audience=api"], {
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "metadata": {},
+        "spec": {"audiences": ["api"], "expirationSeconds": 600}, "status": {"token": ""},
+    }),
+}  # fmt: skip
+FIXTURES = sorted([*CASES, *CAPTURE_ONLY])
+
 # Just enough legacy discovery for `create role|clusterrole` to resolve resource names.
 DISCOVERY: dict[str, Any] = {
     "/api": {"kind": "APIVersions", "versions": ["v1"]},
@@ -126,6 +149,8 @@ DISCOVERY: dict[str, Any] = {
         "resources": [
             {"name": "pods", "singularName": "pod", "namespaced": True, "kind": "Pod",
              "verbs": ["get", "list", "create"]},
+            {"name": "serviceaccounts", "singularName": "serviceaccount", "namespaced": True,
+             "kind": "ServiceAccount", "verbs": ["get", "list", "create"]},
         ],
     },
     "/apis/apps/v1": {
@@ -242,12 +267,33 @@ def test_kubectl_body_decodes_to_dry_run_object(
         (DATA / f"{name}.json").write_text(printed.stdout)
 
 
+@pytest.mark.fake
+@pytest.mark.parametrize("name", sorted(CAPTURE_ONLY))
+def test_kubectl_body_without_dry_run_decodes(
+    name: str, capture_server: tuple[str, list[tuple[str, bytes]]], kubectl_env: dict[str, str]
+) -> None:
+    url, posts = capture_server
+    args, expected = CAPTURE_ONLY[name]
+    before = len(posts)
+    # The answer ({}) is not what kubectl wants (it then says "no" or fails): only the POST matters.
+    kubectl(kubectl_env, url, args)
+    assert len(posts) == before + 1
+    content_type, body = posts[-1]
+
+    assert is_protobuf(content_type)
+    assert decode_object(body) == expected
+    assert encode_object(expected) == body
+    if REGEN:
+        (DATA / f"{name}.pb").write_bytes(body)
+        (DATA / f"{name}.json").write_text(json.dumps(expected, indent=2) + "\n")
+
+
 # ---------------------------------------------------------------------------------------------
 # Saved fixtures: no kubectl needed
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", FIXTURES)
 def test_fixture_decodes_and_reencodes_byte_for_byte(name: str) -> None:
     body = (DATA / f"{name}.pb").read_bytes()
     printed = json.loads((DATA / f"{name}.json").read_text())

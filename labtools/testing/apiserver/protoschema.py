@@ -273,7 +273,7 @@ MESSAGES: dict[str, dict[int, Field]] = {
         4: ("expirationSeconds", "int64", "ptr"),
     },
     "authentication/v1.TokenRequestStatus": {
-        1: ("token", "string", "val"),
+        1: ("token", "string", "always"),
         2: ("expirationTimestamp", "meta/v1.Time", "val"),
     },
     "authentication/v1.TokenReview": {
@@ -369,7 +369,7 @@ MESSAGES: dict[str, dict[int, Field]] = {
         6: ("uid", "string", "val"),
     },
     "authorization/v1.SubjectAccessReviewStatus": {
-        1: ("allowed", "bool", "val"),
+        1: ("allowed", "bool", "always"),
         2: ("reason", "string", "val"),
         3: ("evaluationError", "string", "val"),
         4: ("denied", "bool", "val"),
@@ -377,7 +377,7 @@ MESSAGES: dict[str, dict[int, Field]] = {
     "authorization/v1.SubjectRulesReviewStatus": {
         1: ("resourceRules", "authorization/v1.ResourceRule", "list"),
         2: ("nonResourceRules", "authorization/v1.NonResourceRule", "list"),
-        3: ("incomplete", "bool", "val"),
+        3: ("incomplete", "bool", "always"),
         4: ("evaluationError", "string", "val"),
     },
     "autoscaling/v1.CrossVersionObjectReference": {
