@@ -1,0 +1,245 @@
+"""plan: variable precedence through step_vars, tags, --limit, phases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labtools.errors import InventoryError, OptionError, TemplateError
+from labtools.inventory import parse_inventory
+from labtools.model import PHASES, Inventory, Lab
+from labtools.plan import build_plan, registered_placeholders, selected_by_tags, step_vars
+from labtools.playbook import parse_lab
+from labtools.project import Project
+from labtools.render import Unresolved, render_argv
+from labtools.yamlfile import parse_yaml
+
+INVENTORY = """
+all:
+  vars: {provider: fake, v: all_vars, group_only: g}
+  children:
+    outer:
+      vars: {v: outer}
+      children:
+        inner:
+          vars: {v: inner}
+          hosts:
+            h1: {v: host}
+            h2:
+    other:
+      hosts:
+        h3:
+"""
+
+LAB = """
+name: prec
+hosts: all
+vars: {v: lab, lab_only: L, url: "http://{{ lab_only }}/{{ v }}"}
+setup:
+  - name: show
+    command: echo {{ v }}
+    vars: {v: step}
+    register: r
+  - name: plain
+    command: echo {{ v }}
+  - name: uses later
+    command: echo {{ later.stdout }}
+    tags: [t1]
+  - name: tagged never
+    command: echo n
+    tags: [never, extra]
+  - name: always
+    command: echo a
+    tags: [always]
+deploy:
+  - name: deploy step
+    command: echo d
+    tags: [t2]
+"""
+
+
+def inventory(text: str = INVENTORY) -> Inventory:
+    return parse_inventory(parse_yaml(text, "inventory.yml"))
+
+
+def lab(text: str = LAB) -> Lab:
+    return parse_lab(parse_yaml(text, "lab.yml"))
+
+
+def plan(**options: Any) -> Any:
+    options.setdefault("phases", PHASES)
+    return build_plan(inventory(), lab(), **options)
+
+
+def variables(host: str, step: int, registered: dict[str, Any], **options: Any) -> dict[str, Any]:
+    p = plan(**options)
+    host_plan = next(hp for hp in p.hosts if hp.host.name == host)
+    return step_vars(host_plan, host_plan.steps[step], registered)
+
+
+@pytest.mark.parametrize(
+    ("host", "step", "registered", "extra", "expected"),
+    [
+        ("h3", 1, {}, None, "all_vars"),  # group `all` beats lab vars
+        ("h2", 1, {}, None, "inner"),  # child group beats parent group
+        ("h1", 1, {}, None, "host"),  # host vars beat groups
+        ("h1", 0, {}, None, "step"),  # step vars beat host vars
+        ("h1", 0, {"v": "registered"}, None, "registered"),  # registered beats step vars
+        ("h1", 0, {"v": "registered"}, {"v": "extra"}, "extra"),  # --set beats everything
+    ],
+)
+def test_precedence(
+    host: str, step: int, registered: dict[str, Any], extra: dict[str, Any] | None, expected: str
+) -> None:
+    assert variables(host, step, registered, extra_vars=extra)["v"] == expected
+
+
+def test_lab_vars_are_the_lowest_layer() -> None:
+    found = variables("h3", 1, {})
+    assert found["lab_only"] == "L"
+    assert found["group_only"] == "g"
+
+
+def test_magic_variables() -> None:
+    found = variables("h1", 0, {})
+    assert found["inventory_hostname"] == "h1"
+    assert found["lab_name"] == "prec"
+    assert found["provider"] == "fake"
+    assert found["group_names"] == ["inner", "outer"]
+    assert found["phase"] == "setup"
+
+
+def test_templated_lab_var_resolves_with_host_values() -> None:
+    assert variables("h1", 1, {})["url"] == "http://L/host"
+
+
+def test_registered_values_are_never_rendered() -> None:
+    found = variables("h1", 1, {"r": {"stdout": "{{ lab_only }}"}})
+    assert found["r"]["stdout"] == "{{ lab_only }}"
+
+
+def test_extra_vars_reach_the_host_for_providers() -> None:
+    p = plan(extra_vars={"cpus": 4, "project_root": "/p"})
+    assert p.hosts[0].host.vars["cpus"] == 4
+    assert p.hosts[0].host.vars["project_root"] == "/p"
+
+
+def test_unknown_provider_from_set() -> None:
+    with pytest.raises(Exception, match="unknown provider"):
+        plan(extra_vars={"provider": "kind"})
+
+
+@pytest.mark.parametrize(
+    ("tags", "skip", "names"),
+    [
+        ((), (), ["show", "plain", "uses later", "always", "deploy step"]),
+        (("t1",), (), ["uses later", "always"]),
+        (("extra",), (), ["tagged never", "always"]),
+        (("never",), (), ["tagged never", "always"]),
+        ((), ("t1",), ["show", "plain", "always", "deploy step"]),
+        ((), ("always",), ["show", "plain", "uses later", "deploy step"]),
+        (("t1",), ("always",), ["uses later"]),
+        (("tagged",), (), ["uses later", "always", "deploy step"]),
+        (("untagged",), (), ["show", "plain", "always"]),
+        ((), ("all",), ["always"]),
+    ],
+)
+def test_tags(tags: tuple[str, ...], skip: tuple[str, ...], names: list[str]) -> None:
+    p = plan(tags=frozenset(tags), skip_tags=frozenset(skip))
+    assert [s.name for s in p.hosts[0].steps] == names
+
+
+@pytest.mark.parametrize(
+    ("step_tags", "tags", "skip", "expected"),
+    [
+        ((), set(), set(), True),
+        (("never",), set(), set(), False),
+        (("always",), {"x"}, set(), True),
+        (("always",), set(), {"always"}, False),
+        (("a", "b"), {"b"}, set(), True),
+        (("a", "b"), set(), {"b"}, False),
+    ],
+)
+def test_selected_by_tags(
+    step_tags: tuple[str, ...], tags: set[str], skip: set[str], expected: bool
+) -> None:
+    assert selected_by_tags(step_tags, frozenset(tags), frozenset(skip)) is expected
+
+
+@pytest.mark.parametrize(
+    ("limit", "hosts"),
+    [
+        (None, ["h1", "h2", "h3"]),
+        ("inner", ["h1", "h2"]),
+        ("h*:!h2", ["h1", "h3"]),
+        ("outer:&other", None),
+    ],
+)
+def test_limit(limit: str | None, hosts: list[str] | None) -> None:
+    if hosts is None:
+        with pytest.raises(InventoryError, match="selects none"):
+            plan(limit=limit)
+        return
+    assert [hp.host.name for hp in plan(limit=limit).hosts] == hosts
+
+
+def test_lab_hosts_pattern_intersects_limit() -> None:
+    restricted = lab(LAB.replace("hosts: all", "hosts: inner"))
+    p = build_plan(inventory(), restricted, phases=PHASES, limit="h1,h3")
+    assert [hp.host.name for hp in p.hosts] == ["h1"]
+
+
+def test_unknown_lab_hosts_pattern_points_at_the_lab() -> None:
+    restricted = lab(LAB.replace("hosts: all", "hosts: innr"))
+    with pytest.raises(InventoryError) as info:
+        build_plan(inventory(), restricted, phases=PHASES)
+    assert info.value.location is not None
+    assert info.value.location.file == "lab.yml"
+    assert info.value.hint == "did you mean 'inner'?"
+
+
+@pytest.mark.parametrize(
+    ("phases", "steps"), [(("deploy",), 1), (("setup",), 4), (("teardown",), 0)]
+)
+def test_phases(phases: tuple[str, ...], steps: int) -> None:
+    p = plan(phases=phases)
+    assert p.phases == phases
+    assert len(p.hosts[0].steps) == steps
+    assert all(s.phase in phases for s in p.hosts[0].steps)
+
+
+def test_unknown_phase() -> None:
+    with pytest.raises(OptionError, match="did you mean 'deploy'"):
+        plan(phases=("deplyo",))
+
+
+def test_plan_mode_renders_with_placeholders() -> None:
+    host_plan = plan(check=True).hosts[0]
+    assert set(registered_placeholders(host_plan)) == {"r"}
+    later = host_plan.steps[2]
+    argv = render_argv(later.spec, step_vars(host_plan, later, {"later": Unresolved("later")}))
+    assert argv == ("echo", "<later.stdout>")
+
+
+def test_using_an_unregistered_result_fails_clearly() -> None:
+    host_plan = plan().hosts[0]
+    later = host_plan.steps[2]
+    with pytest.raises(TemplateError, match="later"):
+        render_argv(later.spec, step_vars(host_plan, later, {}), source=later.source)
+
+
+def test_project_load_and_plan(project: Path) -> None:
+    loaded = Project.load(project, "demo", None)
+    assert loaded.lab.name == "demo"
+    assert loaded.templates_dir == project.resolve() / "templates"
+    p = build_plan(loaded.inventory, loaded.lab, phases=("deploy",), limit="workshop")
+    assert [hp.host.name for hp in p.hosts] == ["lab-01", "lab-02", "lab-03"]
+    step = p.hosts[0].steps[0]
+    argv = render_argv(step.spec, step_vars(p.hosts[0], step, {}))
+    assert argv == ("create", "deployment", "hello", "--image=nginx")
+
+
+def test_project_picks_the_only_lab(project: Path) -> None:
+    assert Project.load(project, None, None).lab.name == "demo"
