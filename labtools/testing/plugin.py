@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from labtools.testing.minikube.state import SERVER_MODULE, SERVER_MODULE_ENV
 from labtools.testing.path import install_shim
 
 if TYPE_CHECKING:
     from labtools.testing.cluster import FakeCluster
 
-SERVER_MODULE = "labtools.testing.apiserver"
 RUN_TIMEOUT = 120.0
 
 
@@ -58,18 +58,23 @@ class FakeMinikube:
 
     def server_pids(self) -> list[int]:
         """Pids of running fake API servers that belong to this MINIKUBE_HOME."""
-        return server_pids_under(self.minikube_home)
+        return server_pids_under(self.minikube_home, self.server_module)
+
+    @property
+    def server_module(self) -> str:
+        """The module the fake minikube runs as API server (a test may swap in a stand-in)."""
+        return self.env.get(SERVER_MODULE_ENV) or SERVER_MODULE
 
     def cleanup(self) -> None:
         """``minikube delete --all``, then kill any server of this home that is still running."""
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.run("delete", "--all", timeout=60)
-        kill_servers_under(self.minikube_home)
+        kill_servers_under(self.minikube_home, self.server_module)
 
 
-def server_pids_under(minikube_home: Path) -> list[int]:
+def server_pids_under(minikube_home: Path, module: str = SERVER_MODULE) -> list[int]:
     """Live fake API server processes whose command line mentions ``minikube_home``."""
-    marker = str(minikube_home).encode()
+    marker, module_name = str(minikube_home).encode(), module.encode()
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -80,20 +85,22 @@ def server_pids_under(minikube_home: Path) -> list[int]:
         except OSError:
             continue
         zombie = stat.rsplit(")", 1)[-1].split()[0] in {"Z", "X"}
-        if not zombie and SERVER_MODULE.encode() in cmdline and marker in cmdline:
+        if not zombie and module_name in cmdline and marker in cmdline:
             pids.append(int(entry.name))
     return pids
 
 
-def kill_servers_under(minikube_home: Path, grace: float = 3.0) -> None:
+def kill_servers_under(
+    minikube_home: Path, module: str = SERVER_MODULE, grace: float = 3.0
+) -> None:
     """TERM (then KILL) the process group of every server left under ``minikube_home``."""
-    pids = server_pids_under(minikube_home)
+    pids = server_pids_under(minikube_home, module)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
             _signal_group(pid, sig)
         deadline = time.monotonic() + grace
         while pids and time.monotonic() < deadline:
-            pids = [p for p in pids if p in server_pids_under(minikube_home)]
+            pids = [p for p in pids if p in server_pids_under(minikube_home, module)]
             time.sleep(0.05)
         if not pids:
             return

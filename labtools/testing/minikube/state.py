@@ -16,11 +16,18 @@ from typing import Any
 import yaml
 
 SERVER_MODULE = "labtools.testing.apiserver"
+# Tests may swap in a stand-in server module (it must accept the same command line).
+SERVER_MODULE_ENV = "LABTOOLS_FAKE_APISERVER_MODULE"
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
 
 # Popen objects of servers started by this process; kept so they are reaped, not left as zombies.
 _children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def server_module() -> str:
+    """The module run as the fake API server (``labtools.testing.apiserver`` unless overridden)."""
+    return os.environ.get(SERVER_MODULE_ENV) or SERVER_MODULE
 
 
 def minikube_home() -> Path:
@@ -107,7 +114,7 @@ def _is_our_server(pid: int) -> bool:
     except OSError:
         return False
     state = stat.rsplit(")", 1)[-1].split()[0]
-    return state not in {"Z", "X"} and SERVER_MODULE.encode() in cmdline
+    return state not in {"Z", "X"} and server_module().encode() in cmdline
 
 
 def read_pid(name: str) -> int | None:
@@ -145,7 +152,7 @@ def start_server(name: str, kubernetes_version: str) -> int:
     argv = [
         sys.executable,
         "-m",
-        SERVER_MODULE,
+        server_module(),
         "--kubeconfig",
         str(f.kubeconfig),
         "--name",
