@@ -92,15 +92,12 @@ Commercial support is available at
 </html>
 """
 
-NGINX_404 = f"""\
-<html>
-<head><title>404 Not Found</title></head>
-<body>
-<center><h1>404 Not Found</h1></center>
-<hr><center>nginx/{NGINX_VERSION}</center>
-</body>
-</html>
-"""
+# nginx's built-in error pages end their lines with CRLF (the 404 body is 153 bytes).
+NGINX_404 = (
+    "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n"
+    "<center><h1>404 Not Found</h1></center>\r\n"
+    f"<hr><center>nginx/{NGINX_VERSION}</center>\r\n</body>\r\n</html>\r\n"
+)
 
 NGINX_STARTUP = [
     "/docker-entrypoint.sh: /docker-entrypoint.d/ is not empty, "

@@ -188,6 +188,14 @@ def pump_log(stream: IO[bytes], path: Path) -> None:
     stream.close()
 
 
+def parse_cri_line(line: str) -> tuple[str, str, bool]:
+    """(timestamp, content, partial) of one CRI log line."""
+    parts = line.split(" ", 3)
+    if len(parts) < 3:
+        return "", line, False
+    return parts[0], parts[3] if len(parts) == 4 else "", parts[2] == "P"
+
+
 def _cri_line(content: bytes, tag: str) -> bytes:
     return f"{cri_timestamp(time.time_ns())} stdout {tag} ".encode() + content + b"\n"
 

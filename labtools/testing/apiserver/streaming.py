@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from labtools.testing.apiserver.pods import ExecNotFound, PodRuntime, pod_key
+from labtools.testing.apiserver.pods import ExecNotFound, PodRuntime, parse_cri_line, pod_key
 from labtools.testing.apiserver.websocket import WebSocket, is_upgrade_request
 
 EXEC_PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io"]
@@ -375,11 +375,9 @@ def parse_log(text: str) -> list[LogEntry]:
     """Entries of CRI log text (``<ts> <stream> <F|P> <content>`` per line)."""
     entries = []
     for line in text.splitlines():
-        parts = line.split(" ", 3)
-        if len(parts) < 3:
-            continue
-        content = parts[3] if len(parts) == 4 else ""
-        entries.append(LogEntry(parts[0], content, parts[2] == "P"))
+        timestamp, content, partial = parse_cri_line(line)
+        if timestamp:
+            entries.append(LogEntry(timestamp, content, partial))
     return entries
 
 
