@@ -438,3 +438,25 @@ def _read_frames(sock: socket.socket) -> list[tuple[int, bytes]]:
         if frame.opcode == OP_CLOSE:
             break
     return frames
+
+
+@needs_kubectl
+def test_testinfra_kubectl_backend(
+    stub: Stub, kube_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    testinfra = pytest.importorskip("testinfra")
+    if stub.runtime.isolation != "netns":
+        pytest.skip("ss inside the pod needs network namespaces")
+    stub.add_pod("boot", [{"name": "kubernetes-bootcamp", "image": BOOTCAMP}])
+    for key, value in kube_env.items():
+        monkeypatch.setenv(key, value)
+    host = testinfra.get_host(
+        f"kubectl://boot?namespace=default&kubeconfig={kube_env['KUBECONFIG']}"
+    )
+    assert host.run("hostname").stdout == "boot\n"
+    assert host.run("exit 4").rc == 4
+    assert host.socket("tcp://0.0.0.0:8080").is_listening
+    assert not host.socket("tcp://0.0.0.0:80").is_listening
+    assert host.file("server.js").exists
+    assert host.file("server.js").contains("Hello Kubernetes bootcamp!")
+    assert host.check_output("curl -s localhost:8080").endswith("| v=1")
