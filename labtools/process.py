@@ -11,6 +11,7 @@ Queue polled every 100 ms, and ``_timeout`` makes sh's watchdog thread poll ever
 from __future__ import annotations
 
 import contextlib
+import heapq
 import os
 import signal
 import socket
@@ -70,8 +71,13 @@ def _command(binary: str) -> Any:
         raise MissingBinaryError(f"command not found: {binary}", hint=_hint_for(binary)) from exc
 
 
-def _environment(extra: Mapping[str, str]) -> dict[str, str]:
-    """The parent's environment plus ``extra`` (sh's ``_env`` replaces the whole environment)."""
+def _environment(extra: Mapping[str, str]) -> dict[str, str] | None:
+    """The parent's environment plus ``extra`` (sh's ``_env`` replaces the whole environment).
+
+    None when there is nothing to add: inheriting is cheaper than copying (~0.4 ms a command).
+    """
+    if not extra:
+        return None
     env = dict(os.environ)
     env.update({str(k): str(v) for k, v in extra.items()})
     return env
@@ -113,6 +119,61 @@ def kill_group(pgid: int, grace: float = GRACE_SECONDS) -> None:
         time.sleep(0.02)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+class Watchdog:
+    """One thread for every command's timeout (a Timer thread per command costs ~0.35 ms)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._cancelled: set[int] = set()
+        self._counter = 0
+        self._thread: threading.Thread | None = None
+
+    def add(self, seconds: float, callback: Callable[[], None]) -> int:
+        """Call ``callback`` (in the watchdog thread) after ``seconds`` unless cancelled."""
+        with self._cond:
+            self._counter += 1
+            heapq.heappush(self._heap, (time.monotonic() + seconds, self._counter, callback))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="labtools-watchdog")
+                self._thread.daemon = True
+                self._thread.start()
+            self._cond.notify()
+            return self._counter
+
+    def cancel(self, token: int) -> None:
+        """Forget a deadline."""
+        with self._cond:
+            self._cancelled.add(token)
+
+    def _due(self) -> list[Callable[[], None]]:
+        """Pop the callbacks whose deadline passed; wait for the next one otherwise."""
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][1] in self._cancelled:
+                    self._cancelled.discard(heapq.heappop(self._heap)[1])
+                now = time.monotonic()
+                due = []
+                while self._heap and self._heap[0][0] <= now:
+                    _, token, callback = heapq.heappop(self._heap)
+                    if token in self._cancelled:
+                        self._cancelled.discard(token)
+                    else:
+                        due.append(callback)
+                if due:
+                    return due
+                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+
+    def _loop(self) -> None:
+        while True:
+            for callback in self._due():
+                # kill_group waits a grace period: never block other deadlines on it
+                threading.Thread(target=callback, daemon=True).start()
+
+
+WATCHDOG = Watchdog()
 
 
 class ProcessRegistry:
@@ -193,13 +254,11 @@ def run(
     pgid = proc.pid
     registry.add(pgid)
     timed_out = threading.Event()
-    timer = threading.Timer(command.timeout, _expire, args=(pgid, timed_out))
-    timer.daemon = True
-    timer.start()
+    token = WATCHDOG.add(command.timeout, lambda: _expire(pgid, timed_out))
     try:
         proc.wait()
     finally:
-        timer.cancel()
+        WATCHDOG.cancel(token)
         registry.discard(pgid)
     rc = TIMEOUT_RC if timed_out.is_set() else int(proc.exit_code)
     if registry.interrupted.is_set():
@@ -252,7 +311,12 @@ def _collector(
 ) -> Callable[[str], None]:
     """A line callback for sh that keeps the text and forwards it live."""
     if on_output is None:
-        return sink.append
+        # a Python function, not sink.append: sh inspects the callback's signature, and
+        # inspecting a builtin method parses its text signature (~0.4 ms per stream)
+        def keep(line: str) -> None:
+            sink.append(line)
+
+        return keep
 
     def collect(line: str) -> None:
         sink.append(line)
@@ -302,8 +366,8 @@ class Service:
             _in=command.stdin or "",
             _tty_out=False,
             _decode_errors="replace",
-            _out=self._tail.append,
-            _err=self._tail.append,
+            _out=self._keep,
+            _err=self._keep,
         )
         self.pid = self._proc.pid
         self.registry.add(self.pid)
@@ -311,6 +375,10 @@ class Service:
         self.url = ready_http
         self.port = port or ready_tcp
         self._wait_ready(ready_http, ready_tcp, ready_timeout)
+
+    def _keep(self, line: str) -> None:
+        """sh line callback: keep the last lines."""
+        self._tail.append(line)
 
     def _wait_ready(self, http: str | None, tcp: int | None, timeout: float) -> None:
         """Poll the probe until it answers, the process exits or ``timeout`` passes."""
