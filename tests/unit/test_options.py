@@ -1,0 +1,77 @@
+"""options: --set, --tags, --phase."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from labtools.errors import OptionError
+from labtools.model import PHASES
+from labtools.options import parse_phases, parse_sets, parse_tags
+
+
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [
+        (["replicas=3"], {"replicas": 3}),
+        (["ratio=1.5"], {"ratio": 1.5}),
+        (["on=true"], {"on": True}),
+        (["name=web app"], {"name": "web app"}),
+        (["x="], {"x": ""}),
+        (["a.b=1", "a.c=x"], {"a": {"b": 1, "c": "x"}}),
+        (["url=http://h/?q=1"], {"url": "http://h/?q=1"}),
+        (["v='007'"], {"v": "007"}),
+        (["v=007"], {"v": 7}),
+        (["a=1", "a=2"], {"a": 2}),
+        ([], {}),
+    ],
+)
+def test_parse_sets(items: list[str], expected: dict[str, Any]) -> None:
+    assert parse_sets(items) == expected
+
+
+@pytest.mark.parametrize("item", ["novalue", "=3", "a..b=1", ".a=1", " =1"])
+def test_bad_set(item: str) -> None:
+    with pytest.raises(OptionError, match="expected key=value") as info:
+        parse_sets([item])
+    assert repr(item) in info.value.message
+
+
+def test_set_conflict_names_key() -> None:
+    with pytest.raises(OptionError, match="'a' is already set"):
+        parse_sets(["a=1", "a.b=2"])
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, set()),
+        ("", set()),
+        ("a", {"a"}),
+        ("a, b,,c", {"a", "b", "c"}),
+        (["a", "b,c"], {"a", "b", "c"}),
+    ],
+)
+def test_parse_tags(value: str | list[str] | None, expected: set[str]) -> None:
+    assert parse_tags(value) == frozenset(expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, PHASES),
+        ("deploy", ("deploy",)),
+        ("deploy,setup", ("setup", "deploy")),
+        (" teardown ", ("teardown",)),
+    ],
+)
+def test_parse_phases(value: str | None, expected: tuple[str, ...]) -> None:
+    assert parse_phases(value) == expected
+
+
+@pytest.mark.parametrize(("value", "hint"), [("deply", "deploy"), ("xyz", "phases are")])
+def test_unknown_phase(value: str, hint: str) -> None:
+    with pytest.raises(OptionError, match=f"unknown phase '{value}'") as info:
+        parse_phases(value)
+    assert hint in str(info.value.hint)
