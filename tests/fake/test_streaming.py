@@ -460,3 +460,143 @@ def test_testinfra_kubectl_backend(
     assert host.file("server.js").exists
     assert host.file("server.js").contains("Hello Kubernetes bootcamp!")
     assert host.check_output("curl -s localhost:8080").endswith("| v=1")
+
+
+# -- end to end: the real kubectl against the fake API server (labtools.testing.cluster) --------
+
+
+@pytest.fixture(scope="module")
+def cluster_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A FakeCluster with the bootcamp deployment Running; env for kubectl and the pod name."""
+    if KUBECTL is None:
+        pytest.skip("kubectl is not on PATH")
+    cluster_module = pytest.importorskip("labtools.testing.cluster")
+    root = tmp_path_factory.mktemp("e2e")
+    home = root / "home"
+    home.mkdir()
+    cluster = cluster_module.FakeCluster(root / "cluster", name="fake", node_name="minikube")
+    cluster.start()
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "CONTEXT": cluster.context,
+    }
+    try:
+        kubectl(
+            env,
+            "--context",
+            cluster.context,
+            "create",
+            "deployment",
+            "kubernetes-bootcamp",
+            f"--image={BOOTCAMP}",
+        )
+        waited = kubectl(
+            env,
+            "--context",
+            cluster.context,
+            "wait",
+            "--for=condition=Ready",
+            "pod",
+            "-l",
+            "app=kubernetes-bootcamp",
+            "--timeout=30s",
+        )
+        assert waited.returncode == 0, waited.stderr
+        name = kubectl(
+            env,
+            "--context",
+            cluster.context,
+            "get",
+            "pods",
+            "-l",
+            "app=kubernetes-bootcamp",
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ).stdout
+        yield {**env, "POD": name}
+    finally:
+        cluster.stop()
+
+
+def ck(
+    env: dict[str, str], *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """kubectl with the cluster's context."""
+    kube_env = {k: v for k, v in env.items() if k not in ("CONTEXT", "POD")}
+    return kubectl(kube_env, "--context", env["CONTEXT"], *args, stdin=stdin)
+
+
+@needs_kubectl
+def test_e2e_exec_env_and_curl(cluster_env: dict[str, str]) -> None:
+    pod = cluster_env["POD"]
+    env = ck(cluster_env, "exec", pod, "--", "env")
+    assert env.returncode == 0, env.stderr
+    assert f"HOSTNAME={pod}" in env.stdout.splitlines()
+    assert "NODE_VERSION=6.3.1" in env.stdout.splitlines()
+    curl = ck(cluster_env, "exec", pod, "--", "curl", "-s", "localhost:8080")
+    assert curl.stdout == f"Hello Kubernetes bootcamp! | Running on: {pod} | v=1\n"
+
+
+@needs_kubectl
+def test_e2e_exec_exit_code_and_stdin(cluster_env: dict[str, str]) -> None:
+    pod = cluster_env["POD"]
+    failed = ck(cluster_env, "exec", pod, "--", "sh", "-c", "exit 3")
+    assert failed.returncode == 3
+    assert "command terminated with exit code 3" in failed.stderr
+    echoed = ck(cluster_env, "exec", "-i", pod, "--", "cat", stdin="hi\n")
+    assert echoed.stdout == "hi\n"
+
+
+@needs_kubectl
+def test_e2e_logs_and_proxy(cluster_env: dict[str, str]) -> None:
+    pod = cluster_env["POD"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    kube_env = {k: v for k, v in cluster_env.items() if k not in ("CONTEXT", "POD")}
+    proxy = subprocess.Popen(
+        ["kubectl", "--context", cluster_env["CONTEXT"], "proxy", f"--port={port}"],
+        env=kube_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 15
+        version: tuple[int, str] = (0, "")
+        while time.monotonic() < deadline:
+            try:
+                version = _get(f"{base}/version")
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert version[0] == 200
+        assert json.loads(version[1])["major"] == "1"
+        for path in (f"pods/{pod}/proxy/", f"pods/{pod}:8080/proxy/"):
+            status, body = _get(f"{base}/api/v1/namespaces/default/{path}")
+            assert (status, body) == (
+                200,
+                f"Hello Kubernetes bootcamp! | Running on: {pod} | v=1\n",
+            )
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
+    logs = ck(cluster_env, "logs", pod)
+    assert logs.stdout.startswith("Kubernetes Bootcamp App Started At: ")
+    assert f"Running On: {pod} | Total Requests: " in logs.stdout
+
+
+@needs_kubectl
+def test_e2e_testinfra(cluster_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    testinfra = pytest.importorskip("testinfra")
+    for key in ("HOME", "KUBECONFIG"):
+        monkeypatch.setenv(key, cluster_env[key])
+    host = testinfra.get_host(
+        f"kubectl://{cluster_env['POD']}?namespace=default&context={cluster_env['CONTEXT']}"
+    )
+    assert host.run("hostname").stdout.strip() == cluster_env["POD"]
+    assert host.socket("tcp://0.0.0.0:8080").is_listening
+    assert host.file("server.js").exists
+    assert host.run("sh -c 'exit 3'").rc == 3
