@@ -382,9 +382,12 @@ def test_every_truncation_of_a_real_body_is_a_400() -> None:
         (envelope("v1", "ConfigMap", field(3, field(1, b"k") + field(3, b"v"))), 400,
          ["ConfigMap.binaryData", "map entry has no field 3"]),
         (envelope("v1", "Namespace", None), 400, ["no raw object"]),
+        (envelope("v1", "ResourceQuota", field(2, field(1, field(1, b"cpu") + field(2, field(
+            1, b"lots"))))), 400, ["ResourceQuota.spec.hard['cpu']", "'lots' is not a quantity"]),
     ],
     ids=["unknown-kind", "unknown-group", "gzip", "json-body", "unknown-field",
-         "unknown-nested-field", "wrong-wire-type", "bad-utf8", "bad-map-entry", "no-raw"],
+         "unknown-nested-field", "wrong-wire-type", "bad-utf8", "bad-map-entry", "no-raw",
+         "bad-quantity"],
 )  # fmt: skip
 def test_undecodable_bodies_name_the_problem(body: bytes, status: int, words: list[str]) -> None:
     with pytest.raises(ProtobufError) as caught:

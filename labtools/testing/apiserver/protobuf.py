@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,9 @@ QUANTITY = "resource.Quantity"
 INT_OR_STRING = "intstr.IntOrString"
 RAW_JSON = {"runtime.RawExtension", "meta/v1.FieldsV1"}
 STRING_LISTS = {"meta/v1.Verbs", "authentication/v1.ExtraValue", "authorization/v1.ExtraValue"}
+
+# resource.ParseQuantity's grammar: Go's Quantity.Unmarshal rejects anything else.
+QUANTITY_SYNTAX = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?")
 
 VARINT, FIXED64, LENGTH, FIXED32 = 0, 1, 2, 5
 SCALAR_WIRE = {"string": LENGTH, "bytes": LENGTH, "int32": VARINT, "int64": VARINT, "bool": VARINT}
@@ -276,7 +280,7 @@ def _decode_special(type_name: str, data: bytes, path: str) -> Any:
         return _decode_time(type_name, data, path)
     fields = _decode_message(type_name, data, path)
     if type_name == QUANTITY:
-        return fields.get("string", "0")
+        return _decode_quantity(fields, path)
     if type_name == INT_OR_STRING:
         return _decode_int_or_string(fields, path)
     if type_name in RAW_JSON:
@@ -300,6 +304,14 @@ def _decode_time(type_name: str, data: bytes, path: str) -> str | None:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{nanos // 1000:06d}Z"
     # metav1.Time's JSON keeps whole seconds only.
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _decode_quantity(fields: dict[str, Any], path: str) -> str:
+    """The quantity string as sent (client-go sends canonical forms; we do not re-canonicalize)."""
+    text = str(fields.get("string", "0"))
+    if not QUANTITY_SYNTAX.fullmatch(text):
+        raise ProtobufError(f"{path}: {text!r} is not a quantity (resource.Quantity field 1)")
+    return text
 
 
 def _decode_int_or_string(fields: dict[str, Any], path: str) -> int | str:
