@@ -48,10 +48,11 @@ def test_cleanup_kills_leftover_servers(tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location(
         "_fake_mk", Path(__file__).with_name("test_minikube.py")
     )
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    REAL_SERVER, STANDIN = module.REAL_SERVER, module.STANDIN  # noqa: N806
+    REAL_SERVER, STANDIN = module.REAL_SERVER, module.STANDIN
     fake = make_fake_minikube(tmp_path / "root")
     if not REAL_SERVER:
         (tmp_path / "standin_apiserver.py").write_text(STANDIN)
