@@ -1,4 +1,4 @@
-"""Benchmark the fake cluster: server start time, and `kubectl get pods` vs `kubectl version --client`.
+"""Benchmark the fake cluster: server start time; `kubectl get pods` vs `version --client`.
 
     .venv/bin/python bench/bench_fake.py
 
