@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -140,3 +145,139 @@ def test_checks_without_inventory_say_what_is_missing(tmp_path: Path) -> None:
     )
     assert done.returncode != 0
     assert "--lab-inventory" in done.stdout + done.stderr
+
+
+# -- the shipped checks against the fake cluster (labtools.testing.cluster) -------------------
+
+BOOTCAMP_IMAGE = "gcr.io/google-samples/kubernetes-bootcamp:v1"
+LAB_VARS = {"app_name": "kubernetes-bootcamp", "image": BOOTCAMP_IMAGE, "replicas": 1}
+
+
+def kubectl_run(
+    env: dict[str, str], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """The real kubectl with ``env``."""
+    return subprocess.run(
+        ["kubectl", *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def fake_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A FakeCluster running the bootcamp deployment, and an inventory (provider context) for it."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not on PATH")
+    cluster_module = pytest.importorskip("labtools.testing.cluster")
+    root = tmp_path_factory.mktemp("verify")
+    (root / "home").mkdir()
+    cluster = cluster_module.FakeCluster(root / "cluster", name="fake", node_name="minikube")
+    cluster.start()
+    try:
+        env = {**isolated_env(root / "home"), "KUBECONFIG": str(cluster.kubeconfig)}
+        ctx = ("--context", cluster.context, "-n", "default")
+        created = kubectl_run(
+            env, *ctx, "create", "deployment", LAB_VARS["app_name"], f"--image={BOOTCAMP_IMAGE}"
+        )
+        assert created.returncode == 0, created.stderr
+        rolled = kubectl_run(
+            env, *ctx, "rollout", "status", "deployment/kubernetes-bootcamp", "--timeout=60s"
+        )
+        assert rolled.returncode == 0, rolled.stderr
+        inventory = root / "inventory.yml"
+        inventory.write_text(
+            "all:\n  hosts:\n    fakehost:\n      provider: context\n"
+            f"      kube_context: {cluster.context}\n      kubeconfig: {cluster.kubeconfig}\n"
+            "      namespace: default\n"
+        )
+        yield {"root": root, "env": env, "ctx": ctx, "inventory": inventory}
+    finally:
+        cluster.stop()
+
+
+def run_checks(
+    lab: dict[str, Any], name: str, proxy_url: str | None = None
+) -> tuple[int, str, dict[str, str]]:
+    """Run the shipped checks; (rc, output, {test name: passed|failed|skipped})."""
+    junit = lab["root"] / f"{name}.xml"
+    argv = verify_command(
+        lab["root"], lab["inventory"], "fakehost", LAB_VARS, junit, proxy_url=proxy_url
+    )
+    env = {k: v for k, v in lab["env"].items() if k != "KUBECONFIG"}  # the inventory names it
+    done = subprocess.run(
+        argv, capture_output=True, text=True, cwd=lab["root"], env=env, timeout=180, check=False
+    )
+    outcomes: dict[str, str] = {}
+    for case in ElementTree.parse(junit).getroot().iter("testcase"):
+        kinds = {child.tag for child in case}
+        state = (
+            "failed"
+            if kinds & {"failure", "error"}
+            else "skipped"
+            if "skipped" in kinds
+            else "passed"
+        )
+        outcomes[case.get("name", "")] = state
+    return done.returncode, done.stdout + done.stderr, outcomes
+
+
+@contextlib.contextmanager
+def kubectl_proxy(lab: dict[str, Any]) -> Iterator[str]:
+    """A running ``kubectl proxy`` on a free port; yields its URL."""
+    proc = subprocess.Popen(
+        ["kubectl", *lab["ctx"][:2], "proxy", "--port=0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=lab["env"],
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.search(r"127\.0\.0\.1:(\d+)", line)
+        assert match, line
+        yield f"http://127.0.0.1:{match.group(1)}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.fake
+def test_nodes_come_with_a_namespaced_get(fake_lab: dict[str, Any]) -> None:
+    snap = Snapshot.take(("kubectl", *fake_lab["ctx"]), "default", env=fake_lab["env"])
+    assert snap.node() is not None, "kubectl get nodes,... -n NS did not list the node"
+    assert snap.deployment("kubernetes-bootcamp") is not None
+    assert len(snap.pods("app=kubernetes-bootcamp")) == 1
+
+
+@pytest.mark.fake
+def test_shipped_checks_pass_on_the_lab(fake_lab: dict[str, Any]) -> None:
+    with kubectl_proxy(fake_lab) as url:
+        rc, output, outcomes = run_checks(fake_lab, "pass", proxy_url=url)
+    assert rc == 0, output
+    assert set(outcomes.values()) == {"passed"}, outcomes
+    assert "test_app_answers_inside_the_pod[fakehost]" in outcomes
+    assert "test_api_answers_through_the_proxy[fakehost]" in outcomes
+
+
+@pytest.mark.fake
+def test_shipped_checks_fail_when_scaled_to_zero_or_deleted(fake_lab: dict[str, Any]) -> None:
+    env, ctx = fake_lab["env"], fake_lab["ctx"]
+    scaled = kubectl_run(env, *ctx, "scale", "deployment/kubernetes-bootcamp", "--replicas=0")
+    assert scaled.returncode == 0, scaled.stderr
+    gone = kubectl_run(
+        env, *ctx, "wait", "--for=delete", "pod", "-l", "app=kubernetes-bootcamp", "--timeout=30s"
+    )
+    assert gone.returncode == 0, gone.stderr
+    rc, output, outcomes = run_checks(fake_lab, "scaled")
+    assert rc != 0
+    assert outcomes["test_node_is_ready[fakehost]"] == "passed"
+    assert outcomes["test_deployment_is_available[fakehost]"] == "failed", output
+    assert outcomes["test_pods_are_running_and_ready[fakehost]"] == "failed", output
+    assert "no Running pod of kubernetes-bootcamp" in output
+
+    deleted = kubectl_run(env, *ctx, "delete", "deployment", "kubernetes-bootcamp")
+    assert deleted.returncode == 0, deleted.stderr
+    rc, output, outcomes = run_checks(fake_lab, "deleted")
+    assert rc != 0
+    assert outcomes["test_deployment_is_available[fakehost]"] == "failed"
+    assert "deployment kubernetes-bootcamp not found in namespace default" in output
