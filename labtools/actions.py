@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -331,18 +330,34 @@ def _build_cluster(step: Step, variables: Mapping[str, Any], ctx: Context) -> Ac
 
 
 def _build_verify(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
-    """Run the lab's pytest-testinfra checks with pytest (JUnit XML into the run directory)."""
+    """Run the lab's pytest-testinfra checks against this host (JUnit XML in the run dir)."""
     from labtools.render import render_text
+    from labtools.verify.run import verify_command
 
     checks = render_text(str(step.spec), variables, source=step.source)
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    argv.append(str(Path(__file__).parent / "verify" / "checks" / checks))
-    if ctx.run_dir is not None:
-        argv.append(f"--junitxml={ctx.run_dir / f'verify-{ctx.host.name}.xml'}")
-    command = _command(step, variables, ctx, argv)
-    env = {**command.env, "LABTOOLS_HOST": ctx.host.name, "LABTOOLS_PROVIDER": ctx.provider.name}
-    command = Command(command.argv, command.stdin, env, command.timeout, command.secret)
-    return RunCommand(command=command, display=tuple(argv))
+    junit = ctx.run_dir / f"verify-{ctx.host.name}.xml" if ctx.run_dir is not None else None
+    proxy = variables.get("proxy_url")
+    argv = verify_command(
+        str(variables.get("project_root") or "."),
+        str(variables.get("inventory_file") or "inventory.yml"),
+        ctx.host.name,
+        _plain_vars(variables),
+        junit,
+        lab=checks,
+        proxy_url=str(proxy) if proxy not in (None, "") else None,
+    )
+    return RunCommand(command=_command(step, variables, ctx, argv), display=tuple(argv))
+
+
+def _plain_vars(variables: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables a check can use: plain scalars and lists (no registered results)."""
+    plain = (str, int, float, bool)
+    return {
+        key: value
+        for key, value in variables.items()
+        if isinstance(value, plain)
+        or (isinstance(value, list) and all(isinstance(item, plain) for item in value))
+    }
 
 
 _BUILDERS: Mapping[str, Callable[[Step, Mapping[str, Any], Context], Action]] = {

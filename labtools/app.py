@@ -13,7 +13,7 @@ from typing import Any
 
 from labtools.errors import OptionError, RunFailed
 from labtools.model import PHASES, Host, Plan
-from labtools.providers.base import Provider
+from labtools.providers.base import ProcOutput, Provider
 from labtools.results import RunSummary
 
 
@@ -27,7 +27,8 @@ def _plan(root: Path, project: Any, phases: Sequence[str], options: Mapping[str,
     from labtools.options import parse_sets, parse_tags
     from labtools.plan import build_plan
 
-    extra = {"project_root": str(root), **parse_sets(options.get("sets") or [])}
+    internal = {"project_root": str(root), "inventory_file": str(project.inventory.path)}
+    extra = {**internal, **parse_sets(options.get("sets") or [])}
     return build_plan(
         project.inventory,
         project.lab,
@@ -80,7 +81,7 @@ def run_lab(root: Path, *, phases: Sequence[str], **options: Any) -> RunSummary:
     label = "-".join(phases) if len(phases) < 3 else _label(phases)
     run_dir = new_run_dir(root / "runs", project.lab.name, label)
     console = ConsoleReporter(
-        verbose=int(options.get("verbose") or 0), lang=str(options.get("lang") or "en")
+        sys.stdout, verbose=bool(options.get("verbose")), lang=str(options.get("lang") or "en")
     )
     for banner in banners:
         console.banner(banner)
@@ -117,30 +118,77 @@ def _preflight(hosts: Sequence[Host], providers: Mapping[str, Provider]) -> None
     """Check binaries, driver, CPU, memory and disk before anything starts."""
     import shutil
 
-    from labtools.process import run_probe
     from labtools.providers.preflight import run_preflight
 
-    run_preflight(list(hosts), dict(providers), which=shutil.which, run=run_probe)
+    run_preflight(list(hosts), dict(providers), which=shutil.which, run=_probe)
+
+
+def _probe(argv: Sequence[str]) -> ProcOutput:
+    """Run a read-only fact-gathering command (preflight) with a short timeout."""
+    from labtools.errors import MissingBinaryError
+    from labtools.model import Command
+    from labtools.process import run
+
+    try:
+        result = run(Command(tuple(argv), timeout=30.0))
+    except MissingBinaryError as exc:
+        return ProcOutput(rc=127, stdout="", stderr=str(exc))
+    return ProcOutput(rc=result.rc, stdout=result.stdout, stderr=result.stderr)
 
 
 def show_plan(root: Path, *, phase: str | None = None, **options: Any) -> None:
     """Print the rendered commands of the selected phases for every selected host."""
     from labtools.options import parse_phases
     from labtools.report.plan_view import print_plan
-    from labtools.runner import describe_plan
 
     phases = parse_phases(phase) if phase else PHASES
     project = _project(root, options.get("lab"), options.get("inventory"))
     plan = _plan(root, project, phases, {**options, "check": True})
     providers, banners = _providers(plan)
-    steps = describe_plan(plan, providers, templates_dir=project.templates_dir)
-    print_plan(steps, banners=banners, lang=str(options.get("lang") or "en"), out=sys.stdout)
+    for banner in banners:
+        print(banner, file=sys.stderr)
+    print_plan(describe_plan(plan, providers, project.templates_dir), sys.stdout)
+
+
+def describe_plan(
+    plan: Plan, providers: Mapping[str, Provider], templates_dir: Path | None
+) -> list[Any]:
+    """Every step of the plan, rendered for its host; registered values stay placeholders."""
+    from labtools.actions import describe
+    from labtools.plan import registered_placeholders, step_vars
+
+    planned = []
+    for host_plan in plan.hosts:
+        registered = {**registered_placeholders(host_plan), **_service_placeholders(host_plan)}
+        for step in host_plan.steps:
+            variables = step_vars(host_plan, step, registered)
+            provider = providers[host_plan.host.name]
+            planned.append(
+                describe(step, variables, host_plan.host, provider, templates_dir=templates_dir)
+            )
+    return planned
+
+
+def _service_placeholders(host_plan: Any) -> dict[str, Any]:
+    """Plan mode: a service's registered port and URL are its preferred port (the run may pick
+    another one when that port is taken, and then says so)."""
+    from labtools.actions import service_port
+    from labtools.plan import step_vars
+
+    found: dict[str, Any] = {}
+    for step in host_plan.steps:
+        if step.action != "service" or not step.register:
+            continue
+        port = service_port(step, step_vars(host_plan, step, {}))
+        if port is not None:
+            found[step.register] = {"port": port, "url": f"http://127.0.0.1:{port}"}
+    return found
 
 
 def show_list(root: Path, *, lab: str | None, inventory: str | None) -> None:
     """Print the labs, hosts, groups, phases and tags."""
     from labtools.playbook import list_labs
-    from labtools.report.console import print_listing
+    from labtools.report.listing import print_listing
 
     project = _project(root, lab, inventory)
     labs = list_labs(project.playbooks_dir)

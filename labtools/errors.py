@@ -1,4 +1,4 @@
-"""Typed errors. Library code raises these; only tasks.py turns them into exit codes and messages."""
+"""Typed errors. Library code raises them; only tasks.py turns them into exit codes and messages."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Location:
-    """Where in an input file a problem is: file, 1-based line, and the key path (``phases.deploy[2].when``)."""
+    """Where in an input file a problem is: file, 1-based line, key path (``deploy[2].when``)."""
 
     file: str
     line: int | None = None

@@ -1,4 +1,4 @@
-"""The provider contract: providers only build commands and parse outputs; they never run anything."""
+"""The provider contract: providers build commands and parse outputs; they never run anything."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from labtools.model import Host
 
 @dataclass(frozen=True)
 class ProcOutput:
-    """What a probe command returned (the runner fills this in and hands it back to the provider)."""
+    """What a probe command returned (the runner fills it in and hands it to the provider)."""
 
     rc: int
     stdout: str
@@ -45,7 +45,7 @@ class Provider(Protocol):
     has_minikube: bool
 
     def kubectl(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
-        """Full argv for ``kubectl ARGS`` against this host (binary, --context, -n where it applies)."""
+        """Full argv for ``kubectl ARGS`` against this host (binary, --context, -n if needed)."""
         ...
 
     def minikube(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:

@@ -236,6 +236,10 @@ class ConsoleReporter:
     def _on_service_stop(self, event: Event) -> None:
         self._print(f"  service {event.data.get('name')} stopped")
 
+    def banner(self, text: str) -> None:
+        """A loud notice before the run (e.g. provider auto fell back to the fake cluster)."""
+        self._print(text, "bold black on yellow")
+
     def _on_warning(self, event: Event) -> None:
         self._print(f"WARNING: {event.data.get('message', '')}", "yellow")
 
