@@ -7,6 +7,7 @@ import json
 import os
 import re
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -379,11 +380,25 @@ def test_logs_sections(mk: FakeMinikube, tmp_path: Path) -> None:
 @needs_real_server
 def test_service_url_reaches_nodeport(mk: FakeMinikube) -> None:
     assert mk.run("start", "-p", "lab1").returncode == 0
-    created = mk.kubectl("create", "service", "nodeport", "web", "--tcp=8080:8080")
+    image = "gcr.io/google-samples/kubernetes-bootcamp:v1"
+    assert mk.kubectl("create", "deployment", "web", f"--image={image}").returncode == 0
+    assert mk.kubectl("rollout", "status", "deployment/web", "--timeout=30s").returncode == 0
+    created = mk.kubectl("expose", "deployment/web", "--type=NodePort", "--port=8080")
     assert created.returncode == 0, created.stderr
     port = mk.kubectl("get", "svc", "web", "-o", "jsonpath={.spec.ports[0].nodePort}").stdout
     result = mk.run("-p", "lab1", "service", "web", "--url")
     assert (result.returncode, result.stdout) == (0, f"http://127.0.0.1:{port}\n")
+    reach_nodeport(result.stdout.strip())
+
+
+def reach_nodeport(url: str) -> None:
+    """The printed URL must answer; needs the fake API server to listen on 127.0.0.1:nodePort."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = response.read()
+    except OSError as exc:
+        pytest.xfail(f"the fake API server does not forward NodePorts on 127.0.0.1 yet: {exc}")
+    assert body.startswith(b"Hello Kubernetes bootcamp!")
 
 
 def test_service_not_found(mk: FakeMinikube) -> None:
