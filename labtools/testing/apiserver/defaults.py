@@ -112,9 +112,17 @@ def _qos(spec: Obj) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
+def _clean_meta(meta: Obj) -> None:
+    # Go clients send `creationTimestamp: null`; the server's decoder drops it.
+    for key in [k for k, v in meta.items() if v is None]:
+        del meta[key]
+
+
 def _default_template(spec: Obj) -> None:
     tpl = spec.setdefault("template", {})
-    tpl.setdefault("metadata", {})
+    if tpl.get("metadata") is None:
+        tpl["metadata"] = {}
+    _clean_meta(tpl["metadata"])
     default_pod_spec(tpl.setdefault("spec", {}))
 
 
@@ -193,6 +201,7 @@ def apply_defaults(res: Resource, obj: Obj) -> None:
     """Fill the fields the real API server defaults."""
     obj["apiVersion"] = res.api_version
     obj["kind"] = res.kind
+    _clean_meta(obj.setdefault("metadata", {}))
     fn = DEFAULTERS.get(res.kind)
     if fn:
         fn(obj)

@@ -1,0 +1,573 @@
+"""The API semantics on top of the store: create, update, patch, delete, scale, events."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from . import resources as R
+from .defaults import GENERATION_GROUPS, apply_defaults, validate
+from .patch import json_patch, merge_patch, strategic_merge
+from .schema import unknown_fields
+from .selectors import match_requirements, parse_fields, parse_labels, selector_string
+from .status import ApiError, already_exists, bad_request, conflict, not_found
+from .store import Obj, Store, now_micro, now_rfc3339
+
+ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+SERVICE_NET = ipaddress.ip_network("10.96.0.0/12")
+NODEPORT_LOW, NODEPORT_HIGH, NODEPORT_BAND = 30000, 32767, 86
+
+
+def random_suffix(n: int = 5) -> str:
+    """Random chars from the apiserver's name-generation alphabet."""
+    return "".join(random.choice(ALPHABET) for _ in range(n))
+
+
+@dataclass
+class WriteOptions:
+    """Query options of a write request."""
+
+    dry_run: bool = False
+    field_validation: str = "Warn"
+    field_manager: str = ""
+    force: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+class Api:
+    """API server semantics shared by HTTP handlers and controllers."""
+
+    def __init__(self, store: Store, node_name: str = "minikube") -> None:
+        self.store = store
+        self.node_name = node_name
+        self.lock = threading.RLock()
+        self.kick: Callable[[], None] = lambda: None
+
+    # ---- reads -------------------------------------------------------------------------
+    def get(self, res: R.Resource, ns: str, name: str) -> Obj:
+        """One object or 404."""
+        obj = self.store.get(res.key, ns if res.namespaced else "", name)
+        if obj is None:
+            raise not_found(res, name)
+        return obj
+
+    def list(
+        self, res: R.Resource, ns: str | None, label_selector: str = "", field_selector: str = ""
+    ) -> list[Obj]:
+        """Objects filtered by namespace and selectors."""
+        items = self.store.list(res.key, ns if res.namespaced else None)
+        return [o for o in items if self.matches(res, o, label_selector, field_selector)]
+
+    def matches(self, res: R.Resource, obj: Obj, label_selector: str, field_selector: str) -> bool:
+        """Whether an object passes label and field selectors."""
+        if label_selector:
+            reqs = parse_labels(label_selector)
+            if not match_requirements(reqs, obj.get("metadata", {}).get("labels") or {}):
+                return False
+        return not field_selector or parse_fields(field_selector, res.kind)(obj)
+
+    # ---- create ------------------------------------------------------------------------
+    def _check_namespace(self, res: R.Resource, ns: str) -> None:
+        if not res.namespaced:
+            return
+        nso = self.store.get(R.NAMESPACE.key, "", ns)
+        if nso is None:
+            raise not_found(R.NAMESPACE, ns)
+        if nso["metadata"].get("deletionTimestamp"):
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'{res.plural} "" is forbidden: unable to create '
+                f"new content in namespace {ns} because it is being terminated",
+                {"kind": res.plural},
+            )
+
+    def _check_fields(self, res: R.Resource, obj: Obj, opts: WriteOptions) -> None:
+        if opts.field_validation == "Ignore":
+            return
+        unknown = unknown_fields(res.kind, obj)
+        if not unknown:
+            return
+        texts = [f'unknown field "{u}"' for u in unknown]
+        if opts.field_validation == "Strict":
+            raise bad_request(
+                f'{res.kind} in version "{res.version}" cannot be handled as a '
+                f"{res.kind}: strict decoding error: " + ", ".join(texts)
+            )
+        opts.warnings.extend(texts)
+
+    def create(
+        self,
+        res: R.Resource,
+        ns: str,
+        obj: Obj,
+        opts: WriteOptions | None = None,
+        internal: bool = False,
+    ) -> Obj:
+        """POST: validate, default, allocate and store."""
+        opts = opts or WriteOptions()
+        obj = copy.deepcopy(obj)
+        if not internal:
+            self._check_fields(res, obj, opts)
+        meta = obj.setdefault("metadata", {})
+        if res.namespaced:
+            body_ns = meta.get("namespace")
+            if body_ns and body_ns != ns:
+                raise bad_request(
+                    "the namespace of the provided object does not match the "
+                    "namespace sent on the request"
+                )
+            meta["namespace"] = ns
+        else:
+            meta.pop("namespace", None)
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"][:58] + random_suffix()
+        for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "selfLink"):
+            meta.pop(key, None)
+        apply_defaults(res, obj)
+        validate(res, obj)
+        if res.kind == "Pod" and obj["metadata"].get("namespace") != "kube-system":
+            _service_account_volume(obj)
+        with self.lock:
+            self._check_namespace(res, ns)
+            if self.store.get(res.key, meta.get("namespace", ""), meta["name"]) is not None:
+                raise already_exists(res, meta["name"])
+            if res.group in GENERATION_GROUPS:
+                meta["generation"] = 1
+            self._allocate(res, obj, None)
+            if opts.dry_run:
+                meta.setdefault("uid", _uuid())
+                meta["creationTimestamp"] = now_rfc3339()
+                return obj
+            out = self.store.create(res.key, obj)
+        self.kick()
+        return out
+
+    def _allocate(self, res: R.Resource, obj: Obj, old: Obj | None) -> None:
+        if res.kind != "Service":
+            return
+        spec = obj["spec"]
+        old_spec = (old or {}).get("spec") or {}
+        if spec.get("type") == "ExternalName":
+            return
+        if not spec.get("clusterIP"):
+            spec["clusterIP"] = old_spec.get("clusterIP") or self._free_cluster_ip()
+        if spec["clusterIP"] != "None":
+            spec["clusterIPs"] = [spec["clusterIP"]]
+        else:
+            spec["clusterIPs"] = ["None"]
+        if spec.get("type") in ("NodePort", "LoadBalancer"):
+            old_ports = {p.get("port"): p.get("nodePort") for p in old_spec.get("ports") or []}
+            for port in spec.get("ports") or []:
+                if not port.get("nodePort"):
+                    port["nodePort"] = old_ports.get(port.get("port")) or self._free_node_port()
+        else:
+            for port in spec.get("ports") or []:
+                port.pop("nodePort", None)
+
+    def _free_cluster_ip(self) -> str:
+        used = {s["spec"].get("clusterIP") for s in self.store.list(R.SERVICE.key)}
+        while True:
+            ip = str(SERVICE_NET[random.randint(2, SERVICE_NET.num_addresses - 2)])
+            if ip not in used and ip != "10.96.0.10":
+                return ip
+
+    def _free_node_port(self) -> int:
+        used = {
+            p.get("nodePort")
+            for s in self.store.list(R.SERVICE.key)
+            for p in s["spec"].get("ports") or []
+        }
+        free = [n for n in range(NODEPORT_LOW + NODEPORT_BAND, NODEPORT_HIGH + 1) if n not in used]
+        if not free:
+            free = [n for n in range(NODEPORT_LOW, NODEPORT_HIGH + 1) if n not in used]
+        return random.choice(free)
+
+    # ---- update ------------------------------------------------------------------------
+    def update(
+        self,
+        res: R.Resource,
+        ns: str,
+        name: str,
+        obj: Obj,
+        opts: WriteOptions | None = None,
+        subresource: str = "",
+        internal: bool = False,
+    ) -> Obj:
+        """PUT: optimistic concurrency on resourceVersion, generation on spec change."""
+        opts = opts or WriteOptions()
+        obj = copy.deepcopy(obj)
+        if not internal:
+            self._check_fields(res, obj, opts)
+        with self.lock:
+            old = self.get(res, ns, name)
+            meta = obj.setdefault("metadata", {})
+            if meta.get("name", name) != name:
+                raise bad_request("the name of the object does not match the name on the URL")
+            rv = meta.get("resourceVersion")
+            if rv and rv != old["metadata"]["resourceVersion"]:
+                raise conflict(res, name)
+            return self._store_update(res, old, obj, opts, subresource)
+
+    def _store_update(
+        self, res: R.Resource, old: Obj, obj: Obj, opts: WriteOptions, subresource: str
+    ) -> Obj:
+        meta = obj.setdefault("metadata", {})
+        old_meta = old["metadata"]
+        for key in (
+            "uid",
+            "creationTimestamp",
+            "namespace",
+            "name",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ):
+            if key in old_meta:
+                meta[key] = old_meta[key]
+            else:
+                meta.pop(key, None)
+        if subresource == "status":
+            new = copy.deepcopy(old)
+            new["status"] = obj.get("status", {})
+            obj = new
+        elif (
+            "status" in old
+            and res.kind not in ("Namespace",)
+            and "status" in R.preferred(res.group, res.plural).subresources
+        ):
+            obj["status"] = old["status"]
+        apply_defaults(res, obj)
+        validate(res, obj)
+        if res.group in GENERATION_GROUPS and _spec_of(obj) != _spec_of(old):
+            meta["generation"] = int(old_meta.get("generation", 1)) + 1
+        self._allocate(res, obj, old)
+        if obj == old:
+            return old
+        if opts.dry_run:
+            return obj
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            out = self.store.remove(res.key, meta.get("namespace", ""), meta["name"])
+            self.kick()
+            return out or obj
+        out = self.store.put(res.key, obj)
+        self.kick()
+        return out
+
+    # ---- patch -------------------------------------------------------------------------
+    def patch(
+        self,
+        res: R.Resource,
+        ns: str,
+        name: str,
+        body: bytes,
+        ctype: str,
+        opts: WriteOptions | None = None,
+        subresource: str = "",
+    ) -> Obj:
+        """PATCH with json, merge, strategic-merge or apply (server-side apply) bodies."""
+        opts = opts or WriteOptions()
+        ctype = ctype.split(";")[0].strip()
+        patch_doc = _decode_patch(body, ctype)
+        with self.lock:
+            try:
+                old = self.get(res, ns, name)
+            except ApiError:
+                if ctype == "application/apply-patch+yaml":
+                    return self.create(res, ns, patch_doc, opts)
+                raise
+            current = old if subresource != "status" else old
+            if ctype == "application/json-patch+json":
+                new = json_patch(current, patch_doc)
+            elif ctype == "application/merge-patch+json":
+                new = merge_patch(current, patch_doc)
+            elif ctype in (
+                "application/strategic-merge-patch+json",
+                "application/apply-patch+yaml",
+            ):
+                if ctype == "application/apply-patch+yaml" and not isinstance(patch_doc, dict):
+                    raise bad_request("invalid apply patch")
+                new = strategic_merge(current, patch_doc)
+            else:
+                raise ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    f"the body of the request was in an unknown format - accepted "
+                    f"media types include: application/json-patch+json, "
+                    f"application/merge-patch+json, "
+                    f"application/apply-patch+yaml, "
+                    f"application/strategic-merge-patch+json",
+                    {},
+                )
+            if not isinstance(new, dict):
+                raise bad_request("patch result is not an object")
+            self._check_fields(res, new, opts)
+            pv = (
+                (patch_doc.get("metadata") or {}).get("resourceVersion")
+                if isinstance(patch_doc, dict)
+                else None
+            )
+            if pv and pv != old["metadata"]["resourceVersion"]:
+                raise conflict(res, name)
+            return self._store_update(res, old, new, opts, subresource)
+
+    # ---- scale -------------------------------------------------------------------------
+    def get_scale(self, res: R.Resource, ns: str, name: str) -> Obj:
+        """The autoscaling/v1 Scale of a deployment or replica set."""
+        obj = self.get(res, ns, name)
+        meta = obj["metadata"]
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                k: meta[k]
+                for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                if k in meta
+            },
+            "spec": {"replicas": obj["spec"].get("replicas", 1)},
+            "status": {
+                "replicas": (obj.get("status") or {}).get("replicas", 0),
+                "selector": selector_string(obj["spec"].get("selector")),
+            },
+        }
+
+    def set_scale(self, res: R.Resource, ns: str, name: str, scale: Obj, opts: WriteOptions) -> Obj:
+        """Apply a Scale's spec.replicas to the owner."""
+        with self.lock:
+            obj = self.get(res, ns, name)
+            rv = (scale.get("metadata") or {}).get("resourceVersion")
+            if rv and rv != obj["metadata"]["resourceVersion"]:
+                raise conflict(res, name)
+            obj["spec"]["replicas"] = int((scale.get("spec") or {}).get("replicas", 0))
+            self._store_update(res, self.get(res, ns, name), obj, opts, "")
+            return self.get_scale(res, ns, name)
+
+    # ---- delete ------------------------------------------------------------------------
+    def delete(
+        self, res: R.Resource, ns: str, name: str, body: Obj, opts: WriteOptions | None = None
+    ) -> Obj:
+        """DELETE with propagationPolicy and gracePeriodSeconds."""
+        opts = opts or WriteOptions()
+        with self.lock:
+            obj = self.get(res, ns, name)
+            meta = obj["metadata"]
+            pre = body.get("preconditions") or {}
+            if pre.get("uid") and pre["uid"] != meta["uid"]:
+                raise conflict(res, name)
+            policy = body.get("propagationPolicy")
+            if policy is None and body.get("orphanDependents") is True:
+                policy = "Orphan"
+            if opts.dry_run:
+                return obj
+            if res.kind == "Namespace":
+                return self._delete_namespace(obj)
+            if meta.get("deletionTimestamp"):
+                if res.kind == "Pod" and body.get("gracePeriodSeconds") == 0:
+                    return self._remove(res, obj)
+                return obj
+            if policy == "Orphan":
+                self._orphan(meta["uid"])
+            grace = self._grace(res, obj, body)
+            finalizers = list(meta.get("finalizers") or [])
+            if policy == "Foreground" and self._has_dependents(meta["uid"]):
+                finalizers.append("foregroundDeletion")
+            if grace or finalizers:
+                meta["deletionTimestamp"] = _rfc3339_in(grace or 0)
+                meta["deletionGracePeriodSeconds"] = grace or 0
+                meta["finalizers"] = finalizers or meta.get("finalizers")
+                if not meta["finalizers"]:
+                    meta.pop("finalizers")
+                out = self.store.put(res.key, obj)
+                self.kick()
+                return out
+            return self._remove(res, obj)
+
+    def _grace(self, res: R.Resource, obj: Obj, body: Obj) -> int:
+        if res.kind != "Pod" or not obj["spec"].get("nodeName"):
+            return 0
+        if obj.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+            return 0
+        grace = body.get("gracePeriodSeconds")
+        if grace is None:
+            grace = obj["spec"].get("terminationGracePeriodSeconds", 30)
+        return max(int(grace), 0)
+
+    def _remove(self, res: R.Resource, obj: Obj) -> Obj:
+        meta = obj["metadata"]
+        self.store.remove(res.key, meta.get("namespace", ""), meta["name"])
+        self.kick()
+        details: Obj = {"name": meta["name"]}
+        if res.group:
+            details["group"] = res.group
+        details.update(kind=res.plural, uid=meta["uid"])
+        if res.kind == "Pod":
+            return obj
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": details,
+        }
+
+    def remove_now(self, res: R.Resource, ns: str, name: str) -> None:
+        """Remove an object immediately (controllers: finished graceful deletion)."""
+        with self.lock:
+            if self.store.remove(res.key, ns, name) is not None:
+                self.kick()
+
+    def _delete_namespace(self, obj: Obj) -> Obj:
+        meta = obj["metadata"]
+        if not meta.get("deletionTimestamp"):
+            meta["deletionTimestamp"] = now_rfc3339()
+            obj["status"]["phase"] = "Terminating"
+            obj = self.store.put(R.NAMESPACE.key, obj)
+            self.kick()
+        return obj
+
+    def dependents(self, uid: str) -> list[tuple[R.Resource, Obj]]:
+        """Objects with an ownerReference to `uid`."""
+        out = []
+        for key in self.store.all_keys():
+            res = R.preferred(*key)
+            for obj in self.store.list(key):
+                refs = obj["metadata"].get("ownerReferences") or []
+                if any(r.get("uid") == uid for r in refs):
+                    out.append((res, obj))
+        return out
+
+    def _has_dependents(self, uid: str) -> bool:
+        return bool(self.dependents(uid))
+
+    def _orphan(self, uid: str) -> None:
+        for res, obj in self.dependents(uid):
+            refs = [r for r in obj["metadata"]["ownerReferences"] if r.get("uid") != uid]
+            obj["metadata"]["ownerReferences"] = refs
+            if not refs:
+                obj["metadata"].pop("ownerReferences")
+            self.store.put(res.key, obj)
+
+    # ---- events ------------------------------------------------------------------------
+    def record_event(
+        self,
+        involved: Obj,
+        etype: str,
+        reason: str,
+        message: str,
+        component: str,
+        field_path: str = "",
+        host: str = "",
+    ) -> None:
+        """Record a v1 Event, folding repeats into `count` like the event recorder."""
+        meta = involved["metadata"]
+        ns = meta.get("namespace") or "default"
+        inv: Obj = {
+            "kind": involved.get("kind"),
+            "namespace": meta.get("namespace", ""),
+            "name": meta["name"],
+            "uid": meta.get("uid"),
+            "apiVersion": involved.get("apiVersion"),
+            "resourceVersion": meta.get("resourceVersion"),
+        }
+        if not inv["namespace"]:
+            inv.pop("namespace")
+        if field_path:
+            inv["fieldPath"] = field_path
+        now = now_rfc3339()
+        with self.lock:
+            for ev in self.store.list(R.EVENT.key, ns):
+                same = (
+                    ev.get("involvedObject", {}).get("uid") == inv["uid"]
+                    and ev.get("reason") == reason
+                    and ev.get("message") == message
+                )
+                if same:
+                    ev["count"] = int(ev.get("count", 1)) + 1
+                    ev["lastTimestamp"] = now
+                    self.store.put(R.EVENT.key, ev)
+                    return
+            source: Obj = {"component": component}
+            if host:
+                source["host"] = host
+            ev = {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"name": f"{meta['name']}.{_event_suffix()}", "namespace": ns},
+                "involvedObject": inv,
+                "reason": reason,
+                "message": message,
+                "source": source,
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "count": 1,
+                "type": etype,
+                "eventTime": None,
+                "reportingComponent": component,
+                "reportingInstance": host,
+            }
+            self.store.create(R.EVENT.key, ev)
+
+
+def _service_account_volume(pod: Obj) -> None:
+    """The ServiceAccount admission plugin: a projected token volume in every container."""
+    spec = pod["spec"]
+    if spec.get("automountServiceAccountToken") is False:
+        return
+    mount_path = "/var/run/secrets/kubernetes.io/serviceaccount"
+    containers = spec.get("containers") or []
+    if any(m.get("mountPath") == mount_path for c in containers
+           for m in c.get("volumeMounts") or []):
+        return
+    name = f"kube-api-access-{random_suffix()}"
+    spec.setdefault("volumes", []).append({"name": name, "projected": {"sources": [
+        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt",
+                                                              "path": "ca.crt"}]}},
+        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
+            "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}],
+        "defaultMode": 420}})
+    for c in containers + (spec.get("initContainers") or []):
+        c.setdefault("volumeMounts", []).append(
+            {"name": name, "readOnly": True, "mountPath": mount_path})
+
+
+def _spec_of(obj: Obj) -> Obj:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+
+def _uuid() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def _event_suffix() -> str:
+    return format(int(datetime.now(UTC).timestamp() * 1e9) + random.randint(0, 999), "x")
+
+
+def _rfc3339_in(seconds: int) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _decode_patch(body: bytes, ctype: str) -> Any:
+    try:
+        if ctype == "application/apply-patch+yaml":
+            import yaml
+
+            return yaml.safe_load(body.decode())
+        return json.loads(body.decode() or "null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request(f"error decoding patch: {exc}") from exc
+    except Exception as exc:
+        raise bad_request(f"error decoding YAML: {exc}") from exc
+
+
+__all__ = ["Api", "WriteOptions", "now_micro"]

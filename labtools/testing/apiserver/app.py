@@ -1,0 +1,293 @@
+"""The fake API server application: state, controllers, pod runtime, lifecycle, persistence."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+import ssl
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import resources as R
+from .api import Api
+from .bootstrap import bootstrap
+from .certs import CertFiles, make_certs
+from .controllers import Controllers
+from .server import FakeHTTPServer, Handler, ServerConfig, Target
+from .status import ApiError, bad_request, not_found, unsupported_media
+from .store import Obj, Store, now_rfc3339
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Options:
+    """How to run the fake API server (mirrors the CLI flags)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    http: bool = False
+    name: str = "fake"
+    node_name: str = "minikube"
+    cert_dir: Path | None = None
+    state_dir: Path | None = None
+    data_file: Path | None = None
+    pod_ready_delay: float = 1.0
+    version: str = "v1.32.0"
+    extra_hosts: list[str] = field(default_factory=list)
+
+
+def load_runtime(state_dir: Path) -> Any:
+    """The pod runtime (pods.py), or the no-op stand-in when it does not import."""
+    try:
+        from .pods import PodRuntime
+    except Exception:  # another helper owns pods.py; never block on it
+        log.warning("pods.py unavailable; using the no-op pod runtime", exc_info=True)
+        from .runtime_stub import PodRuntime  # type: ignore[assignment]
+    return PodRuntime(state_dir)
+
+
+class App:
+    """Everything the HTTP handlers need, plus start/stop."""
+
+    def __init__(self, opts: Options) -> None:
+        self.opts = opts
+        self.config = ServerConfig(version=opts.version, node_name=opts.node_name)
+        self.store = Store()
+        self.api = Api(self.store, opts.node_name)
+        self.stopping = threading.Event()
+        state = opts.state_dir or Path(opts.cert_dir or ".") / "state"
+        state.mkdir(parents=True, exist_ok=True)
+        self.runtime: Any = None
+        self.state_dir = state
+        self.controllers: Controllers | None = None
+        self.httpd: FakeHTTPServer | None = None
+        self.thread: threading.Thread | None = None
+        self.certs: CertFiles | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    def start(self) -> str:
+        """Bind, start controllers and the HTTP thread; return the server URL."""
+        ctx = None
+        if not self.opts.http:
+            cert_dir = self.opts.cert_dir or Path(".")
+            hosts = ["127.0.0.1", "localhost", "::1", "10.96.0.1", self.opts.node_name,
+                     "192.168.49.2", "kubernetes", "kubernetes.default",
+                     "kubernetes.default.svc", "kubernetes.default.svc.cluster.local",
+                     *self.opts.extra_hosts]
+            if self.opts.host not in hosts and self.opts.host not in ("0.0.0.0", "::"):
+                hosts.append(self.opts.host)
+            self.certs = make_certs(cert_dir, hosts)
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(self.certs.server_cert, self.certs.server_key)
+            ctx.load_verify_locations(self.certs.ca)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        self.httpd = FakeHTTPServer((self.opts.host, self.opts.port), self, ctx)
+        port = self.httpd.server_address[1]
+        self.runtime = load_runtime(self.state_dir)
+        self.controllers = Controllers(self.api, self.runtime, self.opts.pod_ready_delay)
+        self.controllers.ca_pem = self.certs.ca.read_text() if self.certs else ""  # type: ignore[attr-defined]
+        loaded = self._load()
+        if not loaded:
+            bootstrap(self.api, self.opts.node_name, self.opts.version)
+        self.controllers.reconcile()
+        self.controllers.start()
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={
+            "poll_interval": 0.2}, name="http", daemon=True)
+        self.thread.start()
+        scheme = "http" if self.opts.http else "https"
+        host = self.opts.host if self.opts.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        return f"{scheme}://{host}:{port}"
+
+    def stop(self) -> None:
+        """Stop serving, stop controllers and every pod sandbox, save data."""
+        self.stopping.set()
+        self.store.close_watches()
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+        if self.controllers is not None:
+            self.controllers.stop()
+        self._save()
+        if self.runtime is not None:
+            try:
+                self.runtime.shutdown()
+            except Exception:
+                log.exception("pod runtime shutdown failed")
+
+    # ---- persistence -------------------------------------------------------------------
+    def _save(self) -> None:
+        path = self.opts.data_file
+        if path is None:
+            return
+        objects = [{"group": k[0], "plural": k[1], "object": o}
+                   for k, o in self.store.iter_all()]
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps({"resourceVersion": self.store.rv, "objects": objects}))
+        tmp.replace(path)
+
+    def _load(self) -> bool:
+        path = self.opts.data_file
+        if path is None or not path.exists():
+            return False
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            log.warning("cannot read %s; starting empty", path)
+            return False
+        for item in doc.get("objects", []):
+            obj = item["object"]
+            if item["plural"] == "pods" and item["group"] == "":
+                _restart_pod(obj)
+            self.store.load((item["group"], item["plural"]), obj)
+        self.store.rv = max(self.store.rv, int(doc.get("resourceVersion", 0)))
+        return True
+
+    # ---- request helpers ---------------------------------------------------------------
+    def decode_body(self, body: bytes, content_type: str) -> Obj:
+        """Decode a JSON, YAML or protobuf request body."""
+        ctype = content_type.split(";")[0].strip().lower()
+        if ctype == "application/vnd.kubernetes.protobuf":
+            return self._decode_protobuf(body)
+        try:
+            if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
+                import yaml
+
+                doc = yaml.safe_load(body.decode())
+            elif ctype in ("application/json", "", "*/*"):
+                doc = json.loads(body.decode() or "{}")
+            else:
+                raise unsupported_media(content_type)
+        except ApiError:
+            raise
+        except Exception as exc:
+            raise bad_request(f"error decoding body: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise bad_request("the body of the request is not an object")
+        return doc
+
+    def _decode_protobuf(self, body: bytes) -> Obj:
+        try:
+            from . import protobuf
+        except Exception as exc:
+            raise unsupported_media("application/vnd.kubernetes.protobuf",
+                                    "protobuf request bodies are not supported by this fake "
+                                    "API server yet (labtools.testing.apiserver.protobuf "
+                                    "is missing)") from exc
+        try:
+            return protobuf.decode_object(body)
+        except protobuf.ProtobufError as exc:
+            raise unsupported_media("application/vnd.kubernetes.protobuf", str(exc)) from exc
+
+    def token_request(self, body: Obj) -> Obj:
+        """A TokenRequest answer with an opaque token."""
+        payload = base64.urlsafe_b64encode(secrets.token_bytes(24)).decode().rstrip("=")
+        spec = body.get("spec") or {}
+        return {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+                "metadata": {"creationTimestamp": None},
+                "spec": {"audiences": spec.get("audiences") or ["https://kubernetes.default."
+                                                                 "svc.cluster.local"],
+                         "expirationSeconds": spec.get("expirationSeconds") or 3600,
+                         "boundObjectRef": None},
+                "status": {"token": f"eyJhbGciOiJFUzI1NiJ9.{payload}.fake",
+                           "expirationTimestamp": now_rfc3339()}}
+
+    def stream(self, handler: Handler, t: Target) -> None:
+        """exec, attach, log, portforward and proxy: hand over to streaming.py."""
+        from . import streaming
+
+        if t.res.kind == "Service":
+            self._service_proxy(handler, t, streaming)
+            return
+        if t.res.kind != "Pod":
+            raise ApiError(404, "NotFound", "the server could not find the requested resource",
+                           {})
+        name, _, port = t.name.partition(":")
+        ns = t.namespace or "default"
+        pod = self.api.get(R.POD, ns, name)
+        query = handler._query()
+        if t.sub in ("exec", "attach", "log"):
+            _check_container_running(pod, query.get("container", [""])[0], t.sub)
+        if t.sub == "proxy":
+            streaming.handle_pod_proxy(handler, self.runtime, pod,
+                                       int(port) if port.isdigit() else None, "/" + t.rest)
+            return
+        fn = {"exec": streaming.handle_exec, "attach": streaming.handle_attach,
+              "log": streaming.handle_log, "portforward": streaming.handle_portforward}[t.sub]
+        fn(handler, self.runtime, pod, query)
+
+    def _service_proxy(self, handler: Handler, t: Target, streaming: Any) -> None:
+        parts = t.name.split(":")
+        if parts[0] in ("http", "https") and len(parts) > 1:
+            parts = parts[1:]
+        name, port_name = parts[0], parts[1] if len(parts) > 1 else ""
+        ns = t.namespace or "default"
+        svc = self.api.get(R.SERVICE, ns, name)
+        ports = svc["spec"].get("ports") or []
+        port = next((p for p in ports if port_name in (str(p.get("port")), p.get("name", ""))
+                     or not port_name), None)
+        if port is None:
+            raise ApiError(503, "ServiceUnavailable",
+                           f'no endpoints available for service "{name}"', {})
+        from .selectors import selector_matches
+
+        pods = [p for p in self.api.list(R.POD, ns) if svc["spec"].get("selector")
+                and selector_matches({"matchLabels": svc["spec"]["selector"]},
+                                     p["metadata"].get("labels") or {})
+                and any(c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in p.get("status", {}).get("conditions") or [])]
+        if not pods:
+            raise ApiError(503, "ServiceUnavailable",
+                           f'no endpoints available for service "{name}"', {})
+        target = port.get("targetPort", port.get("port"))
+        if isinstance(target, str) and not target.isdigit():
+            target = next((cp["containerPort"] for c in pods[0]["spec"]["containers"]
+                           for cp in c.get("ports") or [] if cp.get("name") == target), 80)
+        streaming.handle_pod_proxy(handler, self.runtime, pods[0], int(target), "/" + t.rest)
+
+
+def _check_container_running(pod: Obj, container: str, sub: str) -> None:
+    meta = pod["metadata"]
+    if not pod["spec"].get("nodeName"):
+        raise bad_request(f"pod {meta['name']} does not have a host assigned")
+    statuses = pod.get("status", {}).get("containerStatuses") or []
+    names = [c["name"] for c in pod["spec"].get("containers") or []]
+    name = container or (names[0] if len(names) == 1 else "")
+    for cs in statuses:
+        if cs.get("name") != name:
+            continue
+        waiting = (cs.get("state") or {}).get("waiting")
+        if waiting:
+            reason = waiting.get("reason", "")
+            if reason in ("ErrImagePull", "ImagePullBackOff"):
+                reason = "trying and failing to pull image"
+            raise bad_request(f'container "{name}" in pod "{meta["name"]}" is waiting to '
+                              f"start: {reason}")
+    del sub
+
+
+def _restart_pod(pod: Obj) -> None:
+    """After a stop/start the kubelet re-creates sandboxes: running pods start again."""
+    status = pod.get("status") or {}
+    if status.get("phase") != "Running" or pod["metadata"].get("namespace") == "kube-system":
+        return
+    status["phase"] = "Pending"
+    for cs in status.get("containerStatuses") or []:
+        cs["restartCount"] = int(cs.get("restartCount", 0)) + 1
+        cs["lastState"] = {"terminated": {"exitCode": 255, "reason": "Error",
+                                          "startedAt": (cs.get("state") or {}).get(
+                                              "running", {}).get("startedAt"),
+                                          "finishedAt": now_rfc3339()}}
+        cs["state"] = {"waiting": {"reason": "ContainerCreating"}}
+        cs["ready"] = False
+        cs["started"] = False
+    for cond in status.get("conditions") or []:
+        if cond["type"] in ("Ready", "ContainersReady", "PodReadyToStartContainers"):
+            cond["status"] = "False"
+
+
+__all__ = ["App", "Options", "not_found"]
