@@ -275,14 +275,17 @@ class ConsoleReporter:
         self.console.print(table)
 
     def _print_slowest(self) -> None:
-        """The slowest steps with their times."""
-        ran = [r for r in self.results if r.status != "skipped"]
-        slowest = sorted(ran, key=lambda r: r.duration, reverse=True)[:SLOWEST]
-        if not slowest:
+        """Every step's time, in run order (the slowest host's when several ran it)."""
+        times: dict[tuple[str, str], list[float]] = {}
+        for result in self.results:
+            if result.status != "skipped":
+                times.setdefault((result.phase, result.step), []).append(result.duration)
+        if not times:
             return
-        self._print("SLOWEST STEPS")
-        for result in slowest:
-            self._print(f"  {format_duration(result.duration):>8}  {result.step} [{result.host}]")
+        self._print("STEP TIMES")
+        for (phase, step), durations in times.items():
+            hosts = f"  (slowest of {len(durations)} hosts)" if len(durations) > 1 else ""
+            self._print(f"  {format_duration(max(durations)):>8}  {phase}: {step}{hosts}")
 
     def close(self) -> None:
         """Stop live displays."""

@@ -106,7 +106,7 @@ def test_console_recap_numbers(console_text: str) -> None:
         ["h1", "1", "2", "2", "1", "1"],
         ["h2", "1", "2", "2", "1", "1"],
     ]
-    assert "SLOWEST STEPS" in console_text
+    assert "STEP TIMES" in console_text
 
 
 def test_no_log_is_masked_in_console_journal_and_junit(tmp_path: Path, console_text: str) -> None:

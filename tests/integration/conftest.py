@@ -1,0 +1,34 @@
+"""The whole lab through `invoke`, as a subprocess, with the real kubectl and the fake cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import (
+    LabProject,
+    copy_project,
+    isolated_env,
+    kill_processes_mentioning,
+)
+
+
+@pytest.fixture
+def minikube_project(tmp_path: Path) -> Iterator[LabProject]:
+    """The project with the fake `minikube` on PATH and provider minikube."""
+    from labtools.testing.path import install_shim
+
+    root = tmp_path / "project"
+    root.mkdir()
+    copy_project(root)
+    (root / "inventory.yml").write_text(
+        "all:\n  hosts:\n    basics:\n      provider: minikube\n      profile: labtools-basics\n"
+        "      driver: docker\n      cpus: 2\n      memory: 2200\n"
+    )
+    bin_dir = tmp_path / "bin"
+    install_shim(bin_dir)
+    project = LabProject(root, isolated_env(tmp_path, path_prefix=bin_dir))
+    yield project
+    kill_processes_mentioning(str(tmp_path))
