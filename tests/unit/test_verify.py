@@ -223,22 +223,22 @@ def run_checks(
 @contextlib.contextmanager
 def kubectl_proxy(lab: dict[str, Any]) -> Iterator[str]:
     """A running ``kubectl proxy`` on a free port; yields its URL."""
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         ["kubectl", *lab["ctx"][:2], "proxy", "--port=0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=lab["env"],
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        match = re.search(r"127\.0\.0\.1:(\d+)", line)
-        assert match, line
-        yield f"http://127.0.0.1:{match.group(1)}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            match = re.search(r"127\.0\.0\.1:(\d+)", line)
+            assert match, line
+            yield f"http://127.0.0.1:{match.group(1)}"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
 
 
 @pytest.mark.fake
