@@ -23,6 +23,7 @@ OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--lab-proxy-url", "LABTOOLS_PROXY_URL", "URL", "a running `kubectl proxy` to check"),
 )
 DEFAULT_APP = "kubernetes-bootcamp"
+OVERLAY_KEYS = frozenset({"namespace", "project_root", "fake_home", "fake_kubeconfig"})
 HOSTS_KEY = pytest.StashKey[list[Host]]()
 SNAPSHOTS_KEY = pytest.StashKey[dict[str, Any]]()
 
@@ -69,7 +70,8 @@ def selected_hosts(config: pytest.Config) -> list[Host]:
         hosts = select_hosts(load_inventory(path), option(config, "--lab-hosts"))
     except LabError as exc:
         raise pytest.UsageError(exc.format()) from exc
-    overlay = {k: v for k, v in read_lab_vars(config).items() if k == "namespace"}
+    # the runner passes each host's merged vars: these decide where the provider's cluster is
+    overlay = {k: v for k, v in read_lab_vars(config).items() if k in OVERLAY_KEYS}
     hosts = [Host(h.name, h.provider, {**h.vars, **overlay}, h.groups, h.source) for h in hosts]
     config.stash[HOSTS_KEY] = hosts
     return hosts
