@@ -13,8 +13,10 @@ from pathlib import Path
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command-line flags."""
-    p = argparse.ArgumentParser(prog="python -m labtools.testing.apiserver",
-                                description="A fake Kubernetes v1.32 API server for tests.")
+    p = argparse.ArgumentParser(
+        prog="python -m labtools.testing.apiserver",
+        description="A fake Kubernetes v1.32 API server for tests.",
+    )
     p.add_argument("--kubeconfig", type=Path, required=True)
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--host", default="127.0.0.1")
@@ -24,8 +26,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cert-dir", type=Path)
     p.add_argument("--state-dir", type=Path)
     p.add_argument("--data", type=Path)
-    p.add_argument("--pod-ready-delay", type=float,
-                   default=float(os.environ.get("LABTOOLS_FAKE_POD_DELAY", "1.0")))
+    p.add_argument(
+        "--pod-ready-delay",
+        type=float,
+        default=float(os.environ.get("LABTOOLS_FAKE_POD_DELAY", "1.0")),
+    )
     p.add_argument("--kubernetes-version", default="v1.32.0")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
@@ -34,17 +39,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run until SIGTERM/SIGINT; write the kubeconfig once ready."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     from .app import App, Options
     from .kubeconfig import kubeconfig_doc, write_kubeconfig
 
     kubeconfig = args.kubeconfig.resolve()
     cert_dir = (args.cert_dir or kubeconfig.parent).resolve()
-    opts = Options(host=args.host, port=args.port, http=args.http, name=args.name,
-                   node_name=args.node_name, cert_dir=cert_dir,
-                   state_dir=args.state_dir or cert_dir / "state", data_file=args.data,
-                   pod_ready_delay=args.pod_ready_delay, version=args.kubernetes_version)
+    opts = Options(
+        host=args.host,
+        port=args.port,
+        http=args.http,
+        name=args.name,
+        node_name=args.node_name,
+        cert_dir=cert_dir,
+        state_dir=args.state_dir or cert_dir / "state",
+        data_file=args.data,
+        pod_ready_delay=args.pod_ready_delay,
+        version=args.kubernetes_version,
+    )
     app = App(opts)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

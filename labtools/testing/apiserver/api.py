@@ -523,20 +523,45 @@ def _service_account_volume(pod: Obj) -> None:
         return
     mount_path = "/var/run/secrets/kubernetes.io/serviceaccount"
     containers = spec.get("containers") or []
-    if any(m.get("mountPath") == mount_path for c in containers
-           for m in c.get("volumeMounts") or []):
+    if any(
+        m.get("mountPath") == mount_path for c in containers for m in c.get("volumeMounts") or []
+    ):
         return
     name = f"kube-api-access-{random_suffix()}"
-    spec.setdefault("volumes", []).append({"name": name, "projected": {"sources": [
-        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
-        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt",
-                                                              "path": "ca.crt"}]}},
-        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
-            "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}],
-        "defaultMode": 420}})
+    spec.setdefault("volumes", []).append(
+        {
+            "name": name,
+            "projected": {
+                "sources": [
+                    {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                    {
+                        "configMap": {
+                            "name": "kube-root-ca.crt",
+                            "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                        }
+                    },
+                    {
+                        "downwardAPI": {
+                            "items": [
+                                {
+                                    "path": "namespace",
+                                    "fieldRef": {
+                                        "apiVersion": "v1",
+                                        "fieldPath": "metadata.namespace",
+                                    },
+                                }
+                            ]
+                        }
+                    },
+                ],
+                "defaultMode": 420,
+            },
+        }
+    )
     for c in containers + (spec.get("initContainers") or []):
         c.setdefault("volumeMounts", []).append(
-            {"name": name, "readOnly": True, "mountPath": mount_path})
+            {"name": name, "readOnly": True, "mountPath": mount_path}
+        )
 
 
 def _spec_of(obj: Obj) -> Obj:

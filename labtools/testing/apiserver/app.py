@@ -75,10 +75,19 @@ class App:
         ctx = None
         if not self.opts.http:
             cert_dir = self.opts.cert_dir or Path(".")
-            hosts = ["127.0.0.1", "localhost", "::1", "10.96.0.1", self.opts.node_name,
-                     "192.168.49.2", "kubernetes", "kubernetes.default",
-                     "kubernetes.default.svc", "kubernetes.default.svc.cluster.local",
-                     *self.opts.extra_hosts]
+            hosts = [
+                "127.0.0.1",
+                "localhost",
+                "::1",
+                "10.96.0.1",
+                self.opts.node_name,
+                "192.168.49.2",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+                *self.opts.extra_hosts,
+            ]
             if self.opts.host not in hosts and self.opts.host not in ("0.0.0.0", "::"):
                 hosts.append(self.opts.host)
             self.certs = make_certs(cert_dir, hosts)
@@ -96,8 +105,9 @@ class App:
             bootstrap(self.api, self.opts.node_name, self.opts.version)
         self.controllers.reconcile()
         self.controllers.start()
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={
-            "poll_interval": 0.2}, name="http", daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="http", daemon=True
+        )
         self.thread.start()
         scheme = "http" if self.opts.http else "https"
         host = self.opts.host if self.opts.host not in ("0.0.0.0", "::") else "127.0.0.1"
@@ -124,8 +134,7 @@ class App:
         path = self.opts.data_file
         if path is None:
             return
-        objects = [{"group": k[0], "plural": k[1], "object": o}
-                   for k, o in self.store.iter_all()]
+        objects = [{"group": k[0], "plural": k[1], "object": o} for k, o in self.store.iter_all()]
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps({"resourceVersion": self.store.rv, "objects": objects}))
         tmp.replace(path)
@@ -174,10 +183,12 @@ class App:
         try:
             from . import protobuf
         except Exception as exc:
-            raise unsupported_media("application/vnd.kubernetes.protobuf",
-                                    "protobuf request bodies are not supported by this fake "
-                                    "API server yet (labtools.testing.apiserver.protobuf "
-                                    "is missing)") from exc
+            raise unsupported_media(
+                "application/vnd.kubernetes.protobuf",
+                "protobuf request bodies are not supported by this fake "
+                "API server yet (labtools.testing.apiserver.protobuf "
+                "is missing)",
+            ) from exc
         try:
             return protobuf.decode_object(body)
         except protobuf.ProtobufError as exc:
@@ -187,14 +198,21 @@ class App:
         """A TokenRequest answer with an opaque token."""
         payload = base64.urlsafe_b64encode(secrets.token_bytes(24)).decode().rstrip("=")
         spec = body.get("spec") or {}
-        return {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
-                "metadata": {"creationTimestamp": None},
-                "spec": {"audiences": spec.get("audiences") or ["https://kubernetes.default."
-                                                                 "svc.cluster.local"],
-                         "expirationSeconds": spec.get("expirationSeconds") or 3600,
-                         "boundObjectRef": None},
-                "status": {"token": f"eyJhbGciOiJFUzI1NiJ9.{payload}.fake",
-                           "expirationTimestamp": now_rfc3339()}}
+        return {
+            "kind": "TokenRequest",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "spec": {
+                "audiences": spec.get("audiences")
+                or ["https://kubernetes.default.svc.cluster.local"],
+                "expirationSeconds": spec.get("expirationSeconds") or 3600,
+                "boundObjectRef": None,
+            },
+            "status": {
+                "token": f"eyJhbGciOiJFUzI1NiJ9.{payload}.fake",
+                "expirationTimestamp": now_rfc3339(),
+            },
+        }
 
     def stream(self, handler: Handler, t: Target) -> None:
         """exec, attach, log, portforward and proxy: hand over to streaming.py."""
@@ -204,8 +222,7 @@ class App:
             self._service_proxy(handler, t, streaming)
             return
         if t.res.kind != "Pod":
-            raise ApiError(404, "NotFound", "the server could not find the requested resource",
-                           {})
+            raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
         name, _, port = t.name.partition(":")
         ns = t.namespace or "default"
         pod = self.api.get(R.POD, ns, name)
@@ -213,11 +230,16 @@ class App:
         if t.sub in ("exec", "attach", "log"):
             _check_container_running(pod, query.get("container", [""])[0], t.sub)
         if t.sub == "proxy":
-            streaming.handle_pod_proxy(handler, self.runtime, pod,
-                                       int(port) if port.isdigit() else None, "/" + t.rest)
+            streaming.handle_pod_proxy(
+                handler, self.runtime, pod, int(port) if port.isdigit() else None, "/" + t.rest
+            )
             return
-        fn = {"exec": streaming.handle_exec, "attach": streaming.handle_attach,
-              "log": streaming.handle_log, "portforward": streaming.handle_portforward}[t.sub]
+        fn = {
+            "exec": streaming.handle_exec,
+            "attach": streaming.handle_attach,
+            "log": streaming.handle_log,
+            "portforward": streaming.handle_portforward,
+        }[t.sub]
         fn(handler, self.runtime, pod, query)
 
     def _service_proxy(self, handler: Handler, t: Target, streaming: Any) -> None:
@@ -228,25 +250,47 @@ class App:
         ns = t.namespace or "default"
         svc = self.api.get(R.SERVICE, ns, name)
         ports = svc["spec"].get("ports") or []
-        port = next((p for p in ports if port_name in (str(p.get("port")), p.get("name", ""))
-                     or not port_name), None)
+        port = next(
+            (
+                p
+                for p in ports
+                if port_name in (str(p.get("port")), p.get("name", "")) or not port_name
+            ),
+            None,
+        )
         if port is None:
-            raise ApiError(503, "ServiceUnavailable",
-                           f'no endpoints available for service "{name}"', {})
+            raise ApiError(
+                503, "ServiceUnavailable", f'no endpoints available for service "{name}"', {}
+            )
         from .selectors import selector_matches
 
-        pods = [p for p in self.api.list(R.POD, ns) if svc["spec"].get("selector")
-                and selector_matches({"matchLabels": svc["spec"]["selector"]},
-                                     p["metadata"].get("labels") or {})
-                and any(c.get("type") == "Ready" and c.get("status") == "True"
-                        for c in p.get("status", {}).get("conditions") or [])]
+        pods = [
+            p
+            for p in self.api.list(R.POD, ns)
+            if svc["spec"].get("selector")
+            and selector_matches(
+                {"matchLabels": svc["spec"]["selector"]}, p["metadata"].get("labels") or {}
+            )
+            and any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in p.get("status", {}).get("conditions") or []
+            )
+        ]
         if not pods:
-            raise ApiError(503, "ServiceUnavailable",
-                           f'no endpoints available for service "{name}"', {})
+            raise ApiError(
+                503, "ServiceUnavailable", f'no endpoints available for service "{name}"', {}
+            )
         target = port.get("targetPort", port.get("port"))
         if isinstance(target, str) and not target.isdigit():
-            target = next((cp["containerPort"] for c in pods[0]["spec"]["containers"]
-                           for cp in c.get("ports") or [] if cp.get("name") == target), 80)
+            target = next(
+                (
+                    cp["containerPort"]
+                    for c in pods[0]["spec"]["containers"]
+                    for cp in c.get("ports") or []
+                    if cp.get("name") == target
+                ),
+                80,
+            )
         streaming.handle_pod_proxy(handler, self.runtime, pods[0], int(target), "/" + t.rest)
 
 
@@ -265,8 +309,9 @@ def _check_container_running(pod: Obj, container: str, sub: str) -> None:
             reason = waiting.get("reason", "")
             if reason in ("ErrImagePull", "ImagePullBackOff"):
                 reason = "trying and failing to pull image"
-            raise bad_request(f'container "{name}" in pod "{meta["name"]}" is waiting to '
-                              f"start: {reason}")
+            raise bad_request(
+                f'container "{name}" in pod "{meta["name"]}" is waiting to start: {reason}'
+            )
     del sub
 
 
@@ -278,10 +323,14 @@ def _restart_pod(pod: Obj) -> None:
     status["phase"] = "Pending"
     for cs in status.get("containerStatuses") or []:
         cs["restartCount"] = int(cs.get("restartCount", 0)) + 1
-        cs["lastState"] = {"terminated": {"exitCode": 255, "reason": "Error",
-                                          "startedAt": (cs.get("state") or {}).get(
-                                              "running", {}).get("startedAt"),
-                                          "finishedAt": now_rfc3339()}}
+        cs["lastState"] = {
+            "terminated": {
+                "exitCode": 255,
+                "reason": "Error",
+                "startedAt": (cs.get("state") or {}).get("running", {}).get("startedAt"),
+                "finishedAt": now_rfc3339(),
+            }
+        }
         cs["state"] = {"waiting": {"reason": "ContainerCreating"}}
         cs["ready"] = False
         cs["started"] = False

@@ -846,7 +846,7 @@ class Controllers:
         }
         status["containerStatuses"] = [
             {
-                "containerID": "docker://" + (ids.get(c["name"]) or _cid(pod, c["name"])),
+                "containerID": _container_id(ids.get(c["name"]) or _cid(pod, c["name"])),
                 "image": c.get("image"),
                 "imageID": _image_id(c.get("image", "")),
                 "lastState": {},
@@ -1131,6 +1131,10 @@ def _ep_port(port: Obj, pods: list[Obj]) -> Obj:
     if port.get("name"):
         out = {"name": port["name"], **out}
     return out
+
+
+def _container_id(cid: str) -> str:
+    return cid if "://" in cid else f"docker://{cid}"
 
 
 def _cid(pod: Obj, name: str) -> str:

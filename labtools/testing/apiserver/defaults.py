@@ -14,24 +14,38 @@ Cause = tuple[str, str, str]
 SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1035_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                 "characters, '-' or '.', and must start and end with an alphanumeric character "
-                 "(e.g. 'example.com', regex used for validation is "
-                 "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
-LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
-             "or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  "
-             "or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
-DNS1035_MSG = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
-               "start with an alphabetic character, and end with an alphanumeric character "
-               "(e.g. 'my-name',  or 'abc-123', regex used for validation is "
-               "'[a-z]([-a-z0-9]*[a-z0-9])?')")
+SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+    "characters, '-' or '.', and must start and end with an alphanumeric character "
+    "(e.g. 'example.com', regex used for validation is "
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+LABEL_MSG = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
+    "or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  "
+    "or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+DNS1035_MSG = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
+    "start with an alphabetic character, and end with an alphanumeric character "
+    "(e.g. 'my-name',  or 'abc-123', regex used for validation is "
+    "'[a-z]([-a-z0-9]*[a-z0-9])?')"
+)
 GENERATION_GROUPS = {"apps", "batch", "networking.k8s.io", "policy", "autoscaling"}
 
 DEFAULT_TOLERATIONS = [
-    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
-     "tolerationSeconds": 300},
-    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
-     "tolerationSeconds": 300},
+    {
+        "key": "node.kubernetes.io/not-ready",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    },
+    {
+        "key": "node.kubernetes.io/unreachable",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    },
 ]
 
 
@@ -60,8 +74,12 @@ def _default_container(c: Obj) -> None:
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         if probe in c:
             p = c[probe]
-            for k, v in (("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1),
-                         ("failureThreshold", 3)):
+            for k, v in (
+                ("timeoutSeconds", 1),
+                ("periodSeconds", 10),
+                ("successThreshold", 1),
+                ("failureThreshold", 3),
+            ):
                 p.setdefault(k, v)
             http = p.get("httpGet")
             if http:
@@ -107,8 +125,11 @@ def _qos(spec: Obj) -> str:
     if not any(r.get("requests") or r.get("limits") for r in reqs):
         return "BestEffort"
     guaranteed = all(
-        r.get("limits", {}).get(k) and r.get("requests", {}).get(k, r["limits"][k])
-        == r["limits"][k] for r in reqs for k in ("cpu", "memory"))
+        r.get("limits", {}).get(k)
+        and r.get("requests", {}).get(k, r["limits"][k]) == r["limits"][k]
+        for r in reqs
+        for k in ("cpu", "memory")
+    )
     return "Guaranteed" if guaranteed else "Burstable"
 
 
@@ -191,8 +212,12 @@ def _default_job(obj: Obj) -> None:
 
 
 DEFAULTERS = {
-    "Pod": _default_pod, "Deployment": _default_deployment, "ReplicaSet": _default_replicaset,
-    "Service": _default_service, "Namespace": _default_namespace, "Secret": _default_secret,
+    "Pod": _default_pod,
+    "Deployment": _default_deployment,
+    "ReplicaSet": _default_replicaset,
+    "Service": _default_service,
+    "Namespace": _default_namespace,
+    "Secret": _default_secret,
     "Job": _default_job,
 }
 
@@ -212,8 +237,13 @@ def apply_defaults(res: Resource, obj: Obj) -> None:
 def _name_causes(res: Resource, meta: Obj) -> list[Cause]:
     name = meta.get("name") or ""
     if not name:
-        return [("metadata.name", "FieldValueRequired",
-                 "Required value: name or generateName is required")]
+        return [
+            (
+                "metadata.name",
+                "FieldValueRequired",
+                "Required value: name or generateName is required",
+            )
+        ]
     if res.kind == "Namespace":
         regex, msg, limit = LABEL_RE, LABEL_MSG, 63
     elif res.kind == "Service":
@@ -222,8 +252,13 @@ def _name_causes(res: Resource, meta: Obj) -> list[Cause]:
         regex, msg, limit = SUBDOMAIN_RE, SUBDOMAIN_MSG, 253
     causes: list[Cause] = []
     if len(name) > limit:
-        causes.append(("metadata.name", "FieldValueInvalid",
-                       f'Invalid value: "{name}": must be no more than {limit} characters'))
+        causes.append(
+            (
+                "metadata.name",
+                "FieldValueInvalid",
+                f'Invalid value: "{name}": must be no more than {limit} characters',
+            )
+        )
     if not regex.match(name):
         causes.append(("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {msg}'))
     return causes
@@ -239,8 +274,9 @@ def _container_causes(spec: Obj, prefix: str) -> list[Cause]:
         if not c.get("name"):
             causes.append((f"{base}.name", "FieldValueRequired", "Required value"))
         elif not LABEL_RE.match(str(c["name"])):
-            causes.append((f"{base}.name", "FieldValueInvalid",
-                           f'Invalid value: "{c["name"]}": {LABEL_MSG}'))
+            causes.append(
+                (f"{base}.name", "FieldValueInvalid", f'Invalid value: "{c["name"]}": {LABEL_MSG}')
+            )
         if not c.get("image"):
             causes.append((f"{base}.image", "FieldValueRequired", "Required value"))
     return causes
@@ -262,17 +298,32 @@ def _workload_causes(res: Resource, obj: Obj) -> list[Cause]:
         sel = spec.get("selector")
         if not sel or not (sel.get("matchLabels") or sel.get("matchExpressions")):
             causes.append(("spec.selector", "FieldValueRequired", "Required value"))
-            causes.append(("spec.template.metadata.labels", "FieldValueInvalid",
-                           f"Invalid value: {_go_map(labels)}: `selector` does not match "
-                           "template `labels`"))
+            causes.append(
+                (
+                    "spec.template.metadata.labels",
+                    "FieldValueInvalid",
+                    f"Invalid value: {_go_map(labels)}: `selector` does not match "
+                    "template `labels`",
+                )
+            )
         elif not selector_matches(sel, labels):
-            causes.append(("spec.template.metadata.labels", "FieldValueInvalid",
-                           f"Invalid value: {_go_map(labels)}: `selector` does not match "
-                           "template `labels`"))
+            causes.append(
+                (
+                    "spec.template.metadata.labels",
+                    "FieldValueInvalid",
+                    f"Invalid value: {_go_map(labels)}: `selector` does not match "
+                    "template `labels`",
+                )
+            )
     replicas = spec.get("replicas")
     if isinstance(replicas, int) and replicas < 0:
-        causes.append(("spec.replicas", "FieldValueInvalid",
-                       f"Invalid value: {replicas}: must be greater than or equal to 0"))
+        causes.append(
+            (
+                "spec.replicas",
+                "FieldValueInvalid",
+                f"Invalid value: {replicas}: must be greater than or equal to 0",
+            )
+        )
     causes += _container_causes(tpl.get("spec") or {}, "spec.template.spec")
     return causes
 
@@ -288,8 +339,13 @@ def _service_causes(obj: Obj) -> list[Cause]:
             causes.append((f"spec.ports[{i}].name", "FieldValueRequired", "Required value"))
         num = port.get("port")
         if not isinstance(num, int) or not 0 < num < 65536:
-            causes.append((f"spec.ports[{i}].port", "FieldValueInvalid",
-                           f"Invalid value: {num}: must be between 1 and 65535, inclusive"))
+            causes.append(
+                (
+                    f"spec.ports[{i}].port",
+                    "FieldValueInvalid",
+                    f"Invalid value: {num}: must be between 1 and 65535, inclusive",
+                )
+            )
     return causes
 
 

@@ -11,15 +11,29 @@ from .schema import ANY, SCHEMAS
 
 Obj = dict[str, Any]
 
-SUB_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"],
-             "log": ["get"], "exec": ["create", "get"], "attach": ["create", "get"],
-             "portforward": ["create", "get"], "proxy": ["create", "delete", "get", "head",
-                                                         "options", "patch", "put"],
-             "binding": ["create"], "eviction": ["create"], "token": ["create"],
-             "finalize": ["update"], "ephemeralcontainers": ["get", "patch", "update"]}
-SUB_KINDS = {"log": "Pod", "exec": "PodExecOptions", "attach": "PodAttachOptions",
-             "portforward": "PodPortForwardOptions", "binding": "Binding",
-             "eviction": "Eviction", "token": "TokenRequest"}
+SUB_VERBS = {
+    "status": ["get", "patch", "update"],
+    "scale": ["get", "patch", "update"],
+    "log": ["get"],
+    "exec": ["create", "get"],
+    "attach": ["create", "get"],
+    "portforward": ["create", "get"],
+    "proxy": ["create", "delete", "get", "head", "options", "patch", "put"],
+    "binding": ["create"],
+    "eviction": ["create"],
+    "token": ["create"],
+    "finalize": ["update"],
+    "ephemeralcontainers": ["get", "patch", "update"],
+}
+SUB_KINDS = {
+    "log": "Pod",
+    "exec": "PodExecOptions",
+    "attach": "PodAttachOptions",
+    "portforward": "PodPortForwardOptions",
+    "binding": "Binding",
+    "eviction": "Eviction",
+    "token": "TokenRequest",
+}
 
 
 def _hash(text: str) -> str:
@@ -28,8 +42,13 @@ def _hash(text: str) -> str:
 
 def api_versions(server_address: str) -> Obj:
     """`/api`."""
-    return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
-        {"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [
+            {"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}
+        ],
+    }
 
 
 def _group(name: str) -> Obj:
@@ -51,8 +70,13 @@ def api_group(name: str) -> Obj | None:
 
 
 def _resource_entry(res: R.Resource) -> Obj:
-    entry: Obj = {"name": res.plural, "singularName": res.singular,
-                  "namespaced": res.namespaced, "kind": res.kind, "verbs": list(res.verbs)}
+    entry: Obj = {
+        "name": res.plural,
+        "singularName": res.singular,
+        "namespaced": res.namespaced,
+        "kind": res.kind,
+        "verbs": list(res.verbs),
+    }
     if res.short_names:
         entry["shortNames"] = list(res.short_names)
     if res.categories:
@@ -62,9 +86,13 @@ def _resource_entry(res: R.Resource) -> Obj:
 
 
 def _sub_entry(res: R.Resource, sub: str) -> Obj:
-    entry: Obj = {"name": f"{res.plural}/{sub}", "singularName": "",
-                  "namespaced": res.namespaced, "kind": SUB_KINDS.get(sub, res.kind),
-                  "verbs": SUB_VERBS.get(sub, ["get"])}
+    entry: Obj = {
+        "name": f"{res.plural}/{sub}",
+        "singularName": "",
+        "namespaced": res.namespaced,
+        "kind": SUB_KINDS.get(sub, res.kind),
+        "verbs": SUB_VERBS.get(sub, ["get"]),
+    }
     if sub == "scale":
         entry.update(group="autoscaling", version="v1", kind="Scale")
     return entry
@@ -80,8 +108,7 @@ def resource_list(group: str, version: str) -> Obj | None:
         out.append(_resource_entry(res))
         out.extend(_sub_entry(res, sub) for sub in res.subresources)
     gv = f"{group}/{version}" if group else version
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
-            "resources": out}
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}
 
 
 def _gv_path(group: str, version: str) -> str:
@@ -104,8 +131,11 @@ def _schema_of(node: Any) -> Obj:
     if isinstance(node, list):
         return {"type": "array", "items": _schema_of(node[0]), "description": ""}
     if isinstance(node, dict):
-        return {"type": "object", "description": "",
-                "properties": {k: _schema_of(v) for k, v in node.items()}}
+        return {
+            "type": "object",
+            "description": "",
+            "properties": {k: _schema_of(v) for k, v in node.items()},
+        }
     if node == "int-or-string":
         return {"x-kubernetes-int-or-string": True, "description": ""}
     return {"type": node, "description": ""}
@@ -118,22 +148,36 @@ def _kind_schema(res: R.Resource) -> Obj:
     schema = _schema_of(body)
     schema["description"] = f"{res.kind} is a Kubernetes {res.kind} object."
     schema["x-kubernetes-group-version-kind"] = [
-        {"group": res.group, "kind": res.kind, "version": res.version}]
+        {"group": res.group, "kind": res.kind, "version": res.version}
+    ]
     return schema
 
 
 def _patch_op(res: R.Resource) -> Obj:
-    media = ["application/json-patch+json", "application/merge-patch+json",
-             "application/apply-patch+yaml"]
-    params = [{"name": n, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
-              for n in ("dryRun", "fieldManager", "fieldValidation", "force")]
-    return {"operationId": f"patch{res.kind}", "parameters": params,
-            "requestBody": {"content": {m: {"schema": {"type": "object"}} for m in media},
-                            "required": True},
-            "responses": {"200": {"description": "OK"}},
-            "x-kubernetes-action": "patch",
-            "x-kubernetes-group-version-kind": {"group": res.group, "kind": res.kind,
-                                                "version": res.version}}
+    media = [
+        "application/json-patch+json",
+        "application/merge-patch+json",
+        "application/apply-patch+yaml",
+    ]
+    params = [
+        {"name": n, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+        for n in ("dryRun", "fieldManager", "fieldValidation", "force")
+    ]
+    return {
+        "operationId": f"patch{res.kind}",
+        "parameters": params,
+        "requestBody": {
+            "content": {m: {"schema": {"type": "object"}} for m in media},
+            "required": True,
+        },
+        "responses": {"200": {"description": "OK"}},
+        "x-kubernetes-action": "patch",
+        "x-kubernetes-group-version-kind": {
+            "group": res.group,
+            "kind": res.kind,
+            "version": res.version,
+        },
+    }
 
 
 def openapi_group(group: str, version: str) -> Obj | None:
@@ -149,8 +193,12 @@ def openapi_group(group: str, version: str) -> Obj | None:
         paths[f"{prefix}{ns}/{res.plural}/{{name}}"] = {"patch": _patch_op(res)}
         api_group = group.replace(".k8s.io", "") if group else "core"
         schemas[f"io.k8s.api.{api_group}.{version}.{res.kind}"] = _kind_schema(res)
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"},
-            "paths": paths, "components": {"schemas": schemas}}
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.32.0"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
 
 
 def dumps(obj: Obj) -> bytes:

@@ -12,19 +12,27 @@ def from_core(ev: Obj) -> Obj:
     """A stored core Event as events.k8s.io/v1."""
     if ev.get("kind") != "Event" or ev.get("apiVersion") != "v1":
         return ev
-    out: Obj = {"apiVersion": "events.k8s.io/v1", "kind": "Event",
-                "metadata": copy.deepcopy(ev.get("metadata") or {}),
-                "eventTime": ev.get("eventTime"),
-                "reportingController": ev.get("reportingComponent")
-                or (ev.get("source") or {}).get("component", ""),
-                "reportingInstance": ev.get("reportingInstance", ""),
-                "action": ev.get("action", ""), "reason": ev.get("reason", ""),
-                "regarding": ev.get("involvedObject") or {}, "note": ev.get("message", ""),
-                "type": ev.get("type", "")}
+    out: Obj = {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": copy.deepcopy(ev.get("metadata") or {}),
+        "eventTime": ev.get("eventTime"),
+        "reportingController": ev.get("reportingComponent")
+        or (ev.get("source") or {}).get("component", ""),
+        "reportingInstance": ev.get("reportingInstance", ""),
+        "action": ev.get("action", ""),
+        "reason": ev.get("reason", ""),
+        "regarding": ev.get("involvedObject") or {},
+        "note": ev.get("message", ""),
+        "type": ev.get("type", ""),
+    }
     if ev.get("source"):
         out["deprecatedSource"] = ev["source"]
-    for src, dst in (("firstTimestamp", "deprecatedFirstTimestamp"),
-                     ("lastTimestamp", "deprecatedLastTimestamp"), ("count", "deprecatedCount")):
+    for src, dst in (
+        ("firstTimestamp", "deprecatedFirstTimestamp"),
+        ("lastTimestamp", "deprecatedLastTimestamp"),
+        ("count", "deprecatedCount"),
+    ):
         if ev.get(src) is not None:
             out[dst] = ev[src]
     return out
@@ -32,18 +40,26 @@ def from_core(ev: Obj) -> Obj:
 
 def to_core(ev: Obj) -> Obj:
     """An events.k8s.io/v1 Event body as a core Event for storage."""
-    out: Obj = {"apiVersion": "v1", "kind": "Event",
-                "metadata": copy.deepcopy(ev.get("metadata") or {}),
-                "involvedObject": ev.get("regarding") or {}, "reason": ev.get("reason", ""),
-                "message": ev.get("note", ""), "type": ev.get("type", ""),
-                "eventTime": ev.get("eventTime"),
-                "reportingComponent": ev.get("reportingController", ""),
-                "reportingInstance": ev.get("reportingInstance", ""),
-                "action": ev.get("action", "")}
+    out: Obj = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": copy.deepcopy(ev.get("metadata") or {}),
+        "involvedObject": ev.get("regarding") or {},
+        "reason": ev.get("reason", ""),
+        "message": ev.get("note", ""),
+        "type": ev.get("type", ""),
+        "eventTime": ev.get("eventTime"),
+        "reportingComponent": ev.get("reportingController", ""),
+        "reportingInstance": ev.get("reportingInstance", ""),
+        "action": ev.get("action", ""),
+    }
     if ev.get("deprecatedSource"):
         out["source"] = ev["deprecatedSource"]
-    for dst, src in (("firstTimestamp", "deprecatedFirstTimestamp"),
-                     ("lastTimestamp", "deprecatedLastTimestamp"), ("count", "deprecatedCount")):
+    for dst, src in (
+        ("firstTimestamp", "deprecatedFirstTimestamp"),
+        ("lastTimestamp", "deprecatedLastTimestamp"),
+        ("count", "deprecatedCount"),
+    ):
         if ev.get(src) is not None:
             out[dst] = ev[src]
     return out

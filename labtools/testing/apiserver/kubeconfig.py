@@ -15,14 +15,16 @@ def kubeconfig_doc(name: str, server: str, certs: CertFiles | None) -> dict[str,
     user: dict[str, Any] = {}
     if certs is not None:
         cluster["certificate-authority"] = str(certs.ca)
-        user = {"client-certificate": str(certs.client_cert),
-                "client-key": str(certs.client_key)}
+        user = {"client-certificate": str(certs.client_cert), "client-key": str(certs.client_key)}
     return {
-        "apiVersion": "v1", "kind": "Config", "preferences": {},
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
         "clusters": [{"name": name, "cluster": cluster}],
         "users": [{"name": name, "user": user}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": name,
-                                                 "namespace": "default"}}],
+        "contexts": [
+            {"name": name, "context": {"cluster": name, "user": name, "namespace": "default"}}
+        ],
         "current-context": name,
     }
 

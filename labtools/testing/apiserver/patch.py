@@ -9,20 +9,33 @@ from .status import ApiError, bad_request
 
 # Merge keys by list field name; (parent, field) entries take precedence.
 MERGE_KEYS: dict[str, str] = {
-    "containers": "name", "initContainers": "name", "ephemeralContainers": "name",
-    "env": "name", "volumes": "name", "volumeMounts": "mountPath", "volumeDevices": "devicePath",
-    "imagePullSecrets": "name", "hostAliases": "ip", "conditions": "type",
-    "ownerReferences": "uid", "topologySpreadConstraints": "topologyKey",
-    "resourceClaims": "name", "schedulingGates": "name", "secrets": "name",
-    "containerStatuses": "name", "initContainerStatuses": "name", "addresses": "type",
+    "containers": "name",
+    "initContainers": "name",
+    "ephemeralContainers": "name",
+    "env": "name",
+    "volumes": "name",
+    "volumeMounts": "mountPath",
+    "volumeDevices": "devicePath",
+    "imagePullSecrets": "name",
+    "hostAliases": "ip",
+    "conditions": "type",
+    "ownerReferences": "uid",
+    "topologySpreadConstraints": "topologyKey",
+    "resourceClaims": "name",
+    "schedulingGates": "name",
+    "secrets": "name",
+    "containerStatuses": "name",
+    "initContainerStatuses": "name",
+    "addresses": "type",
 }
 PRIMITIVE_MERGE = {"finalizers"}
 
 
 def _merge_key(path: list[str], field: str) -> str | None:
     if field == "ports":
-        containerish = any(p in ("containers", "initContainers", "ephemeralContainers")
-                           for p in path)
+        containerish = any(
+            p in ("containers", "initContainers", "ephemeralContainers") for p in path
+        )
         return "containerPort" if containerish else "port"
     if field == "addresses" and "subsets" in path:
         return None
@@ -81,8 +94,11 @@ def strategic_merge(original: Any, patch: Any, path: list[str] | None = None) ->
 def _merge_list(original: Any, patch: list[Any], path: list[str], field: str) -> list[Any]:
     orig = list(original) if isinstance(original, list) else []
     if any(isinstance(x, dict) and x.get("$patch") == "replace" for x in patch):
-        return [copy.deepcopy(x) for x in patch
-                if not (isinstance(x, dict) and x.get("$patch") == "replace")]
+        return [
+            copy.deepcopy(x)
+            for x in patch
+            if not (isinstance(x, dict) and x.get("$patch") == "replace")
+        ]
     if field in PRIMITIVE_MERGE:
         return orig + [x for x in patch if x not in orig]
     key = _merge_key(path, field)
@@ -90,8 +106,14 @@ def _merge_list(original: Any, patch: list[Any], path: list[str], field: str) ->
         return [copy.deepcopy(x) for x in patch]
     result = [copy.deepcopy(x) for x in orig]
     for item in patch:
-        idx = next((i for i, o in enumerate(result)
-                    if isinstance(o, dict) and o.get(key) == item.get(key)), None)
+        idx = next(
+            (
+                i
+                for i, o in enumerate(result)
+                if isinstance(o, dict) and o.get(key) == item.get(key)
+            ),
+            None,
+        )
         if item.get("$patch") == "delete":
             if idx is not None:
                 result.pop(idx)
@@ -124,8 +146,13 @@ def _parent(doc: Any, parts: list[str]) -> Any:
 
 
 def _missing(path: str) -> ApiError:
-    return ApiError(422, "Invalid", f"the server rejected our request due to an error in our "
-                    f"request: doc is missing path: \"{path}\": missing value", {})
+    return ApiError(
+        422,
+        "Invalid",
+        f"the server rejected our request due to an error in our "
+        f'request: doc is missing path: "{path}": missing value',
+        {},
+    )
 
 
 def _get(doc: Any, parts: list[str]) -> Any:
@@ -178,8 +205,11 @@ def json_patch(doc: Any, ops: Any) -> Any:
             doc = _remove(doc, parts)
         elif kind == "replace":
             _get(doc, parts)
-            doc = _add(_remove(doc, parts), parts, copy.deepcopy(op.get("value"))) if parts \
+            doc = (
+                _add(_remove(doc, parts), parts, copy.deepcopy(op.get("value")))
+                if parts
                 else copy.deepcopy(op.get("value"))
+            )
         elif kind in ("move", "copy"):
             src = _pointer(op.get("from", ""))
             val = copy.deepcopy(_get(doc, src))
@@ -188,8 +218,13 @@ def json_patch(doc: Any, ops: Any) -> Any:
             doc = _add(doc, parts, val)
         elif kind == "test":
             if _get(doc, parts) != op.get("value"):
-                raise ApiError(422, "Invalid", "the server rejected our request due to an "
-                               "error in our request: testing value failed", {})
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    "the server rejected our request due to an "
+                    "error in our request: testing value failed",
+                    {},
+                )
         else:
             raise bad_request(f"Unexpected kind: {kind}")
     return doc

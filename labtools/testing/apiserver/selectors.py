@@ -65,27 +65,31 @@ def parse_labels(text: str) -> list[Requirement]:
 def match_requirements(reqs: list[Requirement], labels: dict[str, str]) -> bool:
     """True when the labels satisfy every requirement."""
     for key, op, vals in reqs:
-        has = key in labels
-        val = labels.get(key)
-        ok = {
-            "=": has and val == vals[0] if vals else False,
-            "!=": not has or val != vals[0],
-            "in": has and val in vals,
-            "notin": not has or val not in vals,
-            "exists": has,
-            "!": not has,
-        }[op]
-        if not ok:
+        if not _requirement_ok(op, key in labels, labels.get(key), vals):
             return False
     return True
+
+
+def _requirement_ok(op: str, has: bool, val: str | None, vals: tuple[str, ...]) -> bool:
+    first = vals[0] if vals else ""
+    if op == "=":
+        return has and val == first
+    if op == "!=":
+        return not has or val != first
+    if op == "in":
+        return has and val in vals
+    if op == "notin":
+        return not has or val not in vals
+    return has if op == "exists" else not has
 
 
 def selector_requirements(sel: dict[str, Any] | None) -> list[Requirement] | None:
     """Requirements of a metav1.LabelSelector; None means it selects nothing."""
     if sel is None:
         return None
-    reqs: list[Requirement] = [(k, "=", (str(v),)) for k, v in
-                               (sel.get("matchLabels") or {}).items()]
+    reqs: list[Requirement] = [
+        (k, "=", (str(v),)) for k, v in (sel.get("matchLabels") or {}).items()
+    ]
     ops = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
     for expr in sel.get("matchExpressions") or []:
         reqs.append((expr["key"], ops[expr["operator"]], tuple(expr.get("values") or ())))
@@ -107,8 +111,14 @@ def selector_string(sel: dict[str, Any] | None) -> str:
         op = expr["operator"]
         key = expr["key"]
         vals = ",".join(sorted(expr.get("values") or []))
-        parts.append({"In": f"{key} in ({vals})", "NotIn": f"{key} notin ({vals})",
-                      "Exists": key, "DoesNotExist": f"!{key}"}[op])
+        parts.append(
+            {
+                "In": f"{key} in ({vals})",
+                "NotIn": f"{key} notin ({vals})",
+                "Exists": key,
+                "DoesNotExist": f"!{key}",
+            }[op]
+        )
     return ",".join(parts) if parts else "<none>"
 
 
@@ -132,8 +142,9 @@ def parse_fields(text: str, kind: str) -> Callable[[dict[str, Any]], bool]:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
         fld, op, val = m.group(1), m.group(2), m.group(3)
         if not _field_allowed(kind, fld):
-            raise bad_request(f'"{fld}" is not a known field selector: only '
-                              '"metadata.name", "metadata.namespace"')
+            raise bad_request(
+                f'"{fld}" is not a known field selector: only "metadata.name", "metadata.namespace"'
+            )
         reqs.append((fld, op == "!=", val))
 
     def pred(obj: dict[str, Any]) -> bool:
@@ -143,13 +154,30 @@ def parse_fields(text: str, kind: str) -> Callable[[dict[str, Any]], bool]:
 
 
 _EXTRA_FIELDS = {
-    "Pod": ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
-            "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP",
-            "status.podIPs", "status.nominatedNodeName"),
-    "Event": ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-              "involvedObject.uid", "involvedObject.apiVersion",
-              "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
-              "reportingComponent", "source", "type"),
+    "Pod": (
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "spec.hostNetwork",
+        "status.phase",
+        "status.podIP",
+        "status.podIPs",
+        "status.nominatedNodeName",
+    ),
+    "Event": (
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    ),
     "Namespace": ("status.phase",),
     "Node": ("spec.unschedulable",),
     "Secret": ("type",),

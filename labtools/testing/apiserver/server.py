@@ -26,8 +26,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-VERSION_KEYS = ("major", "minor", "gitVersion", "gitCommit", "gitTreeState", "buildDate",
-                "goVersion", "compiler", "platform")
+VERSION_KEYS = (
+    "major",
+    "minor",
+    "gitVersion",
+    "gitCommit",
+    "gitTreeState",
+    "buildDate",
+    "goVersion",
+    "compiler",
+    "platform",
+)
 
 
 @dataclass
@@ -42,10 +51,17 @@ class ServerConfig:
 def version_info(version: str) -> Obj:
     """`/version` body with keys in the real order."""
     core = version.lstrip("v").split("-")[0].split(".")
-    return {"major": core[0], "minor": core[1] if len(core) > 1 else "0",
-            "gitVersion": version, "gitCommit": "70d3cc986aa8221cd1dfb1121852688902d3bf53",
-            "gitTreeState": "clean", "buildDate": "2024-12-11T17:59:15Z",
-            "goVersion": "go1.23.3", "compiler": "gc", "platform": "linux/amd64"}
+    return {
+        "major": core[0],
+        "minor": core[1] if len(core) > 1 else "0",
+        "gitVersion": version,
+        "gitCommit": "70d3cc986aa8221cd1dfb1121852688902d3bf53",
+        "gitTreeState": "clean",
+        "buildDate": "2024-12-11T17:59:15Z",
+        "goVersion": "go1.23.3",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    }
 
 
 @dataclass
@@ -159,7 +175,8 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/version":
             self.send_json(200, version_info(self.app.config.version))
         elif path in ("/healthz", "/readyz", "/livez") or path.startswith(
-                ("/healthz/", "/readyz/", "/livez/")):
+            ("/healthz/", "/readyz/", "/livez/")
+        ):
             self.send_text(200, "ok")
         elif path == "/api":
             self.send_json(200, discovery.api_versions(self.app.config.advertise))
@@ -173,7 +190,7 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/openapi/v3":
             self.send_json(200, discovery.openapi_root())
         elif path.startswith("/openapi/v3/"):
-            rest = path[len("/openapi/v3/"):].split("/")
+            rest = path[len("/openapi/v3/") :].split("/")
             doc = None
             if rest[0] == "api" and len(rest) == 2:
                 doc = discovery.openapi_group("", rest[1])
@@ -183,16 +200,32 @@ class Handler(BaseHTTPRequestHandler):
                 raise not_found_path()
             self.send_json(200, doc)
         elif path == "/":
-            self.send_json(200, {"paths": ["/api", "/api/v1", "/apis", "/healthz",
-                                           "/livez", "/openapi/v3", "/readyz", "/version"]})
+            self.send_json(
+                200,
+                {
+                    "paths": [
+                        "/api",
+                        "/api/v1",
+                        "/apis",
+                        "/healthz",
+                        "/livez",
+                        "/openapi/v3",
+                        "/readyz",
+                        "/version",
+                    ]
+                },
+            )
         else:
             return False
         return True
 
     def _target(self, group: str, version: str, rest: list[str]) -> Target:
         namespace: str | None = None
-        if rest[0] == "namespaces" and len(rest) >= 3 and not (
-                len(rest) == 3 and rest[2] in ("status", "finalize")):
+        if (
+            rest[0] == "namespaces"
+            and len(rest) >= 3
+            and not (len(rest) == 3 and rest[2] in ("status", "finalize"))
+        ):
             namespace, rest = rest[1], rest[2:]
         res = R.lookup(group, version, rest[0])
         if res is None:
@@ -228,8 +261,12 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 raise method_not_allowed()
             return
-        handlers = {"GET": self._get, "PUT": self._update, "PATCH": self._patch,
-                    "DELETE": self._delete}
+        handlers = {
+            "GET": self._get,
+            "PUT": self._update,
+            "PATCH": self._patch,
+            "DELETE": self._delete,
+        }
         fn = handlers.get(method)
         if fn is None:
             raise method_not_allowed()
@@ -245,10 +282,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def _opts(self) -> WriteOptions:
         q = self._query()
-        return WriteOptions(dry_run="All" in q.get("dryRun", []),
-                            field_validation=q.get("fieldValidation", ["Warn"])[0] or "Warn",
-                            field_manager=q.get("fieldManager", [""])[0],
-                            force=q.get("force", ["false"])[0] == "true")
+        return WriteOptions(
+            dry_run="All" in q.get("dryRun", []),
+            field_validation=q.get("fieldValidation", ["Warn"])[0] or "Warn",
+            field_manager=q.get("fieldManager", [""])[0],
+            force=q.get("force", ["false"])[0] == "true",
+        )
 
     def _out(self, t: Target, obj: Obj) -> Obj:
         return from_core(obj) if t.events_v1 else obj
@@ -264,9 +303,15 @@ class Handler(BaseHTTPRequestHandler):
         obj = self.app.api.get(t.res, self._ns(t), t.name)
         if self._wants_table():
             rv = obj["metadata"].get("resourceVersion", "")
-            self.send_json(200, to_table(t.res.kind, [self._out(t, obj)],
-                                         self._q("includeObject", "Metadata"),
-                                         {"resourceVersion": rv}))
+            self.send_json(
+                200,
+                to_table(
+                    t.res.kind,
+                    [self._out(t, obj)],
+                    self._q("includeObject", "Metadata"),
+                    {"resourceVersion": rv},
+                ),
+            )
             return
         self.send_json(200, self._out(t, obj))
 
@@ -279,11 +324,19 @@ class Handler(BaseHTTPRequestHandler):
         items = [self._out(t, o) for o in items]
         meta = {"resourceVersion": str(self.app.store.rv)}
         if self._wants_table():
-            self.send_json(200, to_table(t.res.kind, items, self._q("includeObject", "Metadata"),
-                                         meta))
+            self.send_json(
+                200, to_table(t.res.kind, items, self._q("includeObject", "Metadata"), meta)
+            )
             return
-        self.send_json(200, {"kind": f"{t.res.kind}List", "apiVersion": t.res.api_version,
-                             "metadata": meta, "items": items})
+        self.send_json(
+            200,
+            {
+                "kind": f"{t.res.kind}List",
+                "apiVersion": t.res.api_version,
+                "metadata": meta,
+                "items": items,
+            },
+        )
 
     def _create(self, t: Target) -> None:
         obj = self._decode(t)
@@ -331,9 +384,15 @@ class Handler(BaseHTTPRequestHandler):
                 self.app.api.delete(t.res, meta.get("namespace", ""), meta["name"], body, opts)
             except ApiError:
                 continue
-        self.send_json(200, {"kind": f"{t.res.kind}List", "apiVersion": t.res.api_version,
-                             "metadata": {"resourceVersion": str(self.app.store.rv)},
-                             "items": items})
+        self.send_json(
+            200,
+            {
+                "kind": f"{t.res.kind}List",
+                "apiVersion": t.res.api_version,
+                "metadata": {"resourceVersion": str(self.app.store.rv)},
+                "items": items,
+            },
+        )
 
     def _scale(self, t: Target) -> None:
         api, ns = self.app.api, self._ns(t)
@@ -350,8 +409,10 @@ class Handler(BaseHTTPRequestHandler):
             ctype = self.headers.get("Content-Type", "").split(";")[0]
             doc = _decode_patch(self._body(), ctype)
             cur = api.get_scale(t.res, ns, t.name)
-            fn = {"application/json-patch+json": json_patch,
-                  "application/merge-patch+json": merge_patch}.get(ctype, strategic_merge)
+            fn = {
+                "application/json-patch+json": json_patch,
+                "application/merge-patch+json": merge_patch,
+            }.get(ctype, strategic_merge)
             scale = fn(cur, doc)
         else:
             raise method_not_allowed()
@@ -364,14 +425,30 @@ class Handler(BaseHTTPRequestHandler):
         body = self.app.decode_body(self._body(), self.headers.get("Content-Type", ""))
         if t.sub == "eviction":
             api.delete(t.res, ns, t.name, body.get("deleteOptions") or {})
-            self.send_json(201, {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                                 "status": "Success", "code": 201})
+            self.send_json(
+                201,
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "code": 201,
+                },
+            )
         elif t.sub == "binding":
             pod = api.get(t.res, ns, t.name)
             pod["spec"]["nodeName"] = (body.get("target") or {}).get("name")
             api.store.put(t.res.key, pod)
-            self.send_json(201, {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                                 "status": "Success", "code": 201})
+            self.send_json(
+                201,
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "code": 201,
+                },
+            )
         else:
             api.get(t.res, ns, t.name)
             self.send_json(201, self.app.token_request(body))
@@ -387,8 +464,9 @@ class Handler(BaseHTTPRequestHandler):
         try:
             watcher = store.watch(t.res.key, ns, since)
         except Gone as exc:
-            raise ApiError(410, "Expired", f"too old resource version: {exc} "
-                           f"({store.rv})", {}) from exc
+            raise ApiError(
+                410, "Expired", f"too old resource version: {exc} ({store.rv})", {}
+            ) from exc
         initial = []
         if since is None:
             initial = [("ADDED", o) for o in api.list(t.res, ns, labels, fields)]
@@ -437,8 +515,12 @@ class Handler(BaseHTTPRequestHandler):
             seen.add(name)
         obj = self._out(t, obj)
         if table:
-            tbl = to_table(t.res.kind, [obj], self._q("includeObject", "Metadata"),
-                           {"resourceVersion": obj["metadata"].get("resourceVersion", "")})
+            tbl = to_table(
+                t.res.kind,
+                [obj],
+                self._q("includeObject", "Metadata"),
+                {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+            )
             if not state["first"]:
                 tbl["columnDefinitions"] = []
             state["first"] = False
@@ -458,8 +540,7 @@ class FakeHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, addr: tuple[str, int], app: App,
-                 ssl_ctx: ssl.SSLContext | None) -> None:
+    def __init__(self, addr: tuple[str, int], app: App, ssl_ctx: ssl.SSLContext | None) -> None:
         self.app = app
         self.ssl_ctx = ssl_ctx
         super().__init__(addr, Handler)

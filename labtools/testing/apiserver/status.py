@@ -10,8 +10,9 @@ from .resources import Resource
 class ApiError(Exception):
     """An API failure that the server answers as a `Status` object."""
 
-    def __init__(self, code: int, reason: str, message: str,
-                 details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, code: int, reason: str, message: str, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.reason = reason
@@ -20,9 +21,14 @@ class ApiError(Exception):
 
     def status(self) -> dict[str, Any]:
         """The `Status` body of this error."""
-        body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                                "status": "Failure", "message": self.message,
-                                "reason": self.reason}
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+        }
         if self.details is not None:
             body["details"] = self.details
         body["code"] = self.code
@@ -39,20 +45,24 @@ def _details(res: Resource, name: str) -> dict[str, Any]:
 
 def not_found(res: Resource, name: str) -> ApiError:
     """404 NotFound for one object."""
-    return ApiError(404, "NotFound", f'{res.group_resource} "{name}" not found',
-                    _details(res, name))
+    return ApiError(
+        404, "NotFound", f'{res.group_resource} "{name}" not found', _details(res, name)
+    )
 
 
 def already_exists(res: Resource, name: str) -> ApiError:
     """409 AlreadyExists for a create."""
-    return ApiError(409, "AlreadyExists", f'{res.group_resource} "{name}" already exists',
-                    _details(res, name))
+    return ApiError(
+        409, "AlreadyExists", f'{res.group_resource} "{name}" already exists', _details(res, name)
+    )
 
 
 def conflict(res: Resource, name: str) -> ApiError:
     """409 Conflict for an update with a stale resourceVersion."""
-    msg = (f'Operation cannot be fulfilled on {res.group_resource} "{name}": the object has '
-           "been modified; please apply your changes to the latest version and try again")
+    msg = (
+        f'Operation cannot be fulfilled on {res.group_resource} "{name}": the object has '
+        "been modified; please apply your changes to the latest version and try again"
+    )
     return ApiError(409, "Conflict", msg, _details(res, name))
 
 
@@ -63,10 +73,13 @@ def invalid(res: Resource, name: str, causes: list[tuple[str, str, str]]) -> Api
     kind = res.kind
     details = _details(res, name)
     details["kind"] = kind
-    details["causes"] = [{"reason": typ, "message": msg, "field": fld}
-                          for fld, typ, msg in causes]
-    return ApiError(422, "Invalid", f'{kind}.{res.group or ""}'.rstrip(".")
-                    + f' "{name}" is invalid: {text}', details)
+    details["causes"] = [{"reason": typ, "message": msg, "field": fld} for fld, typ, msg in causes]
+    return ApiError(
+        422,
+        "Invalid",
+        f"{kind}.{res.group or ''}".rstrip(".") + f' "{name}" is invalid: {text}',
+        details,
+    )
 
 
 def bad_request(message: str) -> ApiError:
@@ -74,18 +87,24 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
 
-def method_not_allowed(message: str = "the server does not allow this method on the "
-                       "requested resource") -> ApiError:
+def method_not_allowed(
+    message: str = "the server does not allow this method on the requested resource",
+) -> ApiError:
     """405 MethodNotAllowed."""
     return ApiError(405, "MethodNotAllowed", message, {})
 
 
 def unsupported_media(content_type: str, message: str | None = None) -> ApiError:
     """415 UnsupportedMediaType."""
-    return ApiError(415, "UnsupportedMediaType",
-                    message or f'the body of the request was in an unknown format - accepted '
-                    f'media types include: application/json, application/yaml, '
-                    f'application/vnd.kubernetes.protobuf (got "{content_type}")', {})
+    return ApiError(
+        415,
+        "UnsupportedMediaType",
+        message
+        or f"the body of the request was in an unknown format - accepted "
+        f"media types include: application/json, application/yaml, "
+        f'application/vnd.kubernetes.protobuf (got "{content_type}")',
+        {},
+    )
 
 
 def not_found_path() -> ApiError:

@@ -102,32 +102,55 @@ def _pod_row(pod: Obj) -> list[Any]:
         conds = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
         ok = sum(1 for g in gates if conds.get(g.get("conditionType")) == "True")
         gate_text = f"{ok}/{len(gates)}"
-    return [_name(pod), f"{ready}/{len(spec.get('containers') or [])}", pod_reason(pod),
-            str(restarts), _created(pod), status.get("podIP") or "<none>",
-            spec.get("nodeName") or "<none>", status.get("nominatedNodeName") or "<none>",
-            gate_text]
+    return [
+        _name(pod),
+        f"{ready}/{len(spec.get('containers') or [])}",
+        pod_reason(pod),
+        str(restarts),
+        _created(pod),
+        status.get("podIP") or "<none>",
+        spec.get("nodeName") or "<none>",
+        status.get("nominatedNodeName") or "<none>",
+        gate_text,
+    ]
 
 
 def _containers(spec: Obj) -> tuple[str, str]:
     containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
-    return (",".join(c.get("name", "") for c in containers),
-            ",".join(c.get("image", "") for c in containers))
+    return (
+        ",".join(c.get("name", "") for c in containers),
+        ",".join(c.get("image", "") for c in containers),
+    )
 
 
 def _deploy_row(obj: Obj) -> list[Any]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     names, images = _containers(spec)
-    return [_name(obj), f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}",
-            status.get("updatedReplicas", 0), status.get("availableReplicas", 0), _created(obj),
-            names, images, selector_string(spec.get("selector"))]
+    return [
+        _name(obj),
+        f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}",
+        status.get("updatedReplicas", 0),
+        status.get("availableReplicas", 0),
+        _created(obj),
+        names,
+        images,
+        selector_string(spec.get("selector")),
+    ]
 
 
 def _rs_row(obj: Obj) -> list[Any]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     names, images = _containers(spec)
-    return [_name(obj), spec.get("replicas", 0), status.get("replicas", 0),
-            status.get("readyReplicas", 0), _created(obj), names, images,
-            selector_string(spec.get("selector"))]
+    return [
+        _name(obj),
+        spec.get("replicas", 0),
+        status.get("replicas", 0),
+        status.get("readyReplicas", 0),
+        _created(obj),
+        names,
+        images,
+        selector_string(spec.get("selector")),
+    ]
 
 
 def _svc_ports(spec: Obj) -> str:
@@ -158,8 +181,15 @@ def _svc_row(obj: Obj) -> list[Any]:
     spec = obj.get("spec") or {}
     sel = spec.get("selector")
     sel_text = ",".join(f"{k}={v}" for k, v in sorted(sel.items())) if sel else "<none>"
-    return [_name(obj), spec.get("type", "ClusterIP"), spec.get("clusterIP") or "<none>",
-            _external_ip(obj), _svc_ports(spec), _created(obj), sel_text]
+    return [
+        _name(obj),
+        spec.get("type", "ClusterIP"),
+        spec.get("clusterIP") or "<none>",
+        _external_ip(obj),
+        _svc_ports(spec),
+        _created(obj),
+        sel_text,
+    ]
 
 
 def _node_row(obj: Obj) -> list[Any]:
@@ -168,15 +198,25 @@ def _node_row(obj: Obj) -> list[Any]:
     state = "Ready" if conds.get("Ready") == "True" else "NotReady"
     if (obj.get("spec") or {}).get("unschedulable"):
         state += ",SchedulingDisabled"
-    roles = sorted(k.split("/", 1)[1] for k in (_meta(obj).get("labels") or {})
-                   if k.startswith("node-role.kubernetes.io/") and "/" in k)
+    roles = sorted(
+        k.split("/", 1)[1]
+        for k in (_meta(obj).get("labels") or {})
+        if k.startswith("node-role.kubernetes.io/") and "/" in k
+    )
     info = status.get("nodeInfo") or {}
     addrs = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
-    return [_name(obj), state, ",".join(roles) or "<none>", _created(obj),
-            info.get("kubeletVersion", ""), addrs.get("InternalIP", "<none>"),
-            addrs.get("ExternalIP", "<none>"), info.get("osImage", "<unknown>"),
-            info.get("kernelVersion", "<unknown>"), info.get("containerRuntimeVersion",
-                                                             "<unknown>")]
+    return [
+        _name(obj),
+        state,
+        ",".join(roles) or "<none>",
+        _created(obj),
+        info.get("kubeletVersion", ""),
+        addrs.get("InternalIP", "<none>"),
+        addrs.get("ExternalIP", "<none>"),
+        info.get("osImage", "<unknown>"),
+        info.get("kernelVersion", "<unknown>"),
+        info.get("containerRuntimeVersion", "<unknown>"),
+    ]
 
 
 def _ns_row(obj: Obj) -> list[Any]:
@@ -184,8 +224,7 @@ def _ns_row(obj: Obj) -> list[Any]:
 
 
 def _event_row(ev: Obj) -> list[Any]:
-    first = ev.get("firstTimestamp") or ev.get("eventTime") or \
-        _meta(ev).get("creationTimestamp")
+    first = ev.get("firstTimestamp") or ev.get("eventTime") or _meta(ev).get("creationTimestamp")
     last = ev.get("lastTimestamp") or (ev.get("series") or {}).get("lastObservedTime") or first
     count = int(ev.get("count") or 1)
     last_seen = age(last)
@@ -196,10 +235,18 @@ def _event_row(ev: Obj) -> list[Any]:
     source = src.get("component") or ev.get("reportingComponent") or ""
     if src.get("host"):
         source = f"{source}, {src['host']}"
-    return [last_seen, ev.get("type", ""), ev.get("reason", ""),
-            f"{str(inv.get('kind', '')).lower()}/{inv.get('name', '')}",
-            inv.get("fieldPath", ""), source, ev.get("message", ""), age(first), count,
-            _name(ev)]
+    return [
+        last_seen,
+        ev.get("type", ""),
+        ev.get("reason", ""),
+        f"{str(inv.get('kind', '')).lower()}/{inv.get('name', '')}",
+        inv.get("fieldPath", ""),
+        source,
+        ev.get("message", ""),
+        age(first),
+        count,
+        _name(ev),
+    ]
 
 
 def _endpoints_text(obj: Obj) -> str:
@@ -223,8 +270,13 @@ def _slice_row(obj: Obj) -> list[Any]:
     ports = [str(p.get("port")) for p in obj.get("ports") or [] if p.get("port") is not None]
     addrs = [a for e in obj.get("endpoints") or [] for a in e.get("addresses") or []]
     addr_text = ",".join(addrs[:3]) + (f" + {len(addrs) - 3} more..." if len(addrs) > 3 else "")
-    return [_name(obj), obj.get("addressType", ""), ",".join(ports) or "<unset>",
-            addr_text or "<unset>", _created(obj)]
+    return [
+        _name(obj),
+        obj.get("addressType", ""),
+        ",".join(ports) or "<unset>",
+        addr_text or "<unset>",
+        _created(obj),
+    ]
 
 
 def _S(name: str, priority: int = 0) -> Column:
@@ -239,37 +291,118 @@ NAME = ("Name", "string", 0)
 AGE = _S("Age")
 
 PRINTERS: dict[str, Printer] = {
-    "Pod": ([NAME, _S("Ready"), _S("Status"), _S("Restarts"), AGE, _S("IP", 1), _S("Node", 1),
-             _S("Nominated Node", 1), _S("Readiness Gates", 1)], _pod_row),
-    "Deployment": ([NAME, _S("Ready"), _I("Up-to-date"), _I("Available"), AGE,
-                    _S("Containers", 1), _S("Images", 1), _S("Selector", 1)], _deploy_row),
-    "ReplicaSet": ([NAME, _I("Desired"), _I("Current"), _I("Ready"), AGE, _S("Containers", 1),
-                    _S("Images", 1), _S("Selector", 1)], _rs_row),
-    "Service": ([NAME, _S("Type"), _S("Cluster-IP"), _S("External-IP"), _S("Port(s)"), AGE,
-                 _S("Selector", 1)], _svc_row),
-    "Node": ([NAME, _S("Status"), _S("Roles"), AGE, _S("Version"), _S("Internal-IP", 1),
-              _S("External-IP", 1), _S("OS-Image", 1), _S("Kernel-Version", 1),
-              _S("Container-Runtime", 1)], _node_row),
+    "Pod": (
+        [
+            NAME,
+            _S("Ready"),
+            _S("Status"),
+            _S("Restarts"),
+            AGE,
+            _S("IP", 1),
+            _S("Node", 1),
+            _S("Nominated Node", 1),
+            _S("Readiness Gates", 1),
+        ],
+        _pod_row,
+    ),
+    "Deployment": (
+        [
+            NAME,
+            _S("Ready"),
+            _I("Up-to-date"),
+            _I("Available"),
+            AGE,
+            _S("Containers", 1),
+            _S("Images", 1),
+            _S("Selector", 1),
+        ],
+        _deploy_row,
+    ),
+    "ReplicaSet": (
+        [
+            NAME,
+            _I("Desired"),
+            _I("Current"),
+            _I("Ready"),
+            AGE,
+            _S("Containers", 1),
+            _S("Images", 1),
+            _S("Selector", 1),
+        ],
+        _rs_row,
+    ),
+    "Service": (
+        [
+            NAME,
+            _S("Type"),
+            _S("Cluster-IP"),
+            _S("External-IP"),
+            _S("Port(s)"),
+            AGE,
+            _S("Selector", 1),
+        ],
+        _svc_row,
+    ),
+    "Node": (
+        [
+            NAME,
+            _S("Status"),
+            _S("Roles"),
+            AGE,
+            _S("Version"),
+            _S("Internal-IP", 1),
+            _S("External-IP", 1),
+            _S("OS-Image", 1),
+            _S("Kernel-Version", 1),
+            _S("Container-Runtime", 1),
+        ],
+        _node_row,
+    ),
     "Namespace": ([NAME, _S("Status"), AGE], _ns_row),
-    "Event": ([_S("Last Seen"), _S("Type"), _S("Reason"), _S("Object"), _S("Subobject", 1),
-               _S("Source", 1), _S("Message"), _S("First Seen", 1), _I("Count", 1),
-               _S("Name", 1)], _event_row),
-    "Endpoints": ([NAME, _S("Endpoints"), AGE],
-                  lambda o: [_name(o), _endpoints_text(o), _created(o)]),
+    "Event": (
+        [
+            _S("Last Seen"),
+            _S("Type"),
+            _S("Reason"),
+            _S("Object"),
+            _S("Subobject", 1),
+            _S("Source", 1),
+            _S("Message"),
+            _S("First Seen", 1),
+            _I("Count", 1),
+            _S("Name", 1),
+        ],
+        _event_row,
+    ),
+    "Endpoints": (
+        [NAME, _S("Endpoints"), AGE],
+        lambda o: [_name(o), _endpoints_text(o), _created(o)],
+    ),
     "EndpointSlice": ([NAME, _S("AddressType"), _S("Ports"), _S("Endpoints"), AGE], _slice_row),
-    "ConfigMap": ([NAME, _I("Data"), AGE],
-                  lambda o: [_name(o), len(o.get("data") or {}) + len(o.get("binaryData") or {}),
-                             _created(o)]),
-    "Secret": ([NAME, _S("Type"), _I("Data"), AGE],
-               lambda o: [_name(o), o.get("type", ""), len(o.get("data") or {}), _created(o)]),
-    "ServiceAccount": ([NAME, _I("Secrets"), AGE],
-                       lambda o: [_name(o), len(o.get("secrets") or []), _created(o)]),
+    "ConfigMap": (
+        [NAME, _I("Data"), AGE],
+        lambda o: [
+            _name(o),
+            len(o.get("data") or {}) + len(o.get("binaryData") or {}),
+            _created(o),
+        ],
+    ),
+    "Secret": (
+        [NAME, _S("Type"), _I("Data"), AGE],
+        lambda o: [_name(o), o.get("type", ""), len(o.get("data") or {}), _created(o)],
+    ),
+    "ServiceAccount": (
+        [NAME, _I("Secrets"), AGE],
+        lambda o: [_name(o), len(o.get("secrets") or []), _created(o)],
+    ),
 }
 
 
 def _default_printer() -> Printer:
     return [NAME, ("Created At", "date", 0)], lambda o: [
-        _name(o), _meta(o).get("creationTimestamp", "")]
+        _name(o),
+        _meta(o).get("creationTimestamp", ""),
+    ]
 
 
 def columns(kind: str) -> list[dict[str, Any]]:
@@ -278,19 +411,26 @@ def columns(kind: str) -> list[dict[str, Any]]:
     out = []
     for name, typ, prio in cols:
         fmt = "name" if (name == "Name" and prio == 0) else ""
-        out.append({"name": name, "type": typ, "format": fmt,
-                    "description": _DESCRIPTIONS.get(name, name), "priority": prio})
+        out.append(
+            {
+                "name": name,
+                "type": typ,
+                "format": fmt,
+                "description": _DESCRIPTIONS.get(name, name),
+                "priority": prio,
+            }
+        )
     return out
 
 
 _DESCRIPTIONS = {
     "Name": "Name must be unique within a namespace. Is required when creating resources, "
-            "although some resources may allow a client to request the generation of an "
-            "appropriate name automatically. Name is primarily intended for creation "
-            "idempotence and configuration definition. Cannot be updated. More info: "
-            "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
+    "although some resources may allow a client to request the generation of an "
+    "appropriate name automatically. Name is primarily intended for creation "
+    "idempotence and configuration definition. Cannot be updated. More info: "
+    "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
     "Age": "CreationTimestamp is a timestamp representing the server time when this object "
-           "was created.",
+    "was created.",
 }
 
 
@@ -300,8 +440,11 @@ def row_object(obj: Obj, include: str) -> Obj | None:
         return None
     if include == "Object":
         return obj
-    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-            "metadata": obj.get("metadata") or {}}
+    return {
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata") or {},
+    }
 
 
 def to_table(kind: str, objs: list[Obj], include: str, list_meta: Obj) -> Obj:
@@ -314,5 +457,10 @@ def to_table(kind: str, objs: list[Obj], include: str, list_meta: Obj) -> Obj:
         if ro is not None:
             row["object"] = ro
         rows.append(row)
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta,
-            "columnDefinitions": columns(kind), "rows": rows}
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": list_meta,
+        "columnDefinitions": columns(kind),
+        "rows": rows,
+    }

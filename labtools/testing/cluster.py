@@ -1,0 +1,187 @@
+"""`FakeCluster`: run the fake API server as a child process and drive the real kubectl at it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from labtools.errors import ServiceError
+
+READY_RE = re.compile(r"fake apiserver ready at (\S+)")
+
+
+class FakeCluster:
+    """A fake Kubernetes API server in its own process group, with a kubeconfig for kubectl."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        name: str = "fake",
+        http: bool = False,
+        port: int = 0,
+        node_name: str = "minikube",
+        pod_ready_delay: float = 0.5,
+        data_file: Path | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.name = name
+        self.http = http
+        self.port = port
+        self.node_name = node_name
+        self.pod_ready_delay = pod_ready_delay
+        self.data_file = data_file
+        self.extra_args = list(extra_args)
+        self.kubeconfig = self.workdir / "kubeconfig"
+        self.context = name
+        self.server = ""
+        self.pid: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log = self.workdir / "apiserver.log"
+
+    def argv(self) -> list[str]:
+        """The server command line."""
+        argv = [
+            sys.executable,
+            "-m",
+            "labtools.testing.apiserver",
+            "--kubeconfig",
+            str(self.kubeconfig),
+            "--port",
+            str(self.port),
+            "--name",
+            self.name,
+            "--node-name",
+            self.node_name,
+            "--cert-dir",
+            str(self.workdir / "certs"),
+            "--state-dir",
+            str(self.workdir / "state"),
+            "--pod-ready-delay",
+            str(self.pod_ready_delay),
+        ]
+        if self.http:
+            argv.append("--http")
+        if self.data_file is not None:
+            argv += ["--data", str(self.data_file)]
+        return argv + self.extra_args
+
+    def start(self, timeout: float = 15.0) -> FakeCluster:
+        """Start the server in its own process group and wait for its kubeconfig."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.kubeconfig.unlink()
+        # stdout goes to the log file too: a pipe nobody reads would block the server
+        with self._log.open("w") as log:
+            self._proc = subprocess.Popen(
+                self.argv(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.pid = self._proc.pid
+        deadline = time.monotonic() + timeout
+        match = None
+        while time.monotonic() < deadline and self._proc.poll() is None:
+            match = READY_RE.search(self._log.read_text())
+            if match and self.kubeconfig.exists():
+                break
+            time.sleep(0.03)
+        if not match or not self.kubeconfig.exists():
+            tail = self._log.read_text()[-2000:]
+            self.stop()
+            raise ServiceError(f"fake API server did not start within {timeout}s: {tail}")
+        self.server = match.group(1)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM the process group, then SIGKILL it if it does not exit in time."""
+        proc = self._proc
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        # children of the server (pod sandboxes) share its group: make sure none is left
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        self._proc = None
+
+    def env(self) -> dict[str, str]:
+        """Environment for kubectl: isolated HOME and KUBECONFIG."""
+        env = dict(os.environ)
+        home = self.workdir / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        env.update(HOME=str(home), KUBECONFIG=str(self.kubeconfig))
+        return env
+
+    def kubectl(
+        self, *args: str, check: bool = False, timeout: float = 60, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real kubectl against this cluster."""
+        argv = [
+            "kubectl",
+            f"--kubeconfig={self.kubeconfig}",
+            f"--context={self.context}",
+            f"--cache-dir={self.workdir / 'kube-cache'}",
+            *args,
+        ]
+        return subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+            env=self.env(),
+            input=stdin,
+        )
+
+    def __enter__(self) -> FakeCluster:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class NamespacedKubectl:
+    """kubectl bound to one namespace of a FakeCluster (handy in tests)."""
+
+    def __init__(self, cluster: FakeCluster, namespace: str) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+
+    def __call__(
+        self, *args: str, timeout: float = 60, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `kubectl -n NAMESPACE ARGS`."""
+        return self.cluster.kubectl("-n", self.namespace, *args, timeout=timeout, stdin=stdin)
+
+    def ok(self, *args: str, timeout: float = 60, stdin: str | None = None) -> str:
+        """Run kubectl, require exit 0 and return stdout."""
+        result = self(*args, timeout=timeout, stdin=stdin)
+        if result.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} exited {result.returncode}:\n"
+                f"{result.stdout}{result.stderr}"
+            )
+        return result.stdout
