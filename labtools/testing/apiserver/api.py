@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import copy
 import ipaddress
 import json
@@ -284,7 +285,7 @@ class Api:
                 if ctype == "application/apply-patch+yaml":
                     return self.create(res, ns, patch_doc, opts)
                 raise
-            current = old if subresource != "status" else old
+            current = old
             if ctype == "application/json-patch+json":
                 new = json_patch(current, patch_doc)
             elif ctype == "application/merge-patch+json":
@@ -300,11 +301,11 @@ class Api:
                 raise ApiError(
                     415,
                     "UnsupportedMediaType",
-                    f"the body of the request was in an unknown format - accepted "
-                    f"media types include: application/json-patch+json, "
-                    f"application/merge-patch+json, "
-                    f"application/apply-patch+yaml, "
-                    f"application/strategic-merge-patch+json",
+                    "the body of the request was in an unknown format - accepted "
+                    "media types include: application/json-patch+json, "
+                    "application/merge-patch+json, "
+                    "application/apply-patch+yaml, "
+                    "application/strategic-merge-patch+json",
                     {},
                 )
             if not isinstance(new, dict):
@@ -433,7 +434,7 @@ class Api:
             self.kick()
         return obj
 
-    def dependents(self, uid: str) -> list[tuple[R.Resource, Obj]]:
+    def dependents(self, uid: str) -> builtins.list[tuple[R.Resource, Obj]]:
         """Objects with an ownerReference to `uid`."""
         out = []
         for key in self.store.all_keys():

@@ -366,7 +366,7 @@ class Controllers:
             "spec": {"replicas": replicas, "selector": selector, "template": tpl},
         }
         if dep["spec"].get("minReadySeconds"):
-            rs["spec"]["minReadySeconds"] = dep["spec"]["minReadySeconds"]
+            rs["spec"]["minReadySeconds"] = dep["spec"]["minReadySeconds"]  # type: ignore[index]
         created = self.api.create(R.REPLICASET, dep["metadata"]["namespace"], rs, internal=True)
         self._set_progressing(dep, "NewReplicaSetCreated", f'Created new replica set "{name}"')
         if replicas > 0:
@@ -632,7 +632,7 @@ class Controllers:
             "spec": tpl.get("spec") or {},
         }
         if meta.get("annotations"):
-            pod["metadata"]["annotations"] = meta["annotations"]
+            pod["metadata"]["annotations"] = meta["annotations"]  # type: ignore[index]
         created = self.api.create(R.POD, rs["metadata"]["namespace"], pod, internal=True)
         self._event(
             rs,
@@ -1127,7 +1127,7 @@ def _ep_port(port: Obj, pods: list[Obj]) -> Obj:
             None,
         )
         target = found or 0
-    out: Obj = {"port": int(target), "protocol": port.get("protocol", "TCP")}
+    out: Obj = {"port": int(target or 0), "protocol": port.get("protocol", "TCP")}
     if port.get("name"):
         out = {"name": port["name"], **out}
     return out

@@ -6,7 +6,7 @@ from typing import Any
 
 # A schema node is: ANY (free-form), a scalar type name, a dict of fields, or a one-item list.
 ANY = "*"
-S, I, B, IOS = "string", "integer", "boolean", "int-or-string"
+S, INT, B, IOS = "string", "integer", "boolean", "int-or-string"
 
 OWNER_REF = {
     "apiVersion": S,
@@ -23,10 +23,10 @@ META: dict[str, Any] = {
     "selfLink": S,
     "uid": S,
     "resourceVersion": S,
-    "generation": I,
+    "generation": INT,
     "creationTimestamp": S,
     "deletionTimestamp": S,
-    "deletionGracePeriodSeconds": I,
+    "deletionGracePeriodSeconds": INT,
     "labels": ANY,
     "annotations": ANY,
     "ownerReferences": [OWNER_REF],
@@ -60,16 +60,16 @@ HANDLER = {
         "httpHeaders": [{"name": S, "value": S}],
     },
     "tcpSocket": {"port": IOS, "host": S},
-    "grpc": {"port": I, "service": S},
+    "grpc": {"port": INT, "service": S},
 }
 PROBE = {
     **HANDLER,
-    "initialDelaySeconds": I,
-    "timeoutSeconds": I,
-    "periodSeconds": I,
-    "successThreshold": I,
-    "failureThreshold": I,
-    "terminationGracePeriodSeconds": I,
+    "initialDelaySeconds": INT,
+    "timeoutSeconds": INT,
+    "periodSeconds": INT,
+    "successThreshold": INT,
+    "failureThreshold": INT,
+    "terminationGracePeriodSeconds": INT,
 }
 SEC_CTX = ANY
 CONTAINER: dict[str, Any] = {
@@ -78,7 +78,7 @@ CONTAINER: dict[str, Any] = {
     "command": [S],
     "args": [S],
     "workingDir": S,
-    "ports": [{"name": S, "hostPort": I, "containerPort": I, "protocol": S, "hostIP": S}],
+    "ports": [{"name": S, "hostPort": INT, "containerPort": INT, "protocol": S, "hostIP": S}],
     "envFrom": [ENV_FROM],
     "env": [ENV],
     "resources": {"limits": ANY, "requests": ANY, "claims": ANY},
@@ -112,8 +112,8 @@ VOLUME: dict[str, Any] = {
     "name": S,
     "emptyDir": {"medium": S, "sizeLimit": IOS},
     "hostPath": {"path": S, "type": S},
-    "configMap": {"name": S, "items": ANY, "defaultMode": I, "optional": B},
-    "secret": {"secretName": S, "items": ANY, "defaultMode": I, "optional": B},
+    "configMap": {"name": S, "items": ANY, "defaultMode": INT, "optional": B},
+    "secret": {"secretName": S, "items": ANY, "defaultMode": INT, "optional": B},
     "persistentVolumeClaim": {"claimName": S, "readOnly": B},
     "projected": ANY,
     "downwardAPI": ANY,
@@ -128,8 +128,8 @@ POD_SPEC: dict[str, Any] = {
     "containers": [CONTAINER],
     "ephemeralContainers": ANY,
     "restartPolicy": S,
-    "terminationGracePeriodSeconds": I,
-    "activeDeadlineSeconds": I,
+    "terminationGracePeriodSeconds": INT,
+    "activeDeadlineSeconds": INT,
     "dnsPolicy": S,
     "nodeSelector": ANY,
     "serviceAccountName": S,
@@ -146,10 +146,10 @@ POD_SPEC: dict[str, Any] = {
     "subdomain": S,
     "affinity": ANY,
     "schedulerName": S,
-    "tolerations": [{"key": S, "operator": S, "value": S, "effect": S, "tolerationSeconds": I}],
+    "tolerations": [{"key": S, "operator": S, "value": S, "effect": S, "tolerationSeconds": INT}],
     "hostAliases": [{"ip": S, "hostnames": [S]}],
     "priorityClassName": S,
-    "priority": I,
+    "priority": INT,
     "dnsConfig": ANY,
     "readinessGates": [{"conditionType": S}],
     "runtimeClassName": S,
@@ -171,19 +171,24 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Pod": {"spec": POD_SPEC, "status": ANY},
     "Deployment": {
         "spec": {
-            "replicas": I,
+            "replicas": INT,
             "selector": SELECTOR,
             "template": TEMPLATE,
             "strategy": {"type": S, "rollingUpdate": {"maxUnavailable": IOS, "maxSurge": IOS}},
-            "minReadySeconds": I,
-            "revisionHistoryLimit": I,
+            "minReadySeconds": INT,
+            "revisionHistoryLimit": INT,
             "paused": B,
-            "progressDeadlineSeconds": I,
+            "progressDeadlineSeconds": INT,
         },
         "status": ANY,
     },
     "ReplicaSet": {
-        "spec": {"replicas": I, "minReadySeconds": I, "selector": SELECTOR, "template": TEMPLATE},
+        "spec": {
+            "replicas": INT,
+            "minReadySeconds": INT,
+            "selector": SELECTOR,
+            "template": TEMPLATE,
+        },
         "status": ANY,
     },
     "Service": {
@@ -193,9 +198,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                     "name": S,
                     "protocol": S,
                     "appProtocol": S,
-                    "port": I,
+                    "port": INT,
                     "targetPort": IOS,
-                    "nodePort": I,
+                    "nodePort": INT,
                 }
             ],
             "selector": ANY,
@@ -208,7 +213,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "loadBalancerSourceRanges": [S],
             "externalName": S,
             "externalTrafficPolicy": S,
-            "healthCheckNodePort": I,
+            "healthCheckNodePort": INT,
             "publishNotReadyAddresses": B,
             "sessionAffinityConfig": ANY,
             "ipFamilies": [S],

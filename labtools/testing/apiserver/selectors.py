@@ -64,10 +64,7 @@ def parse_labels(text: str) -> list[Requirement]:
 
 def match_requirements(reqs: list[Requirement], labels: dict[str, str]) -> bool:
     """True when the labels satisfy every requirement."""
-    for key, op, vals in reqs:
-        if not _requirement_ok(op, key in labels, labels.get(key), vals):
-            return False
-    return True
+    return all(_requirement_ok(op, key in labels, labels.get(key), vals) for key, op, vals in reqs)
 
 
 def _requirement_ok(op: str, has: bool, val: str | None, vals: tuple[str, ...]) -> bool:

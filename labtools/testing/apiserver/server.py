@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import discovery
 from . import resources as R
-from .api import Api, WriteOptions
+from .api import WriteOptions
 from .events import from_core, to_core
 from .status import ApiError, method_not_allowed, not_found_path
 from .store import Gone, Obj
@@ -82,7 +82,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: FakeHTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
     # ---- plumbing ----------------------------------------------------------------------
@@ -142,9 +142,9 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         except Exception as exc:  # the client must see a Status, not a dropped connection
             log.exception("internal error")
-            err = ApiError(500, "InternalError", f"Internal error occurred: {exc}", {})
+            internal = ApiError(500, "InternalError", f"Internal error occurred: {exc}", {})
             try:
-                self.send_json(500, err.status())
+                self.send_json(500, internal.status())
             except OSError:
                 self.close_connection = True
 
@@ -477,7 +477,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
         table = self._wants_table()
-        state = {"first": True, "seen": set()}
+        state: dict[str, Any] = {"first": True, "seen": set()}
         deadline = time.monotonic() + timeout
         try:
             for kind, obj in initial:
@@ -558,7 +558,7 @@ class FakeHTTPServer(ThreadingHTTPServer):
                 request.settimeout(None)
             except (ssl.SSLError, OSError):
                 return
-        self.RequestHandlerClass(request, client_address, self)
+        self.RequestHandlerClass(request, client_address, self)  # type: ignore[arg-type]
 
 
 __all__ = ["FakeHTTPServer", "Handler", "ServerConfig", "Target", "version_info"]

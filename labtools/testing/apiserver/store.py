@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import copy
 import queue
 import threading
@@ -70,7 +71,7 @@ class Store:
             keys = sorted(k for k in items if namespace is None or k[0] == namespace)
             return [copy.deepcopy(items[k]) for k in keys]
 
-    def all_keys(self) -> list[StoreKey]:
+    def all_keys(self) -> builtins.list[StoreKey]:
         """Every (group, plural) that holds objects."""
         with self.lock:
             return [k for k, v in self.data.items() if v]
