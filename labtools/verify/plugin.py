@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -23,9 +24,17 @@ OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--lab-proxy-url", "LABTOOLS_PROXY_URL", "URL", "a running `kubectl proxy` to check"),
 )
 DEFAULT_APP = "kubernetes-bootcamp"
+ENTRY_POINT = "labtools_verify"  # the pytest11 entry point of this module (pyproject.toml)
 OVERLAY_KEYS = frozenset({"namespace", "project_root", "fake_home", "fake_kubeconfig"})
 HOSTS_KEY = pytest.StashKey[list[Host]]()
 SNAPSHOTS_KEY = pytest.StashKey[dict[str, Any]]()
+
+
+def pytest_plugin_registered(plugin: object, plugin_name: str, manager: Any) -> None:
+    """Loaded by ``-p labtools.verify.plugin``: skip the same module's pytest11 entry point."""
+    # pytest refuses one module under two names; `-p` is handled before entry points load
+    if plugin is sys.modules[__name__] and plugin_name != ENTRY_POINT:
+        manager.set_blocked(ENTRY_POINT)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -35,10 +35,16 @@ def verify_command(
     if not inventory_path.is_absolute():
         inventory_path = root / inventory_path
     pattern = hosts if isinstance(hosts, str) or hosts is None else ",".join(hosts)
-    # The plugin is also a pytest11 entry point; blocking that name first lets `-p` load it once
-    # (pytest refuses one module under two names). -c /dev/null: no pytest config near the cwd.
-    argv = [sys.executable, "-m", "pytest", "-p", "no:labtools_verify"]
-    argv += ["-p", "labtools.verify.plugin", "-p", "no:cacheprovider"]
+    # -c /dev/null: the checks must not pick up whatever pytest config is near the cwd
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "labtools.verify.plugin",
+        "-p",
+        "no:cacheprovider",
+    ]
     argv += ["-c", os.devnull, "--rootdir", str(CHECKS_DIR), str(checks_path(lab)), "-q"]
     argv.append(f"--lab-inventory={inventory_path}")
     argv.append(f"--lab-vars={json.dumps(dict(vars), default=str)}")

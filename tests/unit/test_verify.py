@@ -281,3 +281,43 @@ def test_shipped_checks_fail_when_scaled_to_zero_or_deleted(fake_lab: dict[str, 
     assert rc != 0
     assert outcomes["test_deployment_is_available[fakehost]"] == "failed"
     assert "deployment kubernetes-bootcamp not found in namespace default" in output
+
+
+USER_TESTS = """
+def test_hosts(lab_hosts, lab_host, kubectl, lab_vars):
+    assert [h.name for h in lab_hosts] == ["lab-01", "lab-02"]
+    assert kubectl == ("kubectl", "--context", "kind-dev", "-n", "lab-" + lab_host.name)
+    assert lab_vars == {"replicas": 2}
+"""
+
+
+def test_plugin_in_a_users_own_ci(tmp_path: Path) -> None:
+    (tmp_path / "inventory.yml").write_text(
+        "all:\n  vars:\n    provider: context\n    kube_context: kind-dev\n"
+        "  hosts:\n    lab-[01:03]:\n"
+    )
+    (tmp_path / "test_mine.py").write_text(USER_TESTS)
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "labtools.verify.plugin",
+        "-p",
+        "no:cacheprovider",
+    ]
+    argv += ["-c", os.devnull, "--rootdir", str(tmp_path), "-v", "--lab-inventory=inventory.yml"]
+    argv += ["--lab-hosts=lab-0*:!lab-03", '--lab-vars={"replicas": 2}', "test_mine.py"]
+    done = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=isolated_env(tmp_path),
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "test_hosts[lab-01] PASSED" in done.stdout
+    assert "test_hosts[lab-02] PASSED" in done.stdout
+    assert "lab-03" not in done.stdout
