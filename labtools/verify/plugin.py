@@ -116,7 +116,8 @@ def lab_hosts(pytestconfig: pytest.Config) -> list[Host]:
 def lab_proxy_url(pytestconfig: pytest.Config) -> str | None:
     """The URL of a running ``kubectl proxy`` (--lab-proxy-url), or None."""
     url = option(pytestconfig, "--lab-proxy-url")
-    return url.rstrip("/") if url else None
+    # a service's registered url may be its readiness URL (.../version): the checks add the path
+    return url.rstrip("/").removesuffix("/version") if url else None
 
 
 @pytest.fixture(scope="session")

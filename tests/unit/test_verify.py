@@ -284,7 +284,8 @@ def test_shipped_checks_fail_when_scaled_to_zero_or_deleted(fake_lab: dict[str, 
 
 
 USER_TESTS = """
-def test_hosts(lab_hosts, lab_host, kubectl, lab_vars):
+def test_hosts(lab_hosts, lab_host, kubectl, lab_vars, lab_proxy_url):
+    assert lab_proxy_url == "http://127.0.0.1:8001"
     assert [h.name for h in lab_hosts] == ["lab-01", "lab-02"]
     assert kubectl == ("kubectl", "--context", "kind-dev", "-n", "lab-" + lab_host.name)
     assert lab_vars == {"replicas": 2}
@@ -308,6 +309,7 @@ def test_plugin_in_a_users_own_ci(tmp_path: Path) -> None:
     ]
     argv += ["-c", os.devnull, "--rootdir", str(tmp_path), "-v", "--lab-inventory=inventory.yml"]
     argv += ["--lab-hosts=lab-0*:!lab-03", '--lab-vars={"replicas": 2}', "test_mine.py"]
+    argv += ["--lab-proxy-url=http://127.0.0.1:8001/version"]
     done = subprocess.run(
         argv,
         capture_output=True,
