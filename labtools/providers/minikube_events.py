@@ -12,7 +12,7 @@ TYPE_PREFIX = "io.k8s.sigs.minikube."
 
 @dataclass(frozen=True)
 class MinikubeEvent:
-    """One minikube CloudEvent: kind is step, download, download.progress, warning, info or error."""
+    """One minikube CloudEvent; kind: step, download, download.progress, warning, info, error."""
 
     kind: str
     message: str = ""
@@ -97,7 +97,7 @@ def parse_events(lines: Iterable[str] | str) -> list[MinikubeEvent]:
 
 
 def failure_message(lines: Iterable[str] | str) -> str | None:
-    """The last error event as ``message (REASON, exit N) hint: advice``; None when there is none."""
+    """The last error event as ``message (REASON, exit N) hint: advice``, or None."""
     errors = [event for event in parse_events(lines) if event.kind == "error"]
     if not errors:
         return None
