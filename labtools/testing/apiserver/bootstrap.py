@@ -245,6 +245,29 @@ def bootstrap(api: Api, node_name: str, version: str) -> None:
         },
         internal=True,
     )
+    api.create(
+        R.preferred("coordination.k8s.io", "leases"),
+        "kube-node-lease",
+        {
+            "metadata": {
+                "name": node_name,
+                "ownerReferences": [
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Node",
+                        "name": node_name,
+                        "uid": node["metadata"]["uid"],
+                    }
+                ],
+            },
+            "spec": {
+                "holderIdentity": node_name,
+                "leaseDurationSeconds": 40,
+                "renewTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            },
+        },
+        internal=True,
+    )
     _system_workloads(api, node, node_name)
 
 

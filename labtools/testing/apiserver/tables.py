@@ -395,7 +395,87 @@ PRINTERS: dict[str, Printer] = {
         [NAME, _I("Secrets"), AGE],
         lambda o: [_name(o), len(o.get("secrets") or []), _created(o)],
     ),
+    "DaemonSet": (
+        [
+            NAME,
+            _I("Desired"),
+            _I("Current"),
+            _I("Ready"),
+            _I("Up-to-date"),
+            _I("Available"),
+            _S("Node Selector"),
+            AGE,
+            _S("Containers", 1),
+            _S("Images", 1),
+            _S("Selector", 1),
+        ],
+        lambda o: _daemonset_row(o),
+    ),
+    "StatefulSet": (
+        [NAME, _S("Ready"), AGE, _S("Containers", 1), _S("Images", 1)],
+        lambda o: [
+            _name(o),
+            f"{(o.get('status') or {}).get('readyReplicas', 0)}/"
+            f"{(o.get('spec') or {}).get('replicas', 1)}",
+            _created(o),
+            *_containers(o.get("spec") or {}),
+        ],
+    ),
+    "Job": (
+        [
+            NAME,
+            _S("Status"),
+            _S("Completions"),
+            _S("Duration"),
+            AGE,
+            _S("Containers", 1),
+            _S("Images", 1),
+            _S("Selector", 1),
+        ],
+        lambda o: _job_row(o),
+    ),
+    "Lease": (
+        [NAME, _S("Holder"), AGE],
+        lambda o: [_name(o), (o.get("spec") or {}).get("holderIdentity", ""), _created(o)],
+    ),
 }
+
+
+def _daemonset_row(obj: Obj) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    selector = ((spec.get("template") or {}).get("spec") or {}).get("nodeSelector") or {}
+    names, images = _containers(spec)
+    return [
+        _name(obj),
+        status.get("desiredNumberScheduled", 0),
+        status.get("currentNumberScheduled", 0),
+        status.get("numberReady", 0),
+        status.get("updatedNumberScheduled", 0),
+        status.get("numberAvailable", 0),
+        ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>",
+        _created(obj),
+        names,
+        images,
+        selector_string(spec.get("selector")),
+    ]
+
+
+def _job_row(obj: Obj) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    names, images = _containers(spec)
+    done = int(status.get("succeeded", 0))
+    want = spec.get("completions", 1)
+    state = "Complete" if want is not None and done >= int(want) else "Running"
+    return [
+        _name(obj),
+        state,
+        f"{done}/{want}",
+        "",
+        _created(obj),
+        names,
+        images,
+        selector_string(spec.get("selector")),
+    ]
 
 
 def _default_printer() -> Printer:
