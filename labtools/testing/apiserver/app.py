@@ -194,6 +194,30 @@ class App:
         except protobuf.ProtobufError as exc:
             raise unsupported_media("application/vnd.kubernetes.protobuf", str(exc)) from exc
 
+    def review(self, body: Obj) -> Obj:
+        """Answer access reviews as for minikube's admin user (system:masters: allowed)."""
+        kind = body.get("kind", "")
+        out: Obj = {
+            "kind": kind,
+            "apiVersion": body.get("apiVersion", ""),
+            "metadata": {"creationTimestamp": None},
+        }
+        user = {"username": "minikube-user", "groups": ["system:masters", "system:authenticated"]}
+        if kind == "SelfSubjectAccessReview":
+            out.update(spec=body.get("spec") or {}, status={"allowed": True})
+        elif kind == "SelfSubjectRulesReview":
+            out.update(
+                spec=body.get("spec") or {},
+                status={
+                    "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+                    "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+                    "incomplete": False,
+                },
+            )
+        else:
+            out["status"] = {"userInfo": user}
+        return out
+
     def token_request(self, body: Obj) -> Obj:
         """A TokenRequest answer with an opaque token."""
         payload = base64.urlsafe_b64encode(secrets.token_bytes(24)).decode().rstrip("=")

@@ -305,7 +305,8 @@ def _system_workloads(api: Api, node: Obj, node_name: str) -> None:
                     "spec": {
                         "containers": [
                             {"name": "kube-proxy", "image": "registry.k8s.io/kube-proxy:v1.32.0"}
-                        ]
+                        ],
+                        "nodeSelector": {"kubernetes.io/os": "linux"},
                     },
                 },
             },

@@ -142,7 +142,21 @@ class Controllers:
         self.thread = threading.Thread(target=self._loop, name="controllers", daemon=True)
         self.workers: list[threading.Thread] = []
         api.kick = self.wake.set
-        self.store.on_change.append(lambda *_: self.wake.set())
+        self.store.on_change.append(self._on_change)
+
+    def _on_change(self, key: tuple[str, str], kind: str, obj: Obj) -> None:
+        self.wake.set()
+        # a pod removed without graceful termination (grace 0, namespace cleanup) still owns a
+        # sandbox: stop it off the store lock
+        if key == R.POD.key and kind == "DELETED" and self.runtime is not None:
+            worker = threading.Thread(target=self._stop_deleted, args=(obj,), daemon=True)
+            self.workers = [w for w in self.workers if w.is_alive()] + [worker]
+            worker.start()
+
+    def _stop_deleted(self, pod: Obj) -> None:
+        meta = pod["metadata"]
+        if self.store.get(R.POD.key, meta["namespace"], meta["name"]) is None:
+            self._stop_pod(pod)
 
     def start(self) -> None:
         """Start the reconcile thread."""
