@@ -346,7 +346,8 @@ def _build_verify(step: Step, variables: Mapping[str, Any], ctx: Context) -> Act
         lab=checks,
         proxy_url=str(proxy) if proxy not in (None, "") else None,
     )
-    return RunCommand(command=_command(step, variables, ctx, argv), display=tuple(argv))
+    command = _command(step, variables, ctx, argv)
+    return RunCommand(command=command, readonly=True, display=tuple(argv))
 
 
 def _plain_vars(variables: Mapping[str, Any]) -> dict[str, Any]:

@@ -372,7 +372,7 @@ class Service:
         self.pid = self._proc.pid
         self.registry.add(self.pid)
         self.registry.add_service(self)
-        self.url = ready_http
+        self.url = _base_url(ready_http, port)
         self.port = port or ready_tcp
         self._wait_ready(ready_http, ready_tcp, ready_timeout)
 
@@ -493,3 +493,13 @@ def _install_sigterm() -> Any:
         raise _Terminated()
 
     return signal.signal(signal.SIGTERM, terminate)
+
+
+def _base_url(ready_http: str | None, port: int | None) -> str | None:
+    """The service's base URL (scheme://host:port) from its readiness URL, or from its port."""
+    if ready_http:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(ready_http)
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"http://127.0.0.1:{port}" if port else None

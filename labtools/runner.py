@@ -369,10 +369,12 @@ class Runner:
         self.emit(
             "service_start", host=state.plan.host.name, phase=step.phase, step=step.name, data=data
         )
+        # A service lives only as long as the run and changes no cluster state: ok, not changed.
         return Outcome(
             rc=0,
             stdout=service.tail(),
             duration=time.perf_counter() - started,
+            changed=False,
             extra={"url": service.url, "port": service.port, "pid": service.pid},
         )
 

@@ -25,10 +25,15 @@ def minikube_project(tmp_path: Path) -> Iterator[LabProject]:
     copy_project(root)
     (root / "inventory.yml").write_text(
         "all:\n  hosts:\n    basics:\n      provider: minikube\n      profile: labtools-basics\n"
-        "      driver: docker\n      cpus: 2\n      memory: 2200\n"
+        "      cpus: 2\n      memory: 2200\n"
     )
     bin_dir = tmp_path / "bin"
     install_shim(bin_dir)
+    # No Docker engine runs here; preflight checks the driver with `docker info`. The fake
+    # minikube needs no driver, so a stand-in `docker` that answers `info` plays the engine.
+    docker = bin_dir / "docker"
+    docker.write_text("#!/bin/sh\necho 'Server Version: 27.4.1 (labtools test stand-in)'\n")
+    docker.chmod(0o755)
     project = LabProject(root, isolated_env(tmp_path, path_prefix=bin_dir))
     yield project
     kill_processes_mentioning(str(tmp_path))
