@@ -464,6 +464,27 @@ def choose_port(preferred: int | None) -> int:
     return free_port()
 
 
+class PortClaims:
+    """Ports handed out during one run: hosts that start services in parallel never get the
+    same port (a free-port check alone races between threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._claimed: set[int] = set()
+
+    def choose(self, preferred: int | None) -> int:
+        """``preferred`` when free and unclaimed, else a free unclaimed port; claim it."""
+        with self._lock:
+            if preferred and preferred not in self._claimed and port_is_free(preferred):
+                port = preferred
+            else:
+                port = free_port()
+                while port in self._claimed:
+                    port = free_port()
+            self._claimed.add(port)
+            return port
+
+
 class _Terminated(BaseException):
     """SIGTERM turned into an exception so the run can clean up like on Ctrl-C."""
 

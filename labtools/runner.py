@@ -74,6 +74,7 @@ class Runner:
         self.tty = sys.stdin.isatty() if interactive is None else interactive
         self.forks = max(1, forks)
         self.registry = process.ProcessRegistry()
+        self.ports = process.PortClaims()
         self.summary = RunSummary(run_dir=str(run_dir))
         self.states = [HostState(hp, _provider_for(hp, providers)) for hp in plan.hosts]
         self._emit_lock = threading.Lock()
@@ -200,7 +201,7 @@ class Runner:
             provider=state.provider,
             templates_dir=self.templates_dir,
             tty=self.tty,
-            choose_port=process.choose_port if not self.plan.check else (lambda p: p or 0),
+            choose_port=self.ports.choose if not self.plan.check else (lambda p: p or 0),
             run_dir=self.run_dir,
         )
         return actions.build(step, variables, ctx)

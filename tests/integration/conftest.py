@@ -37,3 +37,24 @@ def minikube_project(tmp_path: Path) -> Iterator[LabProject]:
     project = LabProject(root, isolated_env(tmp_path, path_prefix=bin_dir))
     yield project
     kill_processes_mentioning(str(tmp_path))
+
+
+@pytest.fixture
+def context_project(tmp_path: Path) -> Iterator[tuple[LabProject, object]]:
+    """The project with provider `context` against a fake API server started separately."""
+    from labtools.testing.cluster import FakeCluster
+
+    cluster = FakeCluster(tmp_path / "cluster", name="shared", pod_ready_delay=0.3).start()
+    root = tmp_path / "project"
+    root.mkdir()
+    copy_project(root)
+    (root / "inventory.yml").write_text(
+        "all:\n  vars:\n    provider: context\n"
+        f"    kube_context: {cluster.context}\n    kubeconfig: {cluster.kubeconfig}\n"
+        "  hosts:\n    team-[a:b]:\n"
+    )
+    try:
+        yield LabProject(root, isolated_env(tmp_path)), cluster
+    finally:
+        cluster.stop()
+        kill_processes_mentioning(str(tmp_path))
