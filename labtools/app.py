@@ -73,6 +73,7 @@ def run_lab(root: Path, *, phases: Sequence[str], **options: Any) -> RunSummary:
     from labtools.rundir import new_run_dir
     from labtools.runner import run_plan
 
+    forks = _forks(options.get("forks"))
     project = _project(root, options.get("lab"), options.get("inventory"))
     plan = _plan(root, project, phases, options)
     providers, banners = _providers(plan)
@@ -93,7 +94,7 @@ def run_lab(root: Path, *, phases: Sequence[str], **options: Any) -> RunSummary:
         run_dir=run_dir,
         templates_dir=project.templates_dir,
         verbose=bool(options.get("verbose")),
-        forks=_forks(options.get("forks")),
+        forks=forks,
     )
     if summary.interrupted:
         from labtools.errors import Interrupted

@@ -1,0 +1,130 @@
+"""The invoke tasks as a user runs them: --list, lab.plan of the 16 seed commands, lab.list,
+config precedence (defaults < invoke.yaml < INVOKE_LAB_* < flags) and errors without tracebacks."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import LabProject, copy_project, isolated_env
+
+# The seed's 16 commands (shared/seeds/README.md), as lab.plan renders them for the default host.
+SEED_PATTERNS = [
+    r"minikube version -p labtools-basics",
+    r"minikube start .*-p labtools-basics",
+    r"kubectl --context labtools-basics version$",
+    r"kubectl --context labtools-basics cluster-info$",
+    r"kubectl --context labtools-basics get nodes$",
+    r"kubectl --context labtools-basics create deployment kubernetes-bootcamp "
+    r"--image=gcr\.io/google-samples/kubernetes-bootcamp:v1$",
+    r"kubectl --context labtools-basics get deployments$",
+    r"kubectl --context labtools-basics proxy --port=8001$",
+    r"curl -sS --fail http://localhost:8001/version$",
+    r"kubectl --context labtools-basics get pods$",
+    r"kubectl --context labtools-basics describe pods$",
+    r"kubectl --context labtools-basics get pods -o go-template --template "
+    r"'\{\{range \.items\}\}\{\{\.metadata\.name\}\}\{\{\"\\n\"\}\}\{\{end\}\}'$",
+    r"kubectl --context labtools-basics logs '<POD_NAME\.stdout_lines\[0\]>'$",
+    r"kubectl --context labtools-basics exec '<POD_NAME\.stdout_lines\[0\]>' -- env$",
+    r"kubectl --context labtools-basics exec -ti '<POD_NAME\.stdout_lines\[0\]>' -- bash$",
+    r"kubectl --context labtools-basics exec '<POD_NAME\.stdout_lines\[0\]>' -- curl -s "
+    r"localhost:8080$",
+]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> LabProject:
+    """A copy of the repository's project files with the shipped inventory."""
+    root = tmp_path / "project"
+    root.mkdir()
+    copy_project(root)
+    (root / "inventory.yml").write_text((Path(__file__).parents[2] / "inventory.yml").read_text())
+    return LabProject(root, isolated_env(tmp_path))
+
+
+def test_invoke_list_shows_the_lab_tasks_with_help(project: LabProject) -> None:
+    out = project.invoke("--list")
+    assert out.returncode == 0, out.stderr
+    for name in ("setup", "deploy", "explore", "verify", "teardown", "up", "down", "plan", "list"):
+        assert re.search(rf"^\s+lab\.{name}\s+\S", out.stdout, re.MULTILINE), out.stdout
+
+
+def test_plan_prints_the_16_seed_commands_in_order(project: LabProject) -> None:
+    out = project.invoke("lab.plan")
+    assert out.returncode == 0, out.stderr
+    commands = [
+        line.strip()[2:] for line in out.stdout.splitlines() if line.strip().startswith("$ ")
+    ]
+    positions = []
+    for pattern in SEED_PATTERNS:
+        found = [i for i, command in enumerate(commands) if re.search(pattern, command)]
+        assert found, f"{pattern!r} not in plan:\n{out.stdout}"
+        positions.append(found[0])
+    assert positions == sorted(positions), out.stdout
+    assert "FAKE cluster" in out.stderr  # provider auto without minikube says so, loudly
+
+
+def test_plan_of_one_phase_with_set_and_limit(project: LabProject) -> None:
+    out = project.invoke(
+        "lab.plan", "--phase", "deploy", "--limit", "basics", "--set", "app_name=my app; rm -rf /"
+    )
+    assert out.returncode == 0, out.stderr
+    assert "create deployment 'my app; rm -rf /' --image=" in out.stdout
+    assert "explore:" not in out.stdout
+
+
+def test_list_shows_labs_hosts_phases_tags(project: LabProject) -> None:
+    out = project.invoke("lab.list")
+    assert out.returncode == 0, out.stderr
+    assert "basics" in out.stdout
+    assert "extended" in out.stdout
+    assert re.search(r"explore\s+\d+ step", out.stdout)
+
+
+def test_config_precedence_invoke_yaml_env_flag(project: LabProject) -> None:
+    (project.root / "invoke.yaml").write_text("lab:\n  name: from-yaml\n")
+    by_yaml = project.invoke("lab.plan")
+    assert by_yaml.returncode == 2
+    assert "from-yaml" in by_yaml.stderr
+    project.env["INVOKE_LAB_NAME"] = "from-env"
+    by_env = project.invoke("lab.plan")
+    assert "from-env" in by_env.stderr
+    by_flag = project.invoke("lab.plan", "--lab", "basics")
+    assert by_flag.returncode == 0, by_flag.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected", "code"),
+    [
+        (("lab.plan", "--lab", "basic"), "did you mean 'basics'", 2),
+        (("lab.plan", "--limit", "basic"), "basics", 2),
+        (("lab.plan", "--set", "novalue"), "novalue", 2),
+        (("lab.plan", "--phase", "deplyo"), "deploy", 2),
+        (("lab.plan", "--inventory", "missing.yml"), "missing.yml", 2),
+        (("lab.up", "--forks", "zero"), "--forks", 2),
+    ],
+    ids=[
+        "unknown-lab",
+        "unknown-limit",
+        "malformed-set",
+        "unknown-phase",
+        "missing-inventory",
+        "bad-forks",
+    ],
+)
+def test_errors_are_one_paragraph_without_traceback(
+    project: LabProject, args: tuple[str, ...], expected: str, code: int
+) -> None:
+    out = project.invoke(*args)
+    assert out.returncode == code, out.stdout + out.stderr
+    assert expected in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+    assert len(out.stderr.strip().splitlines()) <= 5
+
+
+def test_debug_flag_shows_the_traceback(project: LabProject) -> None:
+    out = project.invoke("lab.plan", "--lab", "basic", "--debug")
+    assert out.returncode == 2
+    assert "Traceback" in out.stderr
