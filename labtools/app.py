@@ -67,6 +67,7 @@ def _forks(value: Any) -> int:
 
 def run_lab(root: Path, *, phases: Sequence[str], **options: Any) -> RunSummary:
     """Run the given phases of a lab on the selected hosts; raise RunFailed when a step failed."""
+    from labtools.report import Reporter
     from labtools.report.console import ConsoleReporter
     from labtools.report.journal import JournalReporter
     from labtools.report.junit import JUnitReporter
@@ -86,7 +87,11 @@ def run_lab(root: Path, *, phases: Sequence[str], **options: Any) -> RunSummary:
     )
     for banner in banners:
         console.banner(banner)
-    reporters = [console, JournalReporter(run_dir), JUnitReporter(run_dir / "steps.junit.xml")]
+    reporters: list[Reporter] = [
+        console,
+        JournalReporter(run_dir),
+        JUnitReporter(run_dir / "steps.junit.xml"),
+    ]
     summary = run_plan(
         plan,
         providers,
