@@ -12,6 +12,14 @@ from .controllers import NODE_IP, compute_hash
 from .store import Obj, now_rfc3339
 
 MINIKUBE_VERSION = "v1.37.0"
+# requests of minikube's control-plane pods, so `describe node` shows real allocations
+SYSTEM_REQUESTS: dict[str, Any] = {
+    "etcd": {"requests": {"cpu": "100m", "memory": "100Mi"}},
+    "kube-apiserver": {"requests": {"cpu": "250m"}},
+    "kube-controller-manager": {"requests": {"cpu": "200m"}},
+    "kube-scheduler": {"requests": {"cpu": "100m"}},
+    "coredns": {"requests": {"cpu": "100m", "memory": "70Mi"}, "limits": {"memory": "170Mi"}},
+}
 MINIKUBE_COMMIT = "65318f4cfff9c12cc87ec9eb8f4cdd57b25047f3"
 
 
@@ -127,7 +135,9 @@ def _static_pod(
         "kind": "Pod",
         "metadata": meta,
         "spec": {
-            "containers": [{"name": cname, "image": image}],
+            "containers": [
+                {"name": cname, "image": image, "resources": SYSTEM_REQUESTS.get(cname, {})}
+            ],
             "nodeName": node,
             "priorityClassName": "system-node-critical",
             "hostNetwork": ip == NODE_IP,
@@ -275,7 +285,13 @@ def _system_workloads(api: Api, node: Obj, node_name: str) -> None:
     coredns_tpl = {
         "metadata": {"labels": {"k8s-app": "kube-dns"}},
         "spec": {
-            "containers": [{"name": "coredns", "image": "registry.k8s.io/coredns/coredns:v1.11.3"}],
+            "containers": [
+                {
+                    "name": "coredns",
+                    "image": "registry.k8s.io/coredns/coredns:v1.11.3",
+                    "resources": SYSTEM_REQUESTS["coredns"],
+                }
+            ],
             "priorityClassName": "system-cluster-critical",
         },
     }

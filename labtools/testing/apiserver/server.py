@@ -81,6 +81,7 @@ class Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server: FakeHTTPServer
+    _cached_body: bytes | None = None
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
@@ -97,6 +98,13 @@ class Handler(BaseHTTPRequestHandler):
         return self._query().get(name, [default])[0]
 
     def _body(self) -> bytes:
+        cached = self._cached_body
+        if cached is None:
+            cached = self._read_body()
+            self._cached_body = cached
+        return cached
+
+    def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             return self.rfile.read(length)
@@ -134,9 +142,13 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _dispatch(self) -> None:
+        self._cached_body = None
         try:
             self._route()
         except ApiError as err:
+            # an unread request body would corrupt the next request on this keep-alive
+            # connection
+            self._body()
             self.send_json(err.code, err.status())
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True
