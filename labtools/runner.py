@@ -181,7 +181,8 @@ class Runner:
                 data=_start_data(step) | {"display": actions.display_text(action)},
             )
             if self.plan.check:
-                return self._skipped(state, step, "check mode", action)
+                shown = actions.display_text(action)
+                return self._skipped(state, step, f"check mode, would run: {shown}", action)
             return self._execute(state, step, variables, action)
         except TemplateError as exc:
             return self._failed(state, step, exc.format())

@@ -229,7 +229,8 @@ def test_check_mode_runs_nothing(tmp_path: Path) -> None:
     assert not target.exists()
     assert not (tmp_path / "h1.marker").exists()
     assert {r.status for r in summary.results} == {"skipped"}
-    assert {r.message for r in summary.results} == {"check mode"}
+    assert all(r.message.startswith("check mode, would run: ") for r in summary.results)
+    assert summary.results[0].message == f"check mode, would run: touch {target}"
     displays = [e.data["display"] for e in collect.events if e.kind == "step_start"]
     assert displays[0] == f"touch {target}"
     assert displays[1] == "echo '<made.stdout>'"
