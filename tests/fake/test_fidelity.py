@@ -752,3 +752,30 @@ def test_explain_deployment(kube: Kube) -> None:
     out = kube.ok("explain", "deployment.spec.replicas")
     assert "GROUP:      apps" in out
     assert "KIND:       Deployment" in out
+
+
+def test_container_exit_completes_or_crash_loops(kube: Kube) -> None:
+    kube.ok("run", "once", "--image=busybox", "--restart=Never", "--", "sh", "-c", "echo hi")
+    kube.ok("run", "crash", "--image=busybox", "--", "sh", "-c", "exit 3")
+    out = kube.ok("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/once", "--timeout=20s")
+    assert out == "pod/once condition met\n"
+    deadline = time.monotonic() + 20
+    table = ""
+    while time.monotonic() < deadline:
+        table = kube.ok("get", "pods")
+        if re.search(r"crash\s+0/1\s+CrashLoopBackOff", table):
+            break
+        time.sleep(0.2)
+    assert re.search(r"crash\s+0/1\s+CrashLoopBackOff\s+0\s", table), table
+    assert re.search(r"once\s+0/1\s+Completed\s+0\s", table), table
+    assert kube.ok("logs", "once") == "hi\n"
+    code = kube.ok(
+        "get",
+        "pod",
+        "crash",
+        "-o",
+        "jsonpath={.status.containerStatuses[0].lastState.terminated.exitCode}",
+    )
+    assert code == "3"
+    events = kube.ok("get", "events", "--field-selector", "reason=BackOff")
+    assert "Back-off restarting failed container crash in pod crash_" in events

@@ -699,11 +699,107 @@ class Controllers:
                     self.timers[key] = now + self.delay
                 if self.timers[key] <= now:
                     self._kubelet_start(pod, key)
+            elif phase == "Running" and key not in self.starting:
+                self._watch_containers(pod, key, now)
         live = {
             f"{p['metadata']['namespace']}/{p['metadata']['name']}/{p['metadata']['uid']}"
             for p in self.store.list(R.POD.key)
         }
-        self.timers = {k: v for k, v in self.timers.items() if k.removeprefix("del:") in live}
+        self.timers = {
+            k: v for k, v in self.timers.items() if k.split(":", 1)[-1] in live or k == "poll"
+        }
+
+    def _watch_containers(self, pod: Obj, key: str, now: float) -> None:
+        """The kubelet's view of exited containers: complete, fail or restart with back-off."""
+        states = getattr(self.runtime, "container_states", None)
+        if states is None or pod["metadata"]["namespace"] == "kube-system":
+            return
+        self.timers["poll"] = now + 1.0
+        restart_due = self.timers.get("restart:" + key)
+        if restart_due is not None:
+            if restart_due <= now:
+                self.timers.pop("restart:" + key)
+                self._restart(pod, key)
+            return
+        exited = {
+            n: c
+            for n, c in states(pod["metadata"]["namespace"], pod["metadata"]["name"]).items()
+            if c is not None
+        }
+        if exited:
+            self._containers_exited(pod, key, exited, now)
+
+    def _containers_exited(self, pod: Obj, key: str, exited: dict[str, int], now: float) -> None:
+        policy = pod["spec"].get("restartPolicy", "Always")
+        stamp = now_rfc3339()
+        status = pod["status"]
+        restart = False
+        for cs in status.get("containerStatuses") or []:
+            code = exited.get(cs["name"])
+            if code is None or "terminated" in (cs.get("state") or {}):
+                continue
+            started = ((cs.get("state") or {}).get("running") or {}).get("startedAt", stamp)
+            term = {
+                "exitCode": code,
+                "reason": "Completed" if code == 0 else "Error",
+                "startedAt": started,
+                "finishedAt": stamp,
+                "containerID": cs.get("containerID", ""),
+            }
+            cs.update(ready=False, started=False)
+            if policy == "Always" or (policy == "OnFailure" and code != 0):
+                restart = True
+                cs["lastState"] = {"terminated": term}
+                meta = pod["metadata"]
+                msg = (
+                    f"back-off 10s restarting failed container={cs['name']} "
+                    f"pod={meta['name']}_{meta['namespace']}({meta['uid']})"
+                )
+                cs["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": msg}}
+            else:
+                cs["state"] = {"terminated": term}
+        finished = all(
+            "terminated" in (cs.get("state") or {}) for cs in status.get("containerStatuses") or []
+        )
+        if finished:
+            failed = any(
+                cs["state"]["terminated"]["exitCode"] for cs in status["containerStatuses"]
+            )
+            status["phase"] = "Failed" if failed else "Succeeded"
+        for cond in status.get("conditions") or []:
+            if cond["type"] in ("Ready", "ContainersReady"):
+                cond.update(
+                    status="False",
+                    lastTransitionTime=stamp,
+                    reason="PodCompleted" if finished else "ContainersNotReady",
+                )
+        pod = self._put(R.POD, pod)
+        if restart:
+            meta = pod["metadata"]
+            for name in exited:
+                self._event(
+                    pod,
+                    "Warning",
+                    "BackOff",
+                    f"Back-off restarting failed container "
+                    f"{name} in pod {meta['name']}_{meta['namespace']}({meta['uid']})",
+                    "kubelet",
+                    f"spec.containers{{{name}}}",
+                )
+            self.timers["restart:" + key] = now + 10.0
+        elif finished:
+            self._stop_pod(pod)
+
+    def _restart(self, pod: Obj, key: str) -> None:
+        for cs in pod["status"].get("containerStatuses") or []:
+            if "waiting" in (cs.get("state") or {}):
+                cs["restartCount"] = int(cs.get("restartCount", 0)) + 1
+        pod = self._put(R.POD, pod)
+        self._stop_pod(pod)
+        self.starting.add(key)
+        worker = threading.Thread(target=self._start_worker, args=(pod, key), daemon=True)
+        self.workers = [w for w in self.workers if w.is_alive()] + [worker]
+        worker.start()
 
     def _schedule(self, pod: Obj) -> None:
         meta = pod["metadata"]
@@ -858,12 +954,13 @@ class Controllers:
         restarts = {
             cs["name"]: cs.get("restartCount", 0) for cs in status.get("containerStatuses") or []
         }
+        previous = {cs["name"]: cs for cs in status.get("containerStatuses") or []}
         status["containerStatuses"] = [
             {
                 "containerID": _container_id(ids.get(c["name"]) or _cid(pod, c["name"])),
                 "image": c.get("image"),
                 "imageID": _image_id(c.get("image", "")),
-                "lastState": {},
+                "lastState": previous.get(c["name"], {}).get("lastState", {}),
                 "name": c["name"],
                 "ready": True,
                 "restartCount": restarts.get(c["name"], 0),

@@ -96,6 +96,13 @@ def _pod_row(pod: Obj) -> list[Any]:
     statuses = status.get("containerStatuses") or []
     ready = sum(1 for cs in statuses if cs.get("ready"))
     restarts = sum(int(cs.get("restartCount", 0)) for cs in statuses)
+    restarts_text = str(restarts)
+    finished = [
+        ((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt") or ""
+        for cs in statuses
+    ]
+    if restarts and max(finished, default=""):
+        restarts_text = f"{restarts} ({age(max(finished))} ago)"
     gates = spec.get("readinessGates") or []
     gate_text = "<none>"
     if gates:
@@ -106,7 +113,7 @@ def _pod_row(pod: Obj) -> list[Any]:
         _name(pod),
         f"{ready}/{len(spec.get('containers') or [])}",
         pod_reason(pod),
-        str(restarts),
+        restarts_text,
         _created(pod),
         status.get("podIP") or "<none>",
         spec.get("nodeName") or "<none>",
