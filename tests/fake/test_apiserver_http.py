@@ -299,6 +299,44 @@ def test_https_requires_a_client_certificate(tmp_path: Path) -> None:
         os.killpg(pid, 0)
 
 
+def processes_under(root: Path) -> list[int]:
+    """Pids whose working directory is inside `root` (pod containers run in the state dir)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if cwd.startswith(str(root)):
+            found.append(int(proc.name))
+    return found
+
+
+def test_stop_leaves_no_pod_process(tmp_path: Path) -> None:
+    with FakeCluster(tmp_path / "pods", pod_ready_delay=0.1) as cluster:
+        cluster.kubectl(
+            "create",
+            "deployment",
+            "kubernetes-bootcamp",
+            "--image=gcr.io/google-samples/kubernetes-bootcamp:v1",
+            check=True,
+        )
+        cluster.kubectl("scale", "deployment/kubernetes-bootcamp", "--replicas=2", check=True)
+        cluster.kubectl(
+            "rollout", "status", "deployment/kubernetes-bootcamp", "--timeout=30s", check=True
+        )
+        assert len(processes_under(tmp_path / "pods")) >= 2
+        # delete while new sandboxes may still be starting: none may leak
+        cluster.kubectl("scale", "deployment/kubernetes-bootcamp", "--replicas=4", check=True)
+        cluster.kubectl("delete", "deployment", "kubernetes-bootcamp", check=True)
+    deadline = time.monotonic() + 5
+    while processes_under(tmp_path / "pods") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_under(tmp_path / "pods") == []
+
+
 def test_data_file_keeps_objects_across_restart(tmp_path: Path) -> None:
     data = tmp_path / "cluster.json"
     with FakeCluster(tmp_path / "one", data_file=data, pod_ready_delay=0.1) as cluster:

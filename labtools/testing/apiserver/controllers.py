@@ -167,8 +167,11 @@ class Controllers:
         self.stopping.set()
         self.wake.set()
         self.thread.join(timeout=5)
+        # a sandbox start can take a few seconds; its worker stops it again when it sees
+        # `stopping`, so wait for every worker before the runtime shuts down
+        deadline = time.monotonic() + 8.0
         for worker in list(self.workers):
-            worker.join(timeout=2)
+            worker.join(timeout=max(deadline - time.monotonic(), 0.1))
 
     def _loop(self) -> None:
         while not self.stopping.is_set():
@@ -897,13 +900,18 @@ class Controllers:
         took = time.monotonic() - started + self.delay
         with self.api.lock:
             cur = self.store.get(R.POD.key, pod["metadata"]["namespace"], pod["metadata"]["name"])
-            if (
-                cur
+            alive = (
+                cur is not None
                 and cur["metadata"]["uid"] == pod["metadata"]["uid"]
                 and not cur["metadata"].get("deletionTimestamp")
-            ):
+                and not self.stopping.is_set()
+            )
+            if alive and cur is not None:
                 self._mark_running(cur, ip or self._alloc_ip(), ids, took)
-        self.starting.discard(key)
+            self.starting.discard(key)
+        if not alive:
+            # deleted (or shutting down) while its sandbox was starting: nobody else will stop it
+            self._stop_pod(pod)
 
     def _alloc_ip(self) -> str:
         used = {p.get("status", {}).get("podIP") for p in self.store.list(R.POD.key)}
