@@ -71,6 +71,16 @@ def running_pods(kube: Kube, count: int, timeout: float = 20) -> list[str]:
     raise AssertionError(f"wanted {count} Running pods, have {names}")
 
 
+def until(kube: Kube, pattern: str, *args: str, timeout: float = 15) -> str:
+    """Repeat `kubectl ARGS` until its output matches `pattern`; return the last output."""
+    deadline = time.monotonic() + timeout
+    out = kube.ok(*args)
+    while not re.search(pattern, out) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        out = kube.ok(*args)
+    return out
+
+
 def header(text: str) -> list[str]:
     """Column names of the first line of a table."""
     return re.split(r"\s{2,}", text.splitlines()[0].strip())
@@ -373,12 +383,7 @@ def test_expose_nodeport(kube: Kube) -> None:
         "go-template={{(index .spec.ports 0).nodePort}}",
     )
     assert port == m.group(2)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        eps = kube.ok("get", "ep", "kubernetes-bootcamp")
-        if re.search(r"10\.244\.\d+\.\d+:8080", eps):
-            break
-        time.sleep(0.2)
+    eps = until(kube, r"10\.244\.\d+\.\d+:8080", "get", "ep", "kubernetes-bootcamp")
     assert re.search(r"10\.244\.\d+\.\d+:8080", eps), eps
     slices = kube.ok(
         "get",
@@ -461,13 +466,7 @@ def test_rolling_update_history_and_undo(kube: Kube) -> None:
 def test_missing_image_goes_to_image_pull_backoff(kube: Kube) -> None:
     bootcamp(kube)
     kube.ok("set", "image", "deployments/kubernetes-bootcamp", f"kubernetes-bootcamp={V10}")
-    deadline = time.monotonic() + 15
-    out = ""
-    while time.monotonic() < deadline:
-        out = kube.ok("get", "pods")
-        if re.search(r"0/1\s+(ErrImagePull|ImagePullBackOff)", out):
-            break
-        time.sleep(0.2)
+    out = until(kube, r"0/1\s+(ErrImagePull|ImagePullBackOff)", "get", "pods")
     assert re.search(r"0/1\s+(ErrImagePull|ImagePullBackOff)", out), out
     assert re.search(r"1/1\s+Running", out), "the old pod keeps serving"
     events = kube.ok("get", "events", "--field-selector", "type=Warning")
@@ -692,10 +691,7 @@ def test_missing_image_is_invalid(kube: Kube) -> None:
 def test_namespace_has_defaults_and_deletion_cascades(apiserver: FakeCluster) -> None:
     kube = Kube(apiserver, "cascade")
     apiserver.kubectl("create", "namespace", "cascade", check=True)
-    deadline = time.monotonic() + 10
-    while "default" not in kube.ok("get", "sa", "-o", "name") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert kube.ok("get", "sa", "-o", "name") == "serviceaccount/default\n"
+    assert until(kube, "default", "get", "sa", "-o", "name") == "serviceaccount/default\n"
     bootcamp(kube)
     out = apiserver.kubectl("delete", "namespace", "cascade", timeout=60)
     assert out.stdout == 'namespace "cascade" deleted\n'
@@ -759,13 +755,7 @@ def test_container_exit_completes_or_crash_loops(kube: Kube) -> None:
     kube.ok("run", "crash", "--image=busybox", "--", "sh", "-c", "exit 3")
     out = kube.ok("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/once", "--timeout=20s")
     assert out == "pod/once condition met\n"
-    deadline = time.monotonic() + 20
-    table = ""
-    while time.monotonic() < deadline:
-        table = kube.ok("get", "pods")
-        if re.search(r"crash\s+0/1\s+CrashLoopBackOff", table):
-            break
-        time.sleep(0.2)
+    table = until(kube, r"crash\s+0/1\s+CrashLoopBackOff", "get", "pods", timeout=20)
     assert re.search(r"crash\s+0/1\s+CrashLoopBackOff\s+0\s", table), table
     assert re.search(r"once\s+0/1\s+Completed\s+0\s", table), table
     assert kube.ok("logs", "once") == "hi\n"
