@@ -34,13 +34,17 @@ def _testcase(suite: ET.Element, result: StepResult, lab: str) -> None:
         ET.SubElement(case, "system-out").text = f"ignored failure: {result.message}\n{output}"
 
 
-def junit_xml(results: Iterable[StepResult], *, lab: str = "") -> ET.ElementTree:
-    """The XML tree for ``results``, grouped by host in first-seen order."""
+def junit_xml(
+    results: Iterable[StepResult], *, lab: str = "", hosts: Iterable[str] = ()
+) -> ET.ElementTree:
+    """The XML tree for ``results``, grouped by host (``hosts`` order, then first seen)."""
     root = ET.Element("testsuites", name=lab or "labtools")
-    by_host: dict[str, list[StepResult]] = {}
+    by_host: dict[str, list[StepResult]] = {host: [] for host in hosts}
     for result in results:
         by_host.setdefault(result.host, []).append(result)
     for host, items in by_host.items():
+        if not items:
+            continue
         failures = sum(r.status == "failed" and not r.ignored for r in items)
         suite = ET.SubElement(
             root,
@@ -58,9 +62,12 @@ def junit_xml(results: Iterable[StepResult], *, lab: str = "") -> ET.ElementTree
     return ET.ElementTree(root)
 
 
-def write_junit(results: Iterable[StepResult], path: Path, *, lab: str = "") -> Path:
+def write_junit(
+    results: Iterable[StepResult], path: Path, *, lab: str = "", hosts: Iterable[str] = ()
+) -> Path:
     """Write the JUnit XML of ``results`` to ``path``."""
-    junit_xml(results, lab=lab).write(path, encoding="utf-8", xml_declaration=True)
+    tree = junit_xml(results, lab=lab, hosts=hosts)
+    tree.write(path, encoding="utf-8", xml_declaration=True)
     return path
 
 
@@ -70,15 +77,17 @@ class JUnitReporter:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.lab = ""
+        self.hosts: list[str] = []
         self.results: list[StepResult] = []
 
     def handle(self, event: Event) -> None:
         """Keep step results (and the lab name)."""
         if event.kind == "run_start":
             self.lab = str(event.data.get("lab", ""))
+            self.hosts = [str(host) for host in event.data.get("hosts", [])]
         elif event.kind == "step_end" and event.result is not None:
             self.results.append(event.result)
 
     def close(self) -> None:
         """Write the file."""
-        write_junit(self.results, self.path, lab=self.lab)
+        write_junit(self.results, self.path, lab=self.lab, hosts=self.hosts)
