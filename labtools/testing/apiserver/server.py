@@ -562,6 +562,9 @@ class FakeHTTPServer(ThreadingHTTPServer):
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = super().get_request()
+        # Responses go out as several small writes (headers, body, TLS records); without
+        # TCP_NODELAY, Nagle + the client's delayed ACK stall each response by ~40 ms.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock, addr
 
     def finish_request(self, request: Any, client_address: Any) -> None:
