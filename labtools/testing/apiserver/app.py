@@ -17,6 +17,7 @@ from .api import Api
 from .bootstrap import bootstrap
 from .certs import CertFiles, make_certs
 from .controllers import Controllers
+from .nodeports import NodePorts
 from .server import FakeHTTPServer, Handler, ServerConfig, Target
 from .status import ApiError, bad_request, not_found, unsupported_media
 from .store import Obj, Store, now_rfc3339
@@ -68,6 +69,7 @@ class App:
         self.httpd: FakeHTTPServer | None = None
         self.thread: threading.Thread | None = None
         self.certs: CertFiles | None = None
+        self.node_ports: NodePorts | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> str:
@@ -105,6 +107,8 @@ class App:
             bootstrap(self.api, self.opts.node_name, self.opts.version)
         self.controllers.reconcile()
         self.controllers.start()
+        self.node_ports = NodePorts(self.store, self.runtime)
+        self.node_ports.attach()
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="http", daemon=True
         )
@@ -120,6 +124,8 @@ class App:
         if self.httpd is not None:
             self.httpd.shutdown()
             self.httpd.server_close()
+        if self.node_ports is not None:
+            self.node_ports.close()
         if self.controllers is not None:
             self.controllers.stop()
         self._save()
