@@ -892,7 +892,7 @@ class Controllers:
         started = time.monotonic()
         if pod["metadata"]["namespace"] != "kube-system" and self.runtime is not None:
             try:
-                info = self.runtime.start(pod)
+                info = self.runtime.start(pod, **self._service_links())
                 ip = info.get("podIP", "")
                 ids = info.get("containerIDs", {})
             except Exception:
@@ -912,6 +912,12 @@ class Controllers:
         if not alive:
             # deleted (or shutting down) while its sandbox was starting: nobody else will stop it
             self._stop_pod(pod)
+
+    def _service_links(self) -> dict[str, Any]:
+        # the kubelet gives a starting container the variables of the Services that exist now
+        if not getattr(self.runtime, "service_links", False):
+            return {}
+        return {"services": self.store.list(R.SERVICE.key)}
 
     def _alloc_ip(self) -> str:
         used = {p.get("status", {}).get("podIP") for p in self.store.list(R.POD.key)}

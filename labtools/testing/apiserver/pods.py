@@ -144,14 +144,74 @@ def _field_value(pod: dict[str, Any], path: str) -> str:
     return str(values.get(path, ""))
 
 
-def container_env(pod: dict[str, Any], spec: dict[str, Any]) -> dict[str, str]:
-    """The environment of a container's processes: never the host's."""
+def env_var_name(name: str) -> str:
+    """A Service name as the kubelet writes it in variable names (``my-svc`` -> ``MY_SVC``)."""
+    return name.upper().replace("-", "_")
+
+
+def service_link_env(svc: dict[str, Any]) -> dict[str, str]:
+    """The variables of one Service, in the kubelet's order (``envvars.FromServices``)."""
+    spec, prefix = svc.get("spec") or {}, env_var_name(svc["metadata"]["name"])
+    ip, ports = spec["clusterIP"], spec.get("ports") or []
+    env = {f"{prefix}_SERVICE_HOST": ip, f"{prefix}_SERVICE_PORT": str(ports[0]["port"])}
+    for port in ports:
+        if port.get("name"):
+            env[f"{prefix}_SERVICE_PORT_{env_var_name(port['name'])}"] = str(port["port"])
+    for index, port in enumerate(ports):
+        proto, number = port.get("protocol") or "TCP", port["port"]
+        url = f"{proto.lower()}://{ip}:{number}"
+        if index == 0:
+            env[f"{prefix}_PORT"] = url  # Docker links special-case the first port
+        link = f"{prefix}_PORT_{number}_{proto.upper()}"
+        env.update({link: url, f"{link}_PROTO": proto.lower(), f"{link}_PORT": str(number)})
+        env[f"{link}_ADDR"] = ip
+    return env
+
+
+def service_env(
+    services: list[dict[str, Any]], namespace: str, enable_links: bool = True
+) -> dict[str, str]:
+    """The Service variables of a new container (kubelet's ``getServiceEnvVarMap``).
+
+    The master service ``kubernetes`` of ``default`` always; with service links on, every other
+    Service of the pod's namespace. Services without a cluster IP (headless, ExternalName) give
+    nothing.
+    """
+    chosen: dict[str, dict[str, Any]] = {}
+    for svc in services:
+        meta, spec = svc.get("metadata") or {}, svc.get("spec") or {}
+        if spec.get("clusterIP") in (None, "", "None") or not spec.get("ports"):
+            continue
+        name, ns = meta["name"], meta.get("namespace") or "default"
+        if ns == "default" and name == "kubernetes":
+            chosen.setdefault(name, svc)
+        elif ns == namespace and enable_links:
+            chosen[name] = svc
+    env: dict[str, str] = {}
+    for name in sorted(chosen):
+        env.update(service_link_env(chosen[name]))
+    return env
+
+
+def container_env(
+    pod: dict[str, Any], spec: dict[str, Any], services: list[dict[str, Any]] | None = None
+) -> dict[str, str]:
+    """The environment of a container's processes: never the host's.
+
+    ``services`` are the cluster's Services when the container starts; without them only the
+    ``kubernetes`` service's variables are set (its usual address).
+    """
     env = {"PATH": POD_PATH, "HOSTNAME": pod_hostname(pod_key(pod)[1])}
     for item in spec.get("env") or []:
         ref = (item.get("valueFrom") or {}).get("fieldRef") or {}
         value = _field_value(pod, ref["fieldPath"]) if ref else str(item.get("value", ""))
         env[item["name"]] = value
-    for key, value in KUBERNETES_ENV.items():
+    if services is None:
+        links = KUBERNETES_ENV
+    else:
+        enabled = pod.get("spec", {}).get("enableServiceLinks", True) is not False
+        links = service_env(services, pod_key(pod)[0], enabled)
+    for key, value in links.items():
         env.setdefault(key, value)
     for key, value in apps.image_env(spec.get("image", "")).items():
         env.setdefault(key, value)
@@ -224,6 +284,9 @@ def resolve_command(argv0: str, cwd: Path) -> None:
 class PodRuntime:
     """Starts and stops pod sandboxes; the streaming handlers use it to reach them."""
 
+    # start() takes the cluster's Services for the containers' service variables
+    service_links = True
+
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = Path(state_dir)
         self.isolation = detect_isolation()
@@ -233,8 +296,14 @@ class PodRuntime:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self, pod: dict[str, Any]) -> dict[str, Any]:
-        """Start the pod's sandbox and containers; podIP and container IDs for its status."""
+    def start(
+        self, pod: dict[str, Any], services: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """Start the pod's sandbox and containers; podIP and container IDs for its status.
+
+        ``services``: every Service of the cluster now, for the service link variables (without
+        them the containers get only the ``kubernetes`` service's).
+        """
         key = pod_key(pod)
         uid = pod.get("metadata", {}).get("uid", "")
         with self._lock:
@@ -246,7 +315,8 @@ class PodRuntime:
         sandbox = self._new_sandbox(pod)
         try:
             for spec in pod.get("spec", {}).get("containers") or []:
-                sandbox.containers[spec["name"]] = self._start_container(sandbox, pod, spec)
+                container = self._start_container(sandbox, pod, spec, services)
+                sandbox.containers[spec["name"]] = container
         except Exception:
             self._teardown(sandbox)
             raise
@@ -326,13 +396,17 @@ class PodRuntime:
         return keeper
 
     def _start_container(
-        self, sandbox: Sandbox, pod: dict[str, Any], spec: dict[str, Any]
+        self,
+        sandbox: Sandbox,
+        pod: dict[str, Any],
+        spec: dict[str, Any],
+        services: list[dict[str, Any]] | None = None,
     ) -> Container:
         name, image = spec["name"], spec.get("image", "")
         if apps.image_kind(image) == "bootcamp":
             (sandbox.workdir / "server.js").write_text(apps.BOOTCAMP_SERVER_JS)
         log_path = self.state_dir / "logs" / f"{sandbox.namespace}_{sandbox.name}" / f"{name}.log"
-        env = container_env(pod, spec)
+        env = container_env(pod, spec, services)
         process = subprocess.Popen(
             sandbox.enter_argv() + self._container_argv(sandbox, spec),
             cwd=sandbox.workdir,
