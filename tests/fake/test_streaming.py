@@ -574,12 +574,15 @@ def test_e2e_logs_and_proxy(cluster_env: dict[str, str]) -> None:
                 time.sleep(0.1)
         assert version[0] == 200
         assert json.loads(version[1])["major"] == "1"
-        for path in (f"pods/{pod}/proxy/", f"pods/{pod}:8080/proxy/"):
-            status, body = _get(f"{base}/api/v1/namespaces/default/{path}")
-            assert (status, body) == (
-                200,
-                f"Hello Kubernetes bootcamp! | Running on: {pod} | v=1\n",
-            )
+        # no container port declared: the API server dials port 80, where nothing listens
+        status, body = _get(f"{base}/api/v1/namespaces/default/pods/{pod}/proxy/")
+        pod_ip = ck(cluster_env, "get", "pod", pod, "-o", "jsonpath={.status.podIP}").stdout
+        assert (status, json.loads(body)["message"]) == (
+            503,
+            f"error trying to reach service: dial tcp {pod_ip}:80: connect: connection refused",
+        )
+        status, body = _get(f"{base}/api/v1/namespaces/default/pods/{pod}:8080/proxy/")
+        assert (status, body) == (200, f"Hello Kubernetes bootcamp! | Running on: {pod} | v=1\n")
     finally:
         proxy.terminate()
         proxy.wait(timeout=10)
