@@ -27,11 +27,6 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     return time.perf_counter() - began
 
 
-def median_of(argv: list[str], runs: int = RUNS) -> float:
-    """Median wall time of ``runs`` runs of ``argv``."""
-    return statistics.median(timed(argv) for _ in range(runs))
-
-
 def real_kubectl() -> tuple[str, str]:
     """The kubectl binary to time, and why.
 
@@ -90,8 +85,12 @@ def main() -> int:
             subprocess.run([*kubectl, "apply", "--validate=false", "-f", "-"], input=pod_list(),
                            text=True, check=True, capture_output=True)  # fmt: skip
             timed([*kubectl, "get", "pods"])  # warms the discovery cache
-            get = median_of([*kubectl, "get", "pods"])
-            client = median_of([binary, "version", "--client"])
+            # Alternate the two commands so drift in machine load hits both alike.
+            gets, clients = [], []
+            for _ in range(RUNS * 3):
+                gets.append(timed([*kubectl, "get", "pods"]))
+                clients.append(timed([binary, "version", "--client"]))
+            get, client = statistics.median(gets), statistics.median(clients)
         ratio = get / client
         print(f"kubectl get pods ({PODS} pods): median {get:.3f}s")
         print(f"kubectl version --client: median {client:.3f}s")
