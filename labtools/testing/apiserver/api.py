@@ -15,10 +15,11 @@ from typing import Any
 
 from . import resources as R
 from .defaults import GENERATION_GROUPS, apply_defaults, validate
+from .jobs import generate_job_selector
 from .patch import json_patch, merge_patch, strategic_merge
 from .schema import unknown_fields
 from .selectors import match_requirements, parse_fields, parse_labels, selector_string
-from .status import ApiError, already_exists, bad_request, conflict, not_found
+from .status import ApiError, already_exists, bad_request, conflict, invalid, not_found
 from .store import Obj, Store, now_micro, now_rfc3339
 
 ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -55,6 +56,11 @@ class Api:
     # ---- reads -------------------------------------------------------------------------
     def get(self, res: R.Resource, ns: str, name: str) -> Obj:
         """One object or 404."""
+        if res.kind == "ComponentStatus":
+            found = [c for c in component_statuses() if c["metadata"]["name"] == name]
+            if not found:
+                raise not_found(res, name)
+            return found[0]
         obj = self.store.get(res.key, ns if res.namespaced else "", name)
         if obj is None:
             raise not_found(res, name)
@@ -64,7 +70,10 @@ class Api:
         self, res: R.Resource, ns: str | None, label_selector: str = "", field_selector: str = ""
     ) -> list[Obj]:
         """Objects filtered by namespace and selectors."""
-        items = self.store.list(res.key, ns if res.namespaced else None)
+        if res.kind == "ComponentStatus":
+            items = component_statuses()
+        else:
+            items = self.store.list(res.key, ns if res.namespaced else None)
         return [o for o in items if self.matches(res, o, label_selector, field_selector)]
 
     def matches(self, res: R.Resource, obj: Obj, label_selector: str, field_selector: str) -> bool:
@@ -133,6 +142,8 @@ class Api:
             meta["name"] = meta["generateName"][:58] + random_suffix()
         for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "selfLink"):
             meta.pop(key, None)
+        if res.kind == "HorizontalPodAutoscaler":
+            obj["status"] = {}  # PrepareForCreate: the controller owns the status
         apply_defaults(res, obj)
         validate(res, obj)
         if res.kind == "Pod" and obj["metadata"].get("namespace") != "kube-system":
@@ -144,6 +155,8 @@ class Api:
             if res.group in GENERATION_GROUPS:
                 meta["generation"] = 1
             self._allocate(res, obj, None)
+            if res.kind == "Job":
+                generate_job_selector(obj)
             if opts.dry_run:
                 meta.setdefault("uid", _uuid())
                 meta["creationTimestamp"] = now_rfc3339()
@@ -167,12 +180,40 @@ class Api:
             spec["clusterIPs"] = ["None"]
         if spec.get("type") in ("NodePort", "LoadBalancer"):
             old_ports = {p.get("port"): p.get("nodePort") for p in old_spec.get("ports") or []}
+            self._check_node_ports(obj, set(old_ports.values()))
             for port in spec.get("ports") or []:
                 if not port.get("nodePort"):
                     port["nodePort"] = old_ports.get(port.get("port")) or self._free_node_port()
         else:
             for port in spec.get("ports") or []:
                 port.pop("nodePort", None)
+
+    def _check_node_ports(self, svc: Obj, kept: set[Any]) -> None:
+        """Reject requested node ports out of range or held by another service (portallocator)."""
+        meta = svc.get("metadata") or {}
+        used = {
+            p.get("nodePort")
+            for s in self.store.list(R.SERVICE.key)
+            if (s["metadata"].get("namespace"), s["metadata"]["name"])
+            != (meta.get("namespace"), meta.get("name"))
+            for p in s["spec"].get("ports") or []
+        }
+        for i, port in enumerate(svc["spec"].get("ports") or []):
+            num = port.get("nodePort")
+            if not num or num in kept:
+                continue
+            if not NODEPORT_LOW <= num <= NODEPORT_HIGH:
+                text = (
+                    "provided port is not in the valid range. The range of valid ports is "
+                    f"{NODEPORT_LOW}-{NODEPORT_HIGH}"
+                )
+            elif num in used:
+                text = "provided port is already allocated"
+            else:
+                continue
+            field = f"spec.ports[{i}].nodePort"
+            cause = (field, "FieldValueInvalid", f"Invalid value: {num}: {text}")
+            raise invalid(R.SERVICE, meta.get("name") or "", [cause])
 
     def _free_cluster_ip(self) -> str:
         used = {s["spec"].get("clusterIP") for s in self.store.list(R.SERVICE.key)}
@@ -563,6 +604,19 @@ def _service_account_volume(pod: Obj) -> None:
         c.setdefault("volumeMounts", []).append(
             {"name": name, "readOnly": True, "mountPath": mount_path}
         )
+
+
+def component_statuses() -> list[Obj]:
+    """The computed (never stored) componentstatuses of a healthy control plane."""
+    return [
+        {
+            "kind": "ComponentStatus",
+            "apiVersion": "v1",
+            "metadata": {"name": name, "creationTimestamp": None},
+            "conditions": [{"type": "Healthy", "status": "True", "message": "ok"}],
+        }
+        for name in ("controller-manager", "scheduler", "etcd-0")
+    ]
 
 
 def _spec_of(obj: Obj) -> Obj:

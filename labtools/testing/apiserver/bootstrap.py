@@ -278,6 +278,22 @@ def bootstrap(api: Api, node_name: str, version: str) -> None:
         },
         internal=True,
     )
+    # the storage-provisioner addon's default class (minikube's storageclass.yaml)
+    api.create(
+        R.preferred("storage.k8s.io", "storageclasses"),
+        "",
+        {
+            "metadata": {
+                "name": "standard",
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+                "labels": {"addonmanager.kubernetes.io/mode": "EnsureExists"},
+            },
+            "provisioner": "k8s.io/minikube-hostpath",
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "Immediate",
+        },
+        internal=True,
+    )
     _system_workloads(api, node, node_name)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from . import resources as R
 from .api import LAST_APPLIED, Api, random_suffix
+from .jobs import sync_jobs
 from .selectors import selector_matches
 from .store import Obj, now_rfc3339
 
@@ -195,6 +196,7 @@ class Controllers:
             self._gc,
             self._deployments,
             self._replicasets,
+            lambda: sync_jobs(self),
             self._pods,
             self._endpoints,
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .hpa import default_hpa
 from .resources import Resource
 from .status import invalid
 
@@ -219,6 +220,7 @@ DEFAULTERS = {
     "Namespace": _default_namespace,
     "Secret": _default_secret,
     "Job": _default_job,
+    "HorizontalPodAutoscaler": default_hpa,
 }
 
 

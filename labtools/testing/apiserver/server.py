@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import discovery
+from . import discovery, hpa
 from . import resources as R
 from .api import WriteOptions
 from .events import from_core, to_core
@@ -74,6 +74,7 @@ class Target:
     sub: str
     rest: str
     events_v1: bool = False
+    hpa_v1: bool = False
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -82,6 +83,8 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: FakeHTTPServer
     _cached_body: bytes | None = None
+    # warnings every answer to the current request carries (deprecated kinds)
+    _deprecations: tuple[str, ...] = ()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
@@ -125,7 +128,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Cache-Control", "no-cache, private")
-        for warning in warnings or []:
+        for warning in [*self._deprecations, *(warnings or [])]:
             self.send_header("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -143,6 +146,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         self._cached_body = None
+        self._deprecations = ()
         try:
             self._route()
         except ApiError as err:
@@ -250,10 +254,17 @@ class Handler(BaseHTTPRequestHandler):
             raise not_found_path()
         if res.group == "events.k8s.io":
             return Target(R.EVENT, namespace, name, sub, "", events_v1=True)
+        if res.kind == "HorizontalPodAutoscaler" and res.version == "v1":
+            # one storage version (v2); v1 is a view of it, as in the real server
+            v2 = R.lookup("autoscaling", "v2", res.plural)
+            assert v2 is not None
+            return Target(v2, namespace, name, sub, "", hpa_v1=True)
         return Target(res, namespace, name, sub, "/".join(rest[3:]))
 
     def _resource(self, t: Target) -> None:
         method = self.command
+        if t.res.kind == "ComponentStatus":
+            self._deprecations = ("v1 ComponentStatus is deprecated in v1.19+",)
         if t.sub in ("exec", "attach", "log", "portforward", "proxy"):
             self.app.stream(self, t)
             return
@@ -302,10 +313,14 @@ class Handler(BaseHTTPRequestHandler):
         )
 
     def _out(self, t: Target, obj: Obj) -> Obj:
+        if t.hpa_v1 and obj.get("kind") == "HorizontalPodAutoscaler":
+            return hpa.to_v1(obj)
         return from_core(obj) if t.events_v1 else obj
 
     def _decode(self, t: Target) -> Obj:
         obj = self.app.decode_body(self._body(), self.headers.get("Content-Type", ""))
+        if t.hpa_v1:
+            return hpa.from_v1(obj)
         return to_core(obj) if t.events_v1 else obj
 
     def _wants_table(self) -> bool:

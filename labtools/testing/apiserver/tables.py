@@ -445,7 +445,146 @@ PRINTERS: dict[str, Printer] = {
         [NAME, _S("Holder"), AGE],
         lambda o: [_name(o), (o.get("spec") or {}).get("holderIdentity", ""), _created(o)],
     ),
+    "CronJob": (
+        [
+            NAME,
+            _S("Schedule"),
+            _S("Timezone"),
+            ("Suspend", "boolean", 0),
+            _I("Active"),
+            _S("Last Schedule"),
+            AGE,
+            _S("Containers", 1),
+            _S("Images", 1),
+            _S("Selector", 1),
+        ],
+        lambda o: _cronjob_row(o),
+    ),
+    "Ingress": (
+        [NAME, _S("Class"), _S("Hosts"), _S("Address"), _S("Ports"), AGE],
+        lambda o: _ingress_row(o),
+    ),
+    "IngressClass": (
+        [NAME, _S("Controller"), _S("Parameters"), AGE],
+        lambda o: [
+            _name(o),
+            (o.get("spec") or {}).get("controller", ""),
+            "<none>",
+            _created(o),
+        ],
+    ),
+    "HorizontalPodAutoscaler": (
+        [
+            NAME,
+            _S("Reference"),
+            _S("Targets"),
+            _S("MinPods"),
+            _S("MaxPods"),
+            _S("Replicas"),
+            AGE,
+        ],
+        lambda o: _hpa_row(o),
+    ),
+    "PodDisruptionBudget": (
+        [NAME, _S("Min Available"), _S("Max Unavailable"), _I("Allowed Disruptions"), AGE],
+        lambda o: [
+            _name(o),
+            _intstr_text((o.get("spec") or {}).get("minAvailable")),
+            _intstr_text((o.get("spec") or {}).get("maxUnavailable")),
+            (o.get("status") or {}).get("disruptionsAllowed", 0),
+            _created(o),
+        ],
+    ),
+    "ComponentStatus": (
+        [NAME, _S("Status"), _S("Message"), _S("Error")],
+        lambda o: _component_row(o),
+    ),
+    "RoleBinding": (
+        [NAME, _S("Role"), AGE, _S("Users", 1), _S("Groups", 1), _S("ServiceAccounts", 1)],
+        lambda o: _binding_row(o),
+    ),
+    "ClusterRoleBinding": (
+        [NAME, _S("Role"), AGE, _S("Users", 1), _S("Groups", 1), _S("ServiceAccounts", 1)],
+        lambda o: _binding_row(o),
+    ),
+    "StorageClass": (
+        [
+            NAME,
+            _S("Provisioner"),
+            _S("ReclaimPolicy"),
+            _S("VolumeBindingMode"),
+            _S("AllowVolumeExpansion"),
+            AGE,
+        ],
+        lambda o: _storage_class_row(o),
+    ),
+    "PersistentVolumeClaim": (
+        [
+            NAME,
+            _S("Status"),
+            _S("Volume"),
+            _S("Capacity"),
+            _S("Access Modes"),
+            _S("StorageClass"),
+            _S("VolumeAttributesClass"),
+            AGE,
+            _S("VolumeMode", 1),
+        ],
+        lambda o: _pvc_row(o),
+    ),
+    "PersistentVolume": (
+        [
+            NAME,
+            _S("Capacity"),
+            _S("Access Modes"),
+            _S("Reclaim Policy"),
+            _S("Status"),
+            _S("Claim"),
+            _S("StorageClass"),
+            _S("VolumeAttributesClass"),
+            _S("Reason"),
+            AGE,
+            _S("VolumeMode", 1),
+        ],
+        lambda o: _pv_row(o),
+    ),
+    "NetworkPolicy": (
+        [NAME, _S("Pod-Selector"), AGE],
+        lambda o: [
+            _name(o),
+            selector_string((o.get("spec") or {}).get("podSelector")) or "<none>",
+            _created(o),
+        ],
+    ),
+    "PriorityClass": (
+        [NAME, _I("Value"), ("Global-Default", "boolean", 0), AGE, _S("PreemptionPolicy")],
+        lambda o: [
+            _name(o),
+            o.get("value", 0),
+            bool(o.get("globalDefault")),
+            _created(o),
+            o.get("preemptionPolicy") or "",
+        ],
+    ),
+    "ResourceQuota": (
+        [NAME, AGE, _S("Request"), _S("Limit")],
+        lambda o: _quota_row(o),
+    ),
+    "ControllerRevision": (
+        [NAME, _S("Controller"), _I("Revision"), AGE],
+        lambda o: [_name(o), _revision_owner(o), o.get("revision", 0), _created(o)],
+    ),
 }
+
+
+def _revision_owner(obj: Obj) -> str:
+    for ref in _meta(obj).get("ownerReferences") or []:
+        if ref.get("controller"):
+            api_version = str(ref.get("apiVersion", ""))
+            group = api_version.split("/")[0] if "/" in api_version else ""
+            kind = str(ref.get("kind", "")).lower() + (f".{group}" if group else "")
+            return f"{kind}/{ref.get('name', '')}"
+    return "<none>"
 
 
 def _daemonset_row(obj: Obj) -> list[Any]:
@@ -467,22 +606,255 @@ def _daemonset_row(obj: Obj) -> list[Any]:
     ]
 
 
+def _job_state(obj: Obj) -> str:
+    """The STATUS column of printJob, in its order of precedence."""
+    conds = {
+        c.get("type")
+        for c in (obj.get("status") or {}).get("conditions") or []
+        if c.get("status") == "True"
+    }
+    if "Complete" in conds:
+        return "Complete"
+    if "Failed" in conds:
+        return "Failed"
+    if _meta(obj).get("deletionTimestamp"):
+        return "Terminating"
+    if "Suspended" in conds:
+        return "Suspended"
+    if "FailureTarget" in conds:
+        return "FailureTarget"
+    return "Running"
+
+
+def _job_duration(status: Obj) -> str:
+    start = parse_time(status.get("startTime"))
+    if start is None:
+        return ""
+    end = parse_time(status.get("completionTime")) or datetime.now(UTC)
+    return human_duration((end - start).total_seconds())
+
+
 def _job_row(obj: Obj) -> list[Any]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     names, images = _containers(spec)
     done = int(status.get("succeeded", 0))
-    want = spec.get("completions", 1)
-    state = "Complete" if want is not None and done >= int(want) else "Running"
+    want = spec.get("completions")
+    parallel = int(spec.get("parallelism", 1))
+    if want is not None:
+        completions = f"{done}/{want}"
+    elif parallel > 1:
+        completions = f"{done}/1 of {parallel}"
+    else:
+        completions = f"{done}/1"
     return [
         _name(obj),
-        state,
-        f"{done}/{want}",
-        "",
+        _job_state(obj),
+        completions,
+        _job_duration(status),
         _created(obj),
         names,
         images,
         selector_string(spec.get("selector")),
     ]
+
+
+def _intstr_text(value: Any) -> str:
+    return "N/A" if value is None else str(value)
+
+
+def _bool_ptr(value: Any) -> str:
+    """`printBoolPtr`: <unset> for a missing pointer."""
+    if value is None:
+        return "<unset>"
+    return "True" if value else "False"
+
+
+def _cronjob_row(obj: Obj) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    last = status.get("lastScheduleTime")
+    job_spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    names, images = _containers(job_spec)
+    return [
+        _name(obj),
+        spec.get("schedule", ""),
+        spec.get("timeZone") or "<none>",
+        _bool_ptr(spec.get("suspend")),
+        len(status.get("active") or []),
+        age(last) if last else "<none>",
+        _created(obj),
+        names,
+        images,
+        selector_string(job_spec.get("selector")),
+    ]
+
+
+def _ingress_hosts(rules: list[Obj]) -> str:
+    hosts = [r["host"] for r in rules if r.get("host")][:3]
+    if not hosts:
+        return "*"
+    text = ",".join(hosts)
+    return f"{text} + {len(rules) - 3} more..." if len(rules) > 3 else text
+
+
+def _lb_addresses(status: Obj) -> str:
+    ingress = ((status.get("loadBalancer") or {}).get("ingress")) or []
+    found = sorted({i.get("ip") or i.get("hostname") or "" for i in ingress} - {""})
+    return ",".join(found)
+
+
+def _ingress_row(obj: Obj) -> list[Any]:
+    spec = obj.get("spec") or {}
+    return [
+        _name(obj),
+        spec.get("ingressClassName") or "<none>",
+        _ingress_hosts(spec.get("rules") or []),
+        _lb_addresses(obj.get("status") or {}),
+        "80, 443" if spec.get("tls") else "80",
+        _created(obj),
+    ]
+
+
+def _hpa_metrics(spec: Obj) -> str:
+    metrics = spec.get("metrics") or []
+    if not metrics:
+        return "<none>"
+    parts = []
+    for m in metrics:
+        if m.get("type") == "Resource":
+            res = m.get("resource") or {}
+            target = res.get("target") or {}
+            if target.get("averageUtilization") is not None:
+                parts.append(f"{res.get('name')}: <unknown>/{target['averageUtilization']}%")
+            else:
+                parts.append(f"{res.get('name')}: <unknown>/{target.get('averageValue', '')}")
+        else:
+            parts.append("<unknown type>")
+    if len(parts) > 2:
+        return ", ".join(parts[:2]) + f" + {len(parts) - 2} more..."
+    return ", ".join(parts)
+
+
+def _hpa_row(obj: Obj) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    ref = spec.get("scaleTargetRef") or {}
+    low = spec.get("minReplicas")
+    return [
+        _name(obj),
+        f"{ref.get('kind', '')}/{ref.get('name', '')}",
+        _hpa_metrics(spec),
+        "<unset>" if low is None else str(low),
+        spec.get("maxReplicas", 0),
+        status.get("currentReplicas", 0),
+        _created(obj),
+    ]
+
+
+def _subjects(obj: Obj) -> tuple[str, str, str]:
+    users, groups, sas = [], [], []
+    for sub in obj.get("subjects") or []:
+        if sub.get("kind") == "User":
+            users.append(sub.get("name", ""))
+        elif sub.get("kind") == "Group":
+            groups.append(sub.get("name", ""))
+        elif sub.get("kind") == "ServiceAccount":
+            sas.append(f"{sub.get('namespace', '')}/{sub.get('name', '')}")
+    return ", ".join(users), ", ".join(groups), ", ".join(sas)
+
+
+def _binding_row(obj: Obj) -> list[Any]:
+    ref = obj.get("roleRef") or {}
+    role = f"{ref.get('kind', '')}/{ref.get('name', '')}"
+    return [_name(obj), role, _created(obj), *_subjects(obj)]
+
+
+def _component_row(obj: Obj) -> list[Any]:
+    state, message, error = "Unknown", "", ""
+    for cond in obj.get("conditions") or []:
+        if cond.get("type") == "Healthy":
+            state = "Healthy" if cond.get("status") == "True" else "Unhealthy"
+            message, error = cond.get("message", ""), cond.get("error", "")
+            break
+    return [_name(obj), state, message, error]
+
+
+def _storage_class_row(obj: Obj) -> list[Any]:
+    notes = _meta(obj).get("annotations") or {}
+    default = any(
+        notes.get(k) == "true"
+        for k in (
+            "storageclass.kubernetes.io/is-default-class",
+            "storageclass.beta.kubernetes.io/is-default-class",
+        )
+    )
+    return [
+        _name(obj) + (" (default)" if default else ""),
+        obj.get("provisioner", ""),
+        obj.get("reclaimPolicy") or "Delete",
+        obj.get("volumeBindingMode") or "Immediate",
+        bool(obj.get("allowVolumeExpansion")),
+        _created(obj),
+    ]
+
+
+def _pvc_row(obj: Obj) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    phase = status.get("phase", "")
+    if _meta(obj).get("deletionTimestamp"):
+        phase = "Terminating"
+    bound = bool(spec.get("volumeName"))
+    cap = (status.get("capacity") or {}).get("storage", "") if bound else ""
+    modes = _access_modes(status.get("accessModes") or []) if bound else ""
+    return [
+        _name(obj),
+        phase,
+        spec.get("volumeName", ""),
+        cap,
+        modes,
+        spec.get("storageClassName") or "",
+        spec.get("volumeAttributesClassName") or "<unset>",
+        _created(obj),
+        spec.get("volumeMode") or "<unset>",
+    ]
+
+
+def _access_modes(modes: list[str]) -> str:
+    short = {
+        "ReadWriteOnce": "RWO",
+        "ReadOnlyMany": "ROX",
+        "ReadWriteMany": "RWX",
+        "ReadWriteOncePod": "RWOP",
+    }
+    return ",".join(short[m] for m in short if m in modes)
+
+
+def _pv_row(obj: Obj) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    ref = spec.get("claimRef")
+    claim = f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref else ""
+    phase = "Terminating" if _meta(obj).get("deletionTimestamp") else status.get("phase", "")
+    return [
+        _name(obj),
+        (spec.get("capacity") or {}).get("storage", ""),
+        _access_modes(spec.get("accessModes") or []),
+        spec.get("persistentVolumeReclaimPolicy", ""),
+        phase,
+        claim,
+        spec.get("storageClassName") or "",
+        spec.get("volumeAttributesClassName") or "<unset>",
+        status.get("reason", ""),
+        _created(obj),
+        spec.get("volumeMode") or "<unset>",
+    ]
+
+
+def _quota_row(obj: Obj) -> list[Any]:
+    status = obj.get("status") or {}
+    hard, used = status.get("hard") or {}, status.get("used") or {}
+    requests, limits = [], []
+    for name in sorted(hard):
+        text = f"{name}: {used.get(name, '0')}/{hard[name]}"
+        (limits if name.split(".")[0] == "limits" and "." in name else requests).append(text)
+    return [_name(obj), _created(obj), ", ".join(requests), ", ".join(limits)]
 
 
 def _default_printer() -> Printer:
