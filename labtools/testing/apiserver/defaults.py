@@ -212,6 +212,15 @@ def _default_job(obj: Obj) -> None:
     obj.setdefault("status", {})
 
 
+def _default_cronjob(obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("concurrencyPolicy", "Allow")
+    spec.setdefault("suspend", False)
+    spec.setdefault("successfulJobsHistoryLimit", 3)
+    spec.setdefault("failedJobsHistoryLimit", 1)
+    _default_template(spec.setdefault("jobTemplate", {}).setdefault("spec", {}))
+
+
 DEFAULTERS = {
     "Pod": _default_pod,
     "Deployment": _default_deployment,
@@ -220,6 +229,7 @@ DEFAULTERS = {
     "Namespace": _default_namespace,
     "Secret": _default_secret,
     "Job": _default_job,
+    "CronJob": _default_cronjob,
     "HorizontalPodAutoscaler": default_hpa,
 }
 
