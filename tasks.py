@@ -22,7 +22,7 @@ HELP = {
     "lab": "the lab to run: playbooks/<LAB>.yml (default from config lab.name: basics)",
     "inventory": "the inventory file (default: inventory.yml)",
     "limit": "hosts to run on: names, groups, globs, 'a:b' union, 'a:&b' and, 'a:!b' not",
-    "tags": "run only steps with these tags (comma separated; 'extended' adds modules 4-6)",
+    "tags": "run only steps with these tags (comma separated; 'all,extended': with modules 4-6)",
     "skip_tags": "skip steps with these tags (comma separated)",
     "set_": "extra variable KEY=VALUE, highest precedence (repeatable)",
     "check": "render and show every command, run nothing",
