@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -242,3 +243,29 @@ def test_job_fails_after_backoff_limit(kube: Kube) -> None:
     assert job["status"]["failed"] == 2
     events = kube.ok("get", "events", "--field-selector=reason=BackoffLimitExceeded")
     assert re.search(r"Warning\s+BackoffLimitExceeded\s+job/bad", events)
+
+
+# ---- control-plane loops ------------------------------------------------------------------
+def test_endpoints_go_with_their_service(kube: Kube) -> None:
+    kube.ok("create", "deployment", "web", "--image=nginx")
+    kube.ok("expose", "deployment", "web", "--port=80")
+    until(kube, r"web\s+\d", "get", "endpoints")
+    assert kube.ok("delete", "service", "web").strip() == 'service "web" deleted'
+    out = until(kube, r"^(?!.*\bweb\b)", "get", "endpoints", "--no-headers")
+    assert "web" not in out
+    missing = kube("get", "endpoints", "web")
+    assert missing.stderr.strip() == 'Error from server (NotFound): endpoints "web" not found'
+
+
+def test_kubernetes_service_comes_back(tmp_path: Path) -> None:
+    with FakeCluster(tmp_path / "c", pod_ready_delay=0.2) as cluster:
+        deleted = cluster.kubectl("delete", "service", "kubernetes", check=True).stdout
+        assert deleted.strip() == 'service "kubernetes" deleted'
+        deadline = time.monotonic() + 25
+        out = ""
+        while time.monotonic() < deadline:
+            out = cluster.kubectl("get", "service", "kubernetes", "--no-headers").stdout
+            if out:
+                break
+            time.sleep(0.5)
+        assert re.match(r"^kubernetes\s+ClusterIP\s+10\.96\.0\.1\s+<none>\s+443/TCP\s+\d+s$", out)

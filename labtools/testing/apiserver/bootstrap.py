@@ -177,26 +177,26 @@ def _static_pod(
     }
 
 
+def kubernetes_service() -> Obj:
+    """The `default/kubernetes` service the API server keeps in place."""
+    return {
+        "metadata": {
+            "name": "kubernetes",
+            "labels": {"component": "apiserver", "provider": "kubernetes"},
+        },
+        "spec": {
+            "clusterIP": "10.96.0.1",
+            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 8443}],
+        },
+    }
+
+
 def bootstrap(api: Api, node_name: str, version: str) -> None:
     """Create the objects of a fresh cluster."""
     for ns in ("default", "kube-node-lease", "kube-public", "kube-system"):
         api.create(R.NAMESPACE, "", {"metadata": {"name": ns}}, internal=True)
     node = api.create(R.NODE, "", node_object(node_name, version), internal=True)
-    api.create(
-        R.SERVICE,
-        "default",
-        {
-            "metadata": {
-                "name": "kubernetes",
-                "labels": {"component": "apiserver", "provider": "kubernetes"},
-            },
-            "spec": {
-                "clusterIP": "10.96.0.1",
-                "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 8443}],
-            },
-        },
-        internal=True,
-    )
+    api.create(R.SERVICE, "default", kubernetes_service(), internal=True)
     api.store.create(
         R.ENDPOINTS.key,
         {

@@ -18,6 +18,7 @@ from .api import LAST_APPLIED, Api, random_suffix
 from .jobs import sync_jobs
 from .selectors import selector_matches
 from .store import Obj, now_rfc3339
+from .system import sync_system
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +200,7 @@ class Controllers:
             lambda: sync_jobs(self),
             self._pods,
             self._endpoints,
+            lambda: sync_system(self),
         ]
         for step in steps:
             with self.api.lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import time
 import uuid
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from . import resources as R
@@ -19,6 +20,8 @@ NAME_LABEL = "batch.kubernetes.io/job-name"
 JOB = R.preferred("batch", "jobs")
 # the real controller backs off 10s, 20s, 40s... between failed pods; a lab wants it short
 BACKOFF_SECONDS = 1.0
+# when each job may create its next pod after a failure, per cluster (ctl.timers is pruned)
+_BACKOFF: weakref.WeakKeyDictionary[Controllers, dict[str, float]] = weakref.WeakKeyDictionary()
 
 
 def generate_job_selector(job: Obj) -> None:
@@ -96,13 +99,14 @@ def _sync_job(ctl: Controllers, job: Obj) -> None:
         _complete(ctl, job, stamp)
     else:
         want = min(int(spec.get("parallelism", 1)), completions - succeeded) - len(active)
-        due = ctl.timers.get("job:" + job["metadata"]["uid"], 0.0)
+        backoff = _BACKOFF.setdefault(ctl, {})
+        due = backoff.get(job["metadata"]["uid"], 0.0)
         if want > 0 and failed and due > time.monotonic():
             want = 0
         for _ in range(max(want, 0)):
             active.append(_create_pod(ctl, job))
         if failed and want > 0:
-            ctl.timers["job:" + job["metadata"]["uid"]] = time.monotonic() + BACKOFF_SECONDS
+            backoff[job["metadata"]["uid"]] = time.monotonic() + BACKOFF_SECONDS
     _counts(status, active, succeeded, failed)
     if status != before:
         ctl.store.put(JOB.key, job)
