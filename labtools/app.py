@@ -80,8 +80,7 @@ def run_lab(root: Path, *, phases: Sequence[str], **options: Any) -> RunSummary:
     providers, banners = _providers(plan)
     if not plan.check and "setup" in phases:
         _preflight([hp.host for hp in plan.hosts], providers)
-    label = "-".join(phases) if len(phases) < 3 else _label(phases)
-    run_dir = new_run_dir(root / "runs", project.lab.name, label)
+    run_dir = new_run_dir(root / "runs", project.lab.name, _label(phases))
     console = ConsoleReporter(
         sys.stdout, verbose=bool(options.get("verbose")), lang=str(options.get("lang") or "en")
     )
@@ -106,7 +105,8 @@ def run_lab(root: Path, *, phases: Sequence[str], **options: Any) -> RunSummary:
 
         raise Interrupted(f"interrupted; everything the run started was stopped (run: {run_dir})")
     if summary.failed:
-        failed = sorted({f"{r.host}: {r.step}" for r in summary.results if r.status == "failed"})
+        bad = [r for r in summary.results if r.status == "failed" and not r.ignored]
+        failed = sorted({f"{r.host}: {r.step}" for r in bad})
         raise RunFailed(
             f"{len(failed)} step(s) failed: " + "; ".join(failed),
             hint=f"the recap above has the details; the journal is {run_dir / 'journal.jsonl'}",
@@ -115,6 +115,7 @@ def run_lab(root: Path, *, phases: Sequence[str], **options: Any) -> RunSummary:
 
 
 def _label(phases: Sequence[str]) -> str:
+    """The run directory's label: ``up`` for the four phases of lab.up, else the phases."""
     if tuple(phases) == PHASES[:4]:
         return "up"
     return "-".join(phases)
