@@ -17,7 +17,7 @@ from . import resources as R
 from .defaults import GENERATION_GROUPS, apply_defaults, validate
 from .jobs import generate_job_selector
 from .patch import json_patch, merge_patch, strategic_merge
-from .schema import unknown_fields
+from .schema import converter_error, go_value, json_error, smd_errors, unknown_fields
 from .selectors import match_requirements, parse_fields, parse_labels, selector_string
 from .status import ApiError, already_exists, bad_request, conflict, invalid, not_found
 from .store import Obj, Store, now_micro, now_rfc3339
@@ -100,6 +100,14 @@ class Api:
                 {"kind": res.plural},
             )
 
+    def _check_types(self, res: R.Resource, obj: Obj) -> None:
+        """A body the JSON decoder cannot put into the Go types is a BadRequest (create, PUT)."""
+        err = json_error(res.kind, obj)
+        if err:
+            raise bad_request(
+                f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: {err}'
+            )
+
     def _check_fields(self, res: R.Resource, obj: Obj, opts: WriteOptions) -> None:
         if opts.field_validation == "Ignore":
             return
@@ -126,6 +134,7 @@ class Api:
         opts = opts or WriteOptions()
         obj = copy.deepcopy(obj)
         if not internal:
+            self._check_types(res, obj)
             self._check_fields(res, obj, opts)
         meta = obj.setdefault("metadata", {})
         if res.namespaced:
@@ -248,6 +257,7 @@ class Api:
         opts = opts or WriteOptions()
         obj = copy.deepcopy(obj)
         if not internal:
+            self._check_types(res, obj)
             self._check_fields(res, obj, opts)
         with self.lock:
             old = self.get(res, ns, name)
@@ -319,6 +329,8 @@ class Api:
         opts = opts or WriteOptions()
         ctype = ctype.split(";")[0].strip()
         patch_doc = _decode_patch(body, ctype)
+        if ctype == "application/apply-patch+yaml" and isinstance(patch_doc, dict):
+            _check_apply_types(res, ns, name, patch_doc)
         with self.lock:
             try:
                 old = self.get(res, ns, name)
@@ -351,6 +363,7 @@ class Api:
                 )
             if not isinstance(new, dict):
                 raise bad_request("patch result is not an object")
+            _check_patched_types(res, ctype, patch_doc, new)
             self._check_fields(res, new, opts)
             pv = (
                 (patch_doc.get("metadata") or {}).get("resourceVersion")
@@ -635,6 +648,41 @@ def _event_suffix() -> str:
 
 def _rfc3339_in(seconds: int) -> str:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _check_apply_types(res: R.Resource, ns: str, name: str, patch_doc: Obj) -> None:
+    """Server-side apply: structured-merge-diff's typed conversion (an error without a reason)."""
+    errs = smd_errors(res.kind, patch_doc)
+    if not errs:
+        return
+    text = errs[0] if len(errs) == 1 else "\n".join(["errors:", *(f"  {e}" for e in errs)])
+    group = res.group + "/" if res.group else "/"
+    where = f"{ns}/{name}; {group}{res.version}, Kind={res.kind}"
+    raise ApiError(500, "", f"failed to create typed patch object ({where}): {text}")
+
+
+def _check_patched_types(res: R.Resource, ctype: str, patch_doc: Any, new: Obj) -> None:
+    """A patched object that does not decode is 422 Invalid on the field "patch" (patch.go)."""
+    if ctype == "application/apply-patch+yaml":
+        return
+    if ctype == "application/strategic-merge-patch+json":
+        err, value = converter_error(res.kind, new), go_value(patch_doc)
+    else:
+        err, value = json_error(res.kind, new), json.dumps(new, separators=(",", ":"))
+    if err is None:
+        return
+    body = f"Invalid value: {_go_quote(value)}: {err}"
+    raise ApiError(
+        422,
+        "Invalid",
+        f' "" is invalid: patch: {body}',
+        {"causes": [{"reason": "FieldValueInvalid", "message": body, "field": "patch"}]},
+    )
+
+
+def _go_quote(text: str) -> str:
+    """Go's %q of a string (strconv.Quote) for printable text."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _decode_patch(body: bytes, ctype: str) -> Any:
