@@ -138,7 +138,9 @@ def _schema_of(node: Any) -> Obj:
         }
     if node == "int-or-string":
         return {"x-kubernetes-int-or-string": True, "description": ""}
-    return {"type": node, "description": ""}
+    from .openapiv2 import SCALARS
+
+    return {**SCALARS[node], "description": ""}
 
 
 def _kind_schema(res: R.Resource) -> Obj:

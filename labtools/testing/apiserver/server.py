@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import discovery, hpa
+from . import discovery, hpa, openapiv2
 from . import resources as R
 from .api import WriteOptions
 from .events import from_core, to_core
@@ -203,6 +203,8 @@ class Handler(BaseHTTPRequestHandler):
             if doc is None:
                 raise not_found_path()
             self.send_json(200, doc)
+        elif path == "/openapi/v2":
+            self._openapi_v2()
         elif path == "/openapi/v3":
             self.send_json(200, discovery.openapi_root())
         elif path.startswith("/openapi/v3/"):
@@ -225,6 +227,7 @@ class Handler(BaseHTTPRequestHandler):
                         "/apis",
                         "/healthz",
                         "/livez",
+                        "/openapi/v2",
                         "/openapi/v3",
                         "/readyz",
                         "/version",
@@ -234,6 +237,19 @@ class Handler(BaseHTTPRequestHandler):
         else:
             return False
         return True
+
+    def _openapi_v2(self) -> None:
+        """Swagger 2.0: gnostic protobuf when asked for (client-go always is), else JSON."""
+        if "protobuf" in (self.headers.get("Accept") or ""):
+            data, ctype = openapiv2.document_proto(), openapiv2.PROTO_MEDIA
+        else:
+            data, ctype = openapiv2.document_json(), "application/json"
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def _target(self, group: str, version: str, rest: list[str]) -> Target:
         namespace: str | None = None
