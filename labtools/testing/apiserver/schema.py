@@ -449,7 +449,7 @@ def go_type(node: Any) -> str:
         return "[]" + go_type(node[0])
     if isinstance(node, dict):
         return "v1." + go_name(node)
-    return {S: "string", B: "bool", INT: "int32", I64: "int64", IOS: "int32"}.get(node, node)
+    return {S: "string", B: "bool", INT: "int32", I64: "int64", IOS: "int32"}.get(node, str(node))
 
 
 def json_kind(value: Any) -> str:
