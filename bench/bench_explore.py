@@ -24,7 +24,9 @@ k() { kubectl --context "$CTX" -n "$NS" "$@"; }
 k proxy --port=8001 >/dev/null 2>&1 &
 PROXY=$!
 trap 'kill $PROXY 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do curl -sf http://127.0.0.1:8001/version >/dev/null && break; sleep 0.05; done
+for _ in $(seq 1 100); do
+  curl -sf http://127.0.0.1:8001/version >/dev/null && break; sleep 0.05
+done
 curl -sS --fail http://localhost:8001/version >/dev/null
 k get pods >/dev/null
 k describe pods >/dev/null

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.test_lab_e2e import recap_row
+
 ROOT = Path(__file__).resolve().parents[2]
 MINIKUBE = shutil.which("minikube")
 
@@ -44,13 +46,17 @@ def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_up_verify_down_on_real_minikube(inventory: Path) -> None:
     up = invoke("lab.up", inventory=inventory)
     assert up.returncode == 0, up.stdout + up.stderr
-    assert "PLAY RECAP" in up.stdout or "RECAP" in up.stdout
+    assert recap_row(up.stdout, "ci")["failed"] == 0
     again = invoke("lab.up", inventory=inventory)
     assert again.returncode == 0, again.stdout + again.stderr
+    assert recap_row(again.stdout, "ci")["changed"] == 0, again.stdout
     down = invoke("lab.down", inventory=inventory)
     assert down.returncode == 0, down.stdout + down.stderr
     profiles = subprocess.run(
-        ["minikube", "profile", "list", "-o", "json"], capture_output=True, text=True, timeout=60,
+        ["minikube", "profile", "list", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ},
     )
     names = [p["Name"] for p in json.loads(profiles.stdout or "{}").get("valid", [])]
