@@ -511,7 +511,11 @@ def evaluate(
 
 
 def check_template(text: str, *, source: Location | None = None, expression: bool = False) -> None:
-    """Compile a template (or an expression) now, so syntax errors surface at load time."""
+    """Parse a template (or compile an expression) now, so syntax errors surface at load time.
+
+    Templates are only parsed here (a fraction of a full compile); the ones a run renders are
+    compiled then, once (``_compile`` is cached).
+    """
     import jinja2
 
     if not expression and not _is_template(text):
@@ -520,7 +524,7 @@ def check_template(text: str, *, source: Location | None = None, expression: boo
         if expression:
             _compile_expression(_expression_text(text))
         else:
-            _compile(_environment(None), text)
+            _environment(None).parse(text)
     except jinja2.TemplateSyntaxError as exc:
         raise _wrap(exc, {}, source) from exc
 
