@@ -15,6 +15,7 @@ import pytest
 
 from labtools.testing.cluster import FakeCluster
 from labtools.testing.cluster import NamespacedKubectl as Kube
+from tests.fake.test_fidelity import until
 
 pytestmark = pytest.mark.fake
 
@@ -22,16 +23,6 @@ pytestmark = pytest.mark.fake
 def header(text: str) -> list[str]:
     """Column names of the first line of a table."""
     return re.split(r"\s{2,}", text.splitlines()[0].strip())
-
-
-def until(kube: Kube, pattern: str, *args: str, timeout: float = 15) -> str:
-    """Repeat `kubectl ARGS` until its output matches `pattern`; return the last output."""
-    deadline = time.monotonic() + timeout
-    out = kube.ok(*args)
-    while not re.search(pattern, out) and time.monotonic() < deadline:
-        time.sleep(0.2)
-        out = kube.ok(*args)
-    return out
 
 
 # ---- node ports: pkg/registry/core/service/portallocator -------------------------------

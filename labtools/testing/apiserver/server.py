@@ -471,30 +471,12 @@ class Handler(BaseHTTPRequestHandler):
         body = self.app.decode_body(self._body(), self.headers.get("Content-Type", ""))
         if t.sub == "eviction":
             api.delete(t.res, ns, t.name, body.get("deleteOptions") or {})
-            self.send_json(
-                201,
-                {
-                    "kind": "Status",
-                    "apiVersion": "v1",
-                    "metadata": {},
-                    "status": "Success",
-                    "code": 201,
-                },
-            )
+            self.send_json(201, CREATED_STATUS)
         elif t.sub == "binding":
             pod = api.get(t.res, ns, t.name)
             pod["spec"]["nodeName"] = (body.get("target") or {}).get("name")
             api.store.put(t.res.key, pod)
-            self.send_json(
-                201,
-                {
-                    "kind": "Status",
-                    "apiVersion": "v1",
-                    "metadata": {},
-                    "status": "Success",
-                    "code": 201,
-                },
-            )
+            self.send_json(201, CREATED_STATUS)
         else:
             api.get(t.res, ns, t.name)
             self.send_json(201, self.app.token_request(body))
@@ -577,6 +559,16 @@ class Handler(BaseHTTPRequestHandler):
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
+
+
+CREATED_STATUS = {
+    "kind": "Status",
+    "apiVersion": "v1",
+    "metadata": {},
+    "status": "Success",
+    "code": 201,
+}
+"""What the real server answers for a pod eviction or binding."""
 
 
 class FakeHTTPServer(ThreadingHTTPServer):
