@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from labtools.testing.apiserver import resources as R
+from labtools.testing.apiserver.certs import make_certs
 from labtools.testing.apiserver.controllers import compute_hash, go_duration, image_missing
 from labtools.testing.apiserver.defaults import apply_defaults, pull_policy, validate
 from labtools.testing.apiserver.patch import json_patch, merge_patch, strategic_merge
@@ -252,3 +259,57 @@ def test_deployment_defaults() -> None:
     container = spec["template"]["spec"]["containers"][0]
     assert container["imagePullPolicy"] == "Always"
     assert spec["template"]["spec"]["securityContext"] == {}
+
+
+def _issued_by(cert: Path, ca: Path) -> bool:
+    leaf = x509.load_pem_x509_certificate(cert.read_bytes())
+    issuer = x509.load_pem_x509_certificate(ca.read_bytes())
+    try:
+        leaf.verify_directly_issued_by(issuer)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def test_make_certs_reuses_a_given_ca(tmp_path: Path) -> None:
+    ca_cert, ca_key = tmp_path / "ca.crt", tmp_path / "ca.key"
+    first = make_certs(tmp_path / "p1", ["127.0.0.1"], ca_cert, ca_key)  # generated and written
+    assert ca_key.stat().st_mode & 0o777 == 0o600
+    second = make_certs(tmp_path / "p2", ["127.0.0.1"], ca_cert, ca_key)  # loaded
+    for files in (first, second):
+        assert files.ca.read_bytes() == ca_cert.read_bytes()
+        assert _issued_by(files.server_cert, ca_cert)
+        assert _issued_by(files.client_cert, ca_cert)
+    alone = make_certs(tmp_path / "p3", ["127.0.0.1"])  # a throwaway CA
+    assert alone.ca.read_bytes() != ca_cert.read_bytes()
+    assert not _issued_by(alone.client_cert, ca_cert)
+
+
+def test_make_certs_signs_with_an_rsa_ca(tmp_path: Path) -> None:
+    """minikube's own ca.key is RSA: such a CA is loaded and signs the server and client certs."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "minikubeCA")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    ca_cert, ca_key = tmp_path / "ca.crt", tmp_path / "ca.key"
+    ca_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    ca_key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    files = make_certs(tmp_path / "p", ["127.0.0.1"], ca_cert, ca_key)
+    assert _issued_by(files.server_cert, ca_cert)
+    assert _issued_by(files.client_cert, ca_cert)

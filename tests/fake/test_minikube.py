@@ -31,11 +31,12 @@ from labtools.testing.apiserver.kubeconfig import kubeconfig_doc, write_kubeconf
 
 p = argparse.ArgumentParser()
 for f in ("--kubeconfig", "--name", "--node-name", "--cert-dir", "--state-dir", "--data",
-          "--kubernetes-version"):
+          "--kubernetes-version", "--ca-cert", "--ca-key"):
     p.add_argument(f)
 p.add_argument("--port", type=int, default=0)
 a = p.parse_args()
-certs = make_certs(Path(a.cert_dir), ["127.0.0.1", "localhost"])
+ca = [Path(f) if f else None for f in (a.ca_cert, a.ca_key)]
+certs = make_certs(Path(a.cert_dir), ["127.0.0.1", "localhost"], *ca)
 node = {"apiVersion": "v1", "kind": "Node",
         "metadata": {"name": a.node_name, "creationTimestamp": "2025-01-01T00:00:00Z"}}
 routes = {
@@ -334,6 +335,20 @@ def test_two_profiles_side_by_side(mk: FakeMinikube) -> None:
     assert config["KubernetesConfig"]["KubernetesVersion"] == "v1.34.0"
     assert config["Nodes"][0]["Name"] == ""
     assert config["Nodes"][0]["IP"] == "192.168.49.2"
+
+
+def test_profiles_share_one_ca(mk: FakeMinikube) -> None:
+    """Like minikube: -p p1 kubectl works with p2 current (p2's user, p1's cluster, one CA)."""
+    for name in ("p1", "p2"):
+        assert mk.run("start", "-p", name).returncode == 0
+    assert yaml.safe_load(mk.kubeconfig.read_text())["current-context"] == "p2"
+    result = mk.run("-p", "p1", "kubectl", "--", "get", "nodes", "-o", "name")
+    assert (result.returncode, result.stdout) == (0, "node/p1\n"), result.stderr
+    home = mk.minikube_home
+    shared = (home / "ca.crt").read_bytes()
+    assert (home / "ca.key").exists()
+    for name in ("p1", "p2"):
+        assert (home / "profiles" / name / "ca.crt").read_bytes() == shared
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", default="fake")
     p.add_argument("--node-name", default="minikube")
     p.add_argument("--cert-dir", type=Path)
+    p.add_argument(
+        "--ca-cert",
+        type=Path,
+        help="CA certificate to sign with (with --ca-key); generated and written if missing",
+    )
+    p.add_argument(
+        "--ca-key",
+        type=Path,
+        help="CA private key to sign with (with --ca-cert); generated and written if missing",
+    )
     p.add_argument("--state-dir", type=Path)
     p.add_argument("--data", type=Path)
     p.add_argument(
@@ -33,7 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--kubernetes-version", default="v1.32.0")
     p.add_argument("-v", "--verbose", action="store_true")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if (args.ca_cert is None) != (args.ca_key is None):
+        p.error("--ca-cert and --ca-key go together")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         name=args.name,
         node_name=args.node_name,
         cert_dir=cert_dir,
+        ca_cert=args.ca_cert.resolve() if args.ca_cert else None,
+        ca_key=args.ca_key.resolve() if args.ca_key else None,
         state_dir=args.state_dir or cert_dir / "state",
         data_file=args.data,
         pod_ready_delay=args.pod_ready_delay,

@@ -35,6 +35,9 @@ class Options:
     name: str = "fake"
     node_name: str = "minikube"
     cert_dir: Path | None = None
+    # a CA to sign with (loaded when both files exist, else generated and written there)
+    ca_cert: Path | None = None
+    ca_key: Path | None = None
     state_dir: Path | None = None
     data_file: Path | None = None
     pod_ready_delay: float = 1.0
@@ -92,7 +95,7 @@ class App:
             ]
             if self.opts.host not in hosts and self.opts.host not in ("0.0.0.0", "::"):
                 hosts.append(self.opts.host)
-            self.certs = make_certs(cert_dir, hosts)
+            self.certs = make_certs(cert_dir, hosts, self.opts.ca_cert, self.opts.ca_key)
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(self.certs.server_cert, self.certs.server_key)
             ctx.load_verify_locations(self.certs.ca)

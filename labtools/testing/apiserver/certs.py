@@ -1,16 +1,19 @@
-"""A throwaway CA, server and client certificates (EC P-256: fast to generate)."""
+"""A CA (throwaway or shared), server and client certificates (EC P-256: fast to generate)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import ipaddress
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
@@ -32,6 +35,10 @@ def _name(cn: str, org: str | None = None) -> x509.Name:
     return x509.Name(attrs)
 
 
+# the key types a CA loaded from disk may have (minikube's own ca.key is RSA)
+CaKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
 def _builder(
     subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey
 ) -> x509.CertificateBuilder:
@@ -47,7 +54,7 @@ def _builder(
     )
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def _key_pem(key: CaKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.TraditionalOpenSSL,
@@ -56,26 +63,77 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def _write(path: Path, data: bytes, private: bool = False) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     if private:
         os.chmod(tmp, 0o600)
     tmp.replace(path)
 
 
-def make_certs(cert_dir: Path, hosts: list[str]) -> CertFiles:
-    """Create a CA and sign a server cert (SANs `hosts`) and a system:masters client cert."""
-    cert_dir.mkdir(parents=True, exist_ok=True)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = _name("minikubeCA")
-    ca = (
-        _builder(ca_name, ca_name, ca_key)
+def _new_ca() -> tuple[x509.Certificate, CaKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name("minikubeCA")
+    cert = (
+        _builder(name, name, key)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True
         )
-        .sign(ca_key, hashes.SHA256())
+        .sign(key, hashes.SHA256())
     )
+    return cert, key
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """An exclusive flock on ``directory`` itself: no lock file left behind."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def load_or_create_ca(ca_cert: Path, ca_key: Path) -> tuple[x509.Certificate, CaKey]:
+    """The CA in ``ca_cert``/``ca_key`` when both exist, else a new one written there.
+
+    Serialised with a lock on the key's directory, so servers started together share one CA.
+    """
+    ca_key.parent.mkdir(parents=True, exist_ok=True)
+    ca_cert.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(ca_key.parent):
+        if ca_cert.exists() and ca_key.exists():
+            cert = x509.load_pem_x509_certificate(ca_cert.read_bytes())
+            key = serialization.load_pem_private_key(ca_key.read_bytes(), password=None)
+            if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+                raise ValueError(f"{ca_key}: unsupported CA key type {type(key).__name__}")
+            return cert, key
+        cert, key = _new_ca()
+        _write(ca_key, _key_pem(key), private=True)
+        _write(ca_cert, cert.public_bytes(serialization.Encoding.PEM))
+        return cert, key
+
+
+def make_certs(
+    cert_dir: Path,
+    hosts: list[str],
+    ca_cert: Path | None = None,
+    ca_key: Path | None = None,
+) -> CertFiles:
+    """Sign a server cert (SANs `hosts`) and a system:masters client cert with a CA.
+
+    The CA is ``ca_cert``/``ca_key`` when both are given (loaded if both files exist, else
+    generated and written there), otherwise a throwaway one; its certificate is also written to
+    ``cert_dir/ca.crt``.
+    """
+    cert_dir.mkdir(parents=True, exist_ok=True)
+    shared = ca_cert if ca_cert is not None and ca_key is not None else None
+    if ca_cert is not None and ca_key is not None:
+        ca, ca_priv = load_or_create_ca(ca_cert, ca_key)
+    else:
+        ca, ca_priv = _new_ca()
+    ca_name = ca.subject
     sans: list[x509.GeneralName] = []
     for host in hosts:
         try:
@@ -87,13 +145,13 @@ def make_certs(cert_dir: Path, hosts: list[str]) -> CertFiles:
         _builder(_name("minikube", "system:masters"), ca_name, srv_key)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
-        .sign(ca_key, hashes.SHA256())
+        .sign(ca_priv, hashes.SHA256())
     )
     cli_key = ec.generate_private_key(ec.SECP256R1())
     cli = (
         _builder(_name("minikube-user", "system:masters"), ca_name, cli_key)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
-        .sign(ca_key, hashes.SHA256())
+        .sign(ca_priv, hashes.SHA256())
     )
     files = CertFiles(
         cert_dir / "ca.crt",
@@ -103,7 +161,8 @@ def make_certs(cert_dir: Path, hosts: list[str]) -> CertFiles:
         cert_dir / "client.key",
     )
     pem = serialization.Encoding.PEM
-    _write(files.ca, ca.public_bytes(pem))
+    if shared is None or files.ca.resolve() != shared.resolve():
+        _write(files.ca, ca.public_bytes(pem))
     _write(files.server_cert, srv.public_bytes(pem))
     _write(files.server_key, _key_pem(srv_key), private=True)
     _write(files.client_cert, cli.public_bytes(pem))

@@ -7,13 +7,13 @@ import weakref
 from typing import TYPE_CHECKING
 
 from . import resources as R
+from .ctl_services import TRIGGER_TIME
 
 if TYPE_CHECKING:
     from .controllers import Controllers
 
 # the API server's kubernetes-service controller re-creates `default/kubernetes` on this period
 KUBERNETES_SERVICE_PERIOD = 10.0
-MANAGED = "endpoints.kubernetes.io/last-change-trigger-time"
 # when each cluster's missing `kubernetes` service is due (the pod loop prunes ctl.timers)
 _DUE: weakref.WeakKeyDictionary[Controllers, float] = weakref.WeakKeyDictionary()
 
@@ -43,7 +43,7 @@ def _stale_endpoints(ctl: Controllers) -> None:
     """The endpoints controller deletes the Endpoints it wrote once their service is gone."""
     for ep in ctl.store.list(R.ENDPOINTS.key):
         meta = ep["metadata"]
-        if MANAGED not in (meta.get("annotations") or {}):
+        if TRIGGER_TIME not in (meta.get("annotations") or {}):  # written by the controller
             continue
         if ctl.store.get(R.SERVICE.key, meta["namespace"], meta["name"]) is None:
             ctl.store.remove(R.ENDPOINTS.key, meta["namespace"], meta["name"])

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
 from labtools.testing.minikube import clusterconfig as cc
@@ -259,7 +258,7 @@ def kubeconfig_entry(name: str, namespace: str) -> kubeconfig.Entry:
     return kubeconfig.Entry(
         name=name,
         server=state.server_url(name) or "",
-        ca=str(_ca_path(state.minikube_home(), profile)),
+        ca=str(state.ca_files()[0]),
         client_cert=str(profile / "client.crt"),
         client_key=str(profile / "client.key"),
         namespace=namespace,
@@ -271,17 +270,6 @@ def _write_kubeconfig(inv: Invocation, opts: cc.StartOptions) -> None:
     if not entry.server:
         raise inv.console.fail(GUEST_START, "failed to start node: no server URL")
     kubeconfig.upsert(kubeconfig.kubeconfig_path(), entry, make_current=not opts.keep_context)
-
-
-def _ca_path(home: Path, profile: Path) -> Path:
-    """$MINIKUBE_HOME/ca.crt when it is the CA of this server, else the profile's own copy."""
-    shared, own = home / "ca.crt", profile / "ca.crt"
-    if shared.exists() and own.exists() and shared.read_bytes() == own.read_bytes():
-        return shared
-    if not shared.exists() and own.exists():
-        shutil.copyfile(own, shared)
-        return shared
-    return own
 
 
 def _finish(inv: Invocation, opts: cc.StartOptions, config: dict[str, Any]) -> None:

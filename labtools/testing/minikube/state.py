@@ -81,6 +81,12 @@ def files(name: str) -> ServerFiles:
     return ServerFiles(profile_dir(name))
 
 
+def ca_files() -> tuple[Path, Path]:
+    """$MINIKUBE_HOME/ca.crt and ca.key: the one CA every profile's certificates are signed by."""
+    home = minikube_home()
+    return home / "ca.crt", home / "ca.key"
+
+
 def load_config(name: str) -> dict[str, Any] | None:
     """The profile's ClusterConfig, or None when it does not exist or does not parse."""
     path = profile_dir(name) / "config.json"
@@ -161,6 +167,10 @@ def start_server(name: str, kubernetes_version: str) -> int:
         name,
         "--cert-dir",
         str(f.profile),
+        "--ca-cert",
+        str(ca_files()[0]),
+        "--ca-key",
+        str(ca_files()[1]),
         "--state-dir",
         str(f.state),
         "--data",
