@@ -122,6 +122,14 @@ class Api:
             )
         opts.warnings.extend(texts)
 
+    def _checked_copy(self, res: R.Resource, obj: Obj, opts: WriteOptions, internal: bool) -> Obj:
+        """A private copy of a body; types and fields checked unless a controller wrote it."""
+        obj = copy.deepcopy(obj)
+        if not internal:
+            self._check_types(res, obj)
+            self._check_fields(res, obj, opts)
+        return obj
+
     def create(
         self,
         res: R.Resource,
@@ -132,10 +140,7 @@ class Api:
     ) -> Obj:
         """POST: validate, default, allocate and store."""
         opts = opts or WriteOptions()
-        obj = copy.deepcopy(obj)
-        if not internal:
-            self._check_types(res, obj)
-            self._check_fields(res, obj, opts)
+        obj = self._checked_copy(res, obj, opts, internal)
         meta = obj.setdefault("metadata", {})
         if res.namespaced:
             body_ns = meta.get("namespace")
@@ -255,10 +260,7 @@ class Api:
     ) -> Obj:
         """PUT: optimistic concurrency on resourceVersion, generation on spec change."""
         opts = opts or WriteOptions()
-        obj = copy.deepcopy(obj)
-        if not internal:
-            self._check_types(res, obj)
-            self._check_fields(res, obj, opts)
+        obj = self._checked_copy(res, obj, opts, internal)
         with self.lock:
             old = self.get(res, ns, name)
             meta = obj.setdefault("metadata", {})
