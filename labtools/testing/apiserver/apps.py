@@ -11,11 +11,13 @@ import argparse
 import datetime as dt
 import email.utils
 import os
+import posixpath
 import signal
 import socket
 import sys
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
@@ -27,6 +29,7 @@ BOOTCAMP_REPOS = (
 )
 BOOTCAMP_TAGS = {"v1": 1, "v2": 2}
 NGINX_VERSION = "1.27.3"
+NGINX_DOCROOT = "/usr/share/nginx/html"
 
 # The ENV lines of each image's Dockerfile, in image order (they follow the Kubernetes vars).
 IMAGE_ENV: dict[str, dict[str, str]] = {
@@ -99,6 +102,31 @@ NGINX_404 = (
     f"<hr><center>nginx/{NGINX_VERSION}</center>\r\n</body>\r\n</html>\r\n"
 )
 
+NGINX_50X = """\
+<!DOCTYPE html>
+<html>
+<head>
+<title>Error</title>
+<style>
+html { color-scheme: light dark; }
+body { width: 35em; margin: 0 auto;
+font-family: Tahoma, Verdana, Arial, sans-serif; }
+</style>
+</head>
+<body>
+<h1>An error occurred.</h1>
+<p>Sorry, the page you are looking for is currently unavailable.<br/>
+Please try again later.</p>
+<p>If you are the system administrator of this resource then you should check
+the error log for details.</p>
+<p><em>Faithfully yours, nginx.</em></p>
+</body>
+</html>
+"""
+
+# the files of the image's /usr/share/nginx/html
+NGINX_BUILTIN = {"index.html": NGINX_WELCOME, "50x.html": NGINX_50X}
+
 NGINX_STARTUP = [
     "/docker-entrypoint.sh: /docker-entrypoint.d/ is not empty, "
     "will attempt to perform configuration",
@@ -146,6 +174,11 @@ def image_env(image: str) -> dict[str, str]:
     """The ENV an image sets (appended after the Kubernetes service variables)."""
     kind = image_kind(image)
     return dict(IMAGE_ENV.get(kind, {})) if kind else {}
+
+
+def docroot(image: str) -> str | None:
+    """Where the image serves static files from (a volume mounted there replaces them)."""
+    return NGINX_DOCROOT if image_kind(image) == "nginx" else None
 
 
 def default_port(image: str) -> int | None:
@@ -229,21 +262,50 @@ class BootcampHandler(QuietHandler):
 
 
 class NginxHandler(QuietHandler):
-    """nginx's default server: the welcome page on ``/``, 404 elsewhere, combined access log."""
+    """nginx's default server: files of the docroot, 404 elsewhere, combined access log.
+
+    The image's docroot holds ``index.html`` (the welcome page) and ``50x.html``; when the pod
+    mounts a volume at ``/usr/share/nginx/html`` the stand-in is started with ``--docroot`` and
+    serves that directory's files (a ConfigMap's keys, say) instead; with a volume below it
+    (``--docroot --keep-builtin``) the image's two files stay beside the volume.
+    """
+
+    docroot: ClassVar[str | None] = None
+    # a volume mounted under the docroot, not at it: the image's own files stay
+    keep_builtin: ClassVar[bool] = True
 
     def handle_any(self) -> None:
-        """Serve the welcome page or the 404 page and write an access log line."""
-        path = self.path.split("?", 1)[0]
-        found = path in ("/", "/index.html")
-        status = 200 if found else 404
-        body = (NGINX_WELCOME if found else NGINX_404).encode()
+        """Serve the requested file or the 404 page and write an access log line."""
+        path = urllib.parse.unquote(self.path.split("?", 1)[0])
+        body = self._file(path)
+        status = 200 if body is not None else 404
+        if body is None:
+            body = NGINX_404.encode()
         headers = [
             ("Server", f"nginx/{NGINX_VERSION}"),
             ("Date", email.utils.formatdate(usegmt=True)),
-            ("Content-Type", "text/html"),
+            ("Content-Type", _content_type(path) if status == 200 else "text/html"),
         ]
         self.reply(status, body, headers)
         self._access_log(status, 0 if self.command == "HEAD" else len(body))
+
+    def _file(self, path: str) -> bytes | None:
+        """The bytes nginx would send for ``path`` (``index.html`` for a directory)."""
+        relative = posixpath.normpath(path).lstrip("/")
+        if relative in ("", "."):
+            relative = "index.html"
+        cls = type(self)
+        if cls.docroot is not None:
+            candidate = os.path.join(cls.docroot, relative)
+            if os.path.isdir(candidate):
+                candidate = os.path.join(candidate, "index.html")
+            if os.path.isfile(candidate):
+                with open(candidate, "rb") as handle:
+                    return handle.read()
+        if cls.docroot is not None and not cls.keep_builtin:
+            return None
+        builtin = NGINX_BUILTIN.get(relative)
+        return builtin.encode() if builtin is not None else None
 
     def _access_log(self, status: int, size: int) -> None:
         stamp = dt.datetime.now(dt.UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
@@ -255,6 +317,24 @@ class NginxHandler(QuietHandler):
             f'{client} - - [{stamp}] "{self.requestline}" {status} {size} '
             f'"{referer}" "{agent}" "{forwarded}"'
         )
+
+
+def _content_type(path: str) -> str:
+    """nginx's mime.types for the common extensions; ``default_type application/octet-stream``."""
+    types = {
+        ".html": "text/html",
+        ".htm": "text/html",
+        ".css": "text/css",
+        ".js": "application/javascript",
+        ".json": "application/json",
+        ".txt": "text/plain",
+        ".xml": "text/xml",
+        ".png": "image/png",
+        ".svg": "image/svg+xml",
+    }
+    if path.endswith("/") or posixpath.basename(path) == "":
+        return "text/html"
+    return types.get(posixpath.splitext(path)[1].lower(), "application/octet-stream")
 
 
 class DualStackServer(ThreadingHTTPServer):
@@ -291,8 +371,10 @@ def run_bootcamp(image: str, port: int, hostname: str) -> None:
     server.serve_forever()
 
 
-def run_nginx(port: int) -> None:
+def run_nginx(port: int, docroot: str | None = None, keep_builtin: bool = True) -> None:
     """Run the nginx stand-in until terminated."""
+    NginxHandler.docroot = docroot
+    NginxHandler.keep_builtin = keep_builtin
     server = serve(NginxHandler, port)
     for line in NGINX_STARTUP:
         _log(line)
@@ -318,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("image")
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--hostname", default="")
+    parser.add_argument("--docroot", default=None)
+    parser.add_argument("--keep-builtin", action="store_true")
     args = parser.parse_args(argv)
     # SIGTERM ends the container at once with status 143 (a node or nginx process would too).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -327,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     if kind == "bootcamp":
         run_bootcamp(args.image, port, hostname)
     elif kind == "nginx":
-        run_nginx(port)
+        run_nginx(port, args.docroot, args.keep_builtin or args.docroot is None)
     else:
         run_idle()
     return 0

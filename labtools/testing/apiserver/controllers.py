@@ -41,6 +41,8 @@ class Controllers:
         self.stopping = threading.Event()
         self.timers: dict[str, float] = {}
         self.starting: set[str] = set()
+        # per-pod counters of the kubelet (mount retries, events sent once), pruned with pods
+        self.backoffs: dict[str, int] = {}
         self.pulled: set[str] = set()
         self.next_ip = 3
         self.thread = threading.Thread(target=self._loop, name="controllers", daemon=True)

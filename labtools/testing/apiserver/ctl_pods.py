@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
+import shutil
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import podenv, volumes
 from . import resources as R
 from .store import Obj, now_rfc3339
 
@@ -19,6 +24,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(f"{__package__}.controllers")
 
 MISSING_IMAGES_ENV = "LABTOOLS_FAKE_MISSING_IMAGES"
+# How often the kubelet brings mounted ConfigMaps, Secrets and downward API files up to date.
+# A real kubelet does it on its pod sync (every minute) through a watch-based cache, so an
+# update takes up to about a minute there; the fake does it every 2 s (or as this variable says).
+VOLUME_SYNC_ENV = "LABTOOLS_FAKE_VOLUME_SYNC"
+VOLUME_SYNC = 2.0
+# pod_workers.go: a pod whose sync failed (CreateContainerConfigError) is retried after 10 s
+CONFIG_RETRY = 10.0
+# nestedpendingoperations: a failed mount is retried after 0.5 s, doubling up to 2m2s
+MOUNT_RETRY_FIRST, MOUNT_RETRY_MAX = 0.5, 122.0
 IMAGE_DIGEST = "sha256:0d6b8ee63bb57c5f5b6156f446b3bc3b3c143d233037f3a2f00e279c8fcc64af"
 NODE_IP = "192.168.49.2"
 
@@ -74,6 +88,7 @@ def sync_pods(ctl: Controllers) -> None:
         for p in ctl.store.list(R.POD.key)
     }
     ctl.timers = {k: v for k, v in ctl.timers.items() if k.split(":", 1)[-1] in live or k == "poll"}
+    ctl.backoffs = {k: v for k, v in ctl.backoffs.items() if k.split(":", 1)[-1] in live}
 
 
 # ---- scheduler ----------------------------------------------------------------------------
@@ -90,7 +105,24 @@ def _schedule(ctl: Controllers, pod: Obj) -> None:
         f"Successfully assigned {meta['namespace']}/{meta['name']} to {ctl.node}",
         "default-scheduler",
     )
-    for c in containers:
+    if meta["namespace"] == "kube-system":
+        _pulling_events(ctl, pod)
+        return
+    try:
+        _payloads(ctl, pod)
+    except volumes.MountError:
+        return  # the kubelet pulls images only once the pod's volumes are mounted
+    _pulling_events(ctl, pod)
+
+
+def _pulling_events(ctl: Controllers, pod: Obj) -> None:
+    """The kubelet's Pulling events, once per pod, before it pulls the images."""
+    meta = pod["metadata"]
+    key = f"pulling:{meta['namespace']}/{meta['name']}/{meta['uid']}"
+    if key in ctl.backoffs:
+        return
+    ctl.backoffs[key] = 1
+    for c in pod["spec"].get("containers") or []:
         image = c.get("image", "")
         if c.get("imagePullPolicy") == "Always" or image not in ctl.pulled:
             ctl.event(
@@ -151,29 +183,198 @@ def _unready(ctype: str, containers: list[Obj], now: str) -> Obj:
 
 
 # ---- kubelet: starting --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Prepared:
+    """What the kubelet resolved before starting a pod: volume files and container variables."""
+
+    payloads: dict[str, volumes.Payload | None]
+    env: dict[str, dict[str, str]]
+
+
 def _kubelet_start(ctl: Controllers, pod: Obj, key: str) -> None:
     containers = pod["spec"].get("containers") or []
+    prepared = None
+    if pod["metadata"]["namespace"] != "kube-system":
+        try:
+            payloads = _payloads(ctl, pod)
+        except volumes.MountError as exc:
+            _failed_mount(ctl, pod, key, exc)
+            return
+        ctl.backoffs.pop("mount:" + key, None)
+        _pulling_events(ctl, pod)
     missing = [c for c in containers if image_missing(c.get("image", ""))]
     if missing:
         _image_backoff(ctl, pod, key, missing)
         return
+    if pod["metadata"]["namespace"] != "kube-system":
+        try:
+            prepared = Prepared(payloads, _variables(ctl, pod))
+        except _ContainerConfigError as exc:
+            _config_error(ctl, pod, key, exc)
+            return
     ctl.starting.add(key)
     ctl.spawn(
         threading.Thread(
             target=_start_worker,
-            args=(ctl, pod, key),
+            args=(ctl, pod, key, prepared),
             daemon=True,
             name=f"start-{pod['metadata']['name']}",
         )
     )
 
 
-def _start_worker(ctl: Controllers, pod: Obj, key: str) -> None:
+# ---- kubelet: volumes and container config ------------------------------------------------
+class _ContainerConfigError(Exception):
+    def __init__(self, container: Obj, message: str) -> None:
+        super().__init__(message)
+        self.container = container
+        self.message = message
+
+
+def _lookup(ctl: Controllers) -> podenv.Lookup:
+    def get(kind: str, namespace: str, name: str) -> Obj | None:
+        res = R.CONFIGMAP if kind == "configmap" else R.SECRET
+        return ctl.store.get(res.key, namespace, name)
+
+    return get
+
+
+def _allocatable(ctl: Controllers) -> dict[str, str]:
+    node = ctl.store.get(R.NODE.key, "", ctl.node) or {}
+    return dict((node.get("status") or {}).get("allocatable") or {})
+
+
+def _payloads(ctl: Controllers, pod: Obj) -> dict[str, volumes.Payload | None]:
+    """Every pod volume's files (None for emptyDir); MountError for the first that fails."""
+    context = volumes.VolumeContext(pod, _lookup(ctl), _allocatable(ctl))
+    out: dict[str, volumes.Payload | None] = {}
+    for volume in pod["spec"].get("volumes") or []:
+        if volumes.volume_kind(volume) is not None:
+            out[volume["name"]] = volumes.payload(volume, context)
+    return out
+
+
+def _variables(ctl: Controllers, pod: Obj) -> dict[str, dict[str, str]]:
+    """Each container's declared variables; _ContainerConfigError for the first that fails."""
+    services = ctl.store.list(R.SERVICE.key)
+    enabled = pod["spec"].get("enableServiceLinks", True) is not False
+    links = podenv.service_env(services, pod["metadata"]["namespace"], enabled)
+    out: dict[str, dict[str, str]] = {}
+    for container in pod["spec"].get("containers") or []:
+        try:
+            out[container["name"]] = podenv.container_variables(
+                pod, container, _lookup(ctl), links, _allocatable(ctl)
+            )
+        except podenv.ConfigError as exc:
+            raise _ContainerConfigError(container, str(exc)) from exc
+    return out
+
+
+def _failed_mount(ctl: Controllers, pod: Obj, key: str, exc: volumes.MountError) -> None:
+    """The volume manager's FailedMount event; the next try after an exponential back-off."""
+    ctl.event(pod, "Warning", "FailedMount", exc.event_message(), "kubelet")
+    tries = ctl.backoffs.get("mount:" + key, 0)
+    ctl.backoffs["mount:" + key] = tries + 1
+    wait = min(MOUNT_RETRY_FIRST * 2**tries, MOUNT_RETRY_MAX)
+    ctl.timers[key] = time.monotonic() + wait
+
+
+def _config_error(ctl: Controllers, pod: Obj, key: str, exc: _ContainerConfigError) -> None:
+    """``CreateContainerConfigError``: the sandbox is up, the container cannot be created."""
+    status = pod["status"]
+    for cond in status.get("conditions") or []:
+        if cond["type"] == "PodReadyToStartContainers" and cond["status"] != "True":
+            cond.update(status="True", lastTransitionTime=now_rfc3339())
+    name = exc.container["name"]
+    for cs in status.get("containerStatuses") or []:
+        if cs["name"] == name:
+            cs["state"] = {
+                "waiting": {"reason": "CreateContainerConfigError", "message": exc.message}
+            }
+    pod = ctl.put(R.POD, pod)
+    _pulled_event(ctl, pod, exc.container, ctl.delay)
+    fp = f"spec.containers{{{name}}}"
+    ctl.event(pod, "Warning", "Failed", f"Error: {exc.message}", "kubelet", fp)
+    ctl.timers[key] = time.monotonic() + CONFIG_RETRY
+
+
+def volume_sync_period() -> float:
+    """Seconds between two updates of the mounted API data (``LABTOOLS_FAKE_VOLUME_SYNC``)."""
+    try:
+        return max(float(os.environ.get(VOLUME_SYNC_ENV, VOLUME_SYNC)), 0.1)
+    except ValueError:
+        return VOLUME_SYNC
+
+
+def write_volumes(state_dir: Path, pod: Obj, payloads: dict[str, volumes.Payload | None]) -> None:
+    """Write every volume's files where the kubelet keeps them (emptyDirs made once)."""
+    for volume in pod["spec"].get("volumes") or []:
+        if volume["name"] not in payloads:
+            continue
+        target = volumes.volume_dir(state_dir, pod, volume)
+        files = payloads[volume["name"]]
+        if files is None:
+            volumes.empty_dir(target)
+        else:
+            volumes.write_atomic(target, files)
+
+
+def container_mounts(state_dir: Path, pod: Obj, container: Obj) -> list[Any]:
+    """The container's volumeMounts as host paths (``subPath`` resolved like the kubelet)."""
+    from .pods import Mount  # the runtime's type; pods.py is only imported with a runtime
+
+    by_name = {v["name"]: v for v in pod["spec"].get("volumes") or []}
+    out = []
+    for mount in container.get("volumeMounts") or []:
+        volume = by_name.get(mount.get("name", ""))
+        kind = volumes.volume_kind(volume) if volume else None
+        if volume is None or kind is None:
+            continue
+        source = volumes.volume_dir(state_dir, pod, volume)
+        if mount.get("subPath"):
+            # a subPath is bound as the file it resolves to now: it never sees updates
+            source = (source / mount["subPath"]).resolve()
+        read_only = bool(mount.get("readOnly")) or kind in volumes.API_DATA
+        out.append(Mount(source, str(mount["mountPath"]), read_only))
+    return out
+
+
+def _sync_volumes(ctl: Controllers, pod: Obj, key: str, now: float) -> None:
+    """The kubelet's periodic volume sync: mounted API data follows its objects."""
+    due = ctl.timers.get("vol:" + key)
+    if due is None or state_dir(ctl) is None:
+        ctl.timers["vol:" + key] = now + volume_sync_period()
+        return
+    if due > now:
+        return
+    ctl.timers["vol:" + key] = now + volume_sync_period()
+    context = volumes.VolumeContext(pod, _lookup(ctl), _allocatable(ctl))
+    root = state_dir(ctl)
+    assert root is not None
+    for volume in pod["spec"].get("volumes") or []:
+        if volumes.volume_kind(volume) not in volumes.API_DATA:
+            continue
+        try:
+            files = volumes.payload(volume, context)
+        except volumes.MountError as exc:
+            ctl.event(pod, "Warning", "FailedMount", exc.event_message(), "kubelet")
+            continue
+        if files is not None:
+            volumes.write_atomic(volumes.volume_dir(root, pod, volume), files)
+
+
+def state_dir(ctl: Controllers) -> Path | None:
+    """Where the runtime keeps its files (the kubelet's root dir), if there is a runtime."""
+    root = getattr(ctl.runtime, "state_dir", None)
+    return Path(root) if root is not None else None
+
+
+def _start_worker(ctl: Controllers, pod: Obj, key: str, prepared: Prepared | None) -> None:
     ip, ids = "", {}
     started = time.monotonic()
     if pod["metadata"]["namespace"] != "kube-system" and ctl.runtime is not None:
         try:
-            info = ctl.runtime.start(pod, **_service_links(ctl))
+            info = ctl.runtime.start(pod, **_service_links(ctl), **_launch(ctl, pod, prepared))
             ip = info.get("podIP", "")
             ids = info.get("containerIDs", {})
         except Exception:
@@ -193,6 +394,26 @@ def _start_worker(ctl: Controllers, pod: Obj, key: str) -> None:
     if not alive:
         # deleted (or shutting down) while its sandbox was starting: nobody else will stop it
         stop_pod(ctl, pod)
+
+
+def _launch(ctl: Controllers, pod: Obj, prepared: Prepared | None) -> dict[str, Any]:
+    """The runtime's ``env`` and ``mounts`` arguments (volume files written first)."""
+    root = state_dir(ctl)
+    if prepared is None or root is None:
+        return {}
+    write_volumes(root, pod, prepared.payloads)
+    mounts = {c["name"]: container_mounts(root, pod, c) for c in pod["spec"]["containers"]}
+
+    def resolve(pod_ip: str) -> dict[str, dict[str, str]]:
+        # the downward API's status.podIP is the sandbox's address: known only now
+        with_ip = copy.deepcopy(pod)
+        with_ip.setdefault("status", {}).update(podIP=pod_ip, podIPs=[{"ip": pod_ip}])
+        try:
+            return _variables(ctl, with_ip)
+        except _ContainerConfigError:
+            return prepared.env  # deleted since the check: start with what was resolved
+
+    return {"env": resolve, "mounts": mounts}
 
 
 def _service_links(ctl: Controllers) -> dict[str, Any]:
@@ -247,6 +468,14 @@ def _mark_running(ctl: Controllers, pod: Obj, ip: str, ids: dict[str, str], took
 
 def _container_start_events(ctl: Controllers, pod: Obj, c: Obj, took: float) -> None:
     """Pulled (or already present), Created and Started, as the kubelet reports them."""
+    fp = f"spec.containers{{{c['name']}}}"
+    _pulled_event(ctl, pod, c, took)
+    ctl.event(pod, "Normal", "Created", f"Created container {c['name']}", "kubelet", fp)
+    ctl.event(pod, "Normal", "Started", f"Started container {c['name']}", "kubelet", fp)
+
+
+def _pulled_event(ctl: Controllers, pod: Obj, c: Obj, took: float) -> None:
+    """Pulled: how long the pull took, or that the image was already there."""
     image = c.get("image", "")
     fp = f"spec.containers{{{c['name']}}}"
     if c.get("imagePullPolicy") == "Always" or image not in ctl.pulled:
@@ -271,8 +500,6 @@ def _container_start_events(ctl: Controllers, pod: Obj, c: Obj, took: float) -> 
             "kubelet",
             fp,
         )
-    ctl.event(pod, "Normal", "Created", f"Created container {c['name']}", "kubelet", fp)
-    ctl.event(pod, "Normal", "Started", f"Started container {c['name']}", "kubelet", fp)
 
 
 def _image_backoff(ctl: Controllers, pod: Obj, key: str, missing: list[Obj]) -> None:
@@ -328,8 +555,11 @@ def _pull_failed_events(ctl: Controllers, pod: Obj, c: Obj, first: bool) -> None
 # ---- kubelet: running containers ----------------------------------------------------------
 def _watch_containers(ctl: Controllers, pod: Obj, key: str, now: float) -> None:
     """The kubelet's view of exited containers: complete, fail or restart with back-off."""
+    if pod["metadata"]["namespace"] == "kube-system":
+        return
+    _sync_volumes(ctl, pod, key, now)
     states = getattr(ctl.runtime, "container_states", None)
-    if states is None or pod["metadata"]["namespace"] == "kube-system":
+    if states is None:
         return
     ctl.timers["poll"] = now + 1.0
     restart_due = ctl.timers.get("restart:" + key)
@@ -420,9 +650,16 @@ def _restart(ctl: Controllers, pod: Obj, key: str) -> None:
         if "waiting" in (cs.get("state") or {}):
             cs["restartCount"] = int(cs.get("restartCount", 0)) + 1
     pod = ctl.put(R.POD, pod)
-    stop_pod(ctl, pod)
+    stop_pod(ctl, pod, keep_volumes=True)
+    prepared = None
+    if ctl.runtime is not None:
+        try:
+            # a restarted container gets its variables resolved again; volumes stay mounted
+            prepared = Prepared(_payloads(ctl, pod), _variables(ctl, pod))
+        except (volumes.MountError, _ContainerConfigError):
+            log.info("restart of %s: config not ready, starting with what it had", key)
     ctl.starting.add(key)
-    ctl.spawn(threading.Thread(target=_start_worker, args=(ctl, pod, key), daemon=True))
+    ctl.spawn(threading.Thread(target=_start_worker, args=(ctl, pod, key, prepared), daemon=True))
 
 
 # ---- kubelet: stopping --------------------------------------------------------------------
@@ -448,14 +685,17 @@ def _terminate(ctl: Controllers, pod: Obj, key: str) -> None:
     ctl.store.remove(R.POD.key, meta["namespace"], meta["name"])
 
 
-def stop_pod(ctl: Controllers, pod: Obj) -> None:
-    """Stop the pod's sandbox in the runtime (kube-system pods have none)."""
+def stop_pod(ctl: Controllers, pod: Obj, keep_volumes: bool = False) -> None:
+    """Stop the pod's sandbox in the runtime (kube-system pods have none), remove its volumes."""
     if ctl.runtime is None or pod["metadata"].get("namespace") == "kube-system":
         return
     try:
         ctl.runtime.stop(pod["metadata"]["namespace"], pod["metadata"]["name"])
     except Exception:
         log.exception("pod runtime failed to stop %s", pod["metadata"]["name"])
+    root = state_dir(ctl)
+    if root is not None and not keep_volumes:
+        shutil.rmtree(root / "kubelet" / "pods" / pod["metadata"]["uid"], ignore_errors=True)
 
 
 # ---- container and image identifiers ------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -69,9 +70,13 @@ def _default_container(c: Obj) -> None:
     for port in c.get("ports") or []:
         port.setdefault("protocol", "TCP")
     for env in c.get("env") or []:
-        ref = (env.get("valueFrom") or {}).get("fieldRef")
-        if ref:
-            ref.setdefault("apiVersion", "v1")
+        _default_selectors(env.get("valueFrom") or {})
+    resources = c.get("resources") or {}
+    if resources.get("limits"):
+        # SetDefaults_Pod: a limit without a request requests the limit
+        requests = resources.setdefault("requests", {})
+        for name, value in resources["limits"].items():
+            requests.setdefault(name, value)
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         if probe in c:
             p = c[probe]
@@ -88,6 +93,27 @@ def _default_container(c: Obj) -> None:
                 http.setdefault("scheme", "HTTP")
 
 
+def _default_selectors(source: Obj) -> None:
+    """fieldRef gets ``apiVersion: v1``; a resourceFieldRef's zero divisor prints as "0"."""
+    if source.get("fieldRef"):
+        source["fieldRef"].setdefault("apiVersion", "v1")
+    if source.get("resourceFieldRef"):
+        source["resourceFieldRef"].setdefault("divisor", "0")
+
+
+def _default_volume(vol: Obj) -> None:
+    for src in ("configMap", "secret", "projected", "downwardAPI"):
+        if src in vol and isinstance(vol[src], dict):
+            vol[src].setdefault("defaultMode", 420)
+    if "emptyDir" in vol and vol["emptyDir"] is None:
+        vol["emptyDir"] = {}
+    items = list((vol.get("downwardAPI") or {}).get("items") or [])
+    for source in (vol.get("projected") or {}).get("sources") or []:
+        items += (source.get("downwardAPI") or {}).get("items") or []
+    for item in items:
+        _default_selectors(item)
+
+
 def default_pod_spec(spec: Obj) -> None:
     """Defaults of a PodSpec (pods and templates)."""
     for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
@@ -98,11 +124,7 @@ def default_pod_spec(spec: Obj) -> None:
     spec.setdefault("securityContext", {})
     spec.setdefault("schedulerName", "default-scheduler")
     for vol in spec.get("volumes") or []:
-        for src, mode in (("configMap", 420), ("secret", 420), ("projected", 420)):
-            if src in vol:
-                vol[src].setdefault("defaultMode", mode)
-        if "emptyDir" in vol and vol["emptyDir"] is None:
-            vol["emptyDir"] = {}
+        _default_volume(vol)
 
 
 def _default_pod(obj: Obj) -> None:
@@ -198,6 +220,13 @@ def _default_namespace(obj: Obj) -> None:
 
 def _default_secret(obj: Obj) -> None:
     obj.setdefault("type", "Opaque")
+    # Convert_v1_Secret_To_core_Secret: stringData is write-only, merged into data (and wins)
+    strings = obj.pop("stringData", None) or {}
+    if strings:
+        data = obj.get("data") or {}
+        for key, value in strings.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        obj["data"] = data
 
 
 def _default_job(obj: Obj) -> None:

@@ -27,6 +27,7 @@ import contextlib
 import ctypes
 import datetime as dt
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -35,26 +36,18 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from labtools.errors import ServiceError
-from labtools.testing.apiserver import apps
+from labtools.testing.apiserver import apps, podenv
+from labtools.testing.apiserver.podenv import KUBERNETES_ENV, service_env
 
 POD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ISOLATION_ENV = "LABTOOLS_FAKE_POD_ISOLATION"
 CLONE_NEWNET = 0x40000000
-KUBERNETES_ENV = {
-    "KUBERNETES_SERVICE_HOST": "10.96.0.1",
-    "KUBERNETES_SERVICE_PORT": "443",
-    "KUBERNETES_SERVICE_PORT_HTTPS": "443",
-    "KUBERNETES_PORT": "tcp://10.96.0.1:443",
-    "KUBERNETES_PORT_443_TCP": "tcp://10.96.0.1:443",
-    "KUBERNETES_PORT_443_TCP_PROTO": "tcp",
-    "KUBERNETES_PORT_443_TCP_PORT": "443",
-    "KUBERNETES_PORT_443_TCP_ADDR": "10.96.0.1",
-}
 KEEPER_SCRIPT = (
     'hostname "$1" && ip link set lo up && ip addr add "$2/32" dev lo '
     "&& echo ready && exec sleep infinity"
@@ -81,6 +74,36 @@ class Container:
     log_path: Path
     process: subprocess.Popen[bytes]
     log_thread: threading.Thread
+    # in a mount namespace of its own (its volumes at their mountPaths): exec joins it
+    mounted: bool = False
+
+    def exec_argv(self) -> list[str]:
+        """The argv prefix that runs a command in this container's namespaces and root."""
+        # root and working directory of the container's process: nsenter would open a --wd
+        # path in our own mount namespace, outside the container's root
+        return ["nsenter", "-t", str(self.process.pid), "-n", "-u", "-m", "-r", "-w", "--"]
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A volume mount of one container: what (on the host), where (in the container), how."""
+
+    source: Path
+    target: str
+    read_only: bool
+
+
+# each container's declared variables, or a function of the pod IP that resolves them
+DeclaredEnv = dict[str, dict[str, str]] | Callable[[str], dict[str, dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What the kubelet hands over to start one container."""
+
+    services: list[dict[str, Any]] | None
+    declared: dict[str, str] | None
+    mounts: list[Mount]
 
 
 @dataclass
@@ -129,94 +152,37 @@ def pod_hostname(name: str) -> str:
     return name[:63].rstrip("-.") or "pod"
 
 
-def _field_value(pod: dict[str, Any], path: str) -> str:
-    """The value of a ``fieldRef.fieldPath`` the fake knows about."""
-    meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
-    values = {
-        "metadata.name": meta.get("name", ""),
-        "metadata.namespace": meta.get("namespace", "default"),
-        "metadata.uid": meta.get("uid", ""),
-        "spec.nodeName": spec.get("nodeName", ""),
-        "spec.serviceAccountName": spec.get("serviceAccountName", "default"),
-        "status.podIP": status.get("podIP", ""),
-        "status.hostIP": status.get("hostIP", ""),
-    }
-    return str(values.get(path, ""))
-
-
-def env_var_name(name: str) -> str:
-    """A Service name as the kubelet writes it in variable names (``my-svc`` -> ``MY_SVC``)."""
-    return name.upper().replace("-", "_")
-
-
-def service_link_env(svc: dict[str, Any]) -> dict[str, str]:
-    """The variables of one Service, in the kubelet's order (``envvars.FromServices``)."""
-    spec, prefix = svc.get("spec") or {}, env_var_name(svc["metadata"]["name"])
-    ip, ports = spec["clusterIP"], spec.get("ports") or []
-    env = {f"{prefix}_SERVICE_HOST": ip, f"{prefix}_SERVICE_PORT": str(ports[0]["port"])}
-    for port in ports:
-        if port.get("name"):
-            env[f"{prefix}_SERVICE_PORT_{env_var_name(port['name'])}"] = str(port["port"])
-    for index, port in enumerate(ports):
-        proto, number = port.get("protocol") or "TCP", port["port"]
-        url = f"{proto.lower()}://{ip}:{number}"
-        if index == 0:
-            env[f"{prefix}_PORT"] = url  # Docker links special-case the first port
-        link = f"{prefix}_PORT_{number}_{proto.upper()}"
-        env.update({link: url, f"{link}_PROTO": proto.lower(), f"{link}_PORT": str(number)})
-        env[f"{link}_ADDR"] = ip
-    return env
-
-
-def service_env(
-    services: list[dict[str, Any]], namespace: str, enable_links: bool = True
-) -> dict[str, str]:
-    """The Service variables of a new container (kubelet's ``getServiceEnvVarMap``).
-
-    The master service ``kubernetes`` of ``default`` always; with service links on, every other
-    Service of the pod's namespace. Services without a cluster IP (headless, ExternalName) give
-    nothing.
-    """
-    chosen: dict[str, dict[str, Any]] = {}
-    for svc in services:
-        meta, spec = svc.get("metadata") or {}, svc.get("spec") or {}
-        if spec.get("clusterIP") in (None, "", "None") or not spec.get("ports"):
-            continue
-        name, ns = meta["name"], meta.get("namespace") or "default"
-        if ns == "default" and name == "kubernetes":
-            chosen.setdefault(name, svc)
-        elif ns == namespace and enable_links:
-            chosen[name] = svc
-    env: dict[str, str] = {}
-    for name in sorted(chosen):
-        env.update(service_link_env(chosen[name]))
-    return env
-
-
 def container_env(
-    pod: dict[str, Any], spec: dict[str, Any], services: list[dict[str, Any]] | None = None
+    pod: dict[str, Any],
+    spec: dict[str, Any],
+    services: list[dict[str, Any]] | None = None,
+    declared: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment of a container's processes: never the host's.
 
     ``services`` are the cluster's Services when the container starts; without them only the
-    ``kubernetes`` service's variables are set (its usual address).
+    ``kubernetes`` service's variables are set (its usual address). ``declared`` are the
+    container's own variables as the kubelet resolved them (``podenv.container_variables``);
+    without them the literal values and downward API fields of ``spec`` are used.
     """
-    env = {"PATH": POD_PATH, "HOSTNAME": pod_hostname(pod_key(pod)[1])}
-    for item in spec.get("env") or []:
-        ref = (item.get("valueFrom") or {}).get("fieldRef") or {}
-        value = _field_value(pod, ref["fieldPath"]) if ref else str(item.get("value", ""))
-        env[item["name"]] = value
     if services is None:
         links = KUBERNETES_ENV
     else:
         enabled = pod.get("spec", {}).get("enableServiceLinks", True) is not False
         links = service_env(services, pod_key(pod)[0], enabled)
+    if declared is None:
+        declared = podenv.container_variables(pod, spec, _no_objects, links, {})
+    env = {"PATH": POD_PATH, "HOSTNAME": pod_hostname(pod_key(pod)[1]), **declared}
     for key, value in links.items():
         env.setdefault(key, value)
     for key, value in apps.image_env(spec.get("image", "")).items():
         env.setdefault(key, value)
     env.setdefault("HOME", "/root")
     return env
+
+
+def _no_objects(kind: str, namespace: str, name: str) -> None:
+    raise podenv.not_found(kind, name)
 
 
 def container_spec(pod: dict[str, Any], container: str) -> dict[str, Any] | None:
@@ -267,11 +233,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def resolve_command(argv0: str, cwd: Path) -> None:
-    """Raise ExecNotFound with the OCI runtime's text when ``argv0`` cannot be executed."""
+def resolve_command(argv0: str, cwd: Path, root: Path | None = None) -> None:
+    """Raise ExecNotFound with the OCI runtime's text when ``argv0`` cannot be executed.
+
+    ``root``: the container's root as seen from here (``/proc/PID/root``) when it has mounts.
+    """
     prefix = "OCI runtime exec failed: exec failed: unable to start container process: exec:"
     if "/" in argv0:
         target = cwd / argv0
+        if root is not None and argv0.startswith("/"):
+            target = root / argv0.lstrip("/")
         if not target.exists():
             raise ExecNotFound(
                 f'{prefix} "{argv0}": stat {argv0}: no such file or directory: unknown'
@@ -297,12 +268,19 @@ class PodRuntime:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(
-        self, pod: dict[str, Any], services: list[dict[str, Any]] | None = None
+        self,
+        pod: dict[str, Any],
+        services: list[dict[str, Any]] | None = None,
+        env: DeclaredEnv | None = None,
+        mounts: dict[str, list[Mount]] | None = None,
     ) -> dict[str, Any]:
         """Start the pod's sandbox and containers; podIP and container IDs for its status.
 
         ``services``: every Service of the cluster now, for the service link variables (without
-        them the containers get only the ``kubernetes`` service's).
+        them the containers get only the ``kubernetes`` service's). ``env``: each container's
+        declared variables as the kubelet resolved them (or a function of the pod IP that returns
+        them, for the downward API's ``status.podIP``). ``mounts``: each container's volume
+        mounts (host directory or file, mountPath, read-only).
         """
         key = pod_key(pod)
         uid = pod.get("metadata", {}).get("uid", "")
@@ -314,8 +292,14 @@ class PodRuntime:
             self.stop(*key)
         sandbox = self._new_sandbox(pod)
         try:
+            declared = env(sandbox.pod_ip) if callable(env) else env
             for spec in pod.get("spec", {}).get("containers") or []:
-                container = self._start_container(sandbox, pod, spec, services)
+                launch = Launch(
+                    services,
+                    (declared or {}).get(spec["name"]),
+                    (mounts or {}).get(spec["name"], []),
+                )
+                container = self._start_container(sandbox, pod, spec, launch)
                 sandbox.containers[spec["name"]] = container
         except Exception:
             self._teardown(sandbox)
@@ -396,19 +380,19 @@ class PodRuntime:
         return keeper
 
     def _start_container(
-        self,
-        sandbox: Sandbox,
-        pod: dict[str, Any],
-        spec: dict[str, Any],
-        services: list[dict[str, Any]] | None = None,
+        self, sandbox: Sandbox, pod: dict[str, Any], spec: dict[str, Any], launch: Launch
     ) -> Container:
         name, image = spec["name"], spec.get("image", "")
         if apps.image_kind(image) == "bootcamp":
             (sandbox.workdir / "server.js").write_text(apps.BOOTCAMP_SERVER_JS)
         log_path = self.state_dir / "logs" / f"{sandbox.namespace}_{sandbox.name}" / f"{name}.log"
-        env = container_env(pod, spec, services)
+        env = container_env(pod, spec, launch.services, launch.declared)
+        argv = self._container_argv(sandbox, spec, env)
+        mounted = bool(launch.mounts) and sandbox.keeper is not None
+        if mounted:
+            argv = self._mount_argv(sandbox, name, launch.mounts) + argv
         process = subprocess.Popen(
-            sandbox.enter_argv() + self._container_argv(sandbox, spec),
+            sandbox.enter_argv() + argv,
             cwd=sandbox.workdir,
             env=self._process_env(env, spec),
             stdin=subprocess.DEVNULL,
@@ -424,14 +408,26 @@ class PodRuntime:
         self._wait_listening(sandbox, image)
         seed = f"{sandbox.namespace}/{sandbox.name}/{name}/{time.time_ns()}"
         container_id = "docker://" + hashlib.sha256(seed.encode()).hexdigest()
-        return Container(name, image, container_id, env, log_path, process, thread)
+        return Container(name, image, container_id, env, log_path, process, thread, mounted)
 
-    def _container_argv(self, sandbox: Sandbox, spec: dict[str, Any]) -> list[str]:
+    def _mount_argv(self, sandbox: Sandbox, container: str, mounts: list[Mount]) -> list[str]:
+        """The helper that gives the container its own mount namespace with its volumes."""
+        scratch = self.state_dir / "kubelet" / "scratch" / f"{sandbox.uid}-{container}"
+        plan = {
+            "mounts": [[str(m.source), m.target, m.read_only] for m in mounts],
+            "scratch": str(scratch),
+            "cwd": str(sandbox.workdir),
+        }
+        helper = str(Path(__file__).with_name("podmount.py"))
+        return [sys.executable, "-I", "-S", helper, json.dumps(plan), "--"]
+
+    def _container_argv(
+        self, sandbox: Sandbox, spec: dict[str, Any], env: dict[str, str]
+    ) -> list[str]:
         """What the container runs: its command for real, or the image's emulation."""
         image = spec.get("image", "")
         kind = apps.image_kind(image)
-        command = list(spec.get("command") or [])
-        args = list(spec.get("args") or [])
+        command, args = podenv.expand_argv(spec, env)
         if command or (args and kind is None):
             return command + args
         argv = [sys.executable, "-u", "-m", "labtools.testing.apiserver.apps", image]
@@ -439,7 +435,7 @@ class PodRuntime:
         if port is not None and self.isolation == "none":
             sandbox.port_map[port] = free_port()
             argv += ["--port", str(sandbox.port_map[port])]
-        return argv
+        return argv + _docroot_args(image, spec)
 
     def _process_env(self, env: dict[str, str], spec: dict[str, Any]) -> dict[str, str]:
         """The container env, plus where to import the emulations from (for our own apps)."""
@@ -518,13 +514,15 @@ class PodRuntime:
         found = sandbox.containers.get(container) if sandbox else None
         if sandbox is None or found is None:
             raise ExecNotFound(f"container not found ({container!r})")
-        resolve_command(argv[0], sandbox.workdir)
+        root = Path(f"/proc/{found.process.pid}/root") if found.mounted else None
+        resolve_command(argv[0], sandbox.workdir, root)
         env = dict(found.env)
+        enter = found.exec_argv() if found.mounted else sandbox.enter_argv()
         if tty_fd is not None:
             env = {**dict(list(env.items())[:2]), "TERM": "xterm", **env}
             # setsid -c makes the pty the controlling terminal (job control in an exec'd shell).
             process = subprocess.Popen(
-                ["setsid", "-c", *sandbox.enter_argv(), *argv],
+                ["setsid", "-c", *enter, *argv],
                 cwd=sandbox.workdir,
                 env=env,
                 stdin=tty_fd,
@@ -533,7 +531,7 @@ class PodRuntime:
             )
         else:
             process = subprocess.Popen(
-                sandbox.enter_argv() + argv,
+                enter + argv,
                 cwd=sandbox.workdir,
                 env=env,
                 stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
@@ -581,6 +579,19 @@ class PodRuntime:
             raise
         sock.settimeout(None)
         return sock
+
+
+def _docroot_args(image: str, spec: dict[str, Any]) -> list[str]:
+    """Tell the image's stand-in that a volume covers (part of) its static files."""
+    docroot = apps.docroot(image)
+    paths = [str(m.get("mountPath") or "").rstrip("/") for m in spec.get("volumeMounts") or []]
+    if docroot is None:
+        return []
+    if docroot in paths:
+        return ["--docroot", docroot]
+    if any(p.startswith(docroot + "/") for p in paths):
+        return ["--docroot", docroot, "--keep-builtin"]
+    return []
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:

@@ -15,7 +15,7 @@ class PodRuntime:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
 
-    def start(self, pod: dict[str, Any]) -> dict[str, Any]:
+    def start(self, pod: dict[str, Any], **_: Any) -> dict[str, Any]:
         """Pretend to start the pod."""
         n = next(_IPS)
         return {"podIP": f"10.244.{n // 250}.{n % 250 + 2}", "containerIDs": {}}
