@@ -422,7 +422,8 @@ class Api:
             policy = body.get("propagationPolicy")
             if policy is None and body.get("orphanDependents") is True:
                 policy = "Orphan"
-            if opts.dry_run:
+            # kubectl delete --dry-run=server sends DeleteOptions{dryRun: [All]} in the body
+            if opts.dry_run or "All" in (body.get("dryRun") or []):
                 return obj
             if res.kind == "Namespace":
                 return self._delete_namespace(obj)

@@ -13,9 +13,11 @@ Isolation (chosen once per runtime, see ``detect_isolation``):
   host's sockets. (An unprivileged user+net namespace would need a relay process for every
   connection; it is not implemented.)
 
-Only the network and hostname are isolated; there is no mount namespace. A container's working
-directory is ``state_dir/pods/<ns>_<name>/`` (the bootcamp image's ``server.js`` is written there),
-so relative paths in exec see the pod's files and absolute paths see the host's filesystem.
+The filesystem is the host's: a container's working directory is ``state_dir/pods/<ns>_<name>/``
+(the bootcamp image's ``server.js`` is written there). With ``netns`` isolation, a container with
+volume mounts starts through ``podmount.py``, which gives it a mount namespace of its own with
+each volume (written by the kubelet under ``state_dir/kubelet/pods/<uid>/volumes``) bound at its
+``mountPath``; its exec sessions join that namespace (``nsenter -t PID -m -r -w``).
 
 Container output goes to a CRI-format log file per container (``<RFC3339Nano> stdout F <line>``)
 that ``streaming.handle_log`` reads.
