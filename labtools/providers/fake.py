@@ -1,7 +1,8 @@
 """The ``fake`` provider: minikube's contract played by ``python -m labtools.testing.minikube``.
 
-Its state (``MINIKUBE_HOME``) and kubeconfig live under the project's ``.labtools/fake-minikube``,
-so rehearsing a lab never touches the user's real ``~/.minikube`` or ``~/.kube/config``.
+Its state (``MINIKUBE_HOME``), kubeconfig and kubectl's cache live under the project's
+``.labtools/fake-minikube``, so rehearsing a lab never touches the user's real ``~/.minikube``,
+``~/.kube/config`` or ``~/.kube/cache``.
 """
 
 from __future__ import annotations
@@ -42,9 +43,16 @@ class FakeProvider(MinikubeProvider):
         return (sys.executable, "-m", FAKE_MODULE)
 
     def env(self, host: Host) -> dict[str, str]:
-        """MINIKUBE_HOME and KUBECONFIG inside the project's fake home."""
+        """MINIKUBE_HOME, KUBECONFIG and kubectl's cache inside the project's fake home.
+
+        kubectl caches discovery per server (``~/.kube/cache/discovery/127.0.0.1_<port>``); a
+        fake cluster gets a new port on every start, so without ``KUBECACHEDIR`` each start
+        would leave another directory in the user's HOME.
+        """
+        home = fake_home(host)
         return {
             "MINIKUBE_IN_STYLE": "false",
-            "MINIKUBE_HOME": fake_home(host),
+            "MINIKUBE_HOME": home,
             "KUBECONFIG": fake_kubeconfig(host),
+            "KUBECACHEDIR": os.path.join(home, "kube-cache"),
         }

@@ -17,11 +17,21 @@ from labtools.testing.plugin import FakeMinikube, make_fake_minikube, server_pid
 pytestmark = pytest.mark.fake
 
 
+def own_home(tmp_path: Path) -> dict[str, str]:
+    """The environment with HOME under tmp_path and no MINIKUBE_* (the fake writes its state
+    where minikube would: never into the user's own ~/.minikube)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINIKUBE_")}
+    (tmp_path / "home").mkdir(exist_ok=True)
+    return {**env, "HOME": str(tmp_path / "home")}
+
+
 def test_install_shim_runs_the_fake(tmp_path: Path) -> None:
     shim = install_shim(tmp_path / "bin")
     assert shim == tmp_path / "bin" / "minikube"
     assert os.access(shim, os.X_OK)
-    result = subprocess.run([str(shim), "version", "--short"], capture_output=True, text=True)
+    result = subprocess.run(
+        [str(shim), "version", "--short"], capture_output=True, text=True, env=own_home(tmp_path)
+    )
     assert (result.returncode, result.stdout) == (0, "v1.37.0\n")
 
 
@@ -29,7 +39,9 @@ def test_print_export_one_liner(tmp_path: Path) -> None:
     bin_dir = tmp_path / "fake bin"
     script = f'eval "$({sys.executable} -m labtools.testing.path --print-export "{bin_dir}")"; '
     script += "command -v minikube; minikube version --short"
-    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+    result = subprocess.run(
+        ["sh", "-c", script], capture_output=True, text=True, env=own_home(tmp_path)
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [str(bin_dir / "minikube"), "v1.37.0"]
 

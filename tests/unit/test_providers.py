@@ -367,6 +367,13 @@ def test_fake_home_vars_win(tmp_path: Any) -> None:
     env = get_provider("fake").env(h)
     assert env["MINIKUBE_HOME"] == str(tmp_path / "h")
     assert env["KUBECONFIG"] == str(tmp_path / "k")
+    assert env["KUBECACHEDIR"] == str(tmp_path / "h" / "kube-cache")
+
+
+def test_fake_keeps_kubectls_cache_out_of_home(tmp_path: Any) -> None:
+    # kubectl honours KUBECACHEDIR (else ~/.kube/cache, one discovery dir per server port)
+    env = get_provider("fake").env(host(provider="fake", project_root=str(tmp_path)))
+    assert env["KUBECACHEDIR"] == str(tmp_path / ".labtools" / "fake-minikube" / "kube-cache")
 
 
 @pytest.mark.parametrize("name", ["minikube", "context", "fake"])

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from labtools.errors import ServiceError
-from labtools.testing.apiserver import apps, podenv
+from labtools.testing.apiserver import apps, podenv, spawn
 from labtools.testing.apiserver.podenv import KUBERNETES_ENV, service_env
 
 POD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -360,7 +360,7 @@ class PodRuntime:
             hostname,
             pod_ip,
         ]
-        keeper = subprocess.Popen(
+        keeper = spawn.popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -393,7 +393,7 @@ class PodRuntime:
         mounted = bool(launch.mounts) and sandbox.keeper is not None
         if mounted:
             argv = self._mount_argv(sandbox, name, launch.mounts) + argv
-        process = subprocess.Popen(
+        process = spawn.popen(
             sandbox.enter_argv() + argv,
             cwd=sandbox.workdir,
             env=self._process_env(env, spec),
@@ -523,7 +523,7 @@ class PodRuntime:
         if tty_fd is not None:
             env = {**dict(list(env.items())[:2]), "TERM": "xterm", **env}
             # setsid -c makes the pty the controlling terminal (job control in an exec'd shell).
-            process = subprocess.Popen(
+            process = spawn.popen(
                 ["setsid", "-c", *enter, *argv],
                 cwd=sandbox.workdir,
                 env=env,
@@ -532,7 +532,7 @@ class PodRuntime:
                 stderr=tty_fd,
             )
         else:
-            process = subprocess.Popen(
+            process = spawn.popen(
                 enter + argv,
                 cwd=sandbox.workdir,
                 env=env,

@@ -168,9 +168,15 @@ def service(inv: Invocation) -> int:
     return 0
 
 
+# commands minikube never audits (`shouldLog` in minikube's pkg/minikube/audit/audit.go)
+NOT_AUDITED = ("", "help", "status", "version", "logs", "generate-docs", "profile")
+
+
 def audit(inv: Invocation, start: str) -> None:
     """Append this command to logs/audit.json (one CloudEvent per line, like minikube)."""
-    if inv.command in ("", "help") or inv.flag("skip-audit"):
+    if inv.command in NOT_AUDITED or inv.flag("skip-audit"):
+        return
+    if inv.command == "delete" and inv.flag("purge"):  # it has just removed logs/ itself
         return
     logs = state.minikube_home() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
