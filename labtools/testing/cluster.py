@@ -12,8 +12,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
 
 from labtools.errors import ServiceError
+from labtools.testing.faults import FaultClient
 
 READY_RE = re.compile(r"fake apiserver ready at (\S+)")
 
@@ -102,6 +105,8 @@ class FakeCluster:
             self.stop()
             raise ServiceError(f"fake API server did not start within {timeout}s: {tail}")
         self.server = match.group(1)
+        # a later start (after `kill`) comes back on the same port, like a restarted server
+        self.port = urlsplit(self.server).port or self.port
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -122,12 +127,50 @@ class FakeCluster:
             os.killpg(proc.pid, signal.SIGKILL)
         self._proc = None
 
+    def kill(self, timeout: float = 10.0) -> None:
+        """``kill -9`` the server process alone (not its group), as a crash or an OOM kill would.
+
+        What it started must die with it (the pods get a parent-death signal); ``start()``
+        afterwards brings it back on the same port with its certificates (and, with
+        ``data_file``, its objects).
+        """
+        proc = self._proc
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=timeout)
+        self._proc = None
+
+    # ---- fault injection (the server's /_fake admin endpoint) ----------------------------
+    @property
+    def admin(self) -> FaultClient:
+        """The admin endpoint, reached with this cluster's kubeconfig (the admin certificate)."""
+        return FaultClient(self.kubeconfig, self.context)
+
+    def inject(self, kind: str, **spec: Any) -> dict[str, Any]:
+        """Inject a fault (``labtools.testing.apiserver.faults``); the server's view with its id."""
+        return self.admin.add({"kind": kind, **spec})
+
+    def clear_faults(self, fault_id: str | None = None) -> int:
+        """Clear one fault or all of them; how many were cleared."""
+        return self.admin.clear(fault_id)
+
+    def restart(self, downtime: float = 0.0, timeout: float = 30.0) -> dict[str, Any]:
+        """Kill the server (its pods with it) and wait until it serves again: same port, pid,
+        certificates and (with ``data_file``) objects. Returns the new ``GET /_fake`` info."""
+        return self.admin.restart(downtime, timeout)
+
     def env(self) -> dict[str, str]:
-        """Environment for kubectl: isolated HOME and KUBECONFIG."""
+        """Environment for kubectl: isolated HOME, KUBECONFIG and discovery cache."""
         env = dict(os.environ)
         home = self.workdir / "home"
         home.mkdir(parents=True, exist_ok=True)
-        env.update(HOME=str(home), KUBECONFIG=str(self.kubeconfig))
+        env.update(
+            HOME=str(home),
+            KUBECONFIG=str(self.kubeconfig),
+            KUBECACHEDIR=str(self.workdir / "kube-cache"),
+        )
         return env
 
     def kubectl(

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 
@@ -42,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=float(os.environ.get("LABTOOLS_FAKE_POD_DELAY", "1.0")),
     )
     p.add_argument("--kubernetes-version", default="v1.32.0")
+    # set by a restart (POST /_fake/restart): how long the server stays down before it binds
+    p.add_argument("--start-delay", type=float, default=0.0, help=argparse.SUPPRESS)
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if (args.ca_cert is None) != (args.ca_key is None):
@@ -59,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     from .app import App, Options
     from .kubeconfig import kubeconfig_doc, write_kubeconfig
 
+    _reap_previous_image()
+    if args.start_delay > 0:
+        time.sleep(args.start_delay)
     kubeconfig = args.kubeconfig.resolve()
     cert_dir = (args.cert_dir or kubeconfig.parent).resolve()
     opts = Options(
@@ -74,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         data_file=args.data,
         pod_ready_delay=args.pod_ready_delay,
         version=args.kubernetes_version,
+        restart_argv=list(sys.orig_argv[1:]) if argv is None else ["-m", __package__, *argv],
     )
     app = App(opts)
     done = threading.Event()
@@ -88,6 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         app.stop()
     return 0
+
+
+def _reap_previous_image() -> None:
+    """After a restart (exec), collect the pods of the previous image: they died with it."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 if __name__ == "__main__":

@@ -5,9 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import secrets
 import ssl
+import sys
 import threading
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,9 @@ from .api import Api
 from .bootstrap import bootstrap
 from .certs import CertFiles, make_certs
 from .controllers import Controllers
+from .faults import Faults
 from .nodeports import NodePorts
+from .persist import DataFile
 from .server import FakeHTTPServer, Handler, ServerConfig, Target
 from .status import ApiError, bad_request, not_found, unsupported_media
 from .store import Obj, Store, now_rfc3339
@@ -43,6 +49,8 @@ class Options:
     pod_ready_delay: float = 1.0
     version: str = "v1.32.0"
     extra_hosts: list[str] = field(default_factory=list)
+    # the command line that runs this server again (set by __main__): restarts re-exec it
+    restart_argv: list[str] | None = None
 
 
 def load_runtime(state_dir: Path) -> Any:
@@ -73,6 +81,12 @@ class App:
         self.thread: threading.Thread | None = None
         self.certs: CertFiles | None = None
         self.node_ports: NodePorts | None = None
+        self.faults = Faults()
+        self.boot_id = str(uuid.uuid4())
+        self.started_at = now_rfc3339()
+        # DER of the admin client certificate: the only one the /_fake endpoint answers
+        self.admin_der = b""
+        self.data = DataFile(opts.data_file) if opts.data_file is not None else None
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> str:
@@ -100,6 +114,7 @@ class App:
             ctx.load_cert_chain(self.certs.server_cert, self.certs.server_key)
             ctx.load_verify_locations(self.certs.ca)
             ctx.verify_mode = ssl.CERT_REQUIRED
+            self.admin_der = ssl.PEM_cert_to_DER_cert(self.certs.client_cert.read_text())
         self.httpd = FakeHTTPServer((self.opts.host, self.opts.port), self, ctx)
         port = self.httpd.server_address[1]
         self.runtime = load_runtime(self.state_dir)
@@ -140,30 +155,49 @@ class App:
 
     # ---- persistence -------------------------------------------------------------------
     def _save(self) -> None:
-        path = self.opts.data_file
-        if path is None:
-            return
-        objects = [{"group": k[0], "plural": k[1], "object": o} for k, o in self.store.iter_all()]
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps({"resourceVersion": self.store.rv, "objects": objects}))
-        tmp.replace(path)
+        if self.data is not None:
+            self.data.snapshot(self.store)
+            self.data.close()
 
     def _load(self) -> bool:
-        path = self.opts.data_file
-        if path is None or not path.exists():
+        """Objects from the data file (snapshot + log); then log every change from here on."""
+        if self.data is None:
             return False
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, ValueError):
-            log.warning("cannot read %s; starting empty", path)
-            return False
-        for item in doc.get("objects", []):
-            obj = item["object"]
-            if item["plural"] == "pods" and item["group"] == "":
+        objects = self.data.load(self.store)
+        for key, obj in objects or []:
+            if key == R.POD.key:
                 _restart_pod(obj)
-            self.store.load((item["group"], item["plural"]), obj)
-        self.store.rv = max(self.store.rv, int(doc.get("resourceVersion", 0)))
-        return True
+            self.store.load(key, obj)
+        self.data.snapshot(self.store)
+        self.data.open_log(self.store)
+        return objects is not None
+
+    # ---- the admin endpoint's actions --------------------------------------------------
+    def admin_info(self) -> dict[str, Any]:
+        """What `GET /_fake` shows: who this server is and what it has served."""
+        port = self.httpd.server_address[1] if self.httpd is not None else 0
+        return {
+            "kind": "FakeAPIServer",
+            "pid": os.getpid(),
+            "bootID": self.boot_id,
+            "startedAt": self.started_at,
+            "port": port,
+            "requests": dict(self.faults.requests),
+        }
+
+    def schedule_restart(self, downtime: float) -> None:
+        """Die like `kill -9` shortly (after this answer is sent) and start again on this port."""
+        argv = self.opts.restart_argv
+        if argv is None or self.httpd is None:
+            raise bad_request(
+                "restart: this server does not run as `python -m labtools.testing.apiserver` "
+                "(an in-process App cannot re-execute itself)"
+            )
+        port = str(self.httpd.server_address[1])
+        argv = [*_without(argv, ("--port", "--start-delay")), "--port", port]
+        if downtime:
+            argv += ["--start-delay", f"{downtime:g}"]
+        threading.Thread(target=_reexec, args=(argv,), daemon=True, name="restart").start()
 
     # ---- request helpers ---------------------------------------------------------------
     def decode_body(self, body: bytes, content_type: str) -> Obj:
@@ -325,6 +359,32 @@ class App:
                 80,
             )
         streaming.handle_pod_proxy(handler, self.runtime, pods[0], int(target), "/" + t.rest)
+
+
+def _without(argv: list[str], flags: tuple[str, ...]) -> list[str]:
+    """``argv`` without the given ``--flag VALUE`` pairs (a restart sets them anew)."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in flags:
+            skip = True
+        elif not arg.startswith(tuple(f + "=" for f in flags)):
+            out.append(arg)
+    return out
+
+
+def _reexec(argv: list[str]) -> None:
+    """Replace this process: its sockets close, its pods get their parent-death signal.
+
+    Nothing is saved first (a kill saves nothing either); the write-ahead log already holds
+    every change.
+    """
+    time.sleep(0.1)  # let the 202 answer leave
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *argv])
 
 
 def _check_container_running(pod: Obj, container: str, sub: str) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -115,6 +116,57 @@ def load_or_create_ca(ca_cert: Path, ca_key: Path) -> tuple[x509.Certificate, Ca
         return cert, key
 
 
+def _files(cert_dir: Path) -> CertFiles:
+    return CertFiles(
+        cert_dir / "ca.crt",
+        cert_dir / "apiserver.crt",
+        cert_dir / "apiserver.key",
+        cert_dir / "client.crt",
+        cert_dir / "client.key",
+    )
+
+
+def reusable(cert_dir: Path, hosts: list[str], shared_ca: Path | None) -> CertFiles | None:
+    """The certificates a previous start left in ``cert_dir``, when they still fit.
+
+    A real API server keeps its certificates across restarts (minikube regenerates them only
+    when the IPs change), so clients that trusted it before (a running `kubectl proxy`) still
+    do. They fit when all files exist, both certificates are issued by the CA in use (the
+    shared one, else ``cert_dir/ca.crt``), valid for another hour, and the server's SANs cover
+    ``hosts``.
+    """
+    files = _files(cert_dir)
+    try:
+        ca = x509.load_pem_x509_certificate((shared_ca or files.ca).read_bytes())
+        copied = shared_ca is not None and files.ca.resolve() != shared_ca.resolve()
+        if copied and files.ca.read_bytes() != ca.public_bytes(serialization.Encoding.PEM):
+            return None
+        server = x509.load_pem_x509_certificate(files.server_cert.read_bytes())
+        client = x509.load_pem_x509_certificate(files.client_cert.read_bytes())
+        if not (files.server_key.exists() and files.client_key.exists()):
+            return None
+        soon = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+        for cert in (server, client):
+            cert.verify_directly_issued_by(ca)
+            if cert.not_valid_after_utc < soon:
+                return None
+        sans = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+        names |= set(sans.get_values_for_type(x509.DNSName))
+    except (OSError, ValueError, TypeError, x509.ExtensionNotFound, InvalidSignature):
+        return None
+    wanted = {str(ipaddress.ip_address(h)) if _is_ip(h) else h for h in hosts}
+    return files if wanted <= names else None
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def make_certs(
     cert_dir: Path,
     hosts: list[str],
@@ -129,6 +181,9 @@ def make_certs(
     """
     cert_dir.mkdir(parents=True, exist_ok=True)
     shared = ca_cert if ca_cert is not None and ca_key is not None else None
+    kept = reusable(cert_dir, hosts, shared)
+    if kept is not None:
+        return kept
     if ca_cert is not None and ca_key is not None:
         ca, ca_priv = load_or_create_ca(ca_cert, ca_key)
     else:
@@ -153,13 +208,7 @@ def make_certs(
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
         .sign(ca_priv, hashes.SHA256())
     )
-    files = CertFiles(
-        cert_dir / "ca.crt",
-        cert_dir / "apiserver.crt",
-        cert_dir / "apiserver.key",
-        cert_dir / "client.crt",
-        cert_dir / "client.key",
-    )
+    files = _files(cert_dir)
     pem = serialization.Encoding.PEM
     if shared is None or files.ca.resolve() != shared.resolve():
         _write(files.ca, ca.public_bytes(pem))

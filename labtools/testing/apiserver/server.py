@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import discovery, hpa, openapiv2
+from . import admin, discovery, hpa, openapiv2
 from . import resources as R
 from .api import WriteOptions
 from .events import from_core, to_core
@@ -148,6 +148,8 @@ class Handler(BaseHTTPRequestHandler):
         self._cached_body = None
         self._deprecations = ()
         try:
+            if admin.intercept(self):  # the test-only /_fake endpoint and injected faults
+                return
             self._route()
         except ApiError as err:
             # an unread request body would corrupt the next request on this keep-alive
@@ -591,6 +593,7 @@ class FakeHTTPServer(ThreadingHTTPServer):
         return sock, addr
 
     def finish_request(self, request: Any, client_address: Any) -> None:
+        self.app.faults.hold_connection(self.app.stopping)  # an injected `hang` at connect
         # The TLS handshake runs in the request thread so a slow client never blocks accept().
         if self.ssl_ctx is not None:
             try:
