@@ -259,19 +259,26 @@ def test_discovery_and_openapi(plain: FakeCluster) -> None:
     assert "fieldValidation" in [p["name"] for p in patch["parameters"]]
 
 
-def _tls_get(host: str, port: int, ctx: ssl.SSLContext) -> bytes | None:
-    """GET /version over TLS; None when the handshake or request is refused."""
+def _tls_get(
+    host: str, port: int, ctx: ssl.SSLContext, path: str = "/version", token: str = ""
+) -> tuple[int, bytes] | None:
+    """GET over TLS: (status, body); None when the handshake or request is refused."""
     conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=5)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        conn.request("GET", "/version")
-        return conn.getresponse().read()
+        conn.request("GET", path, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
     except (ssl.SSLError, ConnectionError, http.client.HTTPException):
         return None
     finally:
         conn.close()
 
 
-def test_https_requires_a_client_certificate(tmp_path: Path) -> None:
+def test_https_authenticates_like_kube_apiserver(tmp_path: Path) -> None:
+    """No credentials is system:anonymous (--anonymous-auth=true): /version is public
+    (system:public-info-viewer), the API is Forbidden; a bad bearer token is a 401, never
+    anonymous (filters/authentication.go, union.NewFailOnError); the client cert is admin."""
     started = time.monotonic()
     with FakeCluster(tmp_path / "tls") as cluster:
         took = time.monotonic() - started
@@ -285,12 +292,36 @@ def test_https_requires_a_client_certificate(tmp_path: Path) -> None:
             "client.key",
         ]
         url = urlsplit(cluster.server)
+        host, port = url.hostname or "", url.port or 0
         ctx = ssl.create_default_context(cafile=str(certs / "ca.crt"))
-        assert _tls_get(url.hostname or "", url.port or 0, ctx) is None
+        assert _tls_get(host, port, ctx) == _tls_get(host, port, ctx, "/version/")
+        status, body = _tls_get(host, port, ctx) or (0, b"")
+        assert (status, json.loads(body)["gitVersion"]) == (200, "v1.32.0")
+        status, body = _tls_get(host, port, ctx, "/api/v1/pods") or (0, b"")
+        assert status == 403
+        assert json.loads(body)["message"] == (
+            'pods is forbidden: User "system:anonymous" cannot list resource "pods" in API '
+            'group "" at the cluster scope'
+        )
+        status, body = _tls_get(host, port, ctx, "/api") or (0, b"")
+        assert (status, json.loads(body)["message"]) == (
+            403,
+            'forbidden: User "system:anonymous" cannot get path "/api"',
+        )
+        status, body = _tls_get(host, port, ctx, "/version", token="not-a-token") or (0, b"")
+        assert status == 401
+        assert json.loads(body) == {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": "Unauthorized",
+            "reason": "Unauthorized",
+            "code": 401,
+        }
         ctx.load_cert_chain(certs / "client.crt", certs / "client.key")
-        version = _tls_get(url.hostname or "", url.port or 0, ctx)
-        assert version is not None
-        assert json.loads(version)["gitVersion"] == "v1.32.0"
+        status, body = _tls_get(host, port, ctx, "/api/v1/pods") or (0, b"")
+        assert status == 200, body
         pid = cluster.pid
     assert pid is not None
     with pytest.raises(ProcessLookupError):

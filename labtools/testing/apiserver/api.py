@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import resources as R
 from .defaults import GENERATION_GROUPS, apply_defaults, validate
@@ -21,6 +21,9 @@ from .schema import converter_error, go_value, json_error, smd_errors, unknown_f
 from .selectors import match_requirements, parse_fields, parse_labels, selector_string
 from .status import ApiError, already_exists, bad_request, conflict, invalid, not_found
 from .store import Obj, Store, now_micro, now_rfc3339
+
+if TYPE_CHECKING:
+    from .admission import Admission
 
 ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -42,6 +45,8 @@ class WriteOptions:
     field_manager: str = ""
     force: bool = False
     warnings: list[str] = field(default_factory=list)
+    # who asked (authn.UserInfo); None for the fake's own controllers, which are trusted
+    user: Any = None
 
 
 class Api:
@@ -52,6 +57,8 @@ class Api:
         self.node_name = node_name
         self.lock = threading.RLock()
         self.kick: Callable[[], None] = lambda: None
+        # admission plugins (admission.py), set by the App; None: a bare store-backed API
+        self.admission: Admission | None = None
 
     # ---- reads -------------------------------------------------------------------------
     def get(self, res: R.Resource, ns: str, name: str) -> Obj:
@@ -159,6 +166,8 @@ class Api:
         if res.kind == "HorizontalPodAutoscaler":
             obj["status"] = {}  # PrepareForCreate: the controller owns the status
         apply_defaults(res, obj)
+        if self.admission is not None:
+            self.admission.mutate(res, obj, None, opts)
         validate(res, obj)
         if res.kind == "Pod" and obj["metadata"].get("namespace") != "kube-system":
             _service_account_volume(obj)
@@ -171,6 +180,8 @@ class Api:
             self._allocate(res, obj, None)
             if res.kind == "Job":
                 generate_job_selector(obj)
+            if self.admission is not None:
+                self.admission.validate(res, obj, None, opts)
             if opts.dry_run:
                 meta.setdefault("uid", _uuid())
                 meta["creationTimestamp"] = now_rfc3339()
@@ -300,12 +311,16 @@ class Api:
         ):
             obj["status"] = old["status"]
         apply_defaults(res, obj)
+        if self.admission is not None:
+            self.admission.mutate(res, obj, old, opts)
         validate(res, obj)
         if res.group in GENERATION_GROUPS and _spec_of(obj) != _spec_of(old):
             meta["generation"] = int(old_meta.get("generation", 1)) + 1
         self._allocate(res, obj, old)
         if obj == old:
             return old
+        if self.admission is not None:
+            self.admission.validate(res, obj, old, opts, subresource)
         if opts.dry_run:
             return obj
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):

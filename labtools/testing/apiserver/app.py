@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
-import secrets
 import ssl
 import sys
 import threading
@@ -17,16 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from . import resources as R
+from . import reviews
+from .admission import Admission
 from .api import Api
+from .authn import UserInfo
+from .authz import Guard
 from .bootstrap import bootstrap
+from .bootstrap_policy import install_policy
 from .certs import CertFiles, make_certs
 from .controllers import Controllers
+from .ctl_quota import QuotaTracker
 from .faults import Faults
 from .nodeports import NodePorts
 from .persist import DataFile
 from .server import FakeHTTPServer, Handler, ServerConfig, Target
 from .status import ApiError, bad_request, not_found, unsupported_media
 from .store import Obj, Store, now_rfc3339
+from .tokens import TokenIssuer
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +92,12 @@ class App:
         # DER of the admin client certificate: the only one the /_fake endpoint answers
         self.admin_der = b""
         self.data = DataFile(opts.data_file) if opts.data_file is not None else None
+        # ServiceAccount tokens are signed with a key kept beside the certificates, so tokens
+        # handed out survive a stop/start of the same cluster (like minikube's sa.key)
+        self.issuer = TokenIssuer(Path(opts.cert_dir or state) / "sa.key")
+        self.guard = Guard(self.store, self.issuer, insecure=opts.http)
+        self.api.admission = Admission(self.store, self.guard.rbac)
+        self.quotas = QuotaTracker(self.store)
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> str:
@@ -113,16 +124,20 @@ class App:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(self.certs.server_cert, self.certs.server_key)
             ctx.load_verify_locations(self.certs.ca)
-            ctx.verify_mode = ssl.CERT_REQUIRED
+            # a client certificate is one way to authenticate; bearer tokens are another
+            ctx.verify_mode = ssl.CERT_OPTIONAL
             self.admin_der = ssl.PEM_cert_to_DER_cert(self.certs.client_cert.read_text())
         self.httpd = FakeHTTPServer((self.opts.host, self.opts.port), self, ctx)
         port = self.httpd.server_address[1]
         self.runtime = load_runtime(self.state_dir)
         self.controllers = Controllers(self.api, self.runtime, self.opts.pod_ready_delay)
         self.controllers.ca_pem = self.certs.ca.read_text() if self.certs else ""  # type: ignore[attr-defined]
+        self.controllers.rbac = self.guard.rbac  # type: ignore[attr-defined]
+        self.controllers.quotas = self.quotas  # type: ignore[attr-defined]
         loaded = self._load()
         if not loaded:
             bootstrap(self.api, self.opts.node_name, self.opts.version)
+            install_policy(self.api, self.guard.rbac)
         self.controllers.reconcile()
         self.controllers.start()
         self.node_ports = NodePorts(self.store, self.runtime)
@@ -237,49 +252,13 @@ class App:
         except protobuf.ProtobufError as exc:
             raise unsupported_media("application/vnd.kubernetes.protobuf", str(exc)) from exc
 
-    def review(self, body: Obj) -> Obj:
-        """Answer access reviews as for minikube's admin user (system:masters: allowed)."""
-        kind = body.get("kind", "")
-        out: Obj = {
-            "kind": kind,
-            "apiVersion": body.get("apiVersion", ""),
-            "metadata": {"creationTimestamp": None},
-        }
-        user = {"username": "minikube-user", "groups": ["system:masters", "system:authenticated"]}
-        if kind == "SelfSubjectAccessReview":
-            out.update(spec=body.get("spec") or {}, status={"allowed": True})
-        elif kind == "SelfSubjectRulesReview":
-            out.update(
-                spec=body.get("spec") or {},
-                status={
-                    "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-                    "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
-                    "incomplete": False,
-                },
-            )
-        else:
-            out["status"] = {"userInfo": user}
-        return out
+    def review(self, body: Obj, user: UserInfo, namespace: str = "") -> Obj:
+        """Answer an access, rules, self-subject or token review as the real authorizer."""
+        return reviews.review(self.guard, body, user, namespace)
 
-    def token_request(self, body: Obj) -> Obj:
-        """A TokenRequest answer with an opaque token."""
-        payload = base64.urlsafe_b64encode(secrets.token_bytes(24)).decode().rstrip("=")
-        spec = body.get("spec") or {}
-        return {
-            "kind": "TokenRequest",
-            "apiVersion": "authentication.k8s.io/v1",
-            "metadata": {"creationTimestamp": None},
-            "spec": {
-                "audiences": spec.get("audiences")
-                or ["https://kubernetes.default.svc.cluster.local"],
-                "expirationSeconds": spec.get("expirationSeconds") or 3600,
-                "boundObjectRef": None,
-            },
-            "status": {
-                "token": f"eyJhbGciOiJFUzI1NiJ9.{payload}.fake",
-                "expirationTimestamp": now_rfc3339(),
-            },
-        }
+    def token_request(self, body: Obj, service_account: Obj) -> Obj:
+        """A TokenRequest for a ServiceAccount: a signed JWT bound to its uid."""
+        return reviews.token_request(self.guard, body, service_account)
 
     def stream(self, handler: Handler, t: Target) -> None:
         """exec, attach, log, portforward and proxy: hand over to streaming.py."""

@@ -15,10 +15,12 @@ from typing import Any
 
 from . import resources as R
 from .api import Api, random_suffix
+from .bootstrap_policy import sync_aggregation
 from .ctl_deployments import compute_hash, sync_deployments
 from .ctl_gc import sync_gc
 from .ctl_namespaces import sync_namespaces
 from .ctl_pods import NODE_IP, go_duration, image_missing, stop_pod, sync_pods
+from .ctl_quota import sync_quotas
 from .ctl_replicasets import sync_replicasets
 from .ctl_services import sync_endpoints
 from .jobs import sync_jobs
@@ -96,12 +98,14 @@ class Controllers:
         """One pass over every controller."""
         steps: list[Callable[[Controllers], None]] = [
             sync_namespaces,
+            sync_aggregation,
             sync_gc,
             sync_deployments,
             sync_replicasets,
             sync_jobs,
             sync_pods,
             sync_endpoints,
+            sync_quotas,
             sync_system,
         ]
         for step in steps:

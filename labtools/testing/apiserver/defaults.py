@@ -285,6 +285,8 @@ def _name_causes(res: Resource, meta: Obj) -> list[Cause]:
                 "Required value: name or generateName is required",
             )
         ]
+    if res.group == "rbac.authorization.k8s.io":
+        return _path_segment_causes(name)
     if res.kind == "Namespace":
         regex, msg, limit = LABEL_RE, LABEL_MSG, 63
     elif res.kind == "Service":
@@ -303,6 +305,15 @@ def _name_causes(res: Resource, meta: Obj) -> list[Cause]:
     if not regex.match(name):
         causes.append(("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {msg}'))
     return causes
+
+
+def _path_segment_causes(name: str) -> list[Cause]:
+    """RBAC names are path segments (path.IsValidPathSegmentName): `system:basic-user` is fine."""
+    texts = []
+    if name in (".", ".."):
+        texts.append(f"may not be '{name}'")
+    texts += [f"may not contain '{ch}'" for ch in ("/", "%") if ch in name]
+    return [("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {t}') for t in texts]
 
 
 def _container_causes(spec: Obj, prefix: str) -> list[Cause]:

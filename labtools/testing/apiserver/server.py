@@ -83,6 +83,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: FakeHTTPServer
     _cached_body: bytes | None = None
+    _user: Any = None  # the authenticated (or impersonated) UserInfo of the current request
     # warnings every answer to the current request carries (deprecated kinds)
     _deprecations: tuple[str, ...] = ()
 
@@ -170,6 +171,8 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- routing -----------------------------------------------------------------------
     def _route(self) -> None:
+        # authentication, impersonation and authorization come before routing (authz.py)
+        self._user = self.app.guard.check(self)
         path = urlsplit(self.path).path.rstrip("/") or "/"
         if self._simple(path):
             return
@@ -328,6 +331,7 @@ class Handler(BaseHTTPRequestHandler):
             field_validation=q.get("fieldValidation", ["Warn"])[0] or "Warn",
             field_manager=q.get("fieldManager", [""])[0],
             force=q.get("force", ["false"])[0] == "true",
+            user=self._user,
         )
 
     def _out(self, t: Target, obj: Obj) -> Obj:
@@ -385,7 +389,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _create(self, t: Target) -> None:
         if t.res.group in ("authorization.k8s.io", "authentication.k8s.io"):
-            self.send_json(201, self.app.review(self._decode(t)))
+            self.send_json(201, self.app.review(self._decode(t), self._user, t.namespace or ""))
             return
         obj = self._decode(t)
         opts = self._opts()
@@ -480,8 +484,7 @@ class Handler(BaseHTTPRequestHandler):
             api.store.put(t.res.key, pod)
             self.send_json(201, CREATED_STATUS)
         else:
-            api.get(t.res, ns, t.name)
-            self.send_json(201, self.app.token_request(body))
+            self.send_json(201, self.app.token_request(body, api.get(t.res, ns, t.name)))
 
     # ---- watch -------------------------------------------------------------------------
     def _watch(self, t: Target) -> None:

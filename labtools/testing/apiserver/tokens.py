@@ -1,0 +1,202 @@
+"""ServiceAccount tokens: TokenRequest issues RS256 JWTs, the authenticator verifies them.
+
+Follows `pkg/serviceaccount/claims.go` and `jwt.go` (kube-apiserver v1.32): issuer and audience
+`https://kubernetes.default.svc.cluster.local` (minikube's `--service-account-issuer`), claims
+`aud, exp, iat, iss, jti, kubernetes.io{namespace, serviceaccount{name, uid}}, nbf, sub`, header
+`{"alg":"RS256","kid":...}`, and validation that rejects expired tokens (go-jose's one-minute
+leeway) and tokens whose ServiceAccount is gone or was re-created with another uid.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+API_AUDIENCES = (ISSUER,)
+LEEWAY = 60  # go-jose's DefaultLeeway, used by jwt.Claims.Validate
+MIN_EXPIRATION = 600  # pkg/apis/authentication/validation: MinTokenAgeSec
+MAX_EXPIRATION = 1 << 32
+DEFAULT_EXPIRATION = 3600
+
+
+class TokenError(Exception):
+    """A bearer token that does not authenticate (the request gets a 401)."""
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What a verified ServiceAccount token says."""
+
+    namespace: str
+    name: str
+    uid: str
+    jti: str
+    expiry: int
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class TokenIssuer:
+    """Signs and verifies ServiceAccount JWTs with one RSA key kept in the cert directory."""
+
+    def __init__(self, key_file: Path | None) -> None:
+        self.key_file = key_file
+        self._key: rsa.RSAPrivateKey | None = None
+        self._kid = ""
+        self._lock = threading.Lock()
+        # verified tokens: signature checks are the expensive part of authenticating
+        self._verified: dict[str, Claims] = {}
+
+    # ---- key ---------------------------------------------------------------------------
+    def key(self) -> rsa.RSAPrivateKey:
+        """The signing key: loaded from disk, or generated on first use and saved (0600)."""
+        with self._lock:
+            if self._key is None:
+                self._key = self._load_or_create()
+                der = self._key.public_key().public_bytes(
+                    serialization.Encoding.DER,
+                    serialization.PublicFormat.SubjectPublicKeyInfo,
+                )
+                # keyIDFromPublicKey: base64url(sha256(DER of the public key)), unpadded
+                self._kid = _b64(hashlib.sha256(der).digest())
+            return self._key
+
+    def _load_or_create(self) -> rsa.RSAPrivateKey:
+        path = self.key_file
+        if path is not None and path.exists():
+            loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            if isinstance(loaded, rsa.RSAPrivateKey):
+                return loaded
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.TraditionalOpenSSL,
+                    serialization.NoEncryption(),
+                )
+            )
+            os.chmod(tmp, 0o600)
+            tmp.replace(path)
+        return key
+
+    # ---- issue -------------------------------------------------------------------------
+    def issue(
+        self, sa: dict[str, Any], seconds: int, audiences: list[str], now: int | None = None
+    ) -> tuple[str, int]:
+        """A signed token for a ServiceAccount object; returns (token, expiry)."""
+        meta = sa["metadata"]
+        issued = int(time.time()) if now is None else now
+        payload = {
+            "aud": audiences,
+            "exp": issued + seconds,
+            "iat": issued,
+            "iss": ISSUER,
+            "jti": str(uuid.uuid4()),
+            "kubernetes.io": {
+                "namespace": meta["namespace"],
+                "serviceaccount": {"name": meta["name"], "uid": meta["uid"]},
+            },
+            "nbf": issued,
+            "sub": f"system:serviceaccount:{meta['namespace']}:{meta['name']}",
+        }
+        return self.sign(payload), issued + seconds
+
+    def sign(self, payload: dict[str, Any]) -> str:
+        """A compact RS256 JWS of `payload` (keys sorted, as go-jose marshals its claim map)."""
+        key = self.key()
+        header = _b64(
+            json.dumps({"alg": "RS256", "kid": self._kid}, separators=(",", ":")).encode()
+        )
+        body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+        signing_input = f"{header}.{body}".encode()
+        signature = key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        return f"{header}.{body}.{_b64(signature)}"
+
+    # ---- verify ------------------------------------------------------------------------
+    def verify(self, token: str, now: float | None = None) -> Claims:
+        """The claims of a valid token for this API server, or TokenError."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify_signature(token)
+            if len(self._verified) > 4096:
+                self._verified.clear()
+            self._verified[token] = claims
+        current = time.time() if now is None else now
+        if current > claims.expiry + LEEWAY:
+            raise TokenError("service account token has expired")
+        return claims
+
+    def _verify_signature(self, token: str) -> Claims:
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise TokenError("token is not a JWS")
+        try:
+            header = json.loads(_unb64(parts[0]))
+            payload = json.loads(_unb64(parts[1]))
+            signature = _unb64(parts[2])
+        except ValueError as exc:
+            raise TokenError(f"malformed token: {exc}") from exc
+        if not isinstance(header, dict) or header.get("alg") != "RS256":
+            raise TokenError("unsupported signing algorithm")
+        try:
+            self.key().public_key().verify(
+                signature, f"{parts[0]}.{parts[1]}".encode(), padding.PKCS1v15(), hashes.SHA256()
+            )
+        except InvalidSignature as exc:
+            raise TokenError("invalid signature") from exc
+        return _claims(payload)
+
+
+def _claims(payload: Any) -> Claims:
+    if not isinstance(payload, dict) or payload.get("iss") != ISSUER:
+        raise TokenError("token issuer is not this API server's")
+    aud = payload.get("aud") or []
+    if isinstance(aud, str):
+        aud = [aud]
+    if not set(aud) & set(API_AUDIENCES):
+        raise TokenError(f"token audiences {aud} is invalid for the target audiences")
+    private = payload.get("kubernetes.io") or {}
+    sa = private.get("serviceaccount") or {}
+    try:
+        return Claims(
+            namespace=str(private["namespace"]),
+            name=str(sa["name"]),
+            uid=str(sa["uid"]),
+            jti=str(payload.get("jti") or ""),
+            expiry=int(payload["exp"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TokenError("token has no ServiceAccount claims") from exc
+
+
+__all__ = [
+    "API_AUDIENCES",
+    "DEFAULT_EXPIRATION",
+    "MAX_EXPIRATION",
+    "MIN_EXPIRATION",
+    "Claims",
+    "TokenError",
+    "TokenIssuer",
+]
