@@ -304,6 +304,7 @@ def _deployment_status(
             status.pop(k, None)
     _set_available(status, counts["availableReplicas"] >= desired - unavailable)
     _set_progress(status, before, counts, new_rs, desired)
+    _copy_replica_failure(status, new_rs, rses)
     ann = cur["metadata"].setdefault("annotations", {})
     rev = (new_rs["metadata"].get("annotations") or {}).get(REVISION)
     if status != before or (rev and ann.get(REVISION) != rev):
@@ -373,6 +374,32 @@ def _set_progress(
             "ReplicaSetUpdated",
             f'ReplicaSet "{name}" is progressing.',
         )
+
+
+def _copy_replica_failure(status: Obj, new_rs: Obj, rses: list[Obj]) -> None:
+    """progress.go getReplicaFailures: the new ReplicaSet's failure first, else an old one's."""
+    found = None
+    for rs in [new_rs, *rses]:
+        for cond in (rs.get("status") or {}).get("conditions") or []:
+            if cond.get("type") == "ReplicaFailure":
+                found = found or cond
+    conds: list[Obj] = status.get("conditions") or []
+    if found is None:
+        if any(c["type"] == "ReplicaFailure" for c in conds):
+            status["conditions"] = [c for c in conds if c["type"] != "ReplicaFailure"]
+        return
+    cur = next((c for c in conds if c["type"] == "ReplicaFailure"), None)
+    if cur and cur["status"] == found["status"] and cur["reason"] == found["reason"]:
+        return
+    new = {
+        "type": "ReplicaFailure",
+        "status": found["status"],
+        "lastUpdateTime": found["lastTransitionTime"],
+        "lastTransitionTime": found["lastTransitionTime"],
+        "reason": found["reason"],
+        "message": found["message"],
+    }
+    status["conditions"] = [c for c in conds if c["type"] != "ReplicaFailure"] + [new]
 
 
 def _intstr(value: Any, total: int, round_up: bool) -> int:

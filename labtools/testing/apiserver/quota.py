@@ -43,6 +43,8 @@ NATIVE_PREFIXES = ("kubernetes.io/", "requests.", "limits.")
 
 
 def _q(value: Any) -> Quantity:
+    if isinstance(value, Quantity):
+        return value
     try:
         return parse(value)
     except QuantityError:
