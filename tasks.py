@@ -43,7 +43,7 @@ OPTIONS = ("inventory", "limit", "tags", "skip_tags", "check", "verbose", "lang"
 
 def _guard(c: Any, debug: bool, action: Callable[[], Any]) -> Any:
     """Run ``action``; turn a LabError (or Ctrl-C) into a message and an exit code."""
-    from labtools.errors import Interrupted, LabError
+    from labtools.core.errors import Interrupted, LabError
 
     debug = debug or bool(c.config.lab.get("debug")) or bool(os.environ.get("LABTOOLS_DEBUG"))
     try:

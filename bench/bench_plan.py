@@ -51,10 +51,10 @@ def write_project(root: Path) -> None:
 
 def plan_once(root: Path) -> float:
     """Seconds for Project.load + build_plan + rendering every step's argv."""
-    from labtools.model import PHASES
-    from labtools.plan import build_plan, step_vars
-    from labtools.project import Project
-    from labtools.render import evaluate, render_argv
+    from labtools.core.model import PHASES
+    from labtools.core.plan import build_plan, step_vars
+    from labtools.core.project import Project
+    from labtools.core.render import evaluate, render_argv
 
     start = time.perf_counter()
     project = Project.load(root, "bench", None)
@@ -74,7 +74,7 @@ def plan_once(root: Path) -> float:
 
 def clear_caches() -> None:
     """Forget compiled templates so every run pays for compiling, like a fresh process."""
-    from labtools import plan, render
+    from labtools.core import plan, render
 
     for cached in (render._compile, render._compile_expression, plan._references):
         cached.cache_clear()

@@ -15,14 +15,14 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from labtools.errors import Location
-from labtools.model import Host, HostPlan, Lab, Plan, Step
+from labtools.core.errors import Location
+from labtools.core.model import Host, HostPlan, Lab, Plan, Step
+from labtools.core.results import Event
+from labtools.effects.runner import run_plan
 from labtools.providers.base import ClusterOp
 from labtools.report.console import ConsoleReporter
 from labtools.report.journal import JournalReporter
 from labtools.report.junit import JUnitReporter
-from labtools.results import Event
-from labtools.runner import run_plan
 
 
 class BenchProvider:

@@ -11,21 +11,21 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from labtools.errors import OptionError, RunFailed
-from labtools.model import PHASES, Host, Plan
+from labtools.core.errors import OptionError, RunFailed
+from labtools.core.model import PHASES, Host, Plan
+from labtools.core.results import RunSummary
 from labtools.providers.base import ProcOutput, Provider
-from labtools.results import RunSummary
 
 
 def _project(root: Path, lab: str | None, inventory: str | None) -> Any:
-    from labtools.project import Project
+    from labtools.core.project import Project
 
     return Project.load(root, lab, inventory)
 
 
 def _plan(root: Path, project: Any, phases: Sequence[str], options: Mapping[str, Any]) -> Plan:
-    from labtools.options import parse_sets, parse_tags
-    from labtools.plan import build_plan
+    from labtools.core.options import parse_sets, parse_tags
+    from labtools.core.plan import build_plan
 
     internal = {"project_root": str(root), "inventory_file": str(project.inventory.path)}
     extra = {**internal, **parse_sets(options.get("sets") or [])}
@@ -67,12 +67,12 @@ def _forks(value: Any) -> int:
 
 def run_lab(root: Path, *, phases: Sequence[str], **options: Any) -> RunSummary:
     """Run the given phases of a lab on the selected hosts; raise RunFailed when a step failed."""
+    from labtools.effects.rundir import new_run_dir
+    from labtools.effects.runner import run_plan
     from labtools.report import Reporter
     from labtools.report.console import ConsoleReporter
     from labtools.report.journal import JournalReporter
     from labtools.report.junit import JUnitReporter
-    from labtools.rundir import new_run_dir
-    from labtools.runner import run_plan
 
     forks = _forks(options.get("forks"))
     project = _project(root, options.get("lab"), options.get("inventory"))
@@ -101,7 +101,7 @@ def run_lab(root: Path, *, phases: Sequence[str], **options: Any) -> RunSummary:
         forks=forks,
     )
     if summary.interrupted:
-        from labtools.errors import Interrupted
+        from labtools.core.errors import Interrupted
 
         raise Interrupted(f"interrupted; everything the run started was stopped (run: {run_dir})")
     if summary.failed:
@@ -132,9 +132,9 @@ def _preflight(hosts: Sequence[Host], providers: Mapping[str, Provider]) -> None
 
 def _probe(argv: Sequence[str]) -> ProcOutput:
     """Run a read-only fact-gathering command (preflight) with a short timeout."""
-    from labtools.errors import MissingBinaryError
-    from labtools.model import Command
-    from labtools.process import run
+    from labtools.core.errors import MissingBinaryError
+    from labtools.core.model import Command
+    from labtools.effects.process import run
 
     try:
         result = run(Command(tuple(argv), timeout=30.0))
@@ -145,7 +145,7 @@ def _probe(argv: Sequence[str]) -> ProcOutput:
 
 def show_plan(root: Path, *, phase: str | None = None, **options: Any) -> None:
     """Print the rendered commands of the selected phases for every selected host."""
-    from labtools.options import parse_phases
+    from labtools.core.options import parse_phases
     from labtools.report.plan_view import print_plan
 
     phases = parse_phases(phase) if phase else PHASES
@@ -161,8 +161,8 @@ def describe_plan(
     plan: Plan, providers: Mapping[str, Provider], templates_dir: Path | None
 ) -> list[Any]:
     """Every step of the plan, rendered for its host; registered values stay placeholders."""
-    from labtools.actions import describe
-    from labtools.plan import registered_placeholders, step_vars
+    from labtools.core.actions import describe
+    from labtools.core.plan import registered_placeholders, step_vars
 
     planned = []
     for host_plan in plan.hosts:
@@ -179,8 +179,8 @@ def describe_plan(
 def _service_placeholders(host_plan: Any) -> dict[str, Any]:
     """Plan mode: a service's registered port and URL are its preferred port (the run may pick
     another one when that port is taken, and then says so)."""
-    from labtools.actions import service_port
-    from labtools.plan import step_vars
+    from labtools.core.actions import service_port
+    from labtools.core.plan import step_vars
 
     found: dict[str, Any] = {}
     for step in host_plan.steps:
@@ -194,7 +194,7 @@ def _service_placeholders(host_plan: Any) -> dict[str, Any]:
 
 def show_list(root: Path, *, lab: str | None, inventory: str | None) -> None:
     """Print the labs, hosts, groups, phases and tags."""
-    from labtools.playbook import list_labs
+    from labtools.core.playbook import list_labs
     from labtools.report.listing import print_listing
 
     project = _project(root, lab, inventory)

@@ -6,8 +6,8 @@ import difflib
 import shutil
 from collections.abc import Callable
 
-from labtools.errors import ConfigError
-from labtools.model import Host
+from labtools.core.errors import ConfigError
+from labtools.core.model import Host
 from labtools.providers.base import ClusterOp, ProcOutput, Provider, ProviderInfo
 
 __all__ = [

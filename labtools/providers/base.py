@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from labtools.model import Host
+from labtools.core.model import Host
 
 
 @dataclass(frozen=True)

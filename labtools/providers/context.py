@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from labtools.errors import ConfigError, Location, ProviderError
-from labtools.model import Host
+from labtools.core.errors import ConfigError, Location, ProviderError
+from labtools.core.model import Host
 from labtools.providers.base import ClusterOp, ProcOutput
 from labtools.providers.minikube import _truthy, unknown_op
 

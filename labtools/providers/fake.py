@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from labtools.model import Host
+from labtools.core.model import Host
 from labtools.providers.minikube import MinikubeProvider
 
 FAKE_MODULE = "labtools.testing.minikube"

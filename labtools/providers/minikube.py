@@ -6,8 +6,8 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from labtools.errors import ConfigError, Location
-from labtools.model import Host
+from labtools.core.errors import ConfigError, Location
+from labtools.core.model import Host
 from labtools.providers.base import ClusterOp, ProcOutput
 
 START_TIMEOUT = 900.0

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from labtools.errors import PreflightError
-from labtools.model import Command, Host
+from labtools.core.errors import PreflightError
+from labtools.core.model import Command, Host
 from labtools.providers.base import ProcOutput, Provider
 
 Which = Callable[[str], str | None]

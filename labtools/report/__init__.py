@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 from typing import Protocol
 
-from labtools.results import Event
+from labtools.core.results import Event
 
 
 class Reporter(Protocol):

@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import IO, Any
 
-from labtools.results import Event, StepResult
+from labtools.core.results import Event, StepResult
 
 TAIL_LINES = 20
 SLOWEST = 5

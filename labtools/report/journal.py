@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import IO, Any
 
-from labtools.results import Event
+from labtools.core.results import Event
 
 MASK = "********"
 

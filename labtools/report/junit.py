@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
 
-from labtools.results import Event, StepResult
+from labtools.core.results import Event, StepResult
 
 TAIL_LINES = 20
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import IO, Any
 
-from labtools.model import PHASES
+from labtools.core.model import PHASES
 
 
 def listing_lines(project: Any, labs: Sequence[str]) -> list[str]:

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from labtools.errors import ServiceError
+from labtools.core.errors import ServiceError
 from labtools.testing.faults import FaultClient
 
 READY_RE = re.compile(r"fake apiserver ready at (\S+)")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from labtools.model import Host
+from labtools.core.model import Host
 
 OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--lab-inventory", "LABTOOLS_INVENTORY", "PATH", "the lab's inventory.yml"),
@@ -69,8 +69,8 @@ def selected_hosts(config: pytest.Config) -> list[Host]:
     """The inventory hosts the checks run against (loaded once per session)."""
     if HOSTS_KEY in config.stash:
         return config.stash[HOSTS_KEY]
-    from labtools.errors import LabError
-    from labtools.inventory import load_inventory, select_hosts
+    from labtools.core.errors import LabError
+    from labtools.core.inventory import load_inventory, select_hosts
 
     path = option(config, "--lab-inventory")
     if not path:

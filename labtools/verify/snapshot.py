@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from labtools.errors import ClusterUnreachableError, MissingBinaryError
+from labtools.core.errors import ClusterUnreachableError, MissingBinaryError
 
 # Nodes are cluster-scoped: kubectl lists them even with `-n NS`, so one call reads everything.
 KINDS = "nodes,deployments,replicasets,pods,services,endpoints"

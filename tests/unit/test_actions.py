@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from labtools import actions
-from labtools.actions import Context, HttpCheck, RunCommand, Skip, StartService, Wait
-from labtools.errors import Location, TemplateError
-from labtools.model import Host, Step
+from labtools.core import actions
+from labtools.core.actions import Context, HttpCheck, RunCommand, Skip, StartService, Wait
+from labtools.core.errors import Location, TemplateError
+from labtools.core.model import Host, Step
+from labtools.core.render import Unresolved
 from labtools.providers.base import ClusterOp
-from labtools.render import Unresolved
 
 LOC = Location("playbooks/t.yml", 7)
 HOST = Host("h1", "stub", {})

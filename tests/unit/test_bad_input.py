@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from labtools.errors import (
+from labtools.core.errors import (
     ConfigError,
     InventoryError,
     LabError,
@@ -18,13 +18,13 @@ from labtools.errors import (
     TemplateError,
     YamlSyntaxError,
 )
-from labtools.inventory import load_inventory, select_hosts
-from labtools.model import PHASES
-from labtools.options import parse_phases, parse_sets
-from labtools.plan import build_plan, step_vars
-from labtools.playbook import load_lab
-from labtools.project import Project
-from labtools.render import render_argv, render_manifest
+from labtools.core.inventory import load_inventory, select_hosts
+from labtools.core.model import PHASES
+from labtools.core.options import parse_phases, parse_sets
+from labtools.core.plan import build_plan, step_vars
+from labtools.core.playbook import load_lab
+from labtools.core.project import Project
+from labtools.core.render import render_argv, render_manifest
 
 Run = Callable[[Path], Any]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from labtools.errors import InventoryError, SchemaError
-from labtools.inventory import expand_hosts, misspelt_setting, parse_inventory, select_hosts
-from labtools.model import Inventory
-from labtools.yamlfile import parse_yaml
+from labtools.core.errors import InventoryError, SchemaError
+from labtools.core.inventory import expand_hosts, misspelt_setting, parse_inventory, select_hosts
+from labtools.core.model import Inventory
+from labtools.core.yamlfile import parse_yaml
 
 
 def inventory(text: str) -> Inventory:

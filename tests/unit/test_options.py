@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from labtools.errors import OptionError
-from labtools.model import PHASES
-from labtools.options import parse_phases, parse_sets, parse_tags
+from labtools.core.errors import OptionError
+from labtools.core.model import PHASES
+from labtools.core.options import parse_phases, parse_sets, parse_tags
 
 
 @pytest.mark.parametrize(

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from labtools.errors import InventoryError, OptionError, TemplateError
-from labtools.inventory import parse_inventory
-from labtools.model import PHASES, Inventory, Lab
-from labtools.plan import build_plan, registered_placeholders, selected_by_tags, step_vars
-from labtools.playbook import parse_lab
-from labtools.project import Project
-from labtools.render import Unresolved, render_argv
-from labtools.yamlfile import parse_yaml
+from labtools.core.errors import InventoryError, OptionError, TemplateError
+from labtools.core.inventory import parse_inventory
+from labtools.core.model import PHASES, Inventory, Lab
+from labtools.core.plan import build_plan, registered_placeholders, selected_by_tags, step_vars
+from labtools.core.playbook import parse_lab
+from labtools.core.project import Project
+from labtools.core.render import Unresolved, render_argv
+from labtools.core.yamlfile import parse_yaml
 
 INVENTORY = """
 all:

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from labtools.errors import SchemaError, TemplateError
-from labtools.model import PHASES
-from labtools.playbook import list_labs, load_lab, parse_lab
-from labtools.yamlfile import parse_yaml
+from labtools.core.errors import SchemaError, TemplateError
+from labtools.core.model import PHASES
+from labtools.core.playbook import list_labs, load_lab, parse_lab
+from labtools.core.yamlfile import parse_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 

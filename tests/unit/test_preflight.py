@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from labtools.errors import Location, PreflightError
-from labtools.model import Host
+from labtools.core.errors import Location, PreflightError
+from labtools.core.model import Host
 from labtools.providers import get_provider
 from labtools.providers.base import ProcOutput
 from labtools.providers.preflight import (

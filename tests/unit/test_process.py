@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from labtools.errors import MissingBinaryError, ServiceError
-from labtools.model import Command
-from labtools.process import (
+from labtools.core.errors import MissingBinaryError, ServiceError
+from labtools.core.model import Command
+from labtools.effects.process import (
     ProcessRegistry,
     Service,
     choose_port,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from labtools.errors import ConfigError, ProviderError
-from labtools.model import Host
+from labtools.core.errors import ConfigError, ProviderError
+from labtools.core.model import Host
 from labtools.providers import get_provider, provider_for, resolve_provider
 from labtools.providers.base import ProcOutput
 from labtools.providers.minikube import parse_profiles, parse_status, profile_names

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from labtools.errors import Location, TemplateError
-from labtools.render import (
+from labtools.core.errors import Location, TemplateError
+from labtools.core.render import (
     Unresolved,
     environment,
     evaluate,

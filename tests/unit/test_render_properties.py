@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labtools.render import render_argv
+from labtools.core.render import render_argv
 
 # argv cannot carry NUL; everything else (quotes, ;, $(), backticks, newlines, unicode) is fair
 values = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)))

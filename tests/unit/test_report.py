@@ -11,17 +11,17 @@ from typing import Any
 
 import pytest
 
-from labtools.actions import PlannedStep
-from labtools.errors import Location
-from labtools.model import Host, HostPlan, Lab, Plan, Step
+from labtools.core.actions import PlannedStep
+from labtools.core.errors import Location
+from labtools.core.model import Host, HostPlan, Lab, Plan, Step
+from labtools.core.results import StepResult
+from labtools.effects.rundir import new_run_dir
+from labtools.effects.runner import run_plan
 from labtools.providers.base import ClusterOp
 from labtools.report.console import ConsoleReporter, format_duration
 from labtools.report.journal import JournalReporter, read_journal
 from labtools.report.junit import JUnitReporter
 from labtools.report.plan_view import plan_lines, print_plan
-from labtools.results import StepResult
-from labtools.rundir import new_run_dir
-from labtools.runner import run_plan
 
 LOC = Location("playbooks/t.yml", 3)
 SECRET = "hunter2-secret"

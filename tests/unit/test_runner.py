@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from labtools.errors import Location
-from labtools.model import Host, HostPlan, Lab, Plan, Step
+from labtools.core.errors import Location
+from labtools.core.model import Host, HostPlan, Lab, Plan, Step
+from labtools.core.results import Event, RunSummary, StepResult
+from labtools.effects.runner import run_plan
 from labtools.providers.base import ClusterOp
-from labtools.results import Event, RunSummary, StepResult
-from labtools.runner import run_plan
 
 LOC = Location("playbooks/t.yml", 3)
 
@@ -311,9 +311,9 @@ SIGINT_SCRIPT = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from labtools.errors import Interrupted, Location
-    from labtools.model import Host, HostPlan, Lab, Plan, Step
-    from labtools.runner import run_plan
+    from labtools.core.errors import Interrupted, Location
+    from labtools.core.model import Host, HostPlan, Lab, Plan, Step
+    from labtools.effects.runner import run_plan
 
     class P:
         name = "stub"

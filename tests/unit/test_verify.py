@@ -17,7 +17,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from labtools.errors import ClusterUnreachableError
+from labtools.core.errors import ClusterUnreachableError
 from labtools.verify.run import CHECKS_DIR, verify_command
 from labtools.verify.snapshot import KINDS, Snapshot, parse_selector, pod_is_ready
 

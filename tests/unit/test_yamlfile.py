@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from labtools.errors import SchemaError, YamlSyntaxError
-from labtools.yamlfile import did_you_mean, key_path, load_yaml, parse_yaml
+from labtools.core.errors import SchemaError, YamlSyntaxError
+from labtools.core.yamlfile import did_you_mean, key_path, load_yaml, parse_yaml
 
 TEXT = """\
 name: demo

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from labtools.errors import ServiceError
+from labtools.core.errors import ServiceError
 from labtools.testing.apiserver import apps, podenv, spawn
 from labtools.testing.apiserver.podenv import KUBERNETES_ENV, service_env
 

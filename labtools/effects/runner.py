@@ -14,13 +14,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labtools import actions, process
-from labtools.actions import Action, Cluster, Context, HttpCheck, RunCommand, Skip, StartService
-from labtools.errors import Interrupted, LabError, TemplateError
-from labtools.model import Command, HostPlan, Plan, Step
+from labtools.core import actions
+from labtools.core.actions import (
+    Action,
+    Cluster,
+    Context,
+    HttpCheck,
+    RunCommand,
+    Skip,
+    StartService,
+)
+from labtools.core.errors import Interrupted, LabError, TemplateError
+from labtools.core.model import Command, HostPlan, Plan, Step
+from labtools.core.results import Event, HostRecap, RunSummary, Status, StepResult
+from labtools.effects import process
 from labtools.providers.base import ProcOutput, Provider
 from labtools.report import Fanout, Reporter
-from labtools.results import Event, HostRecap, RunSummary, Status, StepResult
 
 DEFAULT_FORKS = 5
 MASK = actions.MASK
@@ -214,7 +223,7 @@ class Runner:
         registered = {"skipped": True, "changed": False, "failed": False, "skip_reason": reason}
         if step.register:
             if self.plan.check:
-                from labtools.render import Unresolved
+                from labtools.core.render import Unresolved
 
                 state.registered[step.register] = Unresolved(step.register)
             else:
@@ -469,9 +478,9 @@ def run_plan(
 def step_vars(host_plan: HostPlan, step: Step, registered: Mapping[str, Any]) -> dict[str, Any]:
     """plan.step_vars when plan.py provides it, else host vars < step vars < registered."""
     try:
-        from labtools.plan import step_vars as plan_step_vars
+        from labtools.core.plan import step_vars as plan_step_vars
     except ImportError:
-        from labtools.render import render_value
+        from labtools.core.render import render_value
 
         merged = {**host_plan.vars, "phase": step.phase}
         merged.update(render_value(dict(step.vars), merged, source=step.source))
@@ -494,7 +503,7 @@ def _provider_for(host_plan: HostPlan, providers: Mapping[str, Provider]) -> Pro
 
 def _truthy(expression: str | bool, variables: Mapping[str, Any], step: Step) -> bool:
     """Evaluate a control expression to a bool."""
-    from labtools.render import evaluate
+    from labtools.core.render import evaluate
 
     return bool(evaluate(expression, variables, source=step.source))
 

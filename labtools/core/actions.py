@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labtools.errors import TemplateError
-from labtools.model import Command, Host, Step
+from labtools.core.errors import TemplateError
+from labtools.core.model import Command, Host, Step
 from labtools.providers.base import ClusterOp, Provider
 
 DEFAULT_TIMEOUT = 120.0
@@ -180,7 +180,7 @@ def build(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
 
 def _env(step: Step, variables: Mapping[str, Any], ctx: Context) -> dict[str, str]:
     """Provider environment plus the step's rendered ``env:``."""
-    from labtools.render import render_text
+    from labtools.core.render import render_text
 
     env = dict(ctx.provider.env(ctx.host))
     for key, value in step.env.items():
@@ -192,7 +192,7 @@ def _command(
     step: Step, variables: Mapping[str, Any], ctx: Context, argv: Sequence[str]
 ) -> Command:
     """A Command with the step's stdin, environment, timeout and no_log flag."""
-    from labtools.render import render_text
+    from labtools.core.render import render_text
 
     stdin = render_text(step.stdin, variables, source=step.source) if step.stdin else None
     return Command(
@@ -208,7 +208,7 @@ def _tool_argv(
     step: Step, spec: Any, variables: Mapping[str, Any], ctx: Context, tool: str
 ) -> tuple[tuple[str, ...], int, tuple[str, ...]]:
     """(full argv, index where the user's arguments start, those arguments)."""
-    from labtools.render import render_argv
+    from labtools.core.render import render_argv
 
     args = render_argv(spec, variables, source=step.source)
     if tool == "kubectl":
@@ -243,7 +243,7 @@ def _build_run(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action
 
 def _build_manifest(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
     """Render the manifest and pipe it to ``kubectl apply -f -``."""
-    from labtools.render import render_manifest, render_text
+    from labtools.core.render import render_manifest, render_text
 
     name = render_text(str(step.spec), variables, source=step.source)
     if ctx.templates_dir is None:
@@ -257,7 +257,7 @@ def _build_manifest(step: Step, variables: Mapping[str, Any], ctx: Context) -> A
 
 def service_port(step: Step, variables: Mapping[str, Any]) -> int | None:
     """The service's preferred ``port:`` (rendered), or None."""
-    from labtools.render import render_value
+    from labtools.core.render import render_value
 
     spec = step.spec if isinstance(step.spec, Mapping) else {}
     value = render_value(spec.get("port"), variables, source=step.source)
@@ -273,7 +273,7 @@ def service_port(step: Step, variables: Mapping[str, Any]) -> int | None:
 
 def _build_service(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
     """Pick the port, then render the command and readiness probe with ``port`` set."""
-    from labtools.render import render_text, render_value
+    from labtools.core.render import render_text, render_value
 
     spec: Mapping[str, Any] = step.spec if isinstance(step.spec, Mapping) else {}
     preferred = service_port(step, variables)
@@ -298,7 +298,7 @@ def _build_service(step: Step, variables: Mapping[str, Any], ctx: Context) -> Ac
 
 def _build_http(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
     """An HTTP check from a URL or a mapping."""
-    from labtools.render import render_value
+    from labtools.core.render import render_value
 
     spec = step.spec if isinstance(step.spec, Mapping) else {"url": step.spec}
     values = render_value(dict(spec), variables, source=step.source)
@@ -313,14 +313,14 @@ def _build_http(step: Step, variables: Mapping[str, Any], ctx: Context) -> Actio
 
 def _build_wait(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
     """Sleep."""
-    from labtools.render import render_value
+    from labtools.core.render import render_value
 
     return Wait(float(render_value(step.spec, variables, source=step.source)))
 
 
 def _build_cluster(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
     """The provider's lifecycle operation, or Skip when it does not apply."""
-    from labtools.render import render_text
+    from labtools.core.render import render_text
 
     op = ctx.provider.cluster(ctx.host, render_text(str(step.spec), variables, source=step.source))
     if op.skip_reason:
@@ -331,7 +331,7 @@ def _build_cluster(step: Step, variables: Mapping[str, Any], ctx: Context) -> Ac
 
 def _build_verify(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
     """Run the lab's pytest-testinfra checks against this host (JUnit XML in the run dir)."""
-    from labtools.render import render_text
+    from labtools.core.render import render_text
     from labtools.verify.run import verify_command
 
     checks = render_text(str(step.spec), variables, source=step.source)

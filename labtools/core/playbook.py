@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from labtools.errors import ConfigError, SchemaError
-from labtools.model import ACTIONS, PHASES, Lab, Step
-from labtools.yamlfile import KeyPath, YamlDoc, did_you_mean, key_path, load_yaml
+from labtools.core.errors import ConfigError, SchemaError
+from labtools.core.model import ACTIONS, PHASES, Lab, Step
+from labtools.core.yamlfile import KeyPath, YamlDoc, did_you_mean, key_path, load_yaml
 
 TOP_KEYS: tuple[str, ...] = ("name", "description", "hosts", "vars", *PHASES)
 CONTROLS: tuple[str, ...] = (
@@ -85,7 +85,7 @@ class _Checker:
                 raise self.fail((*path, key), f"{what}: unknown key '{key}'", hint)
 
     def template(self, path: KeyPath, text: Any) -> None:
-        from labtools.render import check_template
+        from labtools.core.render import check_template
 
         if isinstance(text, str):
             check_template(text, source=self.doc.location(path))
@@ -102,7 +102,7 @@ class _Checker:
                 self.templates_in((*path, index), item)
 
     def expression(self, path: KeyPath, text: str) -> None:
-        from labtools.render import check_template
+        from labtools.core.render import check_template
 
         check_template(text, source=self.doc.location(path), expression=True)
 
@@ -320,8 +320,8 @@ class _Checker:
         self.expect(path, spec, (str,), "a template path under templates/")
         if self.templates_dir is None:
             return
-        from labtools.errors import TemplateError
-        from labtools.render import environment
+        from labtools.core.errors import TemplateError
+        from labtools.core.render import environment
 
         if not (self.templates_dir / spec).is_file():
             available = sorted(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from labtools.errors import OptionError
-from labtools.model import PHASES
-from labtools.yamlfile import did_you_mean
+from labtools.core.errors import OptionError
+from labtools.core.model import PHASES
+from labtools.core.yamlfile import did_you_mean
 
 
 def _scalar(text: str) -> Any:

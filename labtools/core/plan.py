@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from labtools.errors import ConfigError, InventoryError, Location, OptionError, TemplateError
-from labtools.model import PHASES, PROVIDERS, Host, HostPlan, Inventory, Lab, Plan, Step
+from labtools.core.errors import ConfigError, InventoryError, Location, OptionError, TemplateError
+from labtools.core.model import PHASES, PROVIDERS, Host, HostPlan, Inventory, Lab, Plan, Step
 
 # Keys the inventory fills with defaults; a lab's own value beats such a default (not an explicit
 # inventory setting that happens to equal it: indistinguishable, and harmless).
@@ -53,7 +53,7 @@ def selected_by_tags(step_tags: Sequence[str], tags: frozenset[str], skip: froze
 
 
 def _lab_hosts(inventory: Inventory, lab: Lab, limit: str | None) -> list[Host]:
-    from labtools.inventory import select_hosts
+    from labtools.core.inventory import select_hosts
 
     try:
         hosts = select_hosts(inventory, lab.hosts)
@@ -79,7 +79,7 @@ def _lab_hosts(inventory: Inventory, lab: Lab, limit: str | None) -> list[Host]:
 
 def _host_layer(host: Host, lab: Lab) -> dict[str, Any]:
     """lab vars < host vars, where an inventory *default* does not beat a lab setting."""
-    from labtools.inventory import with_defaults
+    from labtools.core.inventory import with_defaults
 
     defaults = with_defaults(host.name, {})
     merged = dict(lab.vars)
@@ -102,7 +102,7 @@ def _magic(host: Host, lab: Lab, provider: str) -> dict[str, Any]:
 def _host_plan(
     host: Host, lab: Lab, steps: tuple[Step, ...], extra: Mapping[str, Any]
 ) -> PlannedHost:
-    from labtools.inventory import with_defaults
+    from labtools.core.inventory import with_defaults
 
     merged = with_defaults(host.name, {**_host_layer(host, lab), **extra})
     provider = merged["provider"]
@@ -121,7 +121,7 @@ def _host_plan(
 
 
 def _check_phases(phases: Sequence[str]) -> tuple[str, ...]:
-    from labtools.yamlfile import did_you_mean
+    from labtools.core.yamlfile import did_you_mean
 
     for phase in phases:
         if phase not in PHASES:
@@ -164,7 +164,7 @@ def _references(text: str) -> frozenset[str]:
     """Names a template string refers to (for ordering templated variables)."""
     import jinja2.meta
 
-    from labtools.render import environment
+    from labtools.core.render import environment
 
     try:
         return frozenset(jinja2.meta.find_undeclared_variables(environment().parse(text)))
@@ -193,7 +193,7 @@ def resolve_vars(
     pending = {key for key in candidates if _template_strings(resolved[key])}
     if not pending:
         return resolved
-    from labtools.render import environment, render_value
+    from labtools.core.render import environment, render_value
 
     deps = {
         key: {n for t in _template_strings(resolved[key]) for n in _references(t)} & pending
@@ -248,6 +248,6 @@ _MAGIC_KEYS = ("inventory_hostname", "lab_name", "provider", "group_names")
 
 def registered_placeholders(host_plan: HostPlan) -> dict[str, Any]:
     """Plan mode: an ``Unresolved`` for every name the host's steps register."""
-    from labtools.render import Unresolved
+    from labtools.core.render import Unresolved
 
     return {step.register: Unresolved(step.register) for step in host_plan.steps if step.register}

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from labtools.errors import ConfigError, Location, SchemaError, YamlSyntaxError
+from labtools.core.errors import ConfigError, Location, SchemaError, YamlSyntaxError
 
 try:  # the C loader is several times faster on big playbooks
     from yaml import CSafeLoader as _Loader

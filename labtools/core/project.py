@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from labtools.errors import ConfigError, Location
-from labtools.model import Inventory, Lab
+from labtools.core.errors import ConfigError, Location
+from labtools.core.model import Inventory, Lab
 
 DEFAULT_INVENTORY = "inventory.yml"
 
@@ -24,8 +24,8 @@ class Project:
     @classmethod
     def load(cls, root: Path, lab: str | None, inventory: str | None) -> Project:
         """Load ``inventory`` (default inventory.yml) and ``playbooks/<lab>.yml`` under ``root``."""
-        from labtools.inventory import load_inventory
-        from labtools.playbook import load_lab
+        from labtools.core.inventory import load_inventory
+        from labtools.core.playbook import load_lab
 
         root = Path(root).resolve()
         playbooks_dir = root / "playbooks"
@@ -56,8 +56,8 @@ def inventory_path(root: Path, inventory: str | None) -> Path:
 
 def lab_path(playbooks_dir: Path, lab: str | None) -> Path:
     """``playbooks/<lab>.yml``; no lab given means the only lab there is."""
-    from labtools.playbook import list_labs
-    from labtools.yamlfile import did_you_mean
+    from labtools.core.playbook import list_labs
+    from labtools.core.yamlfile import did_you_mean
 
     labs = list_labs(playbooks_dir) if playbooks_dir.is_dir() else []
     if lab is None:

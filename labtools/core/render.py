@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labtools.errors import Location, TemplateError
+from labtools.core.errors import Location, TemplateError
 
 if TYPE_CHECKING:
     import jinja2

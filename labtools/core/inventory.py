@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labtools.errors import InventoryError, Location, SchemaError
-from labtools.model import PROVIDERS, Host, Inventory
-from labtools.yamlfile import KeyPath, YamlDoc, did_you_mean, load_yaml
+from labtools.core.errors import InventoryError, Location, SchemaError
+from labtools.core.model import PROVIDERS, Host, Inventory
+from labtools.core.yamlfile import KeyPath, YamlDoc, did_you_mean, load_yaml
 
 GROUP_KEYS: tuple[str, ...] = ("hosts", "vars", "children")
 MINIKUBE_LIKE: frozenset[str] = frozenset({"minikube", "fake", "auto"})

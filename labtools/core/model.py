@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from labtools.errors import Location
+from labtools.core.errors import Location
 
 PHASES: tuple[str, ...] = ("setup", "deploy", "explore", "verify", "teardown")
 """The phases of a lab, in the order ``lab.up`` (first four) and ``lab.down`` (last) run them."""

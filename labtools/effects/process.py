@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from labtools.errors import Interrupted, MissingBinaryError, ServiceError
-from labtools.model import Command
+from labtools.core.errors import Interrupted, MissingBinaryError, ServiceError
+from labtools.core.model import Command
 
 OutputCallback = Callable[[str, str], None]  # (stream "stdout" | "stderr", line without newline)
 

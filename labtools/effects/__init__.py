@@ -1,0 +1,2 @@
+"""The effects: the only code that starts processes (``process``), runs a plan (``runner``) and
+makes run directories (``rundir``)."""
