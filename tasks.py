@@ -12,11 +12,14 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from invoke import Collection, Exit, task
+from invoke.collection import Collection
+from invoke.exceptions import Exit
+from invoke.tasks import Task, task
 
 ROOT = Path(__file__).resolve().parent
+T = TypeVar("T")
 
 HELP = {
     "lab": "the lab to run: playbooks/<LAB>.yml (default from config lab.name: basics)",
@@ -25,23 +28,55 @@ HELP = {
     "tags": "run only steps with these tags (comma separated; 'all,extended': with modules 4-6)",
     "skip_tags": "skip steps with these tags (comma separated)",
     "set_": "extra variable KEY=VALUE, highest precedence (repeatable)",
-    "check": "render and show every command, run nothing",
-    "verbose": "show explanations and live command output (-vv: more)",
+    "check": "render and show every command, run nothing, write nothing",
+    "verbose": "-v explanations and commands, -vv live output, -vvv run details",
     "lang": "language of the explanations: en or zh-TW",
     "forks": "how many hosts run a step at the same time",
+    "list_tasks": "list the steps that would run (after --tags/--skip-tags), run nothing",
+    "list_tags": "list the tags of the steps that would run, run nothing",
     "debug": "show a traceback on errors",
+    "phase": "the phase(s) to show, comma separated (default: all of them)",
+}
+# Ansible's short flags where users bring Ansible habits (ansible-playbook -i -l -t -C -f -e -v).
+SHORT_FLAGS = {
+    "inventory": "i",
+    "limit": "l",
+    "tags": "t",
+    "check": "C",
+    "forks": "f",
+    "set_": "e",
+    "verbose": "v",
 }
 
 
-def _help(*names: str) -> dict[str, str]:
-    """A fresh help dict per task (invoke consumes the one it is given)."""
-    return {name: HELP[name] for name in names}
+class LabTask(Task[Any]):
+    """A task whose short flags are the Ansible ones above, not invoke's first-letter guesses."""
+
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        """invoke's options for one argument, with the short flag from SHORT_FLAGS."""
+        opts: dict[str, Any] = super().arg_opts(name, default, taken_names)
+        if name in SHORT_FLAGS:
+            opts["names"] = [*opts["names"], SHORT_FLAGS[name]]
+        return opts
 
 
-OPTIONS = ("inventory", "limit", "tags", "skip_tags", "check", "verbose", "lang", "forks")
+def lab_task(*names: str, doc: str) -> Callable[[Callable[..., T]], Any]:
+    """``@task`` with LabTask, help for ``names``, ``--set`` repeatable and ``-v`` counting."""
+
+    def wrap(body: Callable[..., T]) -> Any:
+        body.__doc__ = doc
+        return task(
+            klass=LabTask,
+            auto_shortflags=False,
+            help={name: HELP[name] for name in names},
+            iterable=["set_"],
+            incrementable=["verbose"],
+        )(body)
+
+    return wrap
 
 
-def _guard(c: Any, debug: bool, action: Callable[[], Any]) -> Any:
+def _guard(c: Any, debug: bool, action: Callable[[], T]) -> T:
     """Run ``action``; turn a LabError (or Ctrl-C) into a message and an exit code."""
     from labtools.core.errors import Interrupted, LabError
 
@@ -59,29 +94,37 @@ def _guard(c: Any, debug: bool, action: Callable[[], Any]) -> Any:
         raise Exit(exc.format(), exc.exit_code) from None
 
 
-def _options(c: Any, given: dict[str, Any]) -> dict[str, Any]:
-    """Task options over the `lab` config (defaults < invoke.yaml < INVOKE_LAB_* < flags)."""
-    merged = {key: c.config.lab.get(key) for key in OPTIONS}
-    merged["lab"] = c.config.lab.get("name")
-    merged.update({key: value for key, value in given.items() if value not in (None, [], 0, False)})
-    merged["sets"] = list(given.get("set_") or [])
-    merged.pop("set_", None)
-    return merged
+def _options(c: Any, flags: dict[str, Any]) -> Any:
+    """Typed RunOptions: flags over the `lab` config (defaults < invoke.yaml < INVOKE_LAB_*)."""
+    from labtools.core.options import run_options
+
+    given = {key: value for key, value in flags.items() if key not in ("set_", "debug")}
+    return run_options(dict(c.config.lab), {**given, "sets": flags.get("set_") or []})
 
 
-def _run(c: Any, phases: tuple[str, ...], debug: bool, **given: Any) -> None:
-    from labtools import app
-
-    options = _options(c, given)
-    _guard(c, debug, lambda: app.run_lab(ROOT, phases=phases, **options))
+RUN_FLAGS = (
+    "limit",
+    "lab",
+    "inventory",
+    "tags",
+    "skip_tags",
+    "set_",
+    "check",
+    "verbose",
+    "lang",
+    "forks",
+    "list_tasks",
+    "list_tags",
+    "debug",
+)
 
 
 def _phase_task(name: str, phases: tuple[str, ...], doc: str) -> Any:
     def body(
         c: Any,
+        limit: str | None = None,
         lab: str | None = None,
         inventory: str | None = None,
-        limit: str | None = None,
         tags: str | None = None,
         skip_tags: str | None = None,
         set_: list[str] | None = None,
@@ -89,27 +132,17 @@ def _phase_task(name: str, phases: tuple[str, ...], doc: str) -> Any:
         verbose: int = 0,
         lang: str | None = None,
         forks: int | None = None,
+        list_tasks: bool = False,
+        list_tags: bool = False,
         debug: bool = False,
     ) -> None:
-        _run(
-            c,
-            phases,
-            debug,
-            lab=lab,
-            inventory=inventory,
-            limit=limit,
-            tags=tags,
-            skip_tags=skip_tags,
-            set_=set_,
-            check=check,
-            verbose=verbose,
-            lang=lang,
-            forks=forks,
-        )
+        flags = {key: value for key, value in locals().items() if key in RUN_FLAGS}
+        from labtools import app
 
-    body.__doc__ = doc
+        _guard(c, debug, lambda: app.run_lab(ROOT, phases, _options(c, flags)))
+
     body.__name__ = name
-    return task(help=dict(HELP), iterable=["set_"], incrementable=["verbose"])(body)
+    return lab_task(*RUN_FLAGS, doc=doc)(body)
 
 
 setup = _phase_task(
@@ -137,54 +170,50 @@ down = _phase_task(
 )
 
 
-@task(
-    help={
-        **_help("lab", "inventory", "limit", "tags", "skip_tags", "set_", "lang", "debug"),
-        "phase": "the phase(s) to show, comma separated (default: all of them)",
-    },
-    iterable=["set_"],
+@lab_task(
+    "phase",
+    "limit",
+    "lab",
+    "inventory",
+    "tags",
+    "skip_tags",
+    "set_",
+    "lang",
+    "debug",
+    doc="Plan: print the exact commands each host would run, rendered; run nothing.",
 )
 def plan(
     c: Any,
     phase: str | None = None,
+    limit: str | None = None,
     lab: str | None = None,
     inventory: str | None = None,
-    limit: str | None = None,
     tags: str | None = None,
     skip_tags: str | None = None,
     set_: list[str] | None = None,
     lang: str | None = None,
     debug: bool = False,
 ) -> None:
-    """Plan: print the exact commands each host would run, rendered; run nothing."""
+    flags = {key: value for key, value in locals().items() if key in RUN_FLAGS}
     from labtools import app
+    from labtools.core.options import parse_phases
 
-    options = _options(
-        c,
-        {
-            "lab": lab,
-            "inventory": inventory,
-            "limit": limit,
-            "tags": tags,
-            "skip_tags": skip_tags,
-            "set_": set_,
-            "lang": lang,
-        },
-    )
-    _guard(c, debug, lambda: app.show_plan(ROOT, phase=phase, **options))
+    _guard(c, debug, lambda: app.show_plan(ROOT, parse_phases(phase), _options(c, flags)))
 
 
-@task(help=_help("lab", "inventory", "debug"))
+@lab_task(
+    "lab",
+    "inventory",
+    "debug",
+    doc="List: the labs, the inventory's hosts and groups, the phases and the tags.",
+)
 def list_(
     c: Any, lab: str | None = None, inventory: str | None = None, debug: bool = False
 ) -> None:
-    """List: the labs, the inventory's hosts and groups, the phases and the tags."""
     from labtools import app
 
-    options = _options(c, {"lab": lab, "inventory": inventory})
-    _guard(
-        c, debug, lambda: app.show_list(ROOT, lab=options["lab"], inventory=options["inventory"])
-    )
+    flags = {"lab": lab, "inventory": inventory}
+    _guard(c, debug, lambda: app.show_list(ROOT, _options(c, flags)))
 
 
 lab = Collection("lab", setup, deploy, explore, verify, teardown, up, down, plan)

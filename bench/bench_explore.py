@@ -60,13 +60,14 @@ def in_process(project: Path, env: dict[str, str]) -> float:
     import io
 
     from labtools import app
+    from labtools.core.options import RunOptions
 
     saved = dict(os.environ)
     os.environ.update(env)
     try:
         started = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
-            app.run_lab(project, phases=("explore",))
+            app.run_lab(project, ("explore",), RunOptions())
         return time.perf_counter() - started
     finally:
         os.environ.clear()

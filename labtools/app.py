@@ -1,47 +1,66 @@
-"""The application layer behind the invoke tasks: load, plan, pick providers, run, report.
+"""The application layer behind the invoke tasks: load, check, plan, pick providers, run, report.
 
-Raises `LabError`s; never prints errors or exits (tasks.py does that).
+Everything knowable before a run is checked first (``load``): the files, the tags, the providers,
+and every step's templates rendered for every host (the preview); a run starts only when the
+whole lab loads. Raises `LabError`s; never prints errors or exits (tasks.py does that).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from labtools.core.errors import OptionError, RunFailed
+from labtools.core.errors import Interrupted, RunFailed
 from labtools.core.model import PHASES, Host, Plan
-from labtools.core.results import RunSummary
-from labtools.providers.base import ProcOutput, Provider
+from labtools.core.options import RunOptions
+from labtools.core.redact import Redactor
+from labtools.core.results import Output, RunSummary
 
-
-def _project(root: Path, lab: str | None, inventory: str | None) -> Any:
+if TYPE_CHECKING:
+    from labtools.core.preview import PlannedStep
     from labtools.core.project import Project
+    from labtools.providers.base import Provider
 
-    return Project.load(root, lab, inventory)
+
+@dataclass(frozen=True)
+class Loaded:
+    """A lab ready to run: its project, plan, providers per host, banners and preview."""
+
+    project: Project
+    plan: Plan
+    providers: Mapping[str, Provider]
+    banners: tuple[str, ...]
+    preview: tuple[PlannedStep, ...]
 
 
-def _plan(root: Path, project: Any, phases: Sequence[str], options: Mapping[str, Any]) -> Plan:
-    from labtools.core.options import parse_sets, parse_tags
+def load(root: Path, options: RunOptions, phases: Sequence[str] = PHASES) -> Loaded:
+    """Load and check everything a run needs; nothing runs (raises ConfigError & co)."""
     from labtools.core.plan import build_plan
+    from labtools.core.preview import preview_plan
+    from labtools.core.project import Project
+    from labtools.providers import host_defaults
 
-    internal = {"project_root": str(root), "inventory_file": str(project.inventory.path)}
-    extra = {**internal, **parse_sets(options.get("sets") or [])}
-    return build_plan(
+    project = Project.load(root, options.lab, options.inventory)
+    internal = {"project_root": str(project.root), "inventory_file": str(project.inventory.path)}
+    plan = build_plan(
         project.inventory,
         project.lab,
         phases=phases,
-        limit=options.get("limit"),
-        tags=parse_tags(options.get("tags")),
-        skip_tags=parse_tags(options.get("skip_tags")),
-        extra_vars=extra,
-        check=bool(options.get("check")),
+        limit=options.limit,
+        tags=options.tags,
+        skip_tags=options.skip_tags,
+        extra_vars={**internal, **options.extra_vars},
+        defaults=host_defaults,
     )
+    providers, banners = _providers(plan)
+    preview = tuple(preview_plan(plan, providers, project.templates_dir))
+    return Loaded(project, plan, providers, banners, preview)
 
 
-def _providers(plan: Plan) -> tuple[dict[str, Provider], list[str]]:
+def _providers(plan: Plan) -> tuple[dict[str, Provider], tuple[str, ...]]:
     """One provider per host (``auto`` resolved), and the banners to show."""
     from labtools.providers import provider_for
 
@@ -52,57 +71,64 @@ def _providers(plan: Plan) -> tuple[dict[str, Provider], list[str]]:
         providers[host_plan.host.name] = provider
         if banner:
             banners.append(banner)
-    return providers, banners
+    return providers, tuple(banners)
 
 
-def _forks(value: Any) -> int:
-    try:
-        forks = int(value or 5)
-    except (TypeError, ValueError) as exc:
-        raise OptionError(f"--forks must be a number, got {value!r}") from exc
-    if forks < 1:
-        raise OptionError(f"--forks must be at least 1, got {forks}")
-    return forks
+def redactor_for(loaded: Loaded) -> Redactor:
+    """A Redactor knowing the values of the lab's ``secrets:`` variables on every host."""
+    names = loaded.plan.lab.secrets
+    values = [hp.vars.get(name) for hp in loaded.plan.hosts for name in names]
+    return Redactor(str(value) for value in values if value not in (None, ""))
 
 
-def run_lab(root: Path, *, phases: Sequence[str], **options: Any) -> RunSummary:
-    """Run the given phases of a lab on the selected hosts; raise RunFailed when a step failed."""
+def run_lab(root: Path, phases: Sequence[str], options: RunOptions) -> RunSummary | None:
+    """Run the given phases on the selected hosts; raise RunFailed when a step failed.
+
+    ``--check``, ``--list-tasks`` and ``--list-tags`` print what would run, write nothing and
+    return None.
+    """
+    loaded = load(root, options, phases)
+    if options.list_tasks or options.list_tags:
+        from labtools.report.listing import print_tasks
+
+        print_tasks(loaded.plan, sys.stdout, tasks=options.list_tasks, tags=options.list_tags)
+        return None
+    if options.check:
+        _print_preview(loaded)
+        return None
+    if "setup" in phases:
+        _preflight([hp.host for hp in loaded.plan.hosts], loaded.providers)
+    return _run(loaded, phases, options)
+
+
+def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSummary:
+    """Make the run directory, start the reporters, run the plan, judge the summary."""
     from labtools.effects.rundir import new_run_dir
-    from labtools.effects.runner import run_plan
-    from labtools.report import Reporter
+    from labtools.effects.runner import RunInfo, run_plan
     from labtools.report.console import ConsoleReporter
     from labtools.report.journal import JournalReporter
     from labtools.report.junit import JUnitReporter
 
-    forks = _forks(options.get("forks"))
-    project = _project(root, options.get("lab"), options.get("inventory"))
-    plan = _plan(root, project, phases, options)
-    providers, banners = _providers(plan)
-    if not plan.check and "setup" in phases:
-        _preflight([hp.host for hp in plan.hosts], providers)
-    run_dir = new_run_dir(root / "runs", project.lab.name, _label(phases))
-    console = ConsoleReporter(
-        sys.stdout, verbose=bool(options.get("verbose")), lang=str(options.get("lang") or "en")
+    project = loaded.project
+    run_dir = new_run_dir(project.root / "runs", project.lab.name, _label(phases))
+    console = ConsoleReporter(sys.stdout, verbosity=options.verbosity, lang=options.lang)
+    info = RunInfo(
+        providers={name: provider.name for name, provider in loaded.providers.items()},
+        banners=loaded.banners,
+        verbosity=options.verbosity,
     )
-    for banner in banners:
-        console.banner(banner)
-    reporters: list[Reporter] = [
-        console,
-        JournalReporter(run_dir),
-        JUnitReporter(run_dir / "steps.junit.xml"),
-    ]
     summary = run_plan(
-        plan,
-        providers,
-        reporters=reporters,
+        loaded.plan,
+        loaded.providers,
+        reporters=[console, JournalReporter(run_dir), JUnitReporter(run_dir / "steps.junit.xml")],
         run_dir=run_dir,
         templates_dir=project.templates_dir,
-        verbose=bool(options.get("verbose")),
-        forks=forks,
+        verbosity=options.verbosity,
+        forks=options.forks,
+        redactor=redactor_for(loaded),
+        info=info,
     )
     if summary.interrupted:
-        from labtools.core.errors import Interrupted
-
         raise Interrupted(f"interrupted; everything the run started was stopped (run: {run_dir})")
     if summary.failed:
         bad = [r for r in summary.results if r.status == "failed" and not r.ignored]
@@ -130,78 +156,37 @@ def _preflight(hosts: Sequence[Host], providers: Mapping[str, Provider]) -> None
     run_preflight(list(hosts), dict(providers), which=shutil.which, run=_probe)
 
 
-def _probe(argv: Sequence[str]) -> ProcOutput:
+def _probe(argv: Sequence[str]) -> Output:
     """Run a read-only fact-gathering command (preflight) with a short timeout."""
     from labtools.core.errors import MissingBinaryError
     from labtools.core.model import Command
     from labtools.effects.process import run
 
     try:
-        result = run(Command(tuple(argv), timeout=30.0))
+        return run(Command(tuple(argv), timeout=30.0))
     except MissingBinaryError as exc:
-        return ProcOutput(rc=127, stdout="", stderr=str(exc))
-    return ProcOutput(rc=result.rc, stdout=result.stdout, stderr=result.stderr)
+        return Output(rc=127, stderr=str(exc), failed=True)
 
 
-def show_plan(root: Path, *, phase: str | None = None, **options: Any) -> None:
-    """Print the rendered commands of the selected phases for every selected host."""
-    from labtools.core.options import parse_phases
+def _print_preview(loaded: Loaded) -> None:
+    """The plan as ``lab.plan`` prints it (banners on stderr)."""
     from labtools.report.plan_view import print_plan
 
-    phases = parse_phases(phase) if phase else PHASES
-    project = _project(root, options.get("lab"), options.get("inventory"))
-    plan = _plan(root, project, phases, {**options, "check": True})
-    providers, banners = _providers(plan)
-    for banner in banners:
+    for banner in loaded.banners:
         print(banner, file=sys.stderr)
-    print_plan(describe_plan(plan, providers, project.templates_dir), sys.stdout)
+    print_plan(loaded.preview, sys.stdout)
 
 
-def describe_plan(
-    plan: Plan, providers: Mapping[str, Provider], templates_dir: Path | None
-) -> list[Any]:
-    """Every step of the plan, rendered for its host; registered values stay placeholders."""
-    from labtools.core.actions import describe
-    from labtools.core.plan import registered_placeholders, step_vars
-
-    planned = []
-    for host_plan in plan.hosts:
-        registered = {**registered_placeholders(host_plan), **_service_placeholders(host_plan)}
-        for step in host_plan.steps:
-            variables = step_vars(host_plan, step, registered)
-            provider = providers[host_plan.host.name]
-            planned.append(
-                describe(step, variables, host_plan.host, provider, templates_dir=templates_dir)
-            )
-    return planned
+def show_plan(root: Path, phases: Sequence[str], options: RunOptions) -> None:
+    """Print the rendered commands of the selected phases for every selected host."""
+    _print_preview(load(root, options, phases))
 
 
-def _service_placeholders(host_plan: Any) -> dict[str, Any]:
-    """Plan mode: a service's registered port and URL are its preferred port (the run may pick
-    another one when that port is taken, and then says so)."""
-    from labtools.core.actions import service_port
-    from labtools.core.plan import step_vars
-
-    found: dict[str, Any] = {}
-    for step in host_plan.steps:
-        if step.action != "service" or not step.register:
-            continue
-        port = service_port(step, step_vars(host_plan, step, {}))
-        if port is not None:
-            found[step.register] = {"port": port, "url": f"http://127.0.0.1:{port}"}
-    return found
-
-
-def show_list(root: Path, *, lab: str | None, inventory: str | None) -> None:
+def show_list(root: Path, options: RunOptions) -> None:
     """Print the labs, hosts, groups, phases and tags."""
     from labtools.core.playbook import list_labs
+    from labtools.core.project import Project
     from labtools.report.listing import print_listing
 
-    project = _project(root, lab, inventory)
-    labs = list_labs(project.playbooks_dir)
-    print_listing(project, labs, out=sys.stdout)
-
-
-def debug_enabled() -> bool:
-    """True when LABTOOLS_DEBUG asks for tracebacks."""
-    return bool(os.environ.get("LABTOOLS_DEBUG"))
+    project = Project.load(root, options.lab, options.inventory)
+    print_listing(project, list_labs(project.playbooks_dir), out=sys.stdout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -81,6 +82,8 @@ class HttpCheck:
     status: int = 200
     contains: str | None = None
     timeout: float = 10.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,17 +110,6 @@ class Skip:
 
 
 Action = RunCommand | StartService | HttpCheck | Wait | Cluster | Skip
-
-
-@dataclass(frozen=True)
-class PlannedStep:
-    """A step as ``lab.plan`` / ``--check`` shows it: the rendered command line and notes."""
-
-    host: str
-    phase: str
-    step: Step
-    display: str
-    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -302,12 +294,21 @@ def _build_http(step: Step, variables: Mapping[str, Any], ctx: Context) -> Actio
 
     spec = step.spec if isinstance(step.spec, Mapping) else {"url": step.spec}
     values = render_value(dict(spec), variables, source=step.source)
+    headers = {str(k): str(v) for k, v in (values.get("headers") or {}).items()}
+    body = values.get("body")
+    if isinstance(body, Mapping | list):
+        # a structured body is sent as JSON, as Ansible's uri module does with body_format: json
+        body = json.dumps(body)
+        headers = {"Content-Type": "application/json", **headers}
+    method = str(values.get("method") or ("POST" if body is not None else "GET")).upper()
     return HttpCheck(
         url=str(values["url"]),
-        method=str(values.get("method", "GET")).upper(),
+        method=method,
         status=int(values.get("status", 200)),
         contains=str(values["contains"]) if values.get("contains") is not None else None,
         timeout=timeout_for(step, variables) if step.timeout else 10.0,
+        headers=headers,
+        body=None if body is None else str(body),
     )
 
 
@@ -391,42 +392,3 @@ def display_text(action: Action) -> str:
     if isinstance(action, Wait):
         return f"wait {action.seconds:g}s"
     return f"skip: {action.reason}"
-
-
-def notes_for(step: Step) -> tuple[str, ...]:
-    """The controls ``lab.plan`` shows next to a step."""
-    notes = []
-    if step.when:
-        notes.append(f"when: {step.when}")
-    if step.until:
-        notes.append(f"until: {step.until} (retries {step.retries}, delay {step.delay:g}s)")
-    if step.register:
-        notes.append(f"register: {step.register}")
-    if step.tags:
-        notes.append(f"tags: {', '.join(step.tags)}")
-    if step.ignore_errors:
-        notes.append("ignore_errors")
-    if step.no_log:
-        notes.append("no_log")
-    if step.interactive:
-        notes.append("interactive")
-    return tuple(notes)
-
-
-def describe(
-    step: Step,
-    variables: Mapping[str, Any],
-    host: Host,
-    provider: Provider,
-    *,
-    templates_dir: Path | None = None,
-) -> PlannedStep:
-    """What ``step`` would run on ``host``, for ``lab.plan`` / ``--check`` (runs nothing)."""
-    # tty=True: show an interactive step's command rather than the "no terminal" skip
-    ctx = Context(host=host, provider=provider, templates_dir=templates_dir, tty=True)
-    if step.action == "manifest" and templates_dir is None:
-        argv = provider.kubectl(host, ("apply", "-f", "-"))
-        display = f"{shlex.join(argv)} < templates/{step.spec}"
-    else:
-        display = display_text(build(step, variables, ctx))
-    return PlannedStep(host.name, step.phase, step, display, notes_for(step))

@@ -6,17 +6,17 @@ import fnmatch
 import itertools
 import re
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from labtools.core.errors import InventoryError, Location, SchemaError
-from labtools.core.model import PROVIDERS, Host, Inventory
+from labtools.core.model import Host, Inventory
 from labtools.core.yamlfile import KeyPath, YamlDoc, did_you_mean, load_yaml
 
 GROUP_KEYS: tuple[str, ...] = ("hosts", "vars", "children")
-MINIKUBE_LIKE: frozenset[str] = frozenset({"minikube", "fake", "auto"})
+DEFAULT_PROVIDER = "auto"
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,251}[A-Za-z0-9])?$")
@@ -34,9 +34,10 @@ def _is_int(value: Any) -> bool:
 
 
 def _check_provider(value: Any) -> str | None:
-    if value in PROVIDERS:
+    # which names exist is the provider registry's business (checked when the plan is built)
+    if isinstance(value, str) and _DNS_LABEL.match(value):
         return None
-    return f"expected one of {', '.join(PROVIDERS)}, got {value!r}"
+    return f"expected a provider name (minikube, context, fake, auto), got {value!r}"
 
 
 def _check_positive_int(value: Any) -> str | None:
@@ -201,6 +202,7 @@ def expand_hosts(pattern: str) -> list[str]:
 class _Group:
     name: str
     vars: dict[str, Any] = field(default_factory=dict)
+    var_sources: dict[str, Location] = field(default_factory=dict)
     hosts: dict[str, int] = field(default_factory=dict)  # host -> line of its definition
     children: list[str] = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
@@ -211,6 +213,7 @@ class _HostDef:
     name: str
     vars: dict[str, Any]
     source: Location
+    var_sources: dict[str, Location]
 
 
 class _Parser:
@@ -253,7 +256,9 @@ class _Parser:
                     location=self.doc.location((*path, key)),
                     hint=did_you_mean(str(key), GROUP_KEYS) or "a group has hosts, vars, children",
                 )
-        group.vars.update(check_vars(self.doc, (*path, "vars"), body.get("vars")))
+        group_vars = check_vars(self.doc, (*path, "vars"), body.get("vars"))
+        group.vars.update(group_vars)
+        group.var_sources.update({k: self.doc.location((*path, "vars", k)) for k in group_vars})
         self._hosts(group, body.get("hosts"), (*path, "hosts"))
         self._children(name, body.get("children"), (*path, "children"))
 
@@ -291,7 +296,9 @@ class _Parser:
                 hint="a host may appear in several groups, but only once per group",
             )
         group.hosts[name] = line or 0
-        self.hosts.setdefault(name, []).append(_HostDef(name, variables, self.doc.location(where)))
+        sources = {key: self.doc.location((*where, key)) for key in variables}
+        definition = _HostDef(name, variables, self.doc.location(where), sources)
+        self.hosts.setdefault(name, []).append(definition)
 
     def _children(self, parent: str, children: Any, path: KeyPath) -> None:
         if children is None:
@@ -387,26 +394,15 @@ class _Parser:
                 key=lambda g: (depths[g], g),
             )
             merged: dict[str, Any] = {}
-            for group in groups:
-                merged.update(self.groups[group].vars)
-            for definition in defs:
-                merged.update(definition.vars)
-            merged = with_defaults(name, merged)
+            sources: dict[str, Location] = {}
+            for layer in [self.groups[group] for group in groups] + defs:
+                merged.update(layer.vars)
+                sources.update(layer.var_sources)
+            # only what the inventory says: provider defaults are applied once, by the plan
+            provider = str(merged.get("provider") or DEFAULT_PROVIDER)
             shown = tuple(g for g in groups if g not in ("all", "ungrouped"))
-            hosts[name] = Host(name, merged["provider"], merged, shown, defs[0].source)
+            hosts[name] = Host(name, provider, merged, shown, defs[0].source, sources)
         return Inventory(self.doc.file, hosts, members)
-
-
-def with_defaults(host: str, variables: Mapping[str, Any]) -> dict[str, Any]:
-    """Fill in provider, profile, namespace and kube_context defaults for one host."""
-    merged = dict(variables)
-    merged.setdefault("provider", "auto")
-    merged.setdefault("profile", host)
-    # on a shared cluster (context provider) the lab gets its own namespace, never `default`
-    merged.setdefault("namespace", f"lab-{host}" if merged["provider"] == "context" else "default")
-    if merged["provider"] in MINIKUBE_LIKE:
-        merged.setdefault("kube_context", merged["profile"])
-    return merged
 
 
 def parse_inventory(doc: YamlDoc) -> Inventory:

@@ -23,18 +23,17 @@ ACTIONS: tuple[str, ...] = (
     "verify",  # run the lab's pytest-testinfra checks (labtools.verify) against the host
 )
 
-PROVIDERS: tuple[str, ...] = ("minikube", "context", "fake", "auto")
-
 
 @dataclass(frozen=True)
 class Host:
-    """One cluster target: its provider and its merged variables (defaults < groups < host)."""
+    """One cluster target: its provider and its merged inventory variables (groups < host)."""
 
     name: str
     provider: str
     vars: Mapping[str, Any]
     groups: tuple[str, ...] = ()
     source: Location | None = None
+    var_sources: Mapping[str, Location] = field(default_factory=dict)  # where each var was set
 
 
 @dataclass(frozen=True)
@@ -84,6 +83,7 @@ class Lab:
     vars: Mapping[str, Any] = field(default_factory=dict)
     phases: Mapping[str, tuple[Step, ...]] = field(default_factory=dict)
     source: Location | None = None
+    secrets: tuple[str, ...] = ()  # variables whose values are masked in every output
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,7 @@ class HostPlan:
     host: Host
     vars: Mapping[str, Any]
     steps: tuple[Step, ...]
+    extra_vars: Mapping[str, Any] = field(default_factory=dict)  # --set: wins over step vars
 
 
 @dataclass(frozen=True)
@@ -113,4 +114,3 @@ class Plan:
     lab: Lab
     phases: tuple[str, ...]
     hosts: tuple[HostPlan, ...]
-    check: bool = False

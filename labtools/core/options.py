@@ -1,8 +1,9 @@
-"""Task options: ``--set key=value``, ``--tags``/``--skip-tags`` and ``--phase`` parsing."""
+"""Task options: ``RunOptions`` from flags and the `lab` config; --set, tags, phases, language."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from labtools.core.errors import OptionError
@@ -72,3 +73,94 @@ def parse_phases(value: str | None) -> tuple[str, ...]:
                 hint=did_you_mean(phase, PHASES) or f"phases are: {', '.join(PHASES)}",
             )
     return tuple(phase for phase in PHASES if phase in wanted)
+
+
+LANGUAGES: tuple[str, ...] = ("en", "zh-TW")
+_LANGUAGE_ALIASES = {"en": "en", "en-us": "en", "en_us": "en", "zh-tw": "zh-TW", "zh_tw": "zh-TW"}
+CONFIG_KEYS: tuple[str, ...] = (
+    "name",
+    "inventory",
+    "limit",
+    "tags",
+    "skip_tags",
+    "check",
+    "verbose",
+    "lang",
+    "forks",
+    "debug",
+)
+DEFAULT_FORKS = 5
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a run task was asked for, typed and validated: from tasks.py to the application."""
+
+    lab: str | None = None
+    inventory: str | None = None
+    limit: str | None = None
+    tags: frozenset[str] = frozenset()
+    skip_tags: frozenset[str] = frozenset()
+    extra_vars: Mapping[str, Any] = field(default_factory=dict)
+    check: bool = False
+    verbosity: int = 0
+    lang: str = "en"
+    forks: int = DEFAULT_FORKS
+    list_tasks: bool = False
+    list_tags: bool = False
+
+
+def parse_lang(value: Any) -> str:
+    """``en`` or ``zh-TW`` (``zh_TW``, ``zh-tw`` accepted); anything else is an OptionError."""
+    text = str(value or "en").strip()
+    lang = _LANGUAGE_ALIASES.get(text.lower())
+    if lang is None:
+        raise OptionError(
+            f"unknown language {text!r}", hint=f"known languages: {', '.join(LANGUAGES)}"
+        )
+    return lang
+
+
+def parse_forks(value: Any) -> int:
+    """``--forks``: an integer >= 1."""
+    try:
+        forks = int(value if value not in (None, "") else DEFAULT_FORKS)
+    except (TypeError, ValueError) as exc:
+        raise OptionError(f"--forks must be a number, got {value!r}") from exc
+    if forks < 1:
+        raise OptionError(f"--forks must be at least 1, got {forks}")
+    return forks
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """The ``lab`` configuration (tasks.py, invoke.yaml, INVOKE_LAB_*) has only known keys."""
+    for key in config:
+        if key not in CONFIG_KEYS:
+            raise OptionError(
+                f"unknown key '{key}' in the `lab` configuration (invoke.yaml or INVOKE_LAB_*)",
+                hint=did_you_mean(str(key), CONFIG_KEYS) or f"known keys: {', '.join(CONFIG_KEYS)}",
+            )
+
+
+def run_options(config: Mapping[str, Any], flags: Mapping[str, Any]) -> RunOptions:
+    """Flags over the ``lab`` configuration (defaults < invoke.yaml < INVOKE_LAB_* < flags)."""
+    check_config(config)
+    given = {key: value for key, value in flags.items() if value not in (None, [], (), 0, False)}
+
+    def pick(key: str, config_key: str | None = None) -> Any:
+        return given.get(key, config.get(config_key or key))
+
+    return RunOptions(
+        lab=pick("lab", "name"),
+        inventory=pick("inventory"),
+        limit=pick("limit"),
+        tags=parse_tags(pick("tags")),
+        skip_tags=parse_tags(pick("skip_tags")),
+        extra_vars=parse_sets(list(flags.get("sets") or ())),
+        check=bool(pick("check")),
+        verbosity=int(pick("verbose") or 0),
+        lang=parse_lang(pick("lang")),
+        forks=parse_forks(pick("forks")),
+        list_tasks=bool(given.get("list_tasks")),
+        list_tags=bool(given.get("list_tags")),
+    )

@@ -1,30 +1,29 @@
 """Planning: select hosts, phases and tagged steps, and merge variables in documented precedence.
 
-Precedence, lowest first: lab vars < inventory group vars < host vars (both already merged in
-``Host.vars``) < step vars < registered results < extra vars (``--set``). Magic variables
-(``inventory_hostname``, ``lab_name``, ``provider``, ``group_names``, ``phase``) are set last.
+Precedence, lowest first: provider defaults < lab vars < inventory group vars < host vars (both
+already merged in ``Host.vars``) < step vars < registered results < extra vars (``--set``). Magic
+variables (``inventory_hostname``, ``lab_name``, ``provider``, ``group_names``, ``phase``) are set
+last. Provider defaults (``profile``, ``namespace``...) are applied here, once, by the
+``defaults`` function the caller passes (the provider registry's ``host_defaults``).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from labtools.core.errors import ConfigError, InventoryError, Location, OptionError, TemplateError
-from labtools.core.model import PHASES, PROVIDERS, Host, HostPlan, Inventory, Lab, Plan, Step
+from labtools.core.model import PHASES, Host, HostPlan, Inventory, Lab, Plan, Step
 
-# Keys the inventory fills with defaults; a lab's own value beats such a default (not an explicit
-# inventory setting that happens to equal it: indistinguishable, and harmless).
-_DEFAULTED = ("provider", "profile", "namespace", "kube_context")
+Defaults = Callable[[str, Mapping[str, Any]], Mapping[str, Any]]
+"""``(host name, merged vars) -> the settings to fill in`` (raises ConfigError when it cannot)."""
 
 
-@dataclass(frozen=True)
-class PlannedHost(HostPlan):
-    """A ``HostPlan`` that also remembers the extra vars, so they can win over step vars."""
-
-    extra_vars: Mapping[str, Any] = field(default_factory=dict)
+def no_defaults(host: str, variables: Mapping[str, Any]) -> Mapping[str, Any]:
+    """No provider defaults: ``provider`` alone, ``auto`` when unset."""
+    return {"provider": variables.get("provider") or "auto"}
 
 
 # ---------------------------------------------------------------------------- tags
@@ -47,6 +46,30 @@ def selected_by_tags(step_tags: Sequence[str], tags: frozenset[str], skip: froze
     if not have.isdisjoint(skip):
         return False
     return not ("tagged" in skip and "untagged" not in have)
+
+
+SPECIAL_TAGS: tuple[str, ...] = ("all", "always", "never", "tagged", "untagged")
+
+
+def lab_tags(lab: Lab) -> tuple[str, ...]:
+    """Every tag the lab's steps carry, sorted."""
+    return tuple(sorted({tag for steps in lab.phases.values() for s in steps for tag in s.tags}))
+
+
+def check_tags(lab: Lab, tags: frozenset[str], flag: str) -> None:
+    """A tag no step has is a mistake: OptionError with a did-you-mean and the known tags."""
+    from labtools.core.yamlfile import did_you_mean
+
+    known = (*lab_tags(lab), *SPECIAL_TAGS)
+    for tag in sorted(tags):
+        if tag not in known:
+            listing = f"tags of {lab.name}: {', '.join(lab_tags(lab)) or '(none)'}"
+            close = did_you_mean(tag, known)
+            raise OptionError(
+                f"{flag}: unknown tag '{tag}'",
+                location=Location(lab.path, None, flag),
+                hint=f"{close} ({listing})" if close else listing,
+            )
 
 
 # ---------------------------------------------------------------------------- hosts
@@ -77,19 +100,6 @@ def _lab_hosts(inventory: Inventory, lab: Lab, limit: str | None) -> list[Host]:
     return chosen
 
 
-def _host_layer(host: Host, lab: Lab) -> dict[str, Any]:
-    """lab vars < host vars, where an inventory *default* does not beat a lab setting."""
-    from labtools.core.inventory import with_defaults
-
-    defaults = with_defaults(host.name, {})
-    merged = dict(lab.vars)
-    for key, value in host.vars.items():
-        if key in _DEFAULTED and key in lab.vars and value == defaults.get(key):
-            continue
-        merged[key] = value
-    return merged
-
-
 def _magic(host: Host, lab: Lab, provider: str) -> dict[str, Any]:
     return {
         "inventory_hostname": host.name,
@@ -100,21 +110,22 @@ def _magic(host: Host, lab: Lab, provider: str) -> dict[str, Any]:
 
 
 def _host_plan(
-    host: Host, lab: Lab, steps: tuple[Step, ...], extra: Mapping[str, Any]
-) -> PlannedHost:
-    from labtools.core.inventory import with_defaults
-
-    merged = with_defaults(host.name, {**_host_layer(host, lab), **extra})
-    provider = merged["provider"]
-    if provider not in PROVIDERS:
+    host: Host, lab: Lab, steps: tuple[Step, ...], extra: Mapping[str, Any], defaults: Defaults
+) -> HostPlan:
+    explicit = {**lab.vars, **host.vars, **extra}
+    try:
+        filled = defaults(host.name, explicit)
+    except ConfigError as exc:
+        where = None if "provider" in extra else host.var_sources.get("provider")
+        where = where or host.source or exc.location
         raise ConfigError(
-            f"host {host.name}: unknown provider {provider!r}",
-            location=host.source,
-            hint=f"use one of {', '.join(PROVIDERS)}",
-        )
+            f"host {host.name}: {exc.message}", location=where, hint=exc.hint
+        ) from exc
+    merged = {**filled, **explicit}
+    merged["provider"] = provider = str(merged.get("provider") or "auto")
     effective = replace(host, provider=provider, vars=merged)
     variables = {**merged, **_magic(host, lab, provider)}
-    return PlannedHost(host=effective, vars=variables, steps=steps, extra_vars=dict(extra))
+    return HostPlan(host=effective, vars=variables, steps=steps, extra_vars=dict(extra))
 
 
 # ---------------------------------------------------------------------------- plan
@@ -141,10 +152,12 @@ def build_plan(
     tags: frozenset[str] = frozenset(),
     skip_tags: frozenset[str] = frozenset(),
     extra_vars: Mapping[str, Any] | None = None,
-    check: bool = False,
+    defaults: Defaults = no_defaults,
 ) -> Plan:
     """Select hosts (lab pattern and --limit), phases and tagged steps; merge each host's vars."""
     chosen = _check_phases(phases)
+    check_tags(lab, tags, "--tags")
+    check_tags(lab, skip_tags, "--skip-tags")
     steps = tuple(
         step
         for phase in chosen
@@ -152,8 +165,10 @@ def build_plan(
         if selected_by_tags(step.tags, frozenset(tags), frozenset(skip_tags))
     )
     extra = dict(extra_vars or {})
-    hosts = tuple(_host_plan(host, lab, steps, extra) for host in _lab_hosts(inventory, lab, limit))
-    return Plan(lab=lab, phases=chosen, hosts=hosts, check=check)
+    hosts = tuple(
+        _host_plan(host, lab, steps, extra, defaults) for host in _lab_hosts(inventory, lab, limit)
+    )
+    return Plan(lab=lab, phases=chosen, hosts=hosts)
 
 
 # ---------------------------------------------------------------------------- step variables
@@ -228,7 +243,7 @@ def step_vars(host_plan: HostPlan, step: Step, registered: Mapping[str, Any]) ->
     Only lab, inventory and step variables are templates; registered results and --set values
     are data and are never rendered (command output must not be able to inject a template).
     """
-    extra = getattr(host_plan, "extra_vars", {})
+    extra = host_plan.extra_vars
     magic = {k: host_plan.vars[k] for k in _MAGIC_KEYS if k in host_plan.vars}
     merged: dict[str, Any] = {
         **host_plan.vars,

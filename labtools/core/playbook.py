@@ -11,7 +11,7 @@ from labtools.core.errors import ConfigError, SchemaError
 from labtools.core.model import ACTIONS, PHASES, Lab, Step
 from labtools.core.yamlfile import KeyPath, YamlDoc, did_you_mean, key_path, load_yaml
 
-TOP_KEYS: tuple[str, ...] = ("name", "description", "hosts", "vars", *PHASES)
+TOP_KEYS: tuple[str, ...] = ("name", "description", "hosts", "vars", "secrets", *PHASES)
 CONTROLS: tuple[str, ...] = (
     "name",
     "register",
@@ -140,6 +140,7 @@ class _Checker:
             hosts = ",".join(hosts)
         self.expect(("hosts",), hosts, (str,), "a host pattern (string)")
         lab_vars = self.variables(("vars",), data.get("vars"))
+        secrets = self.secrets(("secrets",), data.get("secrets"))
         phases = {phase: self.phase(phase, data.get(phase)) for phase in PHASES if phase in data}
         return Lab(
             name=name,
@@ -149,7 +150,23 @@ class _Checker:
             vars=lab_vars,
             phases=phases,
             source=self.doc.location((), key=""),
+            secrets=secrets,
         )
+
+    def secrets(self, path: KeyPath, value: Any) -> tuple[str, ...]:
+        """``secrets: [db_password]``: names of variables whose values are never shown."""
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(
+                path,
+                f"'secrets' must be a list of variable names, got {_type_name(value)}",
+                "write `secrets: [db_password]`",
+            )
+        for index, name in enumerate(value):
+            if not name.isidentifier() or keyword.iskeyword(name):
+                raise self.fail((*path, index), f"secret '{name}' is not a variable name")
+        return tuple(value)
 
     def phase(self, phase: str, steps: Any) -> tuple[Step, ...]:
         if steps is None:
@@ -377,6 +394,18 @@ class _Checker:
         code = spec.get("status", 200)
         if not isinstance(code, int) or isinstance(code, bool) or not 100 <= code <= 599:
             raise self.fail((*path, "status"), f"'status' must be an HTTP code, got {code!r}")
+        headers = spec.get("headers")
+        if headers is not None:
+            self.expect((*path, "headers"), headers, (dict,), "a mapping of header: value")
+            for key, value in headers.items():
+                if isinstance(value, dict | list) or value is None:
+                    raise self.fail(
+                        (*path, "headers", key),
+                        f"header '{key}' must be a scalar, got {_type_name(value)}",
+                    )
+        body = spec.get("body")
+        if body is not None:
+            self.expect((*path, "body"), body, (str, dict, list), "text, or a mapping/list (JSON)")
         self.templates_in(path, spec)
 
     def wait_spec(self, path: KeyPath, spec: Any) -> None:

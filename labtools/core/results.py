@@ -1,24 +1,46 @@
-"""What running produces: step results and the events reporters consume. Plain data."""
+"""What running produces: one ``Output`` per execution, one ``StepResult`` per step, and the typed
+events every reporter consumes. Plain data."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 Status = Literal["ok", "changed", "failed", "skipped"]
 STATUSES: tuple[Status, ...] = ("ok", "changed", "failed", "skipped")
 
 
 @dataclass(frozen=True)
+class Output:
+    """What one execution produced: a command, a probe, a service start, an HTTP request.
+
+    ``changed``/``failed``/``skipped`` are the action's own verdict, before the step's
+    ``changed_when``/``failed_when`` have their say; ``extra`` holds what an action adds to the
+    registered value (a service's url, port and pid; an HTTP status).
+    """
+
+    rc: int | None = 0
+    stdout: str = ""
+    stderr: str = ""
+    duration: float = 0.0
+    timed_out: bool = False
+    changed: bool = True
+    failed: bool = False
+    skipped: bool = False
+    message: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class StepResult:
-    """The outcome of one step on one host."""
+    """The record of one step on one host: what the journal, JUnit, reports and handouts read."""
 
     host: str
     phase: str
     step: str
     status: Status
-    duration: float = 0.0
+    duration: float = 0.0  # the whole step: every attempt and the delays between them
     argv: tuple[str, ...] = ()  # masked when the step is no_log
     rc: int | None = None
     stdout: str = ""
@@ -28,28 +50,165 @@ class StepResult:
     ignored: bool = False  # failed, but ignore_errors let the run go on
     registered: Mapping[str, Any] = field(default_factory=dict)
     no_log: bool = False
+    display: str = ""  # the command line as lab.plan shows it (masked when no_log)
+    started: float = 0.0  # wall-clock start (time.time())
+
+
+# ---------------------------------------------------------------------------- events
 
 
 @dataclass(frozen=True)
-class Event:
-    """One thing that happened during a run; every reporter sees the same stream.
+class RunStarted:
+    """A run begins: the lab, phases, hosts (with their resolved providers) and run directory."""
 
-    kind is one of: run_start, phase_start, step_start, step_output, step_end, service_start,
-    service_stop, warning, run_end.
-    """
+    kind: ClassVar[str] = "run_start"
+    lab: str
+    phases: tuple[str, ...]
+    hosts: tuple[str, ...]
+    run_dir: str
+    providers: Mapping[str, str] = field(default_factory=dict)  # host -> provider
+    banners: tuple[str, ...] = ()  # e.g. provider auto fell back to the fake cluster
+    verbosity: int = 0
+    time: float = 0.0
 
-    kind: str
-    time: float
+
+@dataclass(frozen=True)
+class PhaseStarted:
+    """The first step of a phase is about to run."""
+
+    kind: ClassVar[str] = "phase_start"
+    phase: str
+    time: float = 0.0
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    """A step starts on a host: what it will run and what it means."""
+
+    kind: ClassVar[str] = "step_start"
+    host: str
+    phase: str
+    step: str
+    action: str
+    display: str = ""
+    explain: Mapping[str, str] = field(default_factory=dict)
+    no_log: bool = False
+    interactive: bool = False  # the step owns the terminal while it runs: pause live displays
+    time: float = 0.0
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    """One line a running step printed (verbose runs only; never for no_log steps)."""
+
+    kind: ClassVar[str] = "step_output"
+    host: str
+    phase: str
+    step: str
+    stream: str
+    line: str
+    time: float = 0.0
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    """Progress of a running step: a fraction (minikube start) or a retry (attempt 7/30)."""
+
+    kind: ClassVar[str] = "step_progress"
+    host: str
+    phase: str
+    step: str
+    message: str = ""
+    fraction: float | None = None
+    attempt: int | None = None
+    attempts: int | None = None
+    time: float = 0.0
+
+
+@dataclass(frozen=True)
+class StepEnded:
+    """A step finished on a host."""
+
+    kind: ClassVar[str] = "step_end"
+    result: StepResult
+    time: float = 0.0
+
+    @property
+    def host(self) -> str:
+        """The host the step ran on."""
+        return self.result.host
+
+    @property
+    def step(self) -> str:
+        """The step's name."""
+        return self.result.step
+
+
+@dataclass(frozen=True)
+class ServiceStarted:
+    """A background service became ready."""
+
+    kind: ClassVar[str] = "service_start"
+    host: str
+    step: str
+    name: str
+    pid: int | None = None
+    port: int | None = None
+    url: str | None = None
+    time: float = 0.0
+
+
+@dataclass(frozen=True)
+class ServiceStopped:
+    """A background service was stopped (end of run, failure or Ctrl-C)."""
+
+    kind: ClassVar[str] = "service_stop"
+    name: str
+    pid: int | None = None
+    port: int | None = None
+    url: str | None = None
+    time: float = 0.0
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A warning for the user (a reporter disabled, a provider fallback)."""
+
+    kind: ClassVar[str] = "warning"
+    message: str
     host: str | None = None
-    phase: str | None = None
-    step: str | None = None
-    data: Mapping[str, Any] = field(default_factory=dict)
-    result: StepResult | None = None
+    time: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    """The run is over: the recap per host."""
+
+    kind: ClassVar[str] = "run_end"
+    recaps: Mapping[str, HostRecap]
+    failed: bool = False
+    interrupted: bool = False
+    run_dir: str = ""
+    time: float = 0.0
+
+
+Event = (
+    RunStarted
+    | PhaseStarted
+    | StepStarted
+    | StepOutput
+    | StepProgress
+    | StepEnded
+    | ServiceStarted
+    | ServiceStopped
+    | Notice
+    | RunEnded
+)
 
 
 @dataclass
 class HostRecap:
-    """Counters per host, like Ansible's PLAY RECAP."""
+    """Counters per host, like Ansible's PLAY RECAP: ``ok`` counts ``changed`` steps too."""
 
     host: str
     ok: int = 0
@@ -60,11 +219,16 @@ class HostRecap:
     duration: float = 0.0
 
     def add(self, result: StepResult) -> None:
-        """Count one result."""
-        setattr(self, result.status, getattr(self, result.status) + 1)
-        if result.ignored:
-            self.ignored += 1
+        """Count one result the way Ansible's stats do (an ignored failure is ok + ignored)."""
         self.duration += result.duration
+        if result.status == "skipped":
+            self.skipped += 1
+        elif result.status == "failed" and not result.ignored:
+            self.failed += 1
+        else:
+            self.ok += 1
+            self.changed += result.status == "changed"
+            self.ignored += result.ignored
 
 
 @dataclass

@@ -21,11 +21,11 @@ import urllib.error
 import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from labtools.core.errors import Interrupted, MissingBinaryError, ServiceError
 from labtools.core.model import Command
+from labtools.core.results import Output
 
 OutputCallback = Callable[[str, str], None]  # (stream "stdout" | "stderr", line without newline)
 
@@ -42,17 +42,6 @@ INSTALL_HINTS: Mapping[str, str] = {
     "curl": "install curl (Debian/Ubuntu: `apt-get install curl`)",
     "git": "install git (Debian/Ubuntu: `apt-get install git`)",
 }
-
-
-@dataclass(frozen=True)
-class ProcResult:
-    """What a finished command returned."""
-
-    rc: int
-    stdout: str
-    stderr: str
-    duration: float
-    timed_out: bool = False
 
 
 def _hint_for(binary: str) -> str:
@@ -239,7 +228,7 @@ def run(
     on_output: OutputCallback | None = None,
     registry: ProcessRegistry | None = None,
     interactive: bool = False,
-) -> ProcResult:
+) -> Output:
     """Run ``command`` to the end (or its timeout: the group is killed, rc 124)."""
     registry = registry or DEFAULT_REGISTRY
     if registry.interrupted.is_set():
@@ -263,20 +252,22 @@ def run(
     rc = TIMEOUT_RC if timed_out.is_set() else int(proc.exit_code)
     if registry.interrupted.is_set():
         raise Interrupted("the run was interrupted")
-    return ProcResult(
+    return Output(
         rc=rc,
         stdout="".join(out),
         stderr="".join(err),
         duration=time.perf_counter() - started,
         timed_out=timed_out.is_set(),
+        failed=rc != 0,
     )
 
 
-def _run_interactive(program: Any, command: Command) -> ProcResult:
+def _run_interactive(program: Any, command: Command) -> Output:
     """Run with the user's terminal as stdio, in the foreground group (Ctrl-C reaches it)."""
     started = time.perf_counter()
     proc = program(*command.argv[1:], _fg=True, _env=_environment(command.env), _ok_code=_OK_CODES)
-    return ProcResult(int(proc.exit_code), "", "", time.perf_counter() - started)
+    rc = int(proc.exit_code)
+    return Output(rc, "", "", time.perf_counter() - started, failed=rc != 0)
 
 
 def _expire(pgid: int, flag: threading.Event) -> None:

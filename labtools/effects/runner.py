@@ -1,7 +1,12 @@
-"""Execute a ``Plan``: linear strategy over hosts, Ansible-style controls, events to reporters."""
+"""Execute a ``Plan``: linear strategy over hosts, Ansible-style controls, typed events.
+
+Every event goes through one ``Redactor`` before any reporter sees it: no_log results are masked
+and every known secret value is replaced wherever it appears (``labtools.core.redact``).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import threading
@@ -24,30 +29,32 @@ from labtools.core.actions import (
     Skip,
     StartService,
 )
-from labtools.core.errors import Interrupted, LabError, TemplateError
+from labtools.core.errors import Interrupted, LabError
 from labtools.core.model import Command, HostPlan, Plan, Step
-from labtools.core.results import Event, HostRecap, RunSummary, Status, StepResult
+from labtools.core.plan import step_vars
+from labtools.core.redact import Redactor, mask_result
+from labtools.core.results import (
+    Event,
+    HostRecap,
+    Output,
+    PhaseStarted,
+    RunEnded,
+    RunStarted,
+    RunSummary,
+    ServiceStarted,
+    ServiceStopped,
+    Status,
+    StepEnded,
+    StepOutput,
+    StepProgress,
+    StepResult,
+    StepStarted,
+)
 from labtools.effects import process
-from labtools.providers.base import ProcOutput, Provider
+from labtools.providers.base import Provider
 from labtools.report import Fanout, Reporter
 
 DEFAULT_FORKS = 5
-MASK = actions.MASK
-
-
-@dataclass
-class Outcome:
-    """What executing an action produced, before the step's controls are applied."""
-
-    rc: int | None = 0
-    stdout: str = ""
-    stderr: str = ""
-    duration: float = 0.0
-    changed: bool = True
-    failed: bool = False
-    skipped: bool = False
-    message: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)  # service: url, port, pid
 
 
 @dataclass
@@ -58,6 +65,15 @@ class HostState:
     provider: Provider
     registered: dict[str, Any] = field(default_factory=dict)
     stopped: bool = False
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the run start tells reporters besides the plan: providers, banners, verbosity."""
+
+    providers: Mapping[str, str] = field(default_factory=dict)
+    banners: tuple[str, ...] = ()
+    verbosity: int = 0
 
 
 class Runner:
@@ -71,17 +87,21 @@ class Runner:
         reporters: Iterable[Reporter],
         run_dir: Path,
         templates_dir: Path | None,
-        verbose: bool = False,
+        verbosity: int = 0,
         interactive: bool | None = None,
         forks: int = DEFAULT_FORKS,
+        redactor: Redactor | None = None,
+        info: RunInfo | None = None,
     ) -> None:
         self.plan = plan
         self.fanout = Fanout(reporters)
         self.run_dir = Path(run_dir)
         self.templates_dir = templates_dir
-        self.verbose = verbose
+        self.verbosity = verbosity
         self.tty = sys.stdin.isatty() if interactive is None else interactive
         self.forks = max(1, forks)
+        self.redactor = redactor or Redactor()
+        self.info = info or RunInfo(verbosity=verbosity)
         self.registry = process.ProcessRegistry()
         self.ports = process.PortClaims()
         self.summary = RunSummary(run_dir=str(run_dir))
@@ -90,9 +110,9 @@ class Runner:
 
     # --- events -------------------------------------------------------------------------
 
-    def emit(self, kind: str, **fields: Any) -> None:
-        """Send one event to every reporter (serialised: hosts run in threads)."""
-        event = Event(kind=kind, time=time.time(), **fields)
+    def emit(self, event: Event) -> None:
+        """Stamp, redact and send one event to every reporter (serialised: hosts run in threads)."""
+        event = self.redactor.event(dataclasses.replace(event, time=time.time()))
         with self._emit_lock:
             self.fanout.handle(event)
 
@@ -102,7 +122,7 @@ class Runner:
         """Run every step on every host (linear strategy) and return the summary."""
         for state in self.states:
             self.summary.recaps[state.plan.host.name] = HostRecap(state.plan.host.name)
-        self.emit("run_start", data=self._run_data())
+        self.emit(self._run_started())
         pool = ThreadPoolExecutor(max_workers=min(self.forks, max(1, len(self.states))))
         try:
             with process.stop_all_on_exit(self.registry):
@@ -115,16 +135,18 @@ class Runner:
             self._finish()
         return self.summary
 
-    def _run_data(self) -> dict[str, Any]:
-        """What run_start tells reporters."""
-        return {
-            "lab": self.plan.lab.name,
-            "phases": list(self.plan.phases),
-            "hosts": [state.plan.host.name for state in self.states],
-            "check": self.plan.check,
-            "run_dir": str(self.run_dir),
-            "verbose": self.verbose,
-        }
+    def _run_started(self) -> RunStarted:
+        """What the run start tells reporters."""
+        return RunStarted(
+            lab=self.plan.lab.name,
+            phases=tuple(self.plan.phases),
+            hosts=tuple(state.plan.host.name for state in self.states),
+            run_dir=str(self.run_dir),
+            providers=dict(self.info.providers)
+            or {state.plan.host.name: state.provider.name for state in self.states},
+            banners=self.info.banners,
+            verbosity=self.verbosity,
+        )
 
     def _run_steps(self, pool: ThreadPoolExecutor) -> None:
         """Step N on every host (in parallel), then step N+1."""
@@ -141,68 +163,74 @@ class Runner:
             phase = batch[0].plan.steps[index].phase
             if phase not in started_phases:
                 started_phases.add(phase)
-                self.emit("phase_start", phase=phase)
+                self.emit(PhaseStarted(phase=phase))
             futures: list[Future[None]] = [
                 pool.submit(self._run_host_step, state, state.plan.steps[index]) for state in batch
             ]
             for future in futures:
-                future.result()
+                _wait_interruptibly(future)
 
     def _finish(self) -> None:
-        """Stop services (service_stop events), emit run_end, close the reporters."""
+        """Stop services (ServiceStopped events), emit RunEnded, close the reporters."""
         self.registry.stop_all()
         for service in self.registry.stopped:
-            self.emit("service_stop", step=service.name, data=_service_data(service))
-        recaps = {name: vars(recap) for name, recap in self.summary.recaps.items()}
-        data = {
-            "recaps": recaps,
-            "failed": self.summary.failed,
-            "interrupted": self.summary.interrupted,
-        }
-        self.emit("run_end", data=data)
+            self.emit(ServiceStopped(**_service_fields(service)))
+        self.emit(
+            RunEnded(
+                recaps=dict(self.summary.recaps),
+                failed=self.summary.failed,
+                interrupted=self.summary.interrupted,
+                run_dir=str(self.run_dir),
+            )
+        )
         self.fanout.close()
 
     # --- one step on one host -----------------------------------------------------------
 
     def _run_host_step(self, state: HostState, step: Step) -> None:
         """Run ``step`` on one host, record and report its result."""
-        host = state.plan.host.name
+        started = time.time()
+        clock = time.perf_counter()
         result = self._step_result(state, step)
+        result = dataclasses.replace(
+            result, started=started, duration=result.duration or time.perf_counter() - clock
+        )
+        if step.no_log:
+            self.redactor.add(result.stdout, result.stderr)
+            result = mask_result(result)
+        result = self.redactor.value(result)
         self.summary.results.append(result)
-        self.summary.recaps[host].add(result)
+        self.summary.recaps[result.host].add(result)
         if result.status == "failed" and not result.ignored:
             state.stopped = True
-        self.emit("step_end", host=host, phase=step.phase, step=step.name, result=result)
+        self.emit(StepEnded(result=result))
 
     def _step_result(self, state: HostState, step: Step) -> StepResult:
         """Evaluate controls, run the action, register; template errors become failures."""
-        host = state.plan.host.name
         try:
-            variables = self._variables(state, step)
+            variables = step_vars(state.plan, step, state.registered)
             if step.when is not None and not _truthy(step.when, variables, step):
                 return self._skipped(state, step, f"when: {step.when} was false")
             action = self._build(state, step, variables)
+            if step.no_log:
+                self.redactor.add(*_secret_words(action))
             self.emit(
-                "step_start",
-                host=host,
-                phase=step.phase,
-                step=step.name,
-                data=_start_data(step) | {"display": actions.display_text(action)},
+                StepStarted(
+                    host=state.plan.host.name,
+                    phase=step.phase,
+                    step=step.name,
+                    action=step.action,
+                    display=actions.display_text(action),
+                    explain=dict(step.explain),
+                    no_log=step.no_log,
+                    interactive=isinstance(action, RunCommand) and action.interactive,
+                )
             )
-            if self.plan.check:
-                shown = actions.display_text(action)
-                return self._skipped(state, step, f"check mode, would run: {shown}", action)
             return self._execute(state, step, variables, action)
-        except TemplateError as exc:
-            return self._failed(state, step, exc.format())
         except Interrupted:
             raise
         except LabError as exc:
             return self._failed(state, step, exc.format())
-
-    def _variables(self, state: HostState, step: Step) -> dict[str, Any]:
-        """The step's variables (plan.step_vars: precedence including --set)."""
-        return step_vars(state.plan, step, state.registered)
 
     def _build(self, state: HostState, step: Step, variables: Mapping[str, Any]) -> Action:
         """Render the step's action for this host."""
@@ -211,30 +239,25 @@ class Runner:
             provider=state.provider,
             templates_dir=self.templates_dir,
             tty=self.tty,
-            choose_port=self.ports.choose if not self.plan.check else (lambda p: p or 0),
+            choose_port=self.ports.choose,
             run_dir=self.run_dir,
         )
         return actions.build(step, variables, ctx)
 
-    def _skipped(
-        self, state: HostState, step: Step, reason: str, action: Action | None = None
-    ) -> StepResult:
+    def _skipped(self, state: HostState, step: Step, reason: str) -> StepResult:
         """A skipped result (registered as skipped, like Ansible)."""
-        registered = {"skipped": True, "changed": False, "failed": False, "skip_reason": reason}
         if step.register:
-            if self.plan.check:
-                from labtools.core.render import Unresolved
-
-                state.registered[step.register] = Unresolved(step.register)
-            else:
-                state.registered[step.register] = registered
-        argv = _display_argv(action) if action is not None else ()
+            state.registered[step.register] = {
+                "skipped": True,
+                "changed": False,
+                "failed": False,
+                "skip_reason": reason,
+            }
         return StepResult(
             host=state.plan.host.name,
             phase=step.phase,
             step=step.name,
             status="skipped",
-            argv=argv,
             message=reason,
             no_log=step.no_log,
         )
@@ -259,12 +282,15 @@ class Runner:
         """Run the action (again while ``until`` is false), apply controls, register."""
         attempts = 0
         total = step.retries + 1 if step.until else 1
+        started = time.perf_counter()
         while True:
             attempts += 1
-            outcome = self._perform(state, step, action)
-            registered = _registered(outcome)
-            status, message = _status(step, variables, registered, outcome)
-            if not step.until or outcome.skipped:
+            if attempts > 1:
+                self._progress(state, step, f"attempt {attempts}/{total}", attempts, total)
+            output = self._perform(state, step, action)
+            registered = _registered(output)
+            status, message = _status(step, variables, registered, output)
+            if not step.until or output.skipped:
                 break
             if _truthy(step.until, {**variables, "result": registered}, step):
                 break
@@ -277,41 +303,42 @@ class Runner:
         registered.update(changed=status == "changed", failed=status == "failed", attempts=attempts)
         if step.register:
             state.registered[step.register] = registered
-        return self._result(state, step, action, outcome, status, message, attempts, registered)
-
-    def _result(
-        self,
-        state: HostState,
-        step: Step,
-        action: Action,
-        outcome: Outcome,
-        status: Status,
-        message: str,
-        attempts: int,
-        registered: Mapping[str, Any],
-    ) -> StepResult:
-        """The StepResult for events: masked when no_log."""
-        secret = step.no_log
         return StepResult(
             host=state.plan.host.name,
             phase=step.phase,
             step=step.name,
             status=status,
-            duration=outcome.duration,
+            duration=time.perf_counter() - started,
             argv=_display_argv(action),
-            rc=outcome.rc,
-            stdout=_mask(outcome.stdout, secret),
-            stderr=_mask(outcome.stderr, secret),
+            rc=output.rc,
+            stdout=output.stdout,
+            stderr=output.stderr,
             attempts=attempts,
-            message=MASK if secret and status == "failed" and message else message,
+            message=message,
             ignored=status == "failed" and step.ignore_errors,
-            registered=_mask_registered(registered) if secret else dict(registered),
-            no_log=secret,
+            registered=dict(registered),
+            no_log=step.no_log,
+            display=actions.display_text(action),
+        )
+
+    def _progress(
+        self, state: HostState, step: Step, message: str, attempt: int, total: int
+    ) -> None:
+        """A retry of an until-loop, as a progress event (``attempt 7/30``)."""
+        self.emit(
+            StepProgress(
+                host=state.plan.host.name,
+                phase=step.phase,
+                step=step.name,
+                message=message,
+                attempt=attempt,
+                attempts=total,
+            )
         )
 
     # --- performing actions ---------------------------------------------------------------
 
-    def _perform(self, state: HostState, step: Step, action: Action) -> Outcome:
+    def _perform(self, state: HostState, step: Step, action: Action) -> Output:
         """Execute one action once."""
         try:
             if isinstance(action, RunCommand):
@@ -323,50 +350,41 @@ class Runner:
             if isinstance(action, HttpCheck):
                 return _http(action)
             if isinstance(action, Skip):
-                return Outcome(rc=None, changed=False, skipped=True, message=action.reason)
+                return Output(rc=None, changed=False, skipped=True, message=action.reason)
             return self._wait(action.seconds)
         except Interrupted:
             raise
         except LabError as exc:
-            return Outcome(rc=None, failed=True, changed=False, message=exc.format())
+            return Output(rc=None, failed=True, changed=False, message=exc.format())
 
     def _output_callback(self, state: HostState, step: Step) -> Callable[[str, str], None] | None:
-        """Live output lines as step_output events (verbose runs, never for no_log steps)."""
-        if not self.verbose or step.no_log:
+        """Live output lines as StepOutput events (-vv and more, never for no_log steps)."""
+        if self.verbosity < 2 or step.no_log:
             return None
         host = state.plan.host.name
 
         def forward(stream: str, line: str) -> None:
-            data = {"stream": stream, "line": line}
-            self.emit("step_output", host=host, phase=step.phase, step=step.name, data=data)
+            self.emit(StepOutput(host, step.phase, step.name, stream, line))
 
         return forward
 
-    def _run_command(self, state: HostState, step: Step, action: RunCommand) -> Outcome:
+    def _run_command(self, state: HostState, step: Step, action: RunCommand) -> Output:
         """A foreground command."""
-        proc = process.run(
+        out = process.run(
             action.command,
             on_output=self._output_callback(state, step),
             registry=self.registry,
             interactive=action.interactive and self.tty,
         )
         message = ""
-        if proc.timed_out:
+        if out.timed_out:
             message = f"timed out after {action.command.timeout:g}s"
-        elif proc.rc != 0:
-            message = f"exit code {proc.rc}"
-        return Outcome(
-            rc=proc.rc,
-            stdout=proc.stdout,
-            stderr=proc.stderr,
-            duration=proc.duration,
-            changed=not action.readonly,
-            failed=proc.rc != 0,
-            message=message,
-        )
+        elif out.rc != 0:
+            message = f"exit code {out.rc}"
+        return dataclasses.replace(out, changed=not action.readonly, message=message)
 
-    def _start_service(self, state: HostState, step: Step, action: StartService) -> Outcome:
-        """A background service; ServiceError becomes a failed outcome."""
+    def _start_service(self, state: HostState, step: Step, action: StartService) -> Output:
+        """A background service; ServiceError becomes a failed output."""
         started = time.perf_counter()
         service = process.Service(action.name, registry=self.registry)
         service.start(
@@ -376,12 +394,10 @@ class Runner:
             ready_timeout=action.ready_timeout,
             port=action.port,
         )
-        data = _service_data(service)
-        self.emit(
-            "service_start", host=state.plan.host.name, phase=step.phase, step=step.name, data=data
-        )
+        fields = _service_fields(service)
+        self.emit(ServiceStarted(host=state.plan.host.name, step=step.name, **fields))
         # A service lives only as long as the run and changes no cluster state: ok, not changed.
-        return Outcome(
+        return Output(
             rc=0,
             stdout=service.tail(),
             duration=time.perf_counter() - started,
@@ -389,23 +405,23 @@ class Runner:
             extra={"url": service.url, "port": service.port, "pid": service.pid},
         )
 
-    def _cluster(self, state: HostState, step: Step, action: Cluster) -> Outcome:
+    def _cluster(self, state: HostState, step: Step, action: Cluster) -> Output:
         """Probe; when done -> ok, else run (+ after) -> changed."""
         op = action.op
         started = time.perf_counter()
         if op.probe and op.is_done:
             probe = self._sub(op.probe, action, None)
-            if op.is_done(ProcOutput(probe.rc, probe.stdout, probe.stderr)):
-                return Outcome(0, probe.stdout, probe.stderr, probe.duration, changed=False)
+            if op.is_done(probe):  # already done: ok, whatever the probe's own exit code
+                return Output(0, probe.stdout, probe.stderr, probe.duration, changed=False)
         if not op.run:
-            return Outcome(0, changed=False, duration=time.perf_counter() - started)
+            return Output(0, changed=False, duration=time.perf_counter() - started)
         on_output = self._progress_callback(state, step) if op.progress else None
         result = self._sub(op.run, action, on_output or self._output_callback(state, step))
         outputs = [result]
         for argv in op.after if result.rc == 0 else ():
             outputs.append(self._sub(argv, action, None))
         failed = next((out for out in outputs if out.rc != 0), None)
-        return Outcome(
+        return Output(
             rc=failed.rc if failed else 0,
             stdout="".join(out.stdout for out in outputs),
             stderr="".join(out.stderr for out in outputs),
@@ -419,13 +435,13 @@ class Runner:
         argv: tuple[str, ...],
         action: Cluster,
         on_output: Callable[[str, str], None] | None,
-    ) -> process.ProcResult:
+    ) -> Output:
         """Run one command of a cluster operation."""
         command = Command(argv=argv, env=action.env, timeout=action.timeout)
         return process.run(command, on_output=on_output, registry=self.registry)
 
     def _progress_callback(self, state: HostState, step: Step) -> Callable[[str, str], None]:
-        """Turn minikube JSON events into step_output progress events."""
+        """Turn minikube JSON events into StepProgress events."""
         from labtools.providers.minikube_events import parse_event
 
         host = state.plan.host.name
@@ -434,17 +450,17 @@ class Runner:
             event = parse_event(line) if stream == "stdout" else None
             if event is None or event.fraction is None:
                 return
-            data = {"progress": event.fraction, "message": event.message or event.name}
-            self.emit("step_output", host=host, phase=step.phase, step=step.name, data=data)
+            message = event.message or event.name
+            self.emit(StepProgress(host, step.phase, step.name, message, event.fraction))
 
         return forward
 
-    def _wait(self, seconds: float) -> Outcome:
+    def _wait(self, seconds: float) -> Output:
         """Sleep, but wake up on Ctrl-C."""
         started = time.perf_counter()
         if self.registry.interrupted.wait(seconds):
             raise Interrupted("the run was interrupted")
-        return Outcome(0, changed=False, duration=time.perf_counter() - started)
+        return Output(0, changed=False, duration=time.perf_counter() - started)
 
 
 def run_plan(
@@ -454,9 +470,11 @@ def run_plan(
     reporters: Iterable[Reporter],
     run_dir: Path,
     templates_dir: Path | None,
-    verbose: bool = False,
+    verbosity: int = 0,
     interactive: bool | None = None,
     forks: int = DEFAULT_FORKS,
+    redactor: Redactor | None = None,
+    info: RunInfo | None = None,
 ) -> RunSummary:
     """Run ``plan``; every process it starts is stopped before this returns (or raises)."""
     runner = Runner(
@@ -465,28 +483,33 @@ def run_plan(
         reporters=reporters,
         run_dir=run_dir,
         templates_dir=templates_dir,
-        verbose=verbose,
+        verbosity=verbosity,
         interactive=interactive,
         forks=forks,
+        redactor=redactor,
+        info=info,
     )
     return runner.run()
 
 
 # --- helpers ------------------------------------------------------------------------------
 
+SIGNAL_POLL = 0.2  # seconds
 
-def step_vars(host_plan: HostPlan, step: Step, registered: Mapping[str, Any]) -> dict[str, Any]:
-    """plan.step_vars when plan.py provides it, else host vars < step vars < registered."""
-    try:
-        from labtools.core.plan import step_vars as plan_step_vars
-    except ImportError:
-        from labtools.core.render import render_value
 
-        merged = {**host_plan.vars, "phase": step.phase}
-        merged.update(render_value(dict(step.vars), merged, source=step.source))
-        merged.update(registered)
-        return merged
-    return dict(plan_step_vars(host_plan, step, registered))
+def _wait_interruptibly(future: Future[None]) -> None:
+    """``future.result()``, waking up now and then so Ctrl-C and SIGTERM are handled.
+
+    A process-directed signal may be delivered to any thread (sh's, the pool's); CPython then
+    runs the handler in the main thread only when it next runs bytecode. A main thread blocked in
+    a lock without a timeout would never get there, and the run would hang on Ctrl-C.
+    """
+    while True:
+        try:
+            future.result(timeout=SIGNAL_POLL)
+            return
+        except TimeoutError:
+            continue
 
 
 def _provider_for(host_plan: HostPlan, providers: Mapping[str, Provider]) -> Provider:
@@ -508,23 +531,23 @@ def _truthy(expression: str | bool, variables: Mapping[str, Any], step: Step) ->
     return bool(evaluate(expression, variables, source=step.source))
 
 
-def _registered(outcome: Outcome) -> dict[str, Any]:
+def _registered(output: Output) -> dict[str, Any]:
     """The value ``register:`` stores (and expressions see as ``result``)."""
     value: dict[str, Any] = {
-        "rc": outcome.rc,
-        "stdout": outcome.stdout,
-        "stdout_lines": outcome.stdout.splitlines(),
-        "stderr": outcome.stderr,
-        "stderr_lines": outcome.stderr.splitlines(),
-        "json": _json_or_none(outcome.stdout),
-        "duration": round(outcome.duration, 3),
-        "changed": outcome.changed,
-        "failed": outcome.failed,
-        "skipped": outcome.skipped,
+        "rc": output.rc,
+        "stdout": output.stdout,
+        "stdout_lines": output.stdout.splitlines(),
+        "stderr": output.stderr,
+        "stderr_lines": output.stderr.splitlines(),
+        "json": _json_or_none(output.stdout),
+        "duration": round(output.duration, 3),
+        "changed": output.changed,
+        "failed": output.failed,
+        "skipped": output.skipped,
     }
-    if outcome.message:
-        value["msg"] = outcome.message
-    value.update(outcome.extra)
+    if output.message:
+        value["msg"] = output.message
+    value.update(output.extra)
     return value
 
 
@@ -540,27 +563,27 @@ def _json_or_none(text: str) -> Any:
 
 
 def _status(
-    step: Step, variables: Mapping[str, Any], registered: dict[str, Any], outcome: Outcome
+    step: Step, variables: Mapping[str, Any], registered: dict[str, Any], output: Output
 ) -> tuple[Status, str]:
     """Apply skipped / failed_when / changed_when to one attempt."""
-    if outcome.skipped:
-        return "skipped", outcome.message
+    if output.skipped:
+        return "skipped", output.message
     scope = {**variables, "result": registered}
-    failed = outcome.failed
-    message = outcome.message
+    failed = output.failed
+    message = output.message
     if step.failed_when is not None:
         failed = _truthy(step.failed_when, scope, step)
         message = f"failed_when: {step.failed_when}" if failed else ""
     if failed:
         return "failed", message or "failed"
-    changed = outcome.changed
+    changed = output.changed
     if step.changed_when is not None:
         changed = _truthy(step.changed_when, scope, step)
     return ("changed" if changed else "ok"), message
 
 
 def _display_argv(action: Action) -> tuple[str, ...]:
-    """The argv events show (masked for no_log steps)."""
+    """The argv a result records (masked for no_log steps)."""
     if isinstance(action, RunCommand | StartService):
         return action.display or action.command.argv
     if isinstance(action, Cluster):
@@ -568,33 +591,23 @@ def _display_argv(action: Action) -> tuple[str, ...]:
     return ()
 
 
-def _mask(text: str, secret: bool) -> str:
-    """``********`` in place of any text of a no_log step."""
-    return MASK if secret and text else text
+def _secret_words(action: Action) -> list[str]:
+    """What a no_log step's command carries that its display masks: its values and stdin."""
+    if not isinstance(action, RunCommand | StartService):
+        return []
+    shown = set(action.display)
+    words = [word for word in action.command.argv if word not in shown]
+    if action.command.stdin:
+        words.append(action.command.stdin)
+    return words
 
 
-def _mask_registered(registered: Mapping[str, Any]) -> dict[str, Any]:
-    """Registered values with every text (and parsed JSON) masked."""
-    masked: dict[str, Any] = {}
-    for key, value in registered.items():
-        if isinstance(value, bool | int | float) or value is None:
-            masked[key] = value
-        else:
-            masked[key] = MASK
-    return masked
-
-
-def _start_data(step: Step) -> dict[str, Any]:
-    """What step_start tells reporters (explain texts for verbose consoles)."""
-    return {"action": step.action, "explain": dict(step.explain), "no_log": step.no_log}
-
-
-def _service_data(service: process.Service) -> dict[str, Any]:
-    """name, pid, port and url of a service, for service_start / service_stop."""
+def _service_fields(service: process.Service) -> dict[str, Any]:
+    """name, pid, port and url of a service."""
     return {"name": service.name, "pid": service.pid, "port": service.port, "url": service.url}
 
 
-def _cluster_failure(progress: str | None, failed: process.ProcResult) -> str:
+def _cluster_failure(progress: str | None, failed: Output) -> str:
     """Why a cluster operation failed, with minikube's own error message when it gave one."""
     if progress == "minikube-json":
         from labtools.providers.minikube_events import failure_message
@@ -605,10 +618,15 @@ def _cluster_failure(progress: str | None, failed: process.ProcResult) -> str:
     return f"exit code {failed.rc}"
 
 
-def _http(action: HttpCheck) -> Outcome:
-    """Make the request and compare status and body with the expectations."""
+def _http(action: HttpCheck) -> Output:
+    """Make the request (headers, body) and compare status and body with the expectations."""
     started = time.perf_counter()
-    request = urllib.request.Request(action.url, method=action.method)
+    request = urllib.request.Request(
+        action.url,
+        method=action.method,
+        headers=dict(action.headers),
+        data=action.body.encode("utf-8") if action.body is not None else None,
+    )
     try:
         with urllib.request.urlopen(request, timeout=action.timeout) as response:
             status, body = int(response.status), response.read().decode("utf-8", "replace")
@@ -616,13 +634,13 @@ def _http(action: HttpCheck) -> Outcome:
         status, body = exc.code, exc.read().decode("utf-8", "replace")
     except (OSError, ValueError) as exc:
         duration = time.perf_counter() - started
-        return Outcome(None, "", str(exc), duration, changed=False, failed=True, message=str(exc))
+        return Output(None, "", str(exc), duration, changed=False, failed=True, message=str(exc))
     problems = []
     if status != action.status:
         problems.append(f"status {status}, expected {action.status}")
     if action.contains is not None and action.contains not in body:
         problems.append(f"body does not contain {action.contains!r}")
-    return Outcome(
+    return Output(
         rc=0 if not problems else 1,
         stdout=body,
         duration=time.perf_counter() - started,

@@ -1,68 +1,81 @@
-"""Providers build the kubectl/minikube argv of a host: minikube, context, fake (auto picks)."""
+"""The provider registry, the one place providers are named: minikube, context, fake (and auto).
+
+Each provider owns its settings' defaults, the binaries it needs and its preflight checks
+(``labtools.providers.base.Provider``); planning asks ``host_defaults`` for a host's defaults and
+the application asks ``provider_for`` which provider object runs a host.
+"""
 
 from __future__ import annotations
 
-import difflib
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from labtools.core.errors import ConfigError
+from labtools.core.errors import ConfigError, Location
 from labtools.core.model import Host
-from labtools.providers.base import ClusterOp, ProcOutput, Provider, ProviderInfo
+from labtools.providers.base import ClusterOp, Provider
+from labtools.providers.context import ContextProvider
+from labtools.providers.fake import FakeProvider
+from labtools.providers.minikube import MinikubeProvider
 
 __all__ = [
+    "AUTO",
+    "REGISTRY",
     "ClusterOp",
-    "ProcOutput",
     "Provider",
-    "ProviderInfo",
     "fake_banner",
     "get_provider",
+    "host_defaults",
     "provider_for",
-    "provider_infos",
+    "provider_names",
     "resolve_provider",
 ]
 
 Which = Callable[[str], str | None]
 
-PROVIDER_INFOS: tuple[ProviderInfo, ...] = (
-    ProviderInfo(
-        "minikube",
-        "a local minikube cluster per host (one profile each)",
-        {"profile": "host name", "driver": "auto", "cpus": "-", "memory": "-", "keep": "false"},
-    ),
-    ProviderInfo(
-        "context",
-        "an existing cluster through a kubeconfig context; the lab runs in namespace lab-<host>",
-        {"kube_context": "(required)", "kubeconfig": "$KUBECONFIG", "namespace": "lab-<host>"},
-    ),
-    ProviderInfo(
-        "fake",
-        "the fake cluster of labtools.testing, for rehearsing a lab without minikube",
-        {"fake_home": ".labtools/fake-minikube", "fake_kubeconfig": "<fake_home>/kubeconfig"},
-    ),
-    ProviderInfo("auto", "minikube when the binary is on PATH, else fake (with a banner)"),
-)
+REGISTRY: Mapping[str, Callable[[], Provider]] = {
+    "minikube": MinikubeProvider,
+    "context": ContextProvider,
+    "fake": FakeProvider,
+}
+AUTO = "auto"
+AUTO_DESCRIPTION = "minikube when the binary is on PATH, else fake (with a banner)"
+DEFAULT_PROVIDER = AUTO
+
+
+def provider_names() -> tuple[str, ...]:
+    """Every name a host's ``provider`` may have."""
+    return (*REGISTRY, AUTO)
 
 
 def get_provider(name: str) -> Provider:
     """The provider called ``name`` (minikube, context, fake); ``auto`` must be resolved first."""
-    from labtools.providers.context import ContextProvider
-    from labtools.providers.fake import FakeProvider
-    from labtools.providers.minikube import MinikubeProvider
+    if name in REGISTRY:
+        return REGISTRY[name]()
+    if name == AUTO:
+        raise ConfigError("provider auto must be resolved first", hint="call resolve_provider")
+    raise unknown_provider(name)
 
-    providers: dict[str, Callable[[], Provider]] = {
-        "minikube": MinikubeProvider,
-        "context": ContextProvider,
-        "fake": FakeProvider,
-    }
-    if name in providers:
-        return providers[name]()
-    if name == "auto":
-        hint = "call resolve_provider(host)"
-        raise ConfigError("provider auto must be resolved first", hint=hint)
-    close = difflib.get_close_matches(name, [*providers, "auto"], n=1)
-    hint = f"did you mean {close[0]!r}?" if close else "use minikube, context, fake or auto"
-    raise ConfigError(f"unknown provider {name!r}", hint=hint)
+
+def unknown_provider(name: str, location: Location | None = None) -> ConfigError:
+    """The error for a provider name that is not registered."""
+    from labtools.core.yamlfile import did_you_mean
+
+    hint = did_you_mean(name, provider_names()) or f"use one of {', '.join(provider_names())}"
+    return ConfigError(f"unknown provider {name!r}", location=location, hint=hint)
+
+
+def host_defaults(host: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+    """The provider settings a host gets where the lab and the inventory set nothing.
+
+    ``auto`` becomes minikube or fake, which share minikube's defaults. Applied once, when the
+    plan merges a host's variables, so an explicit setting always wins over a default.
+    """
+    name = str(variables.get("provider") or DEFAULT_PROVIDER)
+    if name != AUTO and name not in REGISTRY:
+        raise unknown_provider(name)
+    provider = get_provider("minikube" if name == AUTO else name)
+    return {"provider": name, **provider.defaults(host, variables)}
 
 
 def fake_banner(host: Host) -> str:
@@ -77,7 +90,7 @@ def fake_banner(host: Host) -> str:
 
 def resolve_provider(host: Host, which: Which = shutil.which) -> tuple[str, str | None]:
     """The concrete provider name for a host and, when ``auto`` fell back to fake, a banner."""
-    if host.provider != "auto":
+    if host.provider != AUTO:
         return host.provider, None
     binary = str(host.vars.get("minikube_bin") or "minikube")
     if which(binary):
@@ -89,8 +102,3 @@ def provider_for(host: Host, which: Which = shutil.which) -> tuple[Provider, str
     """The provider object for a host (``auto`` resolved) and the fallback banner, if any."""
     name, banner = resolve_provider(host, which)
     return get_provider(name), banner
-
-
-def provider_infos() -> tuple[ProviderInfo, ...]:
-    """What ``lab.list`` shows about the providers."""
-    return PROVIDER_INFOS

@@ -1,21 +1,17 @@
-"""The provider contract: providers build commands and parse outputs; they never run anything."""
+"""The provider contract: providers build commands and parse outputs; they never run anything.
+
+Each provider owns its settings and their defaults, the binaries it needs, the facts preflight
+gathers for it and the checks preflight makes; ``labtools.providers`` registers them in one place.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from labtools.core.model import Host
-
-
-@dataclass(frozen=True)
-class ProcOutput:
-    """What a probe command returned (the runner fills it in and hands it to the provider)."""
-
-    rc: int
-    stdout: str
-    stderr: str
+from labtools.core.model import Command, Host
+from labtools.core.results import Output
 
 
 @dataclass(frozen=True)
@@ -30,7 +26,7 @@ class ClusterOp:
 
     name: str
     probe: tuple[str, ...] | None = None
-    is_done: Callable[[ProcOutput], bool] | None = None
+    is_done: Callable[[Output], bool] | None = None
     run: tuple[str, ...] | None = None
     after: tuple[tuple[str, ...], ...] = ()  # commands run after ``run`` (e.g. kubeconfig cleanup)
     progress: str | None = None
@@ -38,11 +34,54 @@ class ClusterOp:
     timeout: float | None = None
 
 
+@dataclass(frozen=True)
+class FactCommand:
+    """A command whose output is a fact named ``key`` (``version:kubectl``, ``driver:docker``)."""
+
+    key: str
+    command: Command
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the machine has, as gathered for one host."""
+
+    binaries: Mapping[str, str | None] = field(default_factory=dict)  # name -> path or None
+    versions: Mapping[str, str | None] = field(default_factory=dict)  # name -> version or None
+    cpu_count: int | None = None
+    mem_available_mb: int | None = None
+    disk_free_mb: int | None = None  # where minikube keeps its machines
+    drivers: Mapping[str, bool] = field(default_factory=dict)  # driver -> `<bin> info` worked
+    contexts: tuple[str, ...] | None = None  # kubeconfig contexts (provider context)
+    kubeconfig_exists: bool | None = None
+
+
+@dataclass(frozen=True)
+class PreflightProblem:
+    """One thing missing: what, for which host, and how to fix it."""
+
+    host: str
+    what: str
+    message: str
+    hint: str = ""
+
+    def text(self) -> str:
+        """``what: message; hint``."""
+        return f"{self.what}: {self.message}" + (f"; {self.hint}" if self.hint else "")
+
+
 class Provider(Protocol):
     """Builds the argv for one host; ``kubectl``/``minikube`` get explicit --context / -p."""
 
     name: str
+    description: str
     has_minikube: bool
+    settings: Mapping[str, str]  # setting -> its default, as `lab.list` shows it
+    optional_binaries: tuple[str, ...]  # looked up for preflight, not required (minikube drivers)
+
+    def defaults(self, host: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+        """The settings this provider fills in where the lab and the inventory leave them unset."""
+        ...
 
     def kubectl(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
         """Full argv for ``kubectl ARGS`` against this host (binary, --context, -n if needed)."""
@@ -60,11 +99,38 @@ class Provider(Protocol):
         """The lifecycle operation ``op`` (start, stop, delete, status) as data."""
         ...
 
+    def binaries(self, host: Host) -> tuple[str, ...]:
+        """The binaries that must be on PATH for this host."""
+        ...
 
-@dataclass(frozen=True)
-class ProviderInfo:
-    """What `lab.list` shows about a provider."""
+    def fact_commands(self, host: Host) -> tuple[FactCommand, ...]:
+        """Read-only commands whose output preflight needs for this host."""
+        ...
 
-    name: str
-    description: str
-    settings: Mapping[str, str] = field(default_factory=dict)
+    def preflight(self, host: Host, facts: Facts) -> list[PreflightProblem]:
+        """What stops this host's lab on this machine, from the gathered facts."""
+        ...
+
+    def preflight_together(self, hosts: Sequence[Host], facts: Facts) -> list[PreflightProblem]:
+        """What the hosts of this provider lack together (they share one machine)."""
+        ...
+
+
+def binary_of(host: Host, tool: str) -> str:
+    """The binary the host uses for ``kubectl`` or ``minikube`` (``<tool>_bin`` var)."""
+    return str(host.vars.get(f"{tool}_bin") or tool)
+
+
+def where(host: Host) -> str:
+    """``host lab-01 (inventory.yml:12)`` for messages."""
+    src = host.source
+    if src is None:
+        return f"host {host.name}"
+    place = src.file if src.line is None else f"{src.file}:{src.line}"
+    return f"host {host.name} ({place})"
+
+
+def kubectl_version_fact(host: Host) -> FactCommand:
+    """``kubectl version --client -o json``: every provider needs a working kubectl."""
+    kubectl = binary_of(host, "kubectl")
+    return FactCommand("version:kubectl", Command((kubectl, "version", "--client", "-o", "json")))

@@ -6,11 +6,20 @@ default): ``cluster start`` creates that namespace and ``cluster delete`` remove
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from labtools.core.errors import ConfigError, Location, ProviderError
-from labtools.core.model import Host
-from labtools.providers.base import ClusterOp, ProcOutput
+from labtools.core.model import Command, Host
+from labtools.core.results import Output
+from labtools.providers.base import (
+    ClusterOp,
+    FactCommand,
+    Facts,
+    PreflightProblem,
+    binary_of,
+    where,
+)
 from labtools.providers.minikube import _truthy, unknown_op
 
 NO_MINIKUBE = "provider context: no minikube (existing cluster)"
@@ -38,12 +47,12 @@ def namespace_of(host: Host) -> str:
     return str(host.vars.get("namespace") or f"lab-{host.name}")
 
 
-def namespace_exists(out: ProcOutput) -> bool:
+def namespace_exists(out: Output) -> bool:
     """Probe check for ``start``: ``get namespace`` found it."""
     return out.rc == 0
 
 
-def namespace_absent(out: ProcOutput) -> bool:
+def namespace_absent(out: Output) -> bool:
     """Probe check for ``delete``: ``get namespace`` says NotFound (any other error is not done)."""
     return out.rc != 0 and "NotFound" in out.stderr
 
@@ -52,8 +61,37 @@ class ContextProvider:
     """Builds kubectl argv for an existing cluster: ``--context CTX -n NS`` on every call."""
 
     name = "context"
+    description = "an existing cluster through a kubeconfig context; the lab runs in a namespace"
     has_minikube = False
-    minikube_skip_reason = NO_MINIKUBE  # what the runner shows for a skipped minikube step
+    settings: Mapping[str, str] = {
+        "kube_context": "(required)",
+        "kubeconfig": "$KUBECONFIG",
+        "namespace": "lab-<host>",
+    }
+    optional_binaries: tuple[str, ...] = ()
+
+    def defaults(self, host: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+        """On a shared cluster the lab gets its own namespace, ``lab-<host>``, never ``default``."""
+        return {"namespace": f"lab-{host}"}
+
+    def binaries(self, host: Host) -> tuple[str, ...]:
+        """Only kubectl."""
+        return (binary_of(host, "kubectl"),)
+
+    def fact_commands(self, host: Host) -> tuple[FactCommand, ...]:
+        """The contexts of the kubeconfig (``kubectl config get-contexts -o name``)."""
+        argv = [binary_of(host, "kubectl"), "config", "get-contexts", "-o", "name"]
+        if host.vars.get("kubeconfig"):
+            argv[1:1] = ["--kubeconfig", str(host.vars["kubeconfig"])]
+        return (FactCommand("contexts", Command(tuple(argv))),)
+
+    def preflight(self, host: Host, facts: Facts) -> list[PreflightProblem]:
+        """The kubeconfig exists and has the context the inventory names."""
+        return check_context(host, facts)
+
+    def preflight_together(self, hosts: Sequence[Host], facts: Facts) -> list[PreflightProblem]:
+        """Hosts on an existing cluster share nothing of this machine."""
+        return []
 
     def kubectl_base(self, host: Host) -> tuple[str, ...]:
         """``kubectl --context CTX`` without a namespace (for cluster-scoped calls)."""
@@ -98,3 +136,21 @@ class ContextProvider:
         if namespace in SYSTEM_NAMESPACES:
             return f"namespace {namespace} belongs to the cluster; labtools does not delete it"
         return None
+
+
+def check_context(host: Host, facts: Facts) -> list[PreflightProblem]:
+    """The kubeconfig exists and has the context the inventory names."""
+    context = host.vars.get("kube_context")
+    kubeconfig = host.vars.get("kubeconfig")
+    if not context:
+        message = f"provider context needs `kube_context` for {where(host)}"
+        hint = "set it to one of `kubectl config get-contexts -o name`"
+        return [PreflightProblem(host.name, "kube_context", message, hint)]
+    if kubeconfig and facts.kubeconfig_exists is False:
+        message = f"kubeconfig {kubeconfig} of {where(host)} does not exist"
+        return [PreflightProblem(host.name, "kubeconfig", message, "fix the `kubeconfig` path")]
+    if facts.contexts is not None and context not in facts.contexts:
+        known = ", ".join(facts.contexts) or "none"
+        message = f"context {context} of {where(host)} is not in the kubeconfig (it has: {known})"
+        return [PreflightProblem(host.name, "kube_context", message, "fix `kube_context`")]
+    return []

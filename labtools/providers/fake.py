@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping, Sequence
 
 from labtools.core.model import Host
+from labtools.providers.base import FactCommand, Facts, PreflightProblem, binary_of
 from labtools.providers.minikube import MinikubeProvider
 
 FAKE_MODULE = "labtools.testing.minikube"
@@ -36,7 +38,30 @@ class FakeProvider(MinikubeProvider):
     """Like ``minikube`` but runs the fake minikube with its own home and kubeconfig."""
 
     name = "fake"
+    description = "the fake cluster of labtools.testing, for rehearsing a lab without minikube"
     has_minikube = True
+    settings: Mapping[str, str] = {
+        **MinikubeProvider.settings,
+        "fake_home": ".labtools/fake-minikube",
+        "fake_kubeconfig": "<fake_home>/kubeconfig",
+    }
+    optional_binaries: tuple[str, ...] = ()
+
+    def binaries(self, host: Host) -> tuple[str, ...]:
+        """Only kubectl: the fake minikube is this Python."""
+        return (binary_of(host, "kubectl"),)
+
+    def fact_commands(self, host: Host) -> tuple[FactCommand, ...]:
+        """Nothing beyond kubectl's version."""
+        return ()
+
+    def preflight(self, host: Host, facts: Facts) -> list[PreflightProblem]:
+        """The fake needs no driver, CPU or memory of its own."""
+        return []
+
+    def preflight_together(self, hosts: Sequence[Host], facts: Facts) -> list[PreflightProblem]:
+        """Fake clusters are small: nothing to add up."""
+        return []
 
     def minikube_base(self, host: Host) -> tuple[str, ...]:
         """The argv that runs the fake minikube with this Python."""

@@ -7,8 +7,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from labtools.core.errors import ConfigError, Location
-from labtools.core.model import Host
-from labtools.providers.base import ClusterOp, ProcOutput
+from labtools.core.model import Command, Host
+from labtools.core.results import Output
+from labtools.providers import minikube_checks as checks
+from labtools.providers.base import ClusterOp, FactCommand, Facts, PreflightProblem, binary_of
 
 START_TIMEOUT = 900.0
 WAIT_COMPONENTS = "apiserver,system_pods,default_sa,node_ready"
@@ -111,22 +113,22 @@ def profile_names(out: str) -> list[str]:
     return [str(p.get("Name")) for p in parse_profiles(out)]
 
 
-def start_is_done(out: ProcOutput) -> bool:
+def start_is_done(out: Output) -> bool:
     """Probe check for ``start``: the status says the cluster is up (exit 0)."""
     return out.rc == 0 and status_is_running(parse_status(out.stdout))
 
 
-def stop_is_done(out: ProcOutput) -> bool:
+def stop_is_done(out: Output) -> bool:
     """Probe check for ``stop``: the host is Stopped, or there is no such profile at all."""
     if out.rc == EXIT_PROFILE_NOT_FOUND:
         return True
     return parse_status(out.stdout).get("Host") in {"Stopped", "Nonexistent"}
 
 
-def absent_from(profile: str) -> Callable[[ProcOutput], bool]:
+def absent_from(profile: str) -> Callable[[Output], bool]:
     """Probe check for ``delete``: ``profile list`` worked and does not name the profile."""
 
-    def is_done(out: ProcOutput) -> bool:
+    def is_done(out: Output) -> bool:
         return out.rc == 0 and profile not in profile_names(out.stdout)
 
     return is_done
@@ -136,8 +138,47 @@ class MinikubeProvider:
     """Builds minikube/kubectl argv for a host backed by a minikube profile."""
 
     name = "minikube"
+    description = "a local minikube cluster per host (one profile each)"
     has_minikube = True
-    minikube_skip_reason: str | None = None
+    settings: Mapping[str, str] = {
+        "profile": "the host name",
+        "kube_context": "the profile",
+        "namespace": "default",
+        "driver": "minikube's choice",
+        "keep": "false",
+    }
+    optional_binaries: tuple[str, ...] = tuple(checks.DRIVER_BINARIES.values())  # any one will do
+
+    def defaults(self, host: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+        """Profile = the host name, context = the profile (minikube names it so), ``default``."""
+        profile = variables.get("profile") or host
+        return {"profile": profile, "kube_context": profile, "namespace": "default"}
+
+    def binaries(self, host: Host) -> tuple[str, ...]:
+        """kubectl, minikube and the binary of the driver the inventory asks for."""
+        needed = [binary_of(host, "kubectl"), binary_of(host, "minikube")]
+        driver = host.vars.get("driver")
+        if driver in checks.DRIVER_BINARIES:
+            needed.append(checks.DRIVER_BINARIES[str(driver)])
+        return tuple(needed)
+
+    def fact_commands(self, host: Host) -> tuple[FactCommand, ...]:
+        """``minikube version -o json`` and ``<driver> info`` for the drivers to probe."""
+        minikube = binary_of(host, "minikube")
+        facts = [FactCommand("version:minikube", Command((minikube, "version", "-o", "json")))]
+        facts += [
+            FactCommand(f"driver:{driver}", Command((driver, "info")))
+            for driver in checks.drivers_to_probe(host)
+        ]
+        return tuple(facts)
+
+    def preflight(self, host: Host, facts: Facts) -> list[PreflightProblem]:
+        """The driver works; CPU, memory and disk are enough for minikube."""
+        return checks.check_driver(host, facts) + checks.check_resources(host, facts)
+
+    def preflight_together(self, hosts: Sequence[Host], facts: Facts) -> list[PreflightProblem]:
+        """minikube clusters on one machine share its memory: their sum must fit too."""
+        return checks.check_total_memory(hosts, facts.mem_available_mb)
 
     def minikube_base(self, host: Host) -> tuple[str, ...]:
         """The argv that runs minikube (the ``minikube_bin`` var, default ``minikube``)."""

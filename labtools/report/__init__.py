@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 from typing import Protocol
 
-from labtools.core.results import Event
+from labtools.core.results import Event, Notice
 
 
 class Reporter(Protocol):
@@ -46,13 +46,7 @@ class Fanout:
         self.reporters.remove(reporter)
         self.disabled.append((reporter, why))
         name = type(reporter).__name__
-        self.handle(
-            Event(
-                kind="warning",
-                time=time.time(),
-                data={"message": f"reporter {name} disabled: {why}", "reporter": name},
-            )
-        )
+        self.handle(Notice(message=f"reporter {name} disabled: {why}", time=time.time()))
 
     def close(self) -> None:
         """Close every reporter (errors while closing are recorded, not raised)."""

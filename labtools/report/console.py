@@ -8,7 +8,21 @@ import time
 from collections.abc import Mapping
 from typing import IO, Any
 
-from labtools.core.results import Event, StepResult
+from labtools.core.results import (
+    Event,
+    HostRecap,
+    Notice,
+    PhaseStarted,
+    RunEnded,
+    RunStarted,
+    ServiceStarted,
+    ServiceStopped,
+    StepEnded,
+    StepOutput,
+    StepProgress,
+    StepResult,
+    StepStarted,
+)
 
 TAIL_LINES = 20
 SLOWEST = 5
@@ -39,9 +53,10 @@ def format_duration(seconds: float) -> str:
     return f"{minutes}m{rest:02d}s"
 
 
-def tail(text: str, lines: int = TAIL_LINES) -> str:
-    """The last ``lines`` lines of ``text``."""
-    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+def tail(text: str, lines: int | None = TAIL_LINES) -> str:
+    """The last ``lines`` lines of ``text`` (all of them for None)."""
+    kept = text.rstrip("\n").splitlines()
+    return "\n".join(kept if lines is None else kept[-lines:])
 
 
 class ConsoleReporter:
@@ -51,7 +66,7 @@ class ConsoleReporter:
         self,
         file: IO[str] | None = None,
         *,
-        verbose: bool = False,
+        verbosity: int = 0,
         lang: str = "en",
         color: bool | None = None,
     ) -> None:
@@ -59,7 +74,8 @@ class ConsoleReporter:
 
         self.file = file if file is not None else sys.stdout
         self.color = use_color(self.file) if color is None else color
-        self.verbose = verbose
+        self.verbosity = int(verbosity)
+        self.verbose = self.verbosity >= 2  # live output lines
         self.lang = lang
         self.console = Console(
             file=self.file,
@@ -68,11 +84,11 @@ class ConsoleReporter:
             no_color=not self.color,
             highlight=False,
             emoji=False,
-            width=None if self.color else 100,
         )
-        self.running: dict[tuple[str | None, str | None], float] = {}
+        self.running: dict[tuple[str, str], float] = {}
+        self.interactive: set[tuple[str, str]] = set()
         self.results: list[StepResult] = []
-        self.recaps: Mapping[str, Any] = {}
+        self.recaps: Mapping[str, HostRecap] = {}
         self._status: Any = None
         self._progress: Any = None
         self._progress_task: Any = None
@@ -82,8 +98,8 @@ class ConsoleReporter:
     # --- output helpers -------------------------------------------------------------------
 
     def _print(self, text: str, style: str | None = None) -> None:
-        """One line, never interpreted as markup."""
-        self.console.print(text, style=style if self.color else None, markup=False)
+        """One line, never interpreted as markup, never wrapped (commands stay copy-pasteable)."""
+        self.console.print(text, style=style if self.color else None, markup=False, soft_wrap=True)
 
     def _status_word(self, word: str) -> str:
         """A status padded to a column, coloured on a terminal."""
@@ -97,61 +113,87 @@ class ConsoleReporter:
     # --- events ---------------------------------------------------------------------------
 
     def handle(self, event: Event) -> None:
-        """Dispatch on the event kind."""
-        handler = getattr(self, f"_on_{event.kind}", None)
-        if handler is not None:
-            handler(event)
+        """Show one event."""
+        match event:
+            case RunStarted():
+                self._run_started(event)
+            case PhaseStarted():
+                self._print("")
+                self._print(f"PHASE {event.phase} ".ljust(60, "*"), "bold")
+            case StepStarted():
+                self._step_started(event)
+            case StepOutput():
+                if self.verbose:
+                    self._print(f"  [{event.host}] | {event.line}", "dim")
+            case StepProgress():
+                self._show_progress(event)
+            case StepEnded():
+                self._step_ended(event)
+            case ServiceStarted():
+                where = event.url or (f"port {event.port}" if event.port else "")
+                text = f"  service {event.name} started (pid {event.pid}) {where}"
+                self._print(text.rstrip())
+            case ServiceStopped():
+                self._print(f"  service {event.name} stopped")
+            case Notice():
+                self._print(f"WARNING: {event.message}", "yellow")
+            case RunEnded():
+                self._run_ended(event)
 
-    def _on_run_start(self, event: Event) -> None:
-        data = event.data
-        hosts = ", ".join(data.get("hosts", []))
-        mode = " (check mode: nothing runs)" if data.get("check") else ""
-        self._print(f"LAB {data.get('lab')} [{', '.join(data.get('phases', []))}] on {hosts}{mode}")
+    def _run_started(self, event: RunStarted) -> None:
+        for banner in event.banners:
+            self.banner(banner)
+        hosts = ", ".join(event.hosts)
+        self._print(f"LAB {event.lab} [{', '.join(event.phases)}] on {hosts}")
+        if self.verbosity >= 3:
+            self._print(f"  run directory: {event.run_dir}", "dim")
+            for host, provider in event.providers.items():
+                self._print(f"  host {host}: provider {provider}", "dim")
 
-    def _on_phase_start(self, event: Event) -> None:
-        self._print("")
-        self._print(f"PHASE {event.phase} ".ljust(60, "*"), "bold")
-
-    def _on_step_start(self, event: Event) -> None:
+    def _step_started(self, event: StepStarted) -> None:
         self.running[(event.host, event.step)] = time.monotonic()
-        if self.verbose and self._last_header != (event.phase, event.step):
+        if event.interactive:
+            # the step owns the terminal: no live display may draw over the user's prompt
+            self.interactive.add((event.host, event.step))
+            self._stop_progress()
+            self._stop_spinner()
+        if self.verbosity >= 1 and self._last_header != (event.phase, event.step):
             self._last_header = (event.phase, event.step)
             self._print(f"STEP {event.step}", "bold")
-            explain = event.data.get("explain") or {}
-            text = explain.get(self.lang) or explain.get("en")
+            text = event.explain.get(self.lang) or event.explain.get("en")
             if text:
                 self._print(f"  {text.strip()}", "dim")
-        if self.verbose and event.data.get("display"):
-            self._print(f"  [{event.host}] $ {event.data['display']}", "dim")
+        if self.verbosity >= 1 and event.display:
+            self._print(f"  [{event.host}] $ {event.display}", "dim")
         self._update_spinner()
 
-    def _update_spinner(self) -> None:
-        """A spinner naming the running steps (terminal only)."""
-        if not self.color:
+    def _update_spinner(self, note: str = "") -> None:
+        """A spinner naming the running steps (terminal only, never over an interactive step)."""
+        if not self.color or self.interactive:
             return
         if not self.running:
-            if self._status is not None:
-                self._status.stop()
-                self._status = None
+            self._stop_spinner()
             return
         names = ", ".join(f"{step} [{host}]" for host, step in list(self.running)[:3])
+        names += f" ({note})" if note else ""
         if self._status is None:
             self._status = self.console.status(names)
             self._status.start()
         else:
             self._status.update(names)
 
-    def _on_step_output(self, event: Event) -> None:
-        data = event.data
-        if "progress" in data:
-            self._show_progress(float(data["progress"]), str(data.get("message", "")), event)
-        elif self.verbose and "line" in data:
-            self._print(f"  [{event.host}] | {data['line']}", "dim")
-
-    def _show_progress(self, fraction: float, message: str, event: Event) -> None:
-        """A progress bar with elapsed time (terminal) or a percentage line (plain)."""
+    def _show_progress(self, event: StepProgress) -> None:
+        """A retry (``attempt 7/30``) or a fraction (minikube start) as it happens."""
+        if event.fraction is None:
+            if self.color:
+                self._update_spinner(event.message)
+            else:
+                self._print(f"  [{event.host}] {event.step}: {event.message}", "dim")
+            return
         if not self.color:
-            self._print(f"  [{event.host}] {fraction:4.0%} {message}")
+            self._print(f"  [{event.host}] {event.fraction:4.0%} {event.message}")
+            return
+        if self.interactive:
             return
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -165,9 +207,11 @@ class ConsoleReporter:
                 console=self.console,
             )
             self._progress.start()
-            self._progress_task = self._progress.add_task(str(event.step), total=1.0)
+            self._progress_task = self._progress.add_task(event.step, total=1.0)
         self._progress.update(
-            self._progress_task, completed=fraction, description=f"{event.step}: {message}"
+            self._progress_task,
+            completed=event.fraction,
+            description=f"{event.step}: {event.message}",
         )
 
     def _stop_spinner(self) -> None:
@@ -180,11 +224,11 @@ class ConsoleReporter:
             self._progress.stop()
             self._progress = None
 
-    def _on_step_end(self, event: Event) -> None:
+    def _step_ended(self, event: StepEnded) -> None:
         result = event.result
-        if result is None:
-            return
-        self.running.pop((event.host, event.step), None)
+        key = (result.host, result.step)
+        self.running.pop(key, None)
+        self.interactive.discard(key)
         self._stop_progress()
         self._stop_spinner()
         self.results.append(result)
@@ -192,7 +236,7 @@ class ConsoleReporter:
         self._update_spinner()
 
     def _print_result(self, result: StepResult) -> None:
-        """The status line, then the reason / failure details."""
+        """The status line, then the reason / failure details / output (-v)."""
         word = "ignored" if result.ignored else result.status
         line = f"{result.step} [{result.host}] {format_duration(result.duration)}"
         if result.attempts > 1:
@@ -207,6 +251,12 @@ class ConsoleReporter:
             self._print(f"         {result.message}", "dim")
         if result.status == "failed":
             self._print_failure(result)
+        elif self.verbosity == 1 and result.stdout.strip():
+            # -v: what the step printed, once it is done (-vv streams it live instead)
+            for text in tail(result.stdout).splitlines():
+                self._print(f"  [{result.host}] | {text}", "dim")
+        if self.verbosity >= 3:
+            self._print(f"         rc {result.rc}, {result.attempts} attempt(s)", "dim")
 
     def _print_failure(self, result: StepResult) -> None:
         """Command line, exit code and output tails of a failed step."""
@@ -220,37 +270,28 @@ class ConsoleReporter:
         if result.message and result.message != f"exit code {result.rc}":
             for line in result.message.splitlines():
                 self._print(f"  {line}", style)
+        lines = None if self.verbosity >= 3 else TAIL_LINES
         for name, text in (("stderr", result.stderr), ("stdout", result.stdout)):
             if text.strip():
-                self._print(f"  --- {name} (last {TAIL_LINES} lines) ---", style)
-                for line in tail(text).splitlines():
+                what = "all lines" if lines is None else f"last {lines} lines"
+                self._print(f"  --- {name} ({what}) ---", style)
+                for line in tail(text, lines).splitlines():
                     self._print(f"  {line}")
-
-    def _on_service_start(self, event: Event) -> None:
-        data = event.data
-        where = data.get("url") or (f"port {data['port']}" if data.get("port") else "")
-        self._print(
-            f"  service {data.get('name')} started (pid {data.get('pid')}) {where}".rstrip()
-        )
-
-    def _on_service_stop(self, event: Event) -> None:
-        self._print(f"  service {event.data.get('name')} stopped")
 
     def banner(self, text: str) -> None:
         """A loud notice before the run (e.g. provider auto fell back to the fake cluster)."""
         self._print(text, "bold black on yellow")
 
-    def _on_warning(self, event: Event) -> None:
-        self._print(f"WARNING: {event.data.get('message', '')}", "yellow")
-
-    def _on_run_end(self, event: Event) -> None:
+    def _run_ended(self, event: RunEnded) -> None:
         self._stop_progress()
         self._stop_spinner()
-        self.recaps = event.data.get("recaps", {})
+        self.recaps = event.recaps
         self._print_recap()
         self._print_slowest()
-        if event.data.get("interrupted"):
+        if event.interrupted:
             self._print("INTERRUPTED: every process the run started was stopped", "bold red")
+        if event.run_dir:
+            self._print(f"run directory: {event.run_dir}")
 
     # --- recap ----------------------------------------------------------------------------
 
@@ -268,9 +309,9 @@ class ConsoleReporter:
         for host, recap in self.recaps.items():
             table.add_row(
                 host,
-                *(str(recap.get(key, 0)) for key in ("ok", "changed", "failed", "skipped")),
-                str(recap.get("ignored", 0)),
-                format_duration(float(recap.get("duration", 0.0))),
+                *(str(getattr(recap, key)) for key in ("ok", "changed", "failed", "skipped")),
+                str(recap.ignored),
+                format_duration(recap.duration),
             )
         self.console.print(table)
 

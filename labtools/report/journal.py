@@ -1,4 +1,9 @@
-"""JSON-lines journal: one line per event in ``<run_dir>/journal.jsonl``, flushed per line."""
+"""JSON-lines journal: one line per event in ``<run_dir>/journal.jsonl``, flushed per line.
+
+Every record has ``kind`` and ``time`` and the event's own fields; a ``step_end`` record also has
+``host``, ``phase`` and ``step`` at the top and the whole ``result``. Events reach reporters
+already redacted (``labtools.core.redact``): the journal writes what it is given.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +12,16 @@ import json
 from pathlib import Path
 from typing import IO, Any
 
-from labtools.core.results import Event
-
-MASK = "********"
+from labtools.core.results import Event, StepEnded
 
 
 def event_record(event: Event) -> dict[str, Any]:
-    """A JSON-ready dict of an event; results of no_log steps are masked (again, to be safe)."""
-    record: dict[str, Any] = {
-        "kind": event.kind,
-        "time": round(event.time, 6),
-        "host": event.host,
-        "phase": event.phase,
-        "step": event.step,
-        "data": dict(event.data),
-    }
-    if event.result is not None:
-        result = dataclasses.asdict(event.result)
-        if event.result.no_log:
-            for key in ("stdout", "stderr"):
-                result[key] = MASK if result[key] else ""
-            result["registered"] = {
-                k: v if isinstance(v, bool | int | float) or v is None else MASK
-                for k, v in result["registered"].items()
-            }
-        record["result"] = result
+    """A JSON-ready dict of an event."""
+    record: dict[str, Any] = {"kind": event.kind, **dataclasses.asdict(event)}
+    record["time"] = round(event.time, 6)
+    if isinstance(event, StepEnded):
+        result = event.result
+        record.update(host=result.host, phase=result.phase, step=result.step)
     return record
 
 

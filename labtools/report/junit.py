@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
 
-from labtools.core.results import Event, StepResult
+from labtools.core.results import Event, RunStarted, StepEnded, StepResult
 
 TAIL_LINES = 20
 
@@ -82,10 +82,10 @@ class JUnitReporter:
 
     def handle(self, event: Event) -> None:
         """Keep step results (and the lab name)."""
-        if event.kind == "run_start":
-            self.lab = str(event.data.get("lab", ""))
-            self.hosts = [str(host) for host in event.data.get("hosts", [])]
-        elif event.kind == "step_end" and event.result is not None:
+        if isinstance(event, RunStarted):
+            self.lab = event.lab
+            self.hosts = list(event.hosts)
+        elif isinstance(event, StepEnded):
             self.results.append(event.result)
 
     def close(self) -> None:

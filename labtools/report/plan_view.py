@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterable
 from typing import IO
 
-from labtools.core.actions import PlannedStep
+from labtools.core.preview import PlannedStep
 from labtools.report.console import use_color
 
 

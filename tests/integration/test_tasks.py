@@ -128,3 +128,75 @@ def test_debug_flag_shows_the_traceback(project: LabProject) -> None:
     out = project.invoke("lab.plan", "--lab", "basic", "--debug")
     assert out.returncode == 2
     assert "Traceback" in out.stderr
+
+
+def test_ansible_short_flags(project: LabProject) -> None:
+    out = project.invoke("lab.plan", "-l", "basics", "-t", "extended", "-e", "app_name=web")
+    assert out.returncode == 0, out.stderr
+    assert "expose deployment/web --type=NodePort" in out.stdout
+    assert "create deployment" not in out.stdout  # -t extended: only the extended steps
+    wrong = project.invoke("lab.plan", "-l", "nosuch")
+    assert wrong.returncode == 2
+    assert "nosuch" in wrong.stderr
+
+
+def test_check_prints_the_plan_and_writes_nothing(project: LabProject) -> None:
+    planned = project.invoke("lab.plan", "--phase", "setup,deploy,explore,verify")
+    checked = project.invoke("lab.up", "--check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # one preview: --check shows exactly what lab.plan shows, for every step
+    assert checked.stdout == planned.stdout
+    assert not (project.root / "runs").exists()
+    assert not (project.root / ".labtools").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "present", "absent"),
+    [
+        (
+            ("--list-tasks",),
+            ["setup:", "minikube version\tTAGS: []", "POD_NAME\tTAGS: [always]"],
+            ["expose the deployment"],
+        ),
+        (("--list-tasks", "--tags", "all,extended"), ["expose the deployment as a NodePort"], []),
+        (("--list-tags",), ["TASK TAGS: [always]"], ["setup:"]),
+        (("--list-tags", "--tags", "all,extended"), ["TASK TAGS: [always, extended, never]"], []),
+    ],
+    ids=["tasks", "tasks-extended", "tags", "tags-extended"],
+)
+def test_list_tasks_and_tags(
+    project: LabProject, args: tuple[str, ...], present: list[str], absent: list[str]
+) -> None:
+    out = project.invoke("lab.up", *args)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for text in present:
+        assert text in out.stdout, out.stdout
+    for text in absent:
+        assert text not in out.stdout, out.stdout
+    assert not (project.root / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("lab.plan", "--tags", "extnded"), "did you mean 'extended'?"),
+        (("lab.up", "--skip-tags", "nosuch"), "unknown tag 'nosuch'"),
+        (("lab.plan", "--lang", "fr"), "known languages: en, zh-TW"),
+    ],
+    ids=["tag-typo", "unknown-skip-tag", "unknown-lang"],
+)
+def test_unknown_tags_and_languages_stop_before_anything_runs(
+    project: LabProject, args: tuple[str, ...], expected: str
+) -> None:
+    out = project.invoke(*args)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert expected in out.stderr
+    assert not (project.root / "runs").exists()
+
+
+def test_unknown_config_key_is_an_error(project: LabProject) -> None:
+    (project.root / "invoke.yaml").write_text("lab:\n  langg: zh-TW\n")
+    out = project.invoke("lab.plan")
+    assert out.returncode == 2
+    assert "unknown key 'langg'" in out.stderr
+    assert "did you mean 'lang'?" in out.stderr

@@ -12,6 +12,7 @@ from labtools.core import actions
 from labtools.core.actions import Context, HttpCheck, RunCommand, Skip, StartService, Wait
 from labtools.core.errors import Location, TemplateError
 from labtools.core.model import Host, Step
+from labtools.core.preview import preview_step
 from labtools.core.render import Unresolved
 from labtools.providers.base import ClusterOp
 
@@ -197,15 +198,15 @@ def test_template_error_names_the_file() -> None:
         (step("cluster", "start"), {}, "cluster start: minikube status || minikube start"),
     ],
 )
-def test_describe_display(s: Step, variables: dict[str, Any], display: str) -> None:
-    planned = actions.describe(s, variables, HOST, StubProvider())
+def test_preview_display(s: Step, variables: dict[str, Any], display: str) -> None:
+    planned = preview_step(s, variables, HOST, StubProvider())
     assert planned.display == display
     assert "hunter2" not in planned.display
 
 
-def test_describe_notes() -> None:
+def test_preview_notes() -> None:
     s = step("command", "true", when="x", register="r", tags=("a", "b"))
-    assert actions.describe(s, {}, HOST, StubProvider()).notes == (
+    assert preview_step(s, {}, HOST, StubProvider()).notes == (
         "when: x",
         "register: r",
         "tags: a, b",

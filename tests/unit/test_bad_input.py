@@ -74,6 +74,18 @@ def rendered(text: str, templates: dict[str, str] | None = None) -> Run:
     return run
 
 
+def planned(text: str) -> Run:
+    """Load an inventory and plan a one-step lab on it with the provider registry's defaults."""
+    from labtools.providers import host_defaults
+
+    def run(root: Path) -> Any:
+        inv = load_inventory(_write(root, "inventory.yml", text))
+        the_lab = load_lab(_write(root, "playbooks/lab.yml", "setup:\n  - command: 'true'\n"))
+        return build_plan(inv, the_lab, phases=PHASES, defaults=host_defaults)
+
+    return run
+
+
 def limit(pattern: str) -> Run:
     return lambda root: select_hosts(
         load_inventory(_write(root, "inv.yml", GOOD_INVENTORY)), pattern
@@ -234,8 +246,8 @@ CASES = [
     ),
     (
         "bad-provider",
-        inventory("all:\n  hosts:\n    h: {provider: kind}\n"),
-        SchemaError,
+        planned("all:\n  hosts:\n    h: {provider: kind}\n"),
+        ConfigError,
         ("inventory.yml", 3, "all.hosts.h.provider"),
         "minikube",
     ),

@@ -107,21 +107,11 @@ def test_group_under_two_parents() -> None:
     assert inv.groups["b"] == ("h",)
 
 
-@pytest.mark.parametrize(
-    ("host_vars", "key", "value"),
-    [
-        ("{}", "provider", "auto"),
-        ("{}", "profile", "h"),
-        ("{}", "namespace", "default"),
-        ("{}", "kube_context", "h"),
-        ("{profile: p}", "kube_context", "p"),
-        ("{provider: context, kube_context: c}", "namespace", "lab-h"),
-        ("{namespace: ns}", "namespace", "ns"),
-    ],
-)
-def test_defaults(host_vars: str, key: str, value: str) -> None:
-    inv = inventory(f"all:\n  hosts:\n    h: {host_vars}\n")
-    assert inv.hosts["h"].vars[key] == value
+def test_inventory_keeps_only_what_it_says() -> None:
+    # provider defaults (profile, namespace, ...) are the plan's job: applied once, lowest
+    inv = inventory("all:\n  hosts:\n    h: {profile: p}\n")
+    assert dict(inv.hosts["h"].vars) == {"profile": "p"}
+    assert inv.hosts["h"].provider == "auto"
 
 
 def test_context_provider_gets_no_kube_context_default() -> None:
@@ -168,7 +158,7 @@ def test_valid_settings(key: str, value: object) -> None:
         ("keep", "yes please", "true or false"),
         ("namespace", "Bad_NS", "DNS-1123"),
         ("addons", "ingress", "list of strings"),
-        ("provider", "kind", "one of"),
+        ("provider", "Kind Of", "a provider name"),
     ],
 )
 def test_bad_settings(key: str, value: str, message: str) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from labtools.core.errors import OptionError
 from labtools.core.model import PHASES
-from labtools.core.options import parse_phases, parse_sets, parse_tags
+from labtools.core.options import parse_phases, parse_sets, parse_tags, run_options
 
 
 @pytest.mark.parametrize(
@@ -75,3 +75,44 @@ def test_unknown_phase(value: str, hint: str) -> None:
     with pytest.raises(OptionError, match=f"unknown phase '{value}'") as info:
         parse_phases(value)
     assert hint in str(info.value.hint)
+
+
+@pytest.mark.parametrize(
+    ("config", "flags", "field", "value"),
+    [
+        ({}, {}, "lang", "en"),
+        ({"lang": "zh_TW"}, {}, "lang", "zh-TW"),
+        ({"lang": "en"}, {"lang": "zh-tw"}, "lang", "zh-TW"),
+        ({"forks": 5}, {"forks": "12"}, "forks", 12),
+        ({"name": "basics"}, {}, "lab", "basics"),
+        ({"name": "basics"}, {"lab": "other"}, "lab", "other"),
+        ({"verbose": 0}, {"verbose": 3}, "verbosity", 3),
+        ({"tags": "a,b"}, {}, "tags", frozenset({"a", "b"})),
+        ({}, {"sets": ["x=1", "y=a b"]}, "extra_vars", {"x": 1, "y": "a b"}),
+        ({"check": False}, {"check": True}, "check", True),
+        ({}, {"list_tasks": True}, "list_tasks", True),
+    ],
+)
+def test_run_options_flags_over_config(
+    config: dict[str, Any], flags: dict[str, Any], field: str, value: Any
+) -> None:
+    assert getattr(run_options(config, flags), field) == value
+
+
+@pytest.mark.parametrize(
+    ("config", "flags", "message", "hint"),
+    [
+        ({"langg": "en"}, {}, "unknown key 'langg'", "did you mean 'lang'?"),
+        ({"lang": "fr"}, {}, "unknown language 'fr'", "known languages: en, zh-TW"),
+        ({}, {"forks": "0"}, "--forks must be at least 1", None),
+        ({}, {"forks": "many"}, "--forks must be a number", None),
+    ],
+)
+def test_run_options_errors(
+    config: dict[str, Any], flags: dict[str, Any], message: str, hint: str | None
+) -> None:
+    with pytest.raises(OptionError) as caught:
+        run_options(config, flags)
+    assert message in caught.value.message
+    if hint:
+        assert hint in (caught.value.hint or "")

@@ -15,6 +15,7 @@ from labtools.core.playbook import parse_lab
 from labtools.core.project import Project
 from labtools.core.render import Unresolved, render_argv
 from labtools.core.yamlfile import parse_yaml
+from labtools.providers import host_defaults
 
 INVENTORY = """
 all:
@@ -70,6 +71,7 @@ def lab(text: str = LAB) -> Lab:
 
 def plan(**options: Any) -> Any:
     options.setdefault("phases", PHASES)
+    options.setdefault("defaults", host_defaults)
     return build_plan(inventory(), lab(), **options)
 
 
@@ -127,8 +129,68 @@ def test_extra_vars_reach_the_host_for_providers() -> None:
 
 
 def test_unknown_provider_from_set() -> None:
-    with pytest.raises(Exception, match="unknown provider"):
+    with pytest.raises(Exception, match="unknown provider 'kind'"):
         plan(extra_vars={"provider": "kind"})
+
+
+def _host_vars(inventory_host: str, lab_vars: str = "{}", extra: Any = None) -> dict[str, Any]:
+    """The planned vars of host h: lab vars, one inventory host line, --set."""
+    inv = inventory(f"all:\n  hosts:\n    h: {inventory_host}\n")
+    the_lab = parse_lab(parse_yaml(f"name: l\nvars: {lab_vars}\nsetup: []\n", "lab.yml"))
+    p = build_plan(inv, the_lab, phases=PHASES, extra_vars=extra, defaults=host_defaults)
+    return dict(p.hosts[0].vars)
+
+
+@pytest.mark.parametrize(
+    ("inventory_host", "lab_vars", "extra", "key", "value"),
+    [
+        # provider defaults are the lowest layer, applied once
+        ("{}", "{}", None, "provider", "auto"),
+        ("{}", "{}", None, "profile", "h"),
+        ("{}", "{}", None, "namespace", "default"),
+        ("{}", "{}", None, "kube_context", "h"),
+        ("{profile: p}", "{}", None, "kube_context", "p"),
+        ("{provider: context, kube_context: c}", "{}", None, "namespace", "lab-h"),
+        ("{provider: fake}", "{}", None, "namespace", "default"),
+        ("{namespace: ns}", "{}", None, "namespace", "ns"),
+        # a lab value beats a provider default ...
+        ("{}", "{namespace: demo}", None, "namespace", "demo"),
+        ("{provider: context, kube_context: c}", "{namespace: demo}", None, "namespace", "demo"),
+        ("{}", "{profile: labp}", None, "kube_context", "labp"),
+        # ... and an explicit inventory value beats the lab, even when it equals a default
+        ("{namespace: default}", "{namespace: demo}", None, "namespace", "default"),
+        ("{profile: h}", "{profile: labp}", None, "profile", "h"),
+        ("{provider: auto}", "{provider: fake}", None, "provider", "auto"),
+        # --set beats everything
+        ("{namespace: default}", "{namespace: demo}", {"namespace": "x"}, "namespace", "x"),
+        ("{}", "{}", {"provider": "context", "kube_context": "c"}, "namespace", "lab-h"),
+    ],
+)
+def test_precedence_with_provider_defaults(
+    inventory_host: str, lab_vars: str, extra: Any, key: str, value: str
+) -> None:
+    assert _host_vars(inventory_host, lab_vars, extra)[key] == value
+
+
+def test_no_defaults_without_a_registry() -> None:
+    inv = inventory("all:\n  hosts:\n    h: {}\n")
+    p = build_plan(inv, lab(), phases=PHASES)
+    assert p.hosts[0].host.provider == "auto"
+    assert "namespace" not in p.hosts[0].vars
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message", "hint"),
+    [
+        ("tags", "exrta", "--tags: unknown tag 'exrta'", "did you mean 'extra'?"),
+        ("skip_tags", "nosuch", "--skip-tags: unknown tag 'nosuch'", "tags of prec: "),
+    ],
+)
+def test_unknown_tags_are_errors(flag: str, value: str, message: str, hint: str) -> None:
+    with pytest.raises(OptionError) as caught:
+        plan(**{flag: frozenset({value})})
+    assert caught.value.message == message
+    assert hint in (caught.value.hint or "")
 
 
 @pytest.mark.parametrize(
@@ -216,7 +278,7 @@ def test_unknown_phase() -> None:
 
 
 def test_plan_mode_renders_with_placeholders() -> None:
-    host_plan = plan(check=True).hosts[0]
+    host_plan = plan().hosts[0]
     assert set(registered_placeholders(host_plan)) == {"r"}
     later = host_plan.steps[2]
     argv = render_argv(later.spec, step_vars(host_plan, later, {"later": Unresolved("later")}))

@@ -12,15 +12,15 @@ import pytest
 
 from labtools.core.errors import Location, PreflightError
 from labtools.core.model import Host
+from labtools.core.results import Output
 from labtools.providers import get_provider
-from labtools.providers.base import ProcOutput
+from labtools.providers.base import Facts
+from labtools.providers.minikube_checks import size_mb
 from labtools.providers.preflight import (
-    Facts,
     check,
     gather_facts,
     mem_available_mb,
     run_preflight,
-    size_mb,
 )
 
 SRC = Location("inventory.yml", 12)
@@ -164,12 +164,12 @@ def write_tool(directory: Path, name: str, stdout: str, rc: int = 0) -> None:
 def real_run(path: Path) -> Any:
     """A process runner with PATH limited to ``path``."""
 
-    def run(argv: tuple[str, ...]) -> ProcOutput:
+    def run(argv: tuple[str, ...]) -> Output:
         env = {**os.environ, "PATH": f"{path}:/usr/bin:/bin"}
         done = subprocess.run(
             argv, capture_output=True, text=True, env=env, timeout=10, check=False
         )
-        return ProcOutput(done.returncode, done.stdout, done.stderr)
+        return Output(done.returncode, done.stdout, done.stderr)
 
     return run
 

@@ -9,8 +9,8 @@ import pytest
 
 from labtools.core.errors import ConfigError, ProviderError
 from labtools.core.model import Host
+from labtools.core.results import Output
 from labtools.providers import get_provider, provider_for, resolve_provider
-from labtools.providers.base import ProcOutput
 from labtools.providers.minikube import parse_profiles, parse_status, profile_names
 
 RUNNING = (
@@ -167,15 +167,15 @@ def test_addons_must_be_a_list() -> None:
 @pytest.mark.parametrize(
     ("out", "done"),
     [
-        (ProcOutput(0, RUNNING, ""), True),
-        (ProcOutput(0, MULTI_NODE, ""), True),
-        (ProcOutput(7, STOPPED, ""), False),
-        (ProcOutput(4, MISCONFIGURED, ""), False),
-        (ProcOutput(85, NOT_FOUND_EVENTS, ""), False),
-        (ProcOutput(0, "not json", ""), False),
+        (Output(0, RUNNING, ""), True),
+        (Output(0, MULTI_NODE, ""), True),
+        (Output(7, STOPPED, ""), False),
+        (Output(4, MISCONFIGURED, ""), False),
+        (Output(85, NOT_FOUND_EVENTS, ""), False),
+        (Output(0, "not json", ""), False),
     ],
 )
-def test_start_probe(out: ProcOutput, done: bool) -> None:
+def test_start_probe(out: Output, done: bool) -> None:
     op = get_provider("minikube").cluster(host(), "start")
     assert op.is_done is not None
     assert op.is_done(out) is done
@@ -184,12 +184,12 @@ def test_start_probe(out: ProcOutput, done: bool) -> None:
 @pytest.mark.parametrize(
     ("out", "done"),
     [
-        (ProcOutput(7, STOPPED, ""), True),
-        (ProcOutput(85, NOT_FOUND_EVENTS, ""), True),
-        (ProcOutput(0, RUNNING, ""), False),
+        (Output(7, STOPPED, ""), True),
+        (Output(85, NOT_FOUND_EVENTS, ""), True),
+        (Output(0, RUNNING, ""), False),
     ],
 )
-def test_stop_probe(out: ProcOutput, done: bool) -> None:
+def test_stop_probe(out: Output, done: bool) -> None:
     op = get_provider("minikube").cluster(host(), "stop")
     assert op.run == ("minikube", "stop", "-p", "basics")
     assert op.is_done is not None
@@ -199,13 +199,13 @@ def test_stop_probe(out: ProcOutput, done: bool) -> None:
 @pytest.mark.parametrize(
     ("out", "done"),
     [
-        (ProcOutput(0, EMPTY_PROFILES, ""), True),
-        (ProcOutput(0, PROFILES, ""), False),
-        (ProcOutput(0, PROFILES.replace('"basics"', '"other"'), ""), True),
-        (ProcOutput(80, '{"error":"boom"}', ""), False),
+        (Output(0, EMPTY_PROFILES, ""), True),
+        (Output(0, PROFILES, ""), False),
+        (Output(0, PROFILES.replace('"basics"', '"other"'), ""), True),
+        (Output(80, '{"error":"boom"}', ""), False),
     ],
 )
-def test_delete_probe(out: ProcOutput, done: bool) -> None:
+def test_delete_probe(out: Output, done: bool) -> None:
     op = get_provider("minikube").cluster(host(), "delete")
     assert op.probe == ("minikube", "profile", "list", "-o", "json")
     assert op.run == ("minikube", "delete", "-p", "basics")
@@ -300,10 +300,8 @@ def test_context_start_creates_the_lab_namespace() -> None:
     )
     assert op.run == ("kubectl", "--context", "kind-dev", "create", "namespace", "lab-basics")
     assert op.is_done is not None
-    assert op.is_done(ProcOutput(0, "namespace/lab-basics\n", ""))
-    assert not op.is_done(
-        ProcOutput(1, "", 'Error from server (NotFound): namespaces "x" not found')
-    )
+    assert op.is_done(Output(0, "namespace/lab-basics\n", ""))
+    assert not op.is_done(Output(1, "", 'Error from server (NotFound): namespaces "x" not found'))
 
 
 def test_context_delete_removes_the_lab_namespace() -> None:
@@ -319,9 +317,9 @@ def test_context_delete_removes_the_lab_namespace() -> None:
     )
     assert op.is_done is not None
     not_found = 'Error from server (NotFound): namespaces "lab-basics" not found\n'
-    assert op.is_done(ProcOutput(1, "", not_found))
-    assert not op.is_done(ProcOutput(0, "namespace/lab-basics\n", ""))
-    assert not op.is_done(ProcOutput(1, "", "Unable to connect to the server"))
+    assert op.is_done(Output(1, "", not_found))
+    assert not op.is_done(Output(0, "namespace/lab-basics\n", ""))
+    assert not op.is_done(Output(1, "", "Unable to connect to the server"))
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from labtools.core.actions import PlannedStep
 from labtools.core.errors import Location
 from labtools.core.model import Host, HostPlan, Lab, Plan, Step
+from labtools.core.preview import PlannedStep
 from labtools.core.results import StepResult
 from labtools.effects.rundir import new_run_dir
 from labtools.effects.runner import run_plan
@@ -75,7 +75,7 @@ def run_all(tmp_path: Path, reporters: Sequence[Any]) -> None:
 def console_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("NO_COLOR", "1")
     buffer = io.StringIO()
-    run_all(tmp_path, [ConsoleReporter(buffer, verbose=True, lang="zh-TW")])
+    run_all(tmp_path, [ConsoleReporter(buffer, verbosity=1, lang="zh-TW")])
     return buffer.getvalue()
 
 
@@ -100,11 +100,12 @@ def test_console_explain_in_the_chosen_language(console_text: str) -> None:
 def test_console_recap_numbers(console_text: str) -> None:
     recap = console_text[console_text.index("RECAP") :]
     rows = [line for line in recap.splitlines() if line.startswith(("| h1", "| h2"))]
-    # ok, changed, failed, skipped, ignored per host: read; hello + secret; secret fails + boom
+    # Ansible's PLAY RECAP: ok counts changed and ignored steps too (hello, read, secret,
+    # secret fails); changed: hello, secret; failed: boom; skipped; ignored: secret fails
     cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
     assert [c[:6] for c in cells] == [
-        ["h1", "1", "2", "2", "1", "1"],
-        ["h2", "1", "2", "2", "1", "1"],
+        ["h1", "4", "2", "1", "1", "1"],
+        ["h2", "4", "2", "1", "1", "1"],
     ]
     assert "STEP TIMES" in console_text
 
@@ -126,7 +127,7 @@ def test_journal_one_record_per_event(tmp_path: Path) -> None:
     assert kinds[0] == "run_start"
     assert kinds[-1] == "run_end"
     assert kinds.count("step_end") == 12  # 6 steps x 2 hosts ("never" does not run)
-    assert records[-1]["data"]["recaps"]["h1"]["failed"] == 2
+    assert records[-1]["recaps"]["h1"]["failed"] == 1
 
 
 def test_junit_suites_cases_and_failures(tmp_path: Path) -> None:

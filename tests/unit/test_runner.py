@@ -1,4 +1,4 @@
-"""runner.py with real processes: controls, register chains, check mode, services, Ctrl-C."""
+"""runner.py with real processes: controls, register chains, redaction, services, Ctrl-C."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ import pytest
 
 from labtools.core.errors import Location
 from labtools.core.model import Host, HostPlan, Lab, Plan, Step
-from labtools.core.results import Event, RunSummary, StepResult
+from labtools.core.redact import Redactor
+from labtools.core.results import Event, Notice, RunSummary, StepProgress, StepResult
 from labtools.effects.runner import run_plan
 from labtools.providers.base import ClusterOp
 
@@ -84,8 +85,8 @@ def run(
     *,
     hosts: Sequence[str] = ("h1",),
     variables: Mapping[str, Any] | None = None,
-    check: bool = False,
     reporters: Sequence[Any] = (),
+    secrets: Sequence[str] = (),
 ) -> tuple[RunSummary, Collect]:
     lab = Lab(name="t", path="t.yml", phases={"setup": tuple(steps)})
     plans = tuple(
@@ -98,11 +99,12 @@ def run(
     )
     collect = Collect()
     summary = run_plan(
-        Plan(lab=lab, phases=("setup",), hosts=plans, check=check),
+        Plan(lab=lab, phases=("setup",), hosts=plans),
         {"stub": StubProvider()},
         reporters=[collect, *reporters],
         run_dir=tmp_path,
         templates_dir=None,
+        redactor=Redactor(secrets),
     )
     return summary, collect
 
@@ -218,22 +220,13 @@ def test_template_error_is_a_failed_result(tmp_path: Path) -> None:
     assert "playbooks/t.yml:3" in summary.results[0].message
 
 
-def test_check_mode_runs_nothing(tmp_path: Path) -> None:
-    target = tmp_path / "created"
-    steps = [
-        step("make", "command", f"touch {target}", register="made"),
-        step("use", "command", "echo {{ made.stdout }}"),
-        step("cluster", "cluster", "start"),
-    ]
-    summary, collect = run(steps, tmp_path, check=True)
-    assert not target.exists()
-    assert not (tmp_path / "h1.marker").exists()
-    assert {r.status for r in summary.results} == {"skipped"}
-    assert all(r.message.startswith("check mode, would run: ") for r in summary.results)
-    assert summary.results[0].message == f"check mode, would run: touch {target}"
-    displays = [e.data["display"] for e in collect.events if e.kind == "step_start"]
-    assert displays[0] == f"touch {target}"
-    assert displays[1] == "echo '<made.stdout>'"
+def test_until_reports_each_retry_and_times_the_whole_step(tmp_path: Path) -> None:
+    s = step("poll", "command", "false", until="result.rc == 0", retries=3, delay=0.2)
+    summary, collect = run([s], tmp_path)
+    (result,) = summary.results
+    progress = [e.message for e in collect.events if isinstance(e, StepProgress)]
+    assert progress == ["attempt 2/4", "attempt 3/4", "attempt 4/4"]
+    assert result.duration >= 0.6  # three delays of 0.2 s: the retries are part of the step
 
 
 def test_cluster_op_is_idempotent(tmp_path: Path) -> None:
@@ -247,13 +240,25 @@ def test_no_log_masks_results_and_events(tmp_path: Path) -> None:
     steps = [
         step("secret", "command", "echo {{ pw }}", no_log=True, register="sec"),
         step("use", "command", "test {{ sec.stdout | trim }} = hunter2"),
+        step("leak", "command", "echo token={{ sec.stdout | trim }}"),
     ]
     summary, collect = run(steps, tmp_path, variables={"pw": "hunter2"})
     results = by_step(summary)
     assert results["use"].status == "changed"  # the real value was registered
-    text = repr([e for e in collect.events if e.step == "secret"])
-    assert "hunter2" not in text
+    assert "hunter2" not in repr(collect.events)  # nowhere: not even in a later step's output
     assert results["secret"].stdout == "********"
+    assert results["leak"].stdout == "token=********\n"
+    assert results["use"].argv == ("test", "********", "=", "********")
+
+
+def test_secret_vars_are_masked_everywhere(tmp_path: Path) -> None:
+    steps = [step("show", "command", "echo the password is {{ db_password }}")]
+    summary, collect = run(
+        steps, tmp_path, variables={"db_password": "s3cr3t-pw"}, secrets=["s3cr3t-pw"]
+    )
+    assert "s3cr3t-pw" not in repr(collect.events)
+    assert "s3cr3t-pw" not in repr(summary.results)
+    assert summary.results[0].stdout == "the password is ********\n"
 
 
 def test_a_raising_reporter_is_disabled_not_fatal(tmp_path: Path) -> None:
@@ -269,10 +274,10 @@ def test_a_raising_reporter_is_disabled_not_fatal(tmp_path: Path) -> None:
         [step("a", "command", "true"), step("b", "command", "true")], tmp_path, reporters=[Broken()]
     )
     assert [r.status for r in summary.results] == ["changed", "changed"]
-    warnings = [e for e in collect.events if e.kind == "warning"]
+    warnings = [e for e in collect.events if isinstance(e, Notice)]
     assert len(warnings) == 1
-    assert "Broken" in warnings[0].data["message"]
-    assert "boom" in warnings[0].data["message"]
+    assert "Broken" in warnings[0].message
+    assert "boom" in warnings[0].message
 
 
 def test_service_start_register_and_stop_with_port_fallback(tmp_path: Path) -> None:
@@ -332,7 +337,7 @@ SIGINT_SCRIPT = textwrap.dedent(
     class Pids:
         def handle(self, event):
             if event.kind == "service_start":
-                (out / "pids").open("a").write(f"{event.data['pid']}\\n")
+                (out / "pids").open("a").write(f"{event.pid}\\n")
         def close(self): pass
     try:
         run_plan(plan, {"stub": P()}, reporters=[Pids()], run_dir=out, templates_dir=None)
@@ -379,3 +384,61 @@ def test_journal_of_a_run_is_valid_json(tmp_path: Path) -> None:
     end = next(r for r in records if r["kind"] == "step_end")
     assert end["result"]["stdout"] == "hi\n"
     assert os.path.getsize(tmp_path / "journal.jsonl") > 0
+
+
+def test_cluster_op_done_although_the_probe_exits_non_zero(tmp_path: Path) -> None:
+    class Absent(StubProvider):
+        def cluster(self, host: Host, op: str) -> ClusterOp:
+            # like `kubectl get namespace X` answering NotFound: the delete is already done
+            probe = ("sh", "-c", "echo NotFound >&2; exit 1")
+            return ClusterOp(op, probe, lambda out: "NotFound" in out.stderr, ("false",))
+
+    s = step("delete", "cluster", "delete")
+    lab = Lab(name="t", path="t.yml", phases={"setup": (s,)})
+    plans = (HostPlan(Host("h", "stub", {}), {}, (s,)),)
+    summary = run_plan(
+        Plan(lab, ("setup",), plans),
+        {"stub": Absent()},
+        reporters=[],
+        run_dir=tmp_path,
+        templates_dir=None,
+    )
+    assert (summary.results[0].status, summary.results[0].rc) == ("ok", 0)
+
+
+def test_http_sends_headers_and_a_json_body(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    seen: dict[str, Any] = {}
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            seen.update(body=self.rfile.read(length).decode(), headers=dict(self.headers))
+            self.send_response(201)
+            self.end_headers()
+            self.wfile.write(b"created")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        spec = {
+            "url": f"http://127.0.0.1:{server.server_port}/items",
+            "headers": {"X-Lab": "{{ lab }}"},
+            "body": {"name": "{{ lab }}"},
+            "status": 201,
+            "contains": "created",
+        }
+        summary, _ = run([step("post", "http", spec)], tmp_path, variables={"lab": "basics"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert summary.results[0].status == "ok", summary.results[0].message
+    assert json.loads(seen["body"]) == {"name": "basics"}
+    assert seen["headers"]["X-Lab"] == "basics"
+    assert seen["headers"]["Content-Type"] == "application/json"

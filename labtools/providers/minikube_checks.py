@@ -1,0 +1,137 @@
+"""Preflight checks of the ``minikube`` provider: driver, CPU, memory and disk (pure)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from labtools.core.model import Host
+from labtools.providers.base import Facts, PreflightProblem, where
+
+MIN_MEMORY_MB = 1800  # below this `minikube start` exits 23 (RSRC_INSUFFICIENT_REQ_MEMORY)
+MIN_CPUS = 2  # below this `minikube start` exits 29 (RSRC_INSUFFICIENT_CORES)
+DEFAULT_DISK_MB = 20000  # minikube's default --disk-size
+DRIVER_BINARIES: Mapping[str, str] = {
+    "docker": "docker",
+    "podman": "podman",
+    "kvm2": "virsh",
+    "qemu2": "qemu-system-x86_64",
+    "virtualbox": "VBoxManage",
+}
+DRIVERS_PROBED = ("docker", "podman")  # drivers whose daemon must answer `<bin> info`
+SIZE_UNITS = {"b": 1 / 2**20, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
+
+
+def size_mb(value: Any) -> int | None:
+    """MB from an inventory size: ``2200`` (MB), ``"4g"``, ``"20000mb"``; None for max/no-limit."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return int(value)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)b?\s*", str(value).lower())
+    if not match:
+        return None
+    return int(float(match.group(1)) * SIZE_UNITS[match.group(2) or "m"])
+
+
+def cpus_of(host: Host) -> int | None:
+    """The requested CPU count, or None (unset, ``max``, ``no-limit``)."""
+    try:
+        return int(host.vars["cpus"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def drivers_to_probe(host: Host) -> tuple[str, ...]:
+    """The container drivers whose daemon must answer: the one asked for, or both when unset."""
+    driver = host.vars.get("driver")
+    if driver is None:
+        return DRIVERS_PROBED
+    return (str(driver),) if driver in DRIVERS_PROBED else ()
+
+
+def minikube_home(host: Host) -> str:
+    """Where minikube keeps its machines (MINIKUBE_HOME, else ~/.minikube)."""
+    return os.environ.get("MINIKUBE_HOME") or os.path.join(os.path.expanduser("~"), ".minikube")
+
+
+def check_driver(host: Host, facts: Facts) -> list[PreflightProblem]:
+    """The driver the inventory asks for works, or (when unset) some driver is there."""
+    driver = host.vars.get("driver")
+    if driver is None:
+        found = [d for d, b in DRIVER_BINARIES.items() if facts.binaries.get(b)]
+        usable = [d for d in found if facts.drivers.get(d, d not in DRIVERS_PROBED)]
+        if usable:
+            return []
+        message = (
+            f"no minikube driver found for {where(host)} (looked for {', '.join(DRIVER_BINARIES)})"
+        )
+        if found:
+            message = (
+                f"{', '.join(found)} found but not answering (`info` failed) for {where(host)}"
+            )
+        return [PreflightProblem(host.name, "driver", message, "start Docker or set `driver`")]
+    driver = str(driver)
+    binary = DRIVER_BINARIES.get(driver)
+    if binary and not facts.binaries.get(binary):
+        message = f"inventory asks driver {driver} for {where(host)} but {binary} is not on PATH"
+        return [
+            PreflightProblem(host.name, "driver", message, f"install {binary} or change `driver`")
+        ]
+    if driver in DRIVERS_PROBED and not facts.drivers.get(driver, False):
+        message = f"inventory asks driver {driver} for {where(host)} but `{binary} info` failed"
+        hint = f"start the {driver} daemon (and check your user may use it) or change `driver`"
+        return [PreflightProblem(host.name, "driver", message, hint)]
+    return []
+
+
+def check_resources(host: Host, facts: Facts) -> list[PreflightProblem]:
+    """CPU, memory and disk: minikube's minimums and what the machine has."""
+    problems: list[PreflightProblem] = []
+    cpus = cpus_of(host)
+    if cpus is not None and cpus < MIN_CPUS:
+        message = f"inventory asks {cpus} CPU for {where(host)}; minikube needs at least {MIN_CPUS}"
+        problems.append(PreflightProblem(host.name, "cpus", message, "set `cpus: 2` or more"))
+    elif cpus is not None and facts.cpu_count is not None and cpus > facts.cpu_count:
+        message = f"inventory asks {cpus} CPUs for {where(host)} but {facts.cpu_count} exist"
+        problems.append(PreflightProblem(host.name, "cpus", message, "lower `cpus`"))
+    problems += check_memory(host, facts)
+    disk = size_mb(host.vars.get("disk_size", DEFAULT_DISK_MB))
+    if disk is not None and facts.disk_free_mb is not None and disk > facts.disk_free_mb:
+        message = (
+            f"inventory asks {disk} MB for {where(host)} but {facts.disk_free_mb} MB is free "
+            f"where minikube keeps its machines ({minikube_home(host)})"
+        )
+        problems.append(
+            PreflightProblem(host.name, "disk", message, "lower `disk_size` or free some disk")
+        )
+    return problems
+
+
+def check_memory(host: Host, facts: Facts) -> list[PreflightProblem]:
+    """The requested memory is above minikube's minimum and available."""
+    memory = size_mb(host.vars.get("memory"))
+    if memory is None:
+        return []
+    if memory < MIN_MEMORY_MB:
+        message = f"inventory asks {memory} MB for {where(host)}; minikube needs {MIN_MEMORY_MB} MB"
+        return [PreflightProblem(host.name, "memory", message, "raise `memory` to 2200 or more")]
+    available = facts.mem_available_mb
+    if available is not None and memory > available:
+        message = f"inventory asks {memory} MB for {where(host)} but {available} MB is available"
+        return [PreflightProblem(host.name, "memory", message, "lower `memory` or close programs")]
+    return []
+
+
+def check_total_memory(hosts: Sequence[Host], available: int | None) -> list[PreflightProblem]:
+    """minikube clusters on one machine share its memory: their sum must fit too."""
+    asked = {h.name: size_mb(h.vars.get("memory")) for h in hosts}
+    sized = {name: mb for name, mb in asked.items() if mb}
+    total = sum(sized.values())
+    if len(sized) < 2 or available is None or total <= available:
+        return []
+    message = f"{len(sized)} minikube hosts together ask {total} MB but {available} MB is available"
+    hint = "run fewer hosts at once (--limit) or lower `memory`"
+    return [PreflightProblem(", ".join(sized), "memory", message, hint)]
