@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from labtools.model import Host
+from labtools.core.model import Host
 from labtools.providers import get_provider
 from labtools.testing.cluster import FakeCluster
 
