@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import gzip
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 from . import resources as R
 from .schema import ANY, SCHEMAS
 
 Obj = dict[str, Any]
+DATA_FILE = Path(__file__).with_name("data") / "openapi-v1.32.json.gz"
 
 SUB_VERBS = {
     "status": ["get", "patch", "update"],
@@ -182,25 +186,43 @@ def _patch_op(res: R.Resource) -> Obj:
     }
 
 
+@functools.cache
+def openapi_data() -> Obj:
+    """The Kubernetes v1.32 schemas (``data/openapi-v1.32.json.gz``, see ``openapi_gen.py``)."""
+    raw = gzip.decompress(DATA_FILE.read_bytes())
+    data: Obj = json.loads(raw)
+    return data
+
+
 def openapi_group(group: str, version: str) -> Obj | None:
-    """OpenAPI v3 document of one group/version (PATCH ops advertise fieldValidation)."""
+    """OpenAPI v3 document of one group/version: the real schemas; PATCH ops for fieldValidation."""
     items = R.resources_in(group, version)
     if not items:
         return None
     prefix = "/" + _gv_path(group, version)
     paths: Obj = {}
-    schemas: Obj = {}
+    data = openapi_data()
+    gv = f"{group}/{version}" if group else version
+    schemas: Obj = {name: data["schemas"][name] for name in data["groupVersions"].get(gv, [])}
     for res in items:
         ns = "/namespaces/{namespace}" if res.namespaced else ""
         paths[f"{prefix}{ns}/{res.plural}/{{name}}"] = {"patch": _patch_op(res)}
-        api_group = group.replace(".k8s.io", "") if group else "core"
-        schemas[f"io.k8s.api.{api_group}.{version}.{res.kind}"] = _kind_schema(res)
+        if not any(_has_gvk(s, res) for s in schemas.values()):
+            api_group = group.replace(".k8s.io", "") if group else "core"
+            schemas[f"io.k8s.api.{api_group}.{version}.{res.kind}"] = _kind_schema(res)
     return {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": "v1.32.0"},
         "paths": paths,
         "components": {"schemas": schemas},
     }
+
+
+def _has_gvk(schema: Obj, res: R.Resource) -> bool:
+    return any(
+        (g.get("group"), g.get("version"), g.get("kind")) == (res.group, res.version, res.kind)
+        for g in schema.get("x-kubernetes-group-version-kind") or []
+    )
 
 
 def dumps(obj: Obj) -> bytes:
