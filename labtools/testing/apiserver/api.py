@@ -76,20 +76,32 @@ class Api:
     def list(
         self, res: R.Resource, ns: str | None, label_selector: str = "", field_selector: str = ""
     ) -> list[Obj]:
-        """Objects filtered by namespace and selectors."""
+        """Objects filtered by namespace and selectors (a bad selector is a 400, even on none)."""
+        match = self.matcher(res, label_selector, field_selector)
         if res.kind == "ComponentStatus":
             items = component_statuses()
         else:
             items = self.store.list(res.key, ns if res.namespaced else None)
-        return [o for o in items if self.matches(res, o, label_selector, field_selector)]
+        return [o for o in items if match(o)]
+
+    def matcher(
+        self, res: R.Resource, label_selector: str, field_selector: str
+    ) -> Callable[[Obj], bool]:
+        """The predicate of a label and a field selector, both parsed (and checked) once."""
+        reqs = parse_labels(label_selector) if label_selector else None
+        fields = parse_fields(field_selector, res.kind, res.group) if field_selector else None
+
+        def match(obj: Obj) -> bool:
+            labels = obj.get("metadata", {}).get("labels") or {}
+            if reqs is not None and not match_requirements(reqs, labels):
+                return False
+            return fields is None or fields(obj)
+
+        return match
 
     def matches(self, res: R.Resource, obj: Obj, label_selector: str, field_selector: str) -> bool:
         """Whether an object passes label and field selectors."""
-        if label_selector:
-            reqs = parse_labels(label_selector)
-            if not match_requirements(reqs, obj.get("metadata", {}).get("labels") or {}):
-                return False
-        return not field_selector or parse_fields(field_selector, res.kind)(obj)
+        return self.matcher(res, label_selector, field_selector)(obj)
 
     # ---- create ------------------------------------------------------------------------
     def _check_namespace(self, res: R.Resource, ns: str) -> None:

@@ -62,6 +62,16 @@ def _sync_deployment(ctl: Controllers, dep: Obj) -> None:
     )
     desired = int(dep["spec"].get("replicas", 1))
     surge, unavailable = _surge(dep, desired)
+    paused = bool(dep["spec"].get("paused"))
+    _paused_condition(ctl, dep, paused)
+    if new_rs is None and paused:
+        # sync.go sync(): a paused Deployment gets no new ReplicaSet (createIfNotExisted is
+        # false); only a replica count change scales the one active ReplicaSet
+        active = [rs for rs in olds if int(rs["spec"].get("replicas", 0)) > 0]
+        if len(active) == 1:
+            _scale_rs(ctl, dep, active[0], desired)
+        _deployment_status(ctl, dep, None, desired, unavailable)
+        return
     if new_rs is None:
         new_rs = _create_rs(ctl, dep, max_rev + 1, olds, desired, surge)
     else:
@@ -73,6 +83,19 @@ def _sync_deployment(ctl: Controllers, dep: Obj) -> None:
             _rolling(ctl, dep, new_rs, olds, desired, surge, unavailable)
     _cleanup_history(ctl, dep, olds)
     _deployment_status(ctl, dep, new_rs, desired, unavailable)
+
+
+def _paused_condition(ctl: Controllers, dep: Obj, paused: bool) -> None:
+    """progress.go checkPausedConditions: Progressing Unknown while paused, then resumed."""
+    status = dep.get("status") or {}
+    cond = next((c for c in status.get("conditions") or [] if c["type"] == "Progressing"), None)
+    if cond is not None and cond.get("reason") == "ProgressDeadlineExceeded":
+        return
+    was_paused = cond is not None and cond.get("reason") == "DeploymentPaused"
+    if paused and not was_paused:
+        _set_progressing_as(ctl, dep, "Unknown", "DeploymentPaused", "Deployment is paused")
+    elif not paused and was_paused:
+        _set_progressing_as(ctl, dep, "Unknown", "DeploymentResumed", "Deployment is resumed")
 
 
 def _surge(dep: Obj, desired: int) -> tuple[int, int]:
@@ -141,10 +164,16 @@ def _rs_body(dep: Obj, name: str, tpl: Obj, pod_hash: str, replicas: int) -> Obj
 
 
 def _set_progressing(ctl: Controllers, dep: Obj, reason: str, message: str) -> None:
+    _set_progressing_as(ctl, dep, "True", reason, message)
+
+
+def _set_progressing_as(
+    ctl: Controllers, dep: Obj, cstatus: str, reason: str, message: str
+) -> None:
     cur = ctl.store.get(R.DEPLOYMENT.key, dep["metadata"]["namespace"], dep["metadata"]["name"])
     if cur is None:
         return
-    _set_condition(cur.setdefault("status", {}), "Progressing", "True", reason, message)
+    _set_condition(cur.setdefault("status", {}), "Progressing", cstatus, reason, message)
     dep["status"] = cur["status"]
     ctl.put(R.DEPLOYMENT, cur)
     dep["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
@@ -287,13 +316,15 @@ def _cleanup_history(ctl: Controllers, dep: Obj, olds: list[Obj]) -> None:
 
 
 def _deployment_status(
-    ctl: Controllers, dep: Obj, new_rs: Obj, desired: int, unavailable: int
+    ctl: Controllers, dep: Obj, new_rs: Obj | None, desired: int, unavailable: int
 ) -> None:
     cur = ctl.store.get(R.DEPLOYMENT.key, dep["metadata"]["namespace"], dep["metadata"]["name"])
     if cur is None:
         return
     rses = _owned_rs(ctl, cur)
-    new_rs = next((r for r in rses if r["metadata"]["uid"] == new_rs["metadata"]["uid"]), new_rs)
+    if new_rs is not None:
+        uid = new_rs["metadata"]["uid"]
+        new_rs = next((r for r in rses if r["metadata"]["uid"] == uid), new_rs)
     status = cur.setdefault("status", {})
     before = copy.deepcopy(status)
     counts = _status_counts(cur, rses, new_rs, desired)
@@ -303,23 +334,25 @@ def _deployment_status(
         else:
             status.pop(k, None)
     _set_available(status, counts["availableReplicas"] >= desired - unavailable)
-    _set_progress(status, before, counts, new_rs, desired)
-    _copy_replica_failure(status, new_rs, rses)
+    if new_rs is not None and not cur["spec"].get("paused"):
+        # a paused Deployment's status sync (syncDeploymentStatus) leaves Progressing alone
+        _set_progress(status, before, counts, new_rs, desired)
+    _copy_replica_failure(status, new_rs or {}, rses)
     ann = cur["metadata"].setdefault("annotations", {})
-    rev = (new_rs["metadata"].get("annotations") or {}).get(REVISION)
+    rev = ((new_rs or {}).get("metadata", {}).get("annotations") or {}).get(REVISION)
     if status != before or (rev and ann.get(REVISION) != rev):
         if rev:
             ann[REVISION] = rev
         ctl.put(R.DEPLOYMENT, cur)
 
 
-def _status_counts(dep: Obj, rses: list[Obj], new_rs: Obj, desired: int) -> dict[str, int]:
+def _status_counts(dep: Obj, rses: list[Obj], new_rs: Obj | None, desired: int) -> dict[str, int]:
     """The replica counts of a Deployment's status, summed over its ReplicaSets."""
     st = [r.get("status") or {} for r in rses]
     counts = {
         "observedGeneration": dep["metadata"].get("generation", 1),
         "replicas": sum(int(s.get("replicas", 0)) for s in st),
-        "updatedReplicas": int((new_rs.get("status") or {}).get("replicas", 0)),
+        "updatedReplicas": int(((new_rs or {}).get("status") or {}).get("replicas", 0)),
         "readyReplicas": sum(int(s.get("readyReplicas", 0)) for s in st),
         "availableReplicas": sum(int(s.get("availableReplicas", 0)) for s in st),
     }

@@ -127,62 +127,119 @@ def _field(obj: dict[str, Any], path: str) -> str:
         cur = cur.get(part)
     if cur is None:
         return ""
+    if isinstance(cur, bool):
+        return "true" if cur else "false"  # strconv.FormatBool
     return str(cur)
 
 
-def parse_fields(text: str, kind: str) -> Callable[[dict[str, Any]], bool]:
-    """A predicate for a field selector (`a=b,c!=d`); unknown fields are a 400 like the server."""
+# Field selectors, per kind, as the real server converts and matches them (Kubernetes v1.32):
+# the labels each kind's AddFieldLabelConversionFunc accepts (pkg/apis/core/v1/conversion.go,
+# pkg/apis/batch/v1/conversion.go, pkg/apis/certificates/v1/conversion.go; every other kind
+# gets runtime.DefaultMetaV1FieldSelectorConversion), its error text for any other label, and
+# how a label reads an object (each registry's ToSelectableFields in pkg/registry/...).
+NOT_SUPPORTED = "field label not supported: {label}"
+_CORE_META = ("metadata.name", "metadata.namespace")
+_FIELD_LABELS: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
+    (
+        "",
+        "Pod",
+    ): (
+        (
+            *_CORE_META,
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.podIPs",
+            "status.nominatedNodeName",
+            "spec.host",
+        ),
+        NOT_SUPPORTED,
+    ),
+    ("", "Node"): (("metadata.name", "spec.unschedulable"), NOT_SUPPORTED),
+    ("", "ReplicationController"): ((*_CORE_META, "status.replicas"), NOT_SUPPORTED),
+    (
+        "",
+        "Event",
+    ): (
+        (
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+            *_CORE_META,
+        ),
+        NOT_SUPPORTED,
+    ),
+    ("", "Namespace"): (("status.phase", "metadata.name"), NOT_SUPPORTED),
+    ("", "Secret"): (("type", *_CORE_META), NOT_SUPPORTED),
+    ("", "Service"): ((*_CORE_META, "spec.clusterIP", "spec.type"), NOT_SUPPORTED),
+    ("batch", "Job"): (
+        (*_CORE_META, "status.successful"),
+        'field label "{label}" not supported for batchv1.Job',
+    ),
+    ("certificates.k8s.io", "CertificateSigningRequest"): (
+        ("metadata.name", "spec.signerName"),
+        NOT_SUPPORTED,
+    ),
+    # the ReplicaSet registry selects on status.replicas (ReplicaSetToSelectableFields)
+    ("apps", "ReplicaSet"): ((*_CORE_META, "status.replicas"), NOT_SUPPORTED),
+}
+_DEFAULT_ERROR = (
+    '"{label}" is not a known field selector: only "metadata.name", "metadata.namespace"'
+)
+
+
+def _selectable(obj: dict[str, Any], kind: str, label: str) -> str:
+    """The value a field label reads from an object (the registries' selectable fields)."""
+    if kind == "Pod":
+        if label == "spec.host":
+            label = "spec.nodeName"
+        if label == "status.podIP":
+            ips = (obj.get("status") or {}).get("podIPs") or []
+            return str(ips[0].get("ip", "")) if ips else _field(obj, "status.podIP")
+        if label == "status.podIPs":
+            return ""  # accepted by the conversion, not among the pod's selectable fields
+        if label == "spec.hostNetwork":
+            return "true" if (obj.get("spec") or {}).get("hostNetwork") else "false"
+    if kind == "Node" and label == "spec.unschedulable":
+        return "true" if (obj.get("spec") or {}).get("unschedulable") else "false"
+    if kind == "Event" and label == "source":
+        return _field(obj, "source.component")
+    if label in ("status.successful", "status.replicas") and kind in (
+        "Job",
+        "ReplicaSet",
+        "ReplicationController",
+    ):
+        key = "succeeded" if label == "status.successful" else "replicas"
+        return str(int((obj.get("status") or {}).get(key) or 0))
+    return _field(obj, label)
+
+
+def parse_fields(text: str, kind: str, group: str = "") -> Callable[[dict[str, Any]], bool]:
+    """A predicate for a field selector (`a=b,c!=d`); an unknown label is the server's 400."""
+    allowed, error = _FIELD_LABELS.get((group, kind), (_CORE_META, _DEFAULT_ERROR))
     reqs: list[tuple[str, bool, str]] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         m = re.match(r"^([^=!]+)(==|!=|=)(.*)$", part)
         if not m:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
-        fld, op, val = m.group(1), m.group(2), m.group(3)
-        if not _field_allowed(kind, fld):
-            raise bad_request(
-                f'"{fld}" is not a known field selector: only "metadata.name", "metadata.namespace"'
-            )
+        fld, op, val = m.group(1).strip(), m.group(2), m.group(3).strip()
+        if fld not in allowed:
+            raise bad_request(error.format(label=fld))
         reqs.append((fld, op == "!=", val))
 
     def pred(obj: dict[str, Any]) -> bool:
-        return all((_field(obj, f) != v) if neg else (_field(obj, f) == v) for f, neg, v in reqs)
+        return all((_selectable(obj, kind, f) != v) == neg for f, neg, v in reqs)
 
     return pred
-
-
-_EXTRA_FIELDS = {
-    "Pod": (
-        "spec.nodeName",
-        "spec.restartPolicy",
-        "spec.schedulerName",
-        "spec.serviceAccountName",
-        "spec.hostNetwork",
-        "status.phase",
-        "status.podIP",
-        "status.podIPs",
-        "status.nominatedNodeName",
-    ),
-    "Event": (
-        "involvedObject.kind",
-        "involvedObject.namespace",
-        "involvedObject.name",
-        "involvedObject.uid",
-        "involvedObject.apiVersion",
-        "involvedObject.resourceVersion",
-        "involvedObject.fieldPath",
-        "reason",
-        "reportingComponent",
-        "source",
-        "type",
-    ),
-    "Namespace": ("status.phase",),
-    "Node": ("spec.unschedulable",),
-    "Secret": ("type",),
-    "ReplicaSet": ("status.replicas",),
-    "Job": ("status.successful",),
-    "Service": ("spec.clusterIP", "spec.type"),
-}
-
-
-def _field_allowed(kind: str, fld: str) -> bool:
-    return fld in ("metadata.name", "metadata.namespace") or fld in _EXTRA_FIELDS.get(kind, ())
