@@ -299,6 +299,12 @@ def test_tutorial_secret_volume_items_modes_and_projected(kube: Kube) -> None:
     token = exec_out(kube, name, "cat", "/var/run/secrets/kubernetes.io/serviceaccount/token")
     claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
     assert claims["sub"] == f"system:serviceaccount:{kube.namespace}:default"
+    assert claims["kubernetes.io"]["pod"]["name"] == name  # bound to the pod
+    assert claims["kubernetes.io"]["warnafter"] == claims["iat"] + 3607
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview"}
+    review["spec"] = {"token": token}
+    reviewed = json.loads(kube.ok("create", "-f", "-", "-o", "json", stdin=json.dumps(review)))
+    assert reviewed["status"]["authenticated"] is True
     ns_file = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
     assert exec_out(kube, name, "cat", ns_file) == kube.namespace
 

@@ -131,6 +131,7 @@ class App:
         port = self.httpd.server_address[1]
         self.runtime = load_runtime(self.state_dir)
         self.controllers = Controllers(self.api, self.runtime, self.opts.pod_ready_delay)
+        self.controllers.issuer = self.issuer  # the kubelet's projected ServiceAccount tokens
         self.controllers.ca_pem = self.certs.ca.read_text() if self.certs else ""  # type: ignore[attr-defined]
         self.controllers.rbac = self.guard.rbac  # type: ignore[attr-defined]
         self.controllers.quotas = self.quotas  # type: ignore[attr-defined]

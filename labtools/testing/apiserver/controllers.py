@@ -45,6 +45,9 @@ class Controllers:
         self.starting: set[str] = set()
         # per-pod counters of the kubelet (mount retries, events sent once), pruned with pods
         self.backoffs: dict[str, int] = {}
+        # signs the tokens of projected serviceAccountToken volumes (tokens.TokenIssuer)
+        self.issuer: Any = None
+        self.pod_tokens: dict[str, tuple[str, float]] = {}
         self.pulled: set[str] = set()
         self.next_ip = 3
         self.thread = threading.Thread(target=self._loop, name="controllers", daemon=True)

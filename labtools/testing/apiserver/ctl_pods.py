@@ -9,6 +9,7 @@ import os
 import shutil
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -244,9 +245,69 @@ def _allocatable(ctl: Controllers) -> dict[str, str]:
     return dict((node.get("status") or {}).get("allocatable") or {})
 
 
+def _context(ctl: Controllers, pod: Obj) -> volumes.VolumeContext:
+    return volumes.VolumeContext(pod, _lookup(ctl), _allocatable(ctl), _token_source(ctl))
+
+
+def _token_source(ctl: Controllers) -> volumes.TokenSource | None:
+    """The kubelet's token manager: a bound token per pod, renewed at 80% of its lifetime."""
+    if ctl.issuer is None:
+        return None
+
+    def token(pod: Obj, seconds: int, audience: str) -> str:
+        meta, spec = pod["metadata"], pod["spec"]
+        key = f"{meta['uid']}/{seconds}/{audience}"
+        now = time.time()
+        cached = ctl.pod_tokens.get(key)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        name = spec.get("serviceAccountName") or "default"
+        sa = ctl.store.get(R.SERVICEACCOUNT.key, meta["namespace"], name)
+        if sa is None:
+            raise podenv.ConfigError(f'failed to fetch token: serviceaccounts "{name}" not found')
+        node = ctl.store.get(R.NODE.key, "", spec.get("nodeName") or ctl.node) or {}
+        signed = ctl.issuer.sign(_bound_claims(pod, sa, node, seconds, audience, int(now)))
+        ctl.pod_tokens[key] = (signed, now + 0.8 * seconds)
+        return str(signed)
+
+    return token
+
+
+def _bound_claims(pod: Obj, sa: Obj, node: Obj, seconds: int, audience: str, now: int) -> Obj:
+    """A pod-bound token's claims (pkg/serviceaccount/claims.go), as TokenRequest makes them.
+
+    The kubelet asks for 3607 s; kube-apiserver (--service-account-extend-token-expiration,
+    on by default) then issues it for a year with ``warnafter`` at the 3607 s it asked for.
+    """
+    meta = pod["metadata"]
+    namespace, name = meta["namespace"], sa["metadata"]["name"]
+    issuer = "https://kubernetes.default.svc.cluster.local"
+    node_meta = node.get("metadata") or {}
+    bound: Obj = {
+        "namespace": namespace,
+        "node": {"name": node_meta.get("name", ""), "uid": node_meta.get("uid", "")},
+        "pod": {"name": meta["name"], "uid": meta["uid"]},
+        "serviceaccount": {"name": name, "uid": sa["metadata"]["uid"]},
+    }
+    expiry = now + seconds
+    if seconds == 3607:
+        bound["warnafter"] = now + seconds
+        expiry = now + 365 * 24 * 3600
+    return {
+        "aud": [audience or issuer],
+        "exp": expiry,
+        "iat": now,
+        "iss": issuer,
+        "jti": str(uuid.uuid4()),
+        "kubernetes.io": bound,
+        "nbf": now,
+        "sub": f"system:serviceaccount:{namespace}:{name}",
+    }
+
+
 def _payloads(ctl: Controllers, pod: Obj) -> dict[str, volumes.Payload | None]:
     """Every pod volume's files (None for emptyDir); MountError for the first that fails."""
-    context = volumes.VolumeContext(pod, _lookup(ctl), _allocatable(ctl))
+    context = _context(ctl, pod)
     out: dict[str, volumes.Payload | None] = {}
     for volume in pod["spec"].get("volumes") or []:
         if volumes.volume_kind(volume) is not None:
@@ -348,7 +409,7 @@ def _sync_volumes(ctl: Controllers, pod: Obj, key: str, now: float) -> None:
     if due > now:
         return
     ctl.timers["vol:" + key] = now + volume_sync_period()
-    context = volumes.VolumeContext(pod, _lookup(ctl), _allocatable(ctl))
+    context = _context(ctl, pod)
     root = state_dir(ctl)
     assert root is not None
     for volume in pod["spec"].get("volumes") or []:

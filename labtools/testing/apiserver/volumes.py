@@ -25,7 +25,7 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,10 @@ class FileProjection:
 Payload = dict[str, FileProjection]
 
 
+# (pod, expirationSeconds, audience) -> a ServiceAccount token for the pod (TokenRequest)
+TokenSource = Callable[[Obj, int, str], str]
+
+
 @dataclass(frozen=True)
 class VolumeContext:
     """What a plugin may read: the pod, the API objects, the node's allocatable resources."""
@@ -77,6 +81,7 @@ class VolumeContext:
     pod: Obj
     lookup: Lookup
     allocatable: Mapping[str, str]
+    token: TokenSource | None = None
 
     @property
     def namespace(self) -> str:
@@ -213,17 +218,17 @@ def _projected_source(item: Obj, ctx: VolumeContext, default_mode: int) -> Paylo
         return _downward_payload(item["downwardAPI"], ctx, default_mode)
     if "serviceAccountToken" in item:
         token = item["serviceAccountToken"]
-        data = service_account_token(ctx.pod, int(token.get("expirationSeconds", 3607)))
+        seconds = int(token.get("expirationSeconds", 3607))
+        if ctx.token is not None:
+            data = ctx.token(ctx.pod, seconds, str(token.get("audience") or ""))
+        else:
+            data = service_account_token(ctx.pod, seconds)
         return {token.get("path", "token"): FileProjection(data.encode(), default_mode)}
     return {}
 
 
 def service_account_token(pod: Obj, expiration: int) -> str:
-    """A bound ServiceAccount token in the JWT shape the TokenRequest API returns.
-
-    The fake API server does not verify it: it carries the real claims so that a pod reading
-    its token sees what a real one holds.
-    """
+    """An unsigned stand-in for a bound token, when no issuer signs them (unit tests)."""
     meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
     # issued when the pod was created and the same on every sync: the kubelet rotates a token
     # only at 80% of its lifetime, so a re-read within that sees the same bytes
