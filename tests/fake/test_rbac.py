@@ -636,3 +636,80 @@ def test_subject_access_review(apiserver: FakeCluster, lab: tuple[str, str]) -> 
         apiserver.kubectl("create", "-f", "-", "-o", "json", stdin=json.dumps(sar)).stdout
     )
     assert out["status"] == {"allowed": False}
+
+
+def test_token_bound_to_a_pod_dies_with_it(
+    apiserver: FakeCluster, lab: tuple[str, str], tmp_path: Path
+) -> None:
+    """storage/token.go boundObjectRef + jwt.go: a pod-bound token names the pod and its node
+    (extras pod-name, pod-uid, node-name, node-uid) and stops working when the pod is gone."""
+    mine, _ = lab
+    k = apiserver.kubectl
+    result = k(
+        "-n",
+        mine,
+        "create",
+        "token",
+        "student",
+        "--bound-object-kind=Pod",
+        "--bound-object-name=nope",
+    )
+    assert result.stderr.strip() == 'error: failed to create token: pods "nope" not found'
+    k(
+        "-n",
+        mine,
+        "run",
+        "holder",
+        "--image=nginx",
+        "--restart=Never",
+        "--overrides",
+        '{"spec":{"serviceAccountName":"student"}}',
+        check=True,
+    )
+    k("-n", mine, "run", "other", "--image=nginx", "--restart=Never", check=True)
+    result = k(
+        "-n",
+        mine,
+        "create",
+        "token",
+        "student",
+        "--bound-object-kind=Pod",
+        "--bound-object-name=other",
+    )
+    assert result.stderr.strip() == (
+        'error: failed to create token: cannot bind token for serviceaccount "student" to pod '
+        'running with serviceaccount "default"'
+    )
+    deadline = time.monotonic() + 10
+    while (
+        not k("-n", mine, "get", "pod", "holder", "-o", "jsonpath={.spec.nodeName}").stdout
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    bearer = k(
+        "-n",
+        mine,
+        "create",
+        "token",
+        "student",
+        "--bound-object-kind=Pod",
+        "--bound-object-name=holder",
+    ).stdout.strip()
+    payload = json.loads(_unb64(bearer.split(".")[1]))
+    pod_uid = k("-n", mine, "get", "pod", "holder", "-o", "jsonpath={.metadata.uid}").stdout
+    assert payload["kubernetes.io"]["pod"] == {"name": "holder", "uid": pod_uid}
+    assert payload["kubernetes.io"]["node"]["name"] == "minikube"
+    sa = AccountKubectl(
+        apiserver, write_kubeconfig(apiserver, tmp_path / "pod.kubeconfig", bearer, mine), mine
+    )
+    extra = json.loads(sa.ok("auth", "whoami", "-o", "json"))["status"]["userInfo"]["extra"]
+    assert sorted(extra) == [
+        "authentication.kubernetes.io/credential-id",
+        "authentication.kubernetes.io/node-name",
+        "authentication.kubernetes.io/node-uid",
+        "authentication.kubernetes.io/pod-name",
+        "authentication.kubernetes.io/pod-uid",
+    ]
+    assert extra["authentication.kubernetes.io/pod-uid"] == [pod_uid]
+    k("-n", mine, "delete", "pod", "holder", "--grace-period=0", "--force", check=True)
+    assert sa("get", "pods").stderr.strip() == UNAUTHORIZED

@@ -95,14 +95,22 @@ def from_token(token: str, issuer: TokenIssuer, store: Store) -> UserInfo:
         # jwt.go: the ServiceAccount must still exist with the uid the token is bound to
         raise unauthorized()
     ns = claims.namespace
-    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    extra: list[tuple[str, tuple[str, ...]]] = []
     if claims.jti:
-        extra = ((CREDENTIAL_ID, (f"JTI={claims.jti}",)),)
+        extra.append((CREDENTIAL_ID, (f"JTI={claims.jti}",)))
+    for kind, name, uid in claims.bound:
+        key = {"pod": ("", "pods"), "secret": ("", "secrets"), "node": ("", "nodes")}[kind]
+        obj = store.get(key, "" if kind == "node" else ns, name)
+        if obj is None or obj["metadata"].get("uid") != uid:
+            raise unauthorized()  # the object the token was bound to is gone
+        if kind != "secret":
+            extra.append((f"authentication.kubernetes.io/{kind}-name", (name,)))
+            extra.append((f"authentication.kubernetes.io/{kind}-uid", (uid,)))
     return UserInfo(
         f"system:serviceaccount:{ns}:{claims.name}",
         ("system:serviceaccounts", f"system:serviceaccounts:{ns}", AUTHENTICATED),
         claims.uid,
-        extra,
+        tuple(sorted(extra)),
     )
 
 

@@ -189,7 +189,8 @@ def token_request(guard: Guard, body: Obj, sa: Obj) -> Obj:
     seconds = int(seconds)
     _validate_expiration(seconds)
     audiences = spec.get("audiences") or ["https://kubernetes.default.svc.cluster.local"]
-    token, expiry = guard.issuer.issue(sa, seconds, list(audiences))
+    bound = _bound_objects(guard, sa, spec.get("boundObjectRef"))
+    token, expiry = guard.issuer.issue(sa, seconds, list(audiences), bound=bound)
     meta = sa["metadata"]
     return {
         "kind": "TokenRequest",
@@ -211,6 +212,47 @@ def token_request(guard: Guard, body: Obj, sa: Obj) -> Obj:
             ),
         },
     }
+
+
+def _bound_objects(guard: Guard, sa: Obj, ref: Obj | None) -> dict[str, Obj]:
+    """token.go: the Pod, Secret or Node a token is bound to (and a pod's node)."""
+    if not ref:
+        return {}
+    from . import resources as R
+    from .status import conflict, not_found
+
+    kind, name = ref.get("kind", ""), ref.get("name", "")
+    api_version = ref.get("apiVersion") or "v1"
+    ns, sa_name = sa["metadata"]["namespace"], sa["metadata"]["name"]
+    table = {"Pod": (R.POD, ns), "Secret": (R.SECRET, ns), "Node": (R.NODE, "")}
+    if api_version != "v1" or kind not in table:
+        group, _, version = api_version.rpartition("/")
+        raise bad_request(f"cannot bind token to object of type {group}/{version}, Kind={kind}")
+    res, where = table[kind]
+    obj = guard.store.get(res.key, where, name)
+    if obj is None:
+        raise not_found(res, name)
+    if ref.get("uid") and ref["uid"] != obj["metadata"]["uid"]:
+        err = conflict(res, name)
+        err.message = (
+            f'Operation cannot be fulfilled on {kind} "{name}": the UID in the bound object '
+            f"reference ({ref['uid']}) does not match the UID in record ({obj['metadata']['uid']})."
+            " The object might have been deleted and then recreated"
+        )
+        raise err
+    bound = {kind.lower(): obj}
+    if kind == "Pod":
+        running_as = (obj.get("spec") or {}).get("serviceAccountName", "")
+        if running_as != sa_name:
+            raise bad_request(
+                f'cannot bind token for serviceaccount "{sa_name}" to pod running with '
+                f'serviceaccount "{running_as}"'
+            )
+        node_name = (obj.get("spec") or {}).get("nodeName")
+        node = guard.store.get(R.NODE.key, "", node_name) if node_name else None
+        if node is not None:
+            bound["node"] = node
+    return bound
 
 
 def _validate_expiration(seconds: int) -> None:

@@ -45,6 +45,8 @@ class Claims:
     uid: str
     jti: str
     expiry: int
+    # objects the token is bound to, besides the ServiceAccount: ("pod"|"secret"|"node", name, uid)
+    bound: tuple[tuple[str, str, str], ...] = ()
 
 
 def _b64(data: bytes) -> str:
@@ -103,21 +105,30 @@ class TokenIssuer:
 
     # ---- issue -------------------------------------------------------------------------
     def issue(
-        self, sa: dict[str, Any], seconds: int, audiences: list[str], now: int | None = None
+        self,
+        sa: dict[str, Any],
+        seconds: int,
+        audiences: list[str],
+        now: int | None = None,
+        bound: dict[str, dict[str, Any]] | None = None,
     ) -> tuple[str, int]:
-        """A signed token for a ServiceAccount object; returns (token, expiry)."""
+        """A signed token for a ServiceAccount object; returns (token, expiry).
+
+        `bound` maps "pod", "secret" or "node" to the object the token is bound to.
+        """
         meta = sa["metadata"]
         issued = int(time.time()) if now is None else now
+        private: dict[str, Any] = {"namespace": meta["namespace"]}
+        for kind, obj in sorted((bound or {}).items()):
+            private[kind] = {"name": obj["metadata"]["name"], "uid": obj["metadata"]["uid"]}
+        private["serviceaccount"] = {"name": meta["name"], "uid": meta["uid"]}
         payload = {
             "aud": audiences,
             "exp": issued + seconds,
             "iat": issued,
             "iss": ISSUER,
             "jti": str(uuid.uuid4()),
-            "kubernetes.io": {
-                "namespace": meta["namespace"],
-                "serviceaccount": {"name": meta["name"], "uid": meta["uid"]},
-            },
+            "kubernetes.io": private,
             "nbf": issued,
             "sub": f"system:serviceaccount:{meta['namespace']}:{meta['name']}",
         }
@@ -180,12 +191,18 @@ def _claims(payload: Any) -> Claims:
     private = payload.get("kubernetes.io") or {}
     sa = private.get("serviceaccount") or {}
     try:
+        bound = tuple(
+            (kind, str(private[kind]["name"]), str(private[kind]["uid"]))
+            for kind in ("pod", "secret", "node")
+            if isinstance(private.get(kind), dict)
+        )
         return Claims(
             namespace=str(private["namespace"]),
             name=str(sa["name"]),
             uid=str(sa["uid"]),
             jti=str(payload.get("jti") or ""),
             expiry=int(payload["exp"]),
+            bound=bound,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise TokenError("token has no ServiceAccount claims") from exc
