@@ -42,6 +42,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=float(os.environ.get("LABTOOLS_FAKE_POD_DELAY", "1.0")),
     )
+    p.add_argument(
+        "--backoff-scale",
+        type=float,
+        default=None,
+        help="scale the kubelet's back-off waits (default 1, env LABTOOLS_FAKE_BACKOFF_SCALE)",
+    )
     p.add_argument("--kubernetes-version", default="v1.32.0")
     # set by a restart (POST /_fake/restart): how long the server stays down before it binds
     p.add_argument("--start-delay", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -60,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     from .app import App, Options
+    from .backoff import scale_from_env
     from .kubeconfig import kubeconfig_doc, write_kubeconfig
 
     _reap_previous_image()
@@ -79,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         state_dir=args.state_dir or cert_dir / "state",
         data_file=args.data,
         pod_ready_delay=args.pod_ready_delay,
+        backoff_scale=args.backoff_scale if args.backoff_scale else scale_from_env(),
         version=args.kubernetes_version,
         restart_argv=list(sys.orig_argv[1:]) if argv is None else ["-m", __package__, *argv],
     )

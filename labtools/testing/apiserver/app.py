@@ -52,6 +52,8 @@ class Options:
     state_dir: Path | None = None
     data_file: Path | None = None
     pod_ready_delay: float = 1.0
+    # the kubelet's back-off waits (image pulls, crash loops) times this (texts stay real)
+    backoff_scale: float = 1.0
     version: str = "v1.32.0"
     extra_hosts: list[str] = field(default_factory=list)
     # the command line that runs this server again (set by __main__): restarts re-exec it
@@ -130,7 +132,13 @@ class App:
         self.httpd = FakeHTTPServer((self.opts.host, self.opts.port), self, ctx)
         port = self.httpd.server_address[1]
         self.runtime = load_runtime(self.state_dir)
-        self.controllers = Controllers(self.api, self.runtime, self.opts.pod_ready_delay)
+        self.controllers = Controllers(
+            self.api,
+            self.runtime,
+            self.opts.pod_ready_delay,
+            faults=self.faults,
+            backoff_scale=self.opts.backoff_scale,
+        )
         self.controllers.issuer = self.issuer  # the kubelet's projected ServiceAccount tokens
         self.controllers.ca_pem = self.certs.ca.read_text() if self.certs else ""  # type: ignore[attr-defined]
         self.controllers.rbac = self.guard.rbac  # type: ignore[attr-defined]
@@ -275,7 +283,8 @@ class App:
         pod = self.api.get(R.POD, ns, name)
         query = handler._query()
         if t.sub in ("exec", "attach", "log"):
-            _check_container_running(pod, query.get("container", [""])[0], t.sub)
+            previous = query.get("previous", ["false"])[0] == "true"
+            _check_container_running(pod, query.get("container", [""])[0], t.sub, previous)
         if t.sub == "proxy":
             streaming.handle_pod_proxy(
                 handler, self.runtime, pod, int(port) if port.isdigit() else None, "/" + t.rest
@@ -367,7 +376,9 @@ def _reexec(argv: list[str]) -> None:
     os.execv(sys.executable, [sys.executable, *argv])
 
 
-def _check_container_running(pod: Obj, container: str, sub: str) -> None:
+def _check_container_running(pod: Obj, container: str, sub: str, previous: bool = False) -> None:
+    """The kubelet's refusals (``validateContainerLogStatus`` in ``pkg/kubelet/kubelet_pods.go``
+    for logs): a waiting container has nothing to show, unless an earlier instance ended."""
     meta = pod["metadata"]
     if not pod["spec"].get("nodeName"):
         raise bad_request(f"pod {meta['name']} does not have a host assigned")
@@ -377,15 +388,19 @@ def _check_container_running(pod: Obj, container: str, sub: str) -> None:
     for cs in statuses:
         if cs.get("name") != name:
             continue
+        ended = ((cs.get("lastState") or {}).get("terminated") or {}).get("containerID")
+        if sub == "log" and (previous or ended):
+            return  # the previous (or last) instance's log
         waiting = (cs.get("state") or {}).get("waiting")
         if waiting:
             reason = waiting.get("reason", "")
-            if reason in ("ErrImagePull", "ImagePullBackOff"):
+            if reason == "ErrImagePull" and sub == "log":
+                reason = "image can't be pulled"
+            elif reason in ("ErrImagePull", "ImagePullBackOff"):
                 reason = "trying and failing to pull image"
             raise bad_request(
                 f'container "{name}" in pod "{meta["name"]}" is waiting to start: {reason}'
             )
-    del sub
 
 
 def _restart_pod(pod: Obj) -> None:

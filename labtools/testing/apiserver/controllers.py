@@ -15,14 +15,18 @@ from typing import Any
 
 from . import resources as R
 from .api import Api, random_suffix
+from .backoff import Backoff
 from .bootstrap_policy import sync_aggregation
 from .ctl_deployments import compute_hash, sync_deployments
 from .ctl_gc import sync_gc
+from .ctl_images import ImageManager, image_missing
 from .ctl_namespaces import sync_namespaces
-from .ctl_pods import NODE_IP, go_duration, image_missing, stop_pod, sync_pods
+from .ctl_nodes import sync_nodes
+from .ctl_pods import NODE_IP, go_duration, stop_pod, sync_pods
 from .ctl_quota import sync_quotas
 from .ctl_replicasets import sync_replicasets
 from .ctl_services import sync_endpoints
+from .faults import Faults
 from .jobs import sync_jobs
 from .store import Obj
 from .system import sync_system
@@ -33,7 +37,14 @@ log = logging.getLogger(__name__)
 class Controllers:
     """Every controller in one reconcile loop, woken by writes and by timers."""
 
-    def __init__(self, api: Api, runtime: Any, pod_ready_delay: float = 1.0) -> None:
+    def __init__(
+        self,
+        api: Api,
+        runtime: Any,
+        pod_ready_delay: float = 1.0,
+        faults: Faults | None = None,
+        backoff_scale: float = 1.0,
+    ) -> None:
         self.api = api
         self.store = api.store
         self.runtime = runtime
@@ -50,6 +61,13 @@ class Controllers:
         self.pod_tokens: dict[str, tuple[str, float]] = {}
         self.pulled: set[str] = set()
         self.next_ip = 3
+        # injected faults (the admin endpoint's registry) and the kubelet's back-offs
+        self.faults = faults if faults is not None else Faults()
+        self.image_backoff = Backoff(backoff_scale)
+        self.crash_backoff = Backoff(backoff_scale)
+        self.images = ImageManager(self)
+        self.crashes: dict[str, list[Any]] = {}
+        self.node_down_since: float | None = None
         self.thread = threading.Thread(target=self._loop, name="controllers", daemon=True)
         self.workers: list[threading.Thread] = []
         api.kick = self.wake.set
@@ -107,6 +125,7 @@ class Controllers:
             sync_replicasets,
             sync_jobs,
             sync_pods,
+            sync_nodes,
             sync_endpoints,
             sync_quotas,
             sync_system,

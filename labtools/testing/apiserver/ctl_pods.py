@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import fnmatch
 import hashlib
 import logging
 import os
@@ -16,6 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import podenv, volumes
 from . import resources as R
+from .backoff import go_seconds
+from .ctl_images import wait_images
+from .ctl_nodes import node_down, unschedulable_message, untolerated
 from .store import Obj, now_rfc3339
 
 if TYPE_CHECKING:
@@ -24,7 +28,6 @@ if TYPE_CHECKING:
 # keep the logger name of before the split: log output and filters name the controllers
 log = logging.getLogger(f"{__package__}.controllers")
 
-MISSING_IMAGES_ENV = "LABTOOLS_FAKE_MISSING_IMAGES"
 # How often the kubelet brings mounted ConfigMaps, Secrets and downward API files up to date.
 # A real kubelet does it on its pod sync (every minute) through a watch-based cache, so an
 # update takes up to about a minute there; the fake does it every 2 s (or as this variable says).
@@ -36,21 +39,6 @@ CONFIG_RETRY = 10.0
 MOUNT_RETRY_FIRST, MOUNT_RETRY_MAX = 0.5, 122.0
 IMAGE_DIGEST = "sha256:0d6b8ee63bb57c5f5b6156f446b3bc3b3c143d233037f3a2f00e279c8fcc64af"
 NODE_IP = "192.168.49.2"
-
-
-def image_missing(image: str) -> bool:
-    """Images that cannot be pulled: the bootcamp `v10` tag and those listed in the env."""
-    listed = {i.strip() for i in os.environ.get(MISSING_IMAGES_ENV, "").split(",") if i.strip()}
-    if image in listed:
-        return True
-    name, _, tag = image.rpartition(":")
-    if "/" in tag:
-        return False
-    return (
-        (name.endswith("kubernetes-bootcamp") and tag == "v10")
-        or "does-not-exist" in image
-        or "nonexistent" in image
-    )
 
 
 def go_duration(seconds: float) -> str:
@@ -66,15 +54,19 @@ def go_duration(seconds: float) -> str:
 def sync_pods(ctl: Controllers) -> None:
     """One pass: schedule, start, watch and terminate every pod; prune timers of gone pods."""
     now = time.monotonic()
+    # while the node is unreachable its kubelet does nothing: no start, status or termination
+    kubelet = not node_down(ctl)
     for pod in ctl.store.list(R.POD.key):
         meta = pod["metadata"]
         key = f"{meta['namespace']}/{meta['name']}/{meta['uid']}"
         if meta.get("deletionTimestamp"):
-            _terminate(ctl, pod, key)
+            if kubelet or meta["namespace"] == "kube-system":
+                _terminate(ctl, pod, key)
             continue
         if not pod["spec"].get("nodeName"):
-            _schedule(ctl, pod)
-            ctl.timers[key] = now + ctl.delay
+            _schedule(ctl, pod, key)
+            continue
+        if not kubelet and meta["namespace"] != "kube-system":
             continue
         phase = pod.get("status", {}).get("phase")
         if phase == "Pending" and key not in ctl.starting:
@@ -84,17 +76,34 @@ def sync_pods(ctl: Controllers) -> None:
                 _kubelet_start(ctl, pod, key)
         elif phase == "Running" and key not in ctl.starting:
             _watch_containers(ctl, pod, key, now)
+    _prune(ctl)
+
+
+def _prune(ctl: Controllers) -> None:
+    """Forget the timers, back-offs and faults' bookkeeping of pods that are gone."""
+    pods = ctl.store.list(R.POD.key)
     live = {
-        f"{p['metadata']['namespace']}/{p['metadata']['name']}/{p['metadata']['uid']}"
-        for p in ctl.store.list(R.POD.key)
+        f"{p['metadata']['namespace']}/{p['metadata']['name']}/{p['metadata']['uid']}" for p in pods
     }
-    ctl.timers = {k: v for k, v in ctl.timers.items() if k.split(":", 1)[-1] in live or k == "poll"}
+    ctl.timers = {
+        k: v for k, v in ctl.timers.items() if k.split(":", 1)[-1] in live or k in ("poll", "evict")
+    }
     ctl.backoffs = {k: v for k, v in ctl.backoffs.items() if k.split(":", 1)[-1] in live}
+    ctl.crashes = {k: v for k, v in ctl.crashes.items() if k in live}
+    uids = {p["metadata"]["uid"] for p in pods}
+    ctl.images.prune(uids)
+    ctl.crash_backoff.prune({k for k in ctl.crash_backoff.entries if k.split("/", 1)[0] in uids})
 
 
 # ---- scheduler ----------------------------------------------------------------------------
-def _schedule(ctl: Controllers, pod: Obj) -> None:
+def _schedule(ctl: Controllers, pod: Obj, key: str) -> None:
     meta = pod["metadata"]
+    node = ctl.store.get(R.NODE.key, "", ctl.node)
+    taint = untolerated(pod, node) if node is not None else None
+    if taint is not None:
+        _unschedulable(ctl, pod, taint)
+        return
+    ctl.timers[key] = time.monotonic() + ctl.delay
     pod["spec"]["nodeName"] = ctl.node
     containers = pod["spec"].get("containers") or []
     pod["status"] = _pending_status(pod, containers, now_rfc3339())
@@ -114,6 +123,29 @@ def _schedule(ctl: Controllers, pod: Obj) -> None:
     except volumes.MountError:
         return  # the kubelet pulls images only once the pod's volumes are mounted
     _pulling_events(ctl, pod)
+
+
+def _unschedulable(ctl: Controllers, pod: Obj, taint: Obj) -> None:
+    """The scheduler cannot place the pod: PodScheduled False, one FailedScheduling event."""
+    message = unschedulable_message(taint)
+    status = pod.setdefault("status", {})
+    conds = status.setdefault("conditions", [])
+    current = next((c for c in conds if c.get("type") == "PodScheduled"), None)
+    if current is not None and current.get("message") == message:
+        return
+    status.setdefault("phase", "Pending")
+    status.setdefault("qosClass", "BestEffort")
+    cond = {
+        "type": "PodScheduled",
+        "status": "False",
+        "lastProbeTime": None,
+        "lastTransitionTime": now_rfc3339(),
+        "reason": "Unschedulable",
+        "message": message,
+    }
+    status["conditions"] = [c for c in conds if c.get("type") != "PodScheduled"] + [cond]
+    pod = ctl.put(R.POD, pod)
+    ctl.event(pod, "Warning", "FailedScheduling", message, "default-scheduler")
 
 
 def _pulling_events(ctl: Controllers, pod: Obj) -> None:
@@ -193,7 +225,6 @@ class Prepared:
 
 
 def _kubelet_start(ctl: Controllers, pod: Obj, key: str) -> None:
-    containers = pod["spec"].get("containers") or []
     prepared = None
     if pod["metadata"]["namespace"] != "kube-system":
         try:
@@ -203,9 +234,7 @@ def _kubelet_start(ctl: Controllers, pod: Obj, key: str) -> None:
             return
         ctl.backoffs.pop("mount:" + key, None)
         _pulling_events(ctl, pod)
-    missing = [c for c in containers if image_missing(c.get("image", ""))]
-    if missing:
-        _image_backoff(ctl, pod, key, missing)
+    if not wait_images(ctl, pod, key):
         return
     if pod["metadata"]["namespace"] != "kube-system":
         try:
@@ -524,7 +553,98 @@ def _mark_running(ctl: Controllers, pod: Obj, ip: str, ids: dict[str, str], took
         }
         for c in pod["spec"].get("containers") or []
     ]
+    _readiness_delay(ctl, pod, time.monotonic())
+    pod = ctl.put(R.POD, pod)
+    _arm_crashes(ctl, pod, time.monotonic())
+
+
+def _matching(ctl: Controllers, kind: str, pod: Obj) -> list[Any]:
+    """The pod-level faults of ``kind`` whose ``pod``/``namespace`` globs match this pod."""
+    meta = pod["metadata"]
+    return [
+        f
+        for f in ctl.faults.pod_faults(kind)
+        if fnmatch.fnmatchcase(meta["name"], f.spec.get("pod", "*"))
+        and fnmatch.fnmatchcase(meta["namespace"], f.spec.get("namespace", "*"))
+    ]
+
+
+def _readiness_delay(ctl: Controllers, pod: Obj, now: float) -> None:
+    """A ``readiness-delay`` fault: Running but not Ready for its delay (a slow readiness probe)."""
+    faults = _matching(ctl, "readiness-delay", pod)
+    if not faults:
+        return
+    fault = faults[0]
+    ctl.faults.use(fault)
+    meta = pod["metadata"]
+    key = f"{meta['namespace']}/{meta['name']}/{meta['uid']}"
+    containers = pod["spec"].get("containers") or []
+    for cs in pod["status"].get("containerStatuses") or []:
+        cs["ready"] = False
+    stamp = now_rfc3339()
+    for cond in pod["status"].get("conditions") or []:
+        if cond["type"] in ("Ready", "ContainersReady"):
+            cond.update(_unready(cond["type"], containers, stamp))
+    ctl.timers["ready:" + key] = now + float(fault.spec.get("delay", 60))
+
+
+def _ready_now(ctl: Controllers, pod: Obj, key: str, now: float) -> None:
+    """The delayed readiness of a pod is due: its running containers turn Ready."""
+    due = ctl.timers.get("ready:" + key)
+    if due is None or due > now:
+        return
+    ctl.timers.pop("ready:" + key)
+    status = pod["status"]
+    if not all(
+        "running" in (cs.get("state") or {}) for cs in status.get("containerStatuses") or []
+    ):
+        return
+    stamp = now_rfc3339()
+    for cs in status.get("containerStatuses") or []:
+        cs["ready"] = True
+    for cond in status.get("conditions") or []:
+        if cond["type"] in ("Ready", "ContainersReady") and cond["status"] != "True":
+            cond.update(status="True", lastTransitionTime=stamp)
+            cond.pop("reason", None)
+            cond.pop("message", None)
     ctl.put(R.POD, pod)
+
+
+def _arm_crashes(ctl: Controllers, pod: Obj, now: float) -> None:
+    """A ``crash`` fault: each start of a matching container crashes after ``after`` seconds."""
+    meta = pod["metadata"]
+    key = f"{meta['namespace']}/{meta['name']}/{meta['uid']}"
+    names = [c["name"] for c in pod["spec"].get("containers") or []]
+    planned = []
+    for fault in _matching(ctl, "crash", pod):
+        container = fault.spec.get("container") or (names[0] if names else "")
+        if container in names:
+            planned.append((container, now + float(fault.spec.get("after", 1.0)), fault))
+    if planned:
+        ctl.crashes[key] = planned
+        ctl.timers["crash:" + key] = min(due for _, due, _ in planned)
+
+
+def _fire_crashes(ctl: Controllers, pod: Obj, key: str, now: float) -> None:
+    """Crash the containers whose injected crash is due (lines logged, then killed)."""
+    planned = ctl.crashes.get(key) or []
+    due = [item for item in planned if item[1] <= now]
+    if not due:
+        return
+    left = [item for item in planned if item[1] > now]
+    if left:
+        ctl.crashes[key] = left
+        ctl.timers["crash:" + key] = min(d for _, d, _ in left)
+    else:
+        ctl.crashes.pop(key, None)
+        ctl.timers.pop("crash:" + key, None)
+    crash = getattr(ctl.runtime, "crash", None)
+    for container, _, fault in due:
+        ctl.faults.use(fault)
+        if crash is not None:
+            lines = [str(line) for line in fault.spec.get("lines") or []]
+            code = int(fault.spec.get("exitCode", 1))
+            crash(pod["metadata"]["namespace"], pod["metadata"]["name"], container, code, lines)
 
 
 def _container_start_events(ctl: Controllers, pod: Obj, c: Obj, took: float) -> None:
@@ -563,56 +683,6 @@ def _pulled_event(ctl: Controllers, pod: Obj, c: Obj, took: float) -> None:
         )
 
 
-def _image_backoff(ctl: Controllers, pod: Obj, key: str, missing: list[Obj]) -> None:
-    status = pod["status"]
-    first = all(
-        ((cs.get("state") or {}).get("waiting") or {}).get("reason") == "ContainerCreating"
-        for cs in status.get("containerStatuses") or []
-    )
-    for cond in status.get("conditions") or []:
-        if cond["type"] == "PodReadyToStartContainers":
-            cond["status"] = "True"
-    names = {c["name"] for c in missing}
-    reason = "ErrImagePull" if first else "ImagePullBackOff"
-    for cs in status.get("containerStatuses") or []:
-        if cs["name"] in names:
-            img = cs.get("image")
-            msg = (
-                (
-                    f"Error response from daemon: manifest for {img} not found: "
-                    "manifest unknown: manifest unknown"
-                )
-                if first
-                else f'Back-off pulling image "{img}"'
-            )
-            cs["state"] = {"waiting": {"reason": reason, "message": msg}}
-    pod = ctl.put(R.POD, pod)
-    for c in missing:
-        _pull_failed_events(ctl, pod, c, first)
-    ctl.timers[key] = time.monotonic() + (ctl.delay if first else 10.0)
-
-
-def _pull_failed_events(ctl: Controllers, pod: Obj, c: Obj, first: bool) -> None:
-    """ErrImagePull on the first failed pull, ImagePullBackOff on the later ones."""
-    fp = f"spec.containers{{{c['name']}}}"
-    img = c.get("image", "")
-    if first:
-        ctl.event(
-            pod,
-            "Warning",
-            "Failed",
-            f'Failed to pull image "{img}": Error '
-            f"response from daemon: manifest for {img} not found: manifest "
-            "unknown: manifest unknown",
-            "kubelet",
-            fp,
-        )
-        ctl.event(pod, "Warning", "Failed", "Error: ErrImagePull", "kubelet", fp)
-    else:
-        ctl.event(pod, "Normal", "BackOff", f'Back-off pulling image "{img}"', "kubelet", fp)
-        ctl.event(pod, "Warning", "Failed", "Error: ImagePullBackOff", "kubelet", fp)
-
-
 # ---- kubelet: running containers ----------------------------------------------------------
 def _watch_containers(ctl: Controllers, pod: Obj, key: str, now: float) -> None:
     """The kubelet's view of exited containers: complete, fail or restart with back-off."""
@@ -623,6 +693,8 @@ def _watch_containers(ctl: Controllers, pod: Obj, key: str, now: float) -> None:
     if states is None:
         return
     ctl.timers["poll"] = now + 1.0
+    _ready_now(ctl, pod, key, now)
+    _fire_crashes(ctl, pod, key, now)
     restart_due = ctl.timers.get("restart:" + key)
     if restart_due is not None:
         if restart_due <= now:
@@ -644,7 +716,7 @@ def _containers_exited(
     stamp = now_rfc3339()
     status = pod["status"]
     restart = _record_exits(pod, exited, stamp)
-    finished = all(
+    finished = not restart and all(
         "terminated" in (cs.get("state") or {}) for cs in status.get("containerStatuses") or []
     )
     if finished:
@@ -657,28 +729,46 @@ def _containers_exited(
                 lastTransitionTime=stamp,
                 reason="PodCompleted" if finished else "ContainersNotReady",
             )
-    pod = ctl.put(R.POD, pod)
     if restart:
-        meta = pod["metadata"]
-        for name in exited:
-            ctl.event(
-                pod,
-                "Warning",
-                "BackOff",
-                f"Back-off restarting failed container "
-                f"{name} in pod {meta['name']}_{meta['namespace']}({meta['uid']})",
-                "kubelet",
-                f"spec.containers{{{name}}}",
-            )
-        ctl.timers["restart:" + key] = now + 10.0
-    elif finished:
+        _restart_after_backoff(ctl, pod, key, restart, now)
+        return
+    ctl.put(R.POD, pod)
+    if finished:
         stop_pod(ctl, pod)
 
 
-def _record_exits(pod: Obj, exited: dict[str, int], stamp: str) -> bool:
-    """Mark exited containers terminated or crash-looping; whether any is to restart."""
+def _restart_after_backoff(
+    ctl: Controllers, pod: Obj, key: str, names: list[str], now: float
+) -> None:
+    """``doBackOff`` (``pkg/kubelet/kuberuntime/kuberuntime_manager.go``) for exited containers.
+
+    The first exit restarts at once and starts the back-off (10 s); an exit within the
+    back-off waits as ``CrashLoopBackOff`` (``back-off 10s restarting failed container=...``,
+    event ``BackOff``) until it ends, and the restart after it doubles the back-off (to 5 min).
+    """
+    meta = pod["metadata"]
+    who = f"{meta['name']}_{meta['namespace']}({meta['uid']})"
+    waits = []
+    for cs in pod["status"].get("containerStatuses") or []:
+        if cs["name"] not in names:
+            continue
+        bkey = f"{meta['uid']}/{cs['name']}"
+        if ctl.crash_backoff.in_backoff_since(bkey, now, now):
+            delay = ctl.crash_backoff.delay(bkey)
+            msg = f"back-off {go_seconds(delay)} restarting failed container={cs['name']} pod={who}"
+            cs["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": msg}}
+            waits.append((cs["name"], now + delay * ctl.crash_backoff.scale))
+    pod = ctl.put(R.POD, pod)
+    for name, _ in waits:
+        message = f"Back-off restarting failed container {name} in pod {who}"
+        ctl.event(pod, "Warning", "BackOff", message, "kubelet", f"spec.containers{{{name}}}")
+    ctl.timers["restart:" + key] = max([now, *(due for _, due in waits)])
+
+
+def _record_exits(pod: Obj, exited: dict[str, int], stamp: str) -> list[str]:
+    """Mark exited containers terminated; the names of those the restart policy restarts."""
     policy = pod["spec"].get("restartPolicy", "Always")
-    restart = False
+    restart = []
     for cs in pod["status"].get("containerStatuses") or []:
         code = exited.get(cs["name"])
         if code is None or "terminated" in (cs.get("state") or {}):
@@ -692,24 +782,19 @@ def _record_exits(pod: Obj, exited: dict[str, int], stamp: str) -> bool:
             "containerID": cs.get("containerID", ""),
         }
         cs.update(ready=False, started=False)
+        cs["state"] = {"terminated": term}
         if policy == "Always" or (policy == "OnFailure" and code != 0):
-            restart = True
-            cs["lastState"] = {"terminated": term}
-            meta = pod["metadata"]
-            msg = (
-                f"back-off 10s restarting failed container={cs['name']} "
-                f"pod={meta['name']}_{meta['namespace']}({meta['uid']})"
-            )
-            cs["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": msg}}
-        else:
-            cs["state"] = {"terminated": term}
+            restart.append(cs["name"])
+            cs["lastState"] = {"terminated": dict(term)}
     return restart
 
 
 def _restart(ctl: Controllers, pod: Obj, key: str) -> None:
+    now = time.monotonic()
     for cs in pod["status"].get("containerStatuses") or []:
-        if "waiting" in (cs.get("state") or {}):
+        if "running" not in (cs.get("state") or {}):
             cs["restartCount"] = int(cs.get("restartCount", 0)) + 1
+            ctl.crash_backoff.next(f"{pod['metadata']['uid']}/{cs['name']}", now)
     pod = ctl.put(R.POD, pod)
     stop_pod(ctl, pod, keep_volumes=True)
     prepared = None

@@ -178,7 +178,14 @@ def validate(spec: Any) -> dict[str, Any]:
         out["verb"] = verb
     if out.get("method"):
         out["method"] = out["method"].upper()
-    checks = {"error": _error_spec, "hang": _hang_spec}
+    checks = {
+        "error": _error_spec,
+        "hang": _hang_spec,
+        "image-pull": _image_spec,
+        "crash": _crash_spec,
+        "node-not-ready": _node_spec,
+        "readiness-delay": _readiness_spec,
+    }
     if kind in checks:
         out.update(checks[kind](spec, out))
     return out
@@ -214,6 +221,45 @@ def _hang_spec(spec: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
         if any(out.get(k) for k in ("path", "verb", "method")):
             raise bad_request("fault hang: stage 'connect' comes before any request: no path/verb")
     return {"stage": stage}
+
+
+def _image_spec(spec: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+    image = _text(spec, "image")
+    if image is None:
+        raise bad_request("fault image-pull: 'image' is required (an image or a glob: 'nginx:*')")
+    return {
+        "image": image,
+        "reason": _text(spec, "reason", ("not-found", "denied")) or "not-found",
+        "message": _text(spec, "message"),
+    }
+
+
+def _pod_match(spec: dict[str, Any]) -> dict[str, Any]:
+    return {"pod": _text(spec, "pod") or "*", "namespace": _text(spec, "namespace") or "*"}
+
+
+def _crash_spec(spec: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+    code = _number(spec, "exitCode", 0, 255)
+    lines = spec.get("lines", [])
+    if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines):
+        raise bad_request(f"fault crash: 'lines' must be a list of strings, got {lines!r}")
+    after = _number(spec, "after", 0, MAX_SECONDS)
+    return {
+        **_pod_match(spec),
+        "container": _text(spec, "container"),
+        "exitCode": 1 if code is None else int(code),
+        "after": 1.0 if after is None else after,
+        "lines": lines,
+    }
+
+
+def _node_spec(spec: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+    return {"node": _text(spec, "node") or "*"}
+
+
+def _readiness_spec(spec: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+    delay = _number(spec, "delay", 0.001, MAX_SECONDS)
+    return {**_pod_match(spec), "delay": 60.0 if delay is None else delay}
 
 
 def error_response(spec: dict[str, Any], path: str, verb: str) -> tuple[int, str, bytes, str]:

@@ -78,6 +78,8 @@ class Container:
     log_thread: threading.Thread
     # in a mount namespace of its own (its volumes at their mountPaths): exec joins it
     mounted: bool = False
+    # the exit code an injected crash gives it (the process itself is killed)
+    exit_override: int | None = None
 
     def exec_argv(self) -> list[str]:
         """The argv prefix that runs a command in this container's namespaces and root."""
@@ -387,7 +389,8 @@ class PodRuntime:
         name, image = spec["name"], spec.get("image", "")
         if apps.image_kind(image) == "bootcamp":
             (sandbox.workdir / "server.js").write_text(apps.BOOTCAMP_SERVER_JS)
-        log_path = self.state_dir / "logs" / f"{sandbox.namespace}_{sandbox.name}" / f"{name}.log"
+        log_path = self.log_path(sandbox.namespace, sandbox.name, name)
+        self._rotate_log(pod, name, log_path)
         env = container_env(pod, spec, launch.services, launch.declared)
         argv = self._container_argv(sandbox, spec, env)
         mounted = bool(launch.mounts) and sandbox.keeper is not None
@@ -484,6 +487,36 @@ class PodRuntime:
         with self._lock:
             return self._sandboxes.get((namespace, name))
 
+    def _rotate_log(self, pod: dict[str, Any], container: str, log_path: Path) -> None:
+        """A restarted container's last log becomes its previous one (``logs --previous``);
+        a new pod of the same name starts with neither."""
+        previous = log_path.with_name(f"{container}.previous.log")
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        restarts = next((int(cs.get("restartCount") or 0) for cs in statuses
+                         if cs.get("name") == container), 0)  # fmt: skip
+        if restarts > 0 and log_path.exists():
+            log_path.replace(previous)
+        elif restarts == 0:
+            log_path.unlink(missing_ok=True)
+            previous.unlink(missing_ok=True)
+
+    def previous_log_path(self, namespace: str, name: str, container: str) -> Path:
+        """The log of the container's previous (terminated) instance; it may not exist."""
+        return self.log_path(namespace, name, container).with_name(f"{container}.previous.log")
+
+    def crash(self, namespace: str, name: str, container: str, code: int, lines: list[str]) -> None:
+        """An injected crash: ``lines`` end the container's log, then it dies with ``code``."""
+        sandbox = self.sandbox(namespace, name)
+        found = sandbox.containers.get(container) if sandbox else None
+        if found is None:
+            return
+        with found.log_path.open("ab", buffering=0) as log:
+            for line in lines:
+                log.write(_cri_line(line.encode(), "F"))
+        found.exit_override = code
+        _signal_group(found.process, signal.SIGKILL)
+        found.process.wait()
+
     def log_path(self, namespace: str, name: str, container: str) -> Path:
         """Where the container's log file is (it may not exist yet)."""
         return self.state_dir / "logs" / f"{namespace}_{name}" / f"{container}.log"
@@ -499,7 +532,13 @@ class PodRuntime:
         sandbox = self.sandbox(namespace, name)
         if sandbox is None:
             return {}
-        return {n: c.process.poll() for n, c in sandbox.containers.items()}
+        states = {}
+        for container_name, c in sandbox.containers.items():
+            code = c.process.poll()
+            states[container_name] = (
+                c.exit_override if code is not None and c.exit_override is not None else code
+            )
+        return states
 
     def exec_process(
         self,

@@ -413,13 +413,33 @@ def _log_source(
     namespace, name = pod_key(pod)
     container = pick_container(pod, _param(query, "container"))
     if _flag(query, "previous"):
-        message = f'previous terminated container "{container}" in pod "{name}" not found'
-        raise StatusError(400, "BadRequest", message)
+        return container, _previous_log(runtime, pod, container)
     path = runtime.log_path(namespace, name, container)
     if runtime.sandbox(namespace, name) is None and not path.exists():
         message = f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating'
         raise StatusError(400, "BadRequest", message)
     return container, path
+
+
+def _previous_log(runtime: PodRuntime, pod: dict[str, Any], container: str) -> Any:
+    """The log of the container's last ended instance (``lastState.terminated``).
+
+    While it waits to restart (CrashLoopBackOff) that instance's log is still the current
+    file; once the next instance runs, it was rotated to the previous one.
+    """
+    namespace, name = pod_key(pod)
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    status: dict[str, Any] = next((cs for cs in statuses if cs.get("name") == container), {})
+    ended = ((status.get("lastState") or {}).get("terminated") or {}).get("containerID")
+    previous = getattr(runtime, "previous_log_path", None)
+    if ended and previous is not None:
+        running = "running" in (status.get("state") or {})
+        path = previous(namespace, name, container) if running else None
+        path = path or runtime.log_path(namespace, name, container)
+        if path.exists():
+            return path
+    message = f'previous terminated container "{container}" in pod "{name}" not found'
+    raise StatusError(400, "BadRequest", message)
 
 
 def handle_log(
@@ -441,9 +461,11 @@ def handle_log(
     timestamps = _flag(query, "timestamps")
     body = "".join(e.render(timestamps=timestamps) for e in select_entries(parse_log(text), query))
     limit = _param(query, "limitBytes")
-    writer = _BodyWriter(handler, follow=_flag(query, "follow") and not limit)
+    # a previous container has ended: nothing to follow
+    follow = _flag(query, "follow") and not limit and not _flag(query, "previous")
+    writer = _BodyWriter(handler, follow=follow)
     writer.write(body.encode()[: int(limit)] if limit else body.encode())
-    if _flag(query, "follow") and not limit:
+    if follow:
         for chunk in _follow(runtime, pod, container, path, offset):
             if not writer.write("".join(e.render(timestamps=timestamps) for e in chunk).encode()):
                 return
