@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import resources as R
+from .apps import _split_image as split_image  # (repository, tag), `latest` when untagged
 from .store import Obj
 
 if TYPE_CHECKING:
@@ -68,15 +69,6 @@ def invalid_reference(image: str) -> str | None:
     if remote.lower() != remote:
         return f"invalid reference format: repository name ({remote}) must be lowercase"
     return None if _REFERENCE.match(image) else "invalid reference format"
-
-
-def split_image(image: str) -> tuple[str, str]:
-    """(repository, tag) of a reference; the tag the kubelet applies is ``latest``."""
-    name = image.split("@", 1)[0]
-    repo, sep, tag = name.rpartition(":")
-    if not sep or "/" in tag:
-        return name, "latest"
-    return repo, tag
 
 
 def image_missing(image: str) -> bool:
