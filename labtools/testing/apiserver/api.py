@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from . import fieldmanager
 from . import resources as R
 from .defaults import GENERATION_GROUPS, apply_defaults, validate
 from .jobs import generate_job_selector
@@ -47,6 +48,18 @@ class WriteOptions:
     warnings: list[str] = field(default_factory=list)
     # who asked (authn.UserInfo); None for the fake's own controllers, which are trusted
     user: Any = None
+    # the managers an apply computed (fieldmanager.apply), stored with the object
+    applied: Any = None
+    # the manager of a write that names none: its User-Agent's product ("kubectl")
+    default_manager: str = ""
+
+    def manager(self, fallback: str = "unknown") -> str:
+        """The field manager of this write."""
+        return self.field_manager or self.default_manager or fallback
+
+
+# what the fake's controllers write with (their managedFields manager)
+CONTROLLER_MANAGER = "kube-controller-manager"
 
 
 class Api:
@@ -59,6 +72,11 @@ class Api:
         self.kick: Callable[[], None] = lambda: None
         # admission plugins (admission.py), set by the App; None: a bare store-backed API
         self.admission: Admission | None = None
+
+    @staticmethod
+    def controller_opts() -> WriteOptions:
+        """The options of a controller's own write (its field manager)."""
+        return WriteOptions(field_manager=CONTROLLER_MANAGER)
 
     # ---- reads -------------------------------------------------------------------------
     def get(self, res: R.Resource, ns: str, name: str) -> Obj:
@@ -194,6 +212,7 @@ class Api:
                 generate_job_selector(obj)
             if self.admission is not None:
                 self.admission.validate(res, obj, None, opts)
+            self._manage_create(res, obj, opts, internal)
             if opts.dry_run:
                 meta.setdefault("uid", _uuid())
                 meta["creationTimestamp"] = now_rfc3339()
@@ -201,6 +220,18 @@ class Api:
             out = self.store.create(res.key, obj)
         self.kick()
         return out
+
+    def _manage_create(self, res: R.Resource, obj: Obj, opts: WriteOptions, internal: bool) -> None:
+        """The first managedFields entry: an Apply (create by apply) or an Update."""
+        if res.kind == "Event":
+            return
+        if opts.applied is not None:
+            fieldmanager.store_apply(obj, opts.applied)
+            return
+        obj["metadata"].pop("managedFields", None)
+        fieldmanager.update(
+            res, None, obj, opts.manager("kube-apiserver" if internal else "unknown")
+        )
 
     def _allocate(self, res: R.Resource, obj: Obj, old: Obj | None) -> None:
         if res.kind != "Service":
@@ -329,10 +360,13 @@ class Api:
         if res.group in GENERATION_GROUPS and _spec_of(obj) != _spec_of(old):
             meta["generation"] = int(old_meta.get("generation", 1)) + 1
         self._allocate(res, obj, old)
+        if "managedFields" not in meta and old_meta.get("managedFields"):
+            meta["managedFields"] = old_meta["managedFields"]  # kept when a client omits them
         if obj == old:
             return old
         if self.admission is not None:
             self.admission.validate(res, obj, old, opts, subresource)
+        self._manage_update(res, old, obj, opts, subresource)
         if opts.dry_run:
             return obj
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
@@ -342,6 +376,16 @@ class Api:
         out = self.store.put(res.key, obj)
         self.kick()
         return out
+
+    def _manage_update(
+        self, res: R.Resource, old: Obj, obj: Obj, opts: WriteOptions, subresource: str
+    ) -> None:
+        if res.kind == "Event":
+            return
+        if opts.applied is not None:
+            fieldmanager.store_apply(obj, opts.applied)
+            return
+        fieldmanager.update(res, old, obj, opts.manager(), subresource)
 
     # ---- patch -------------------------------------------------------------------------
     def patch(
@@ -360,11 +404,35 @@ class Api:
         patch_doc = _decode_patch(body, ctype)
         if ctype == "application/apply-patch+yaml" and isinstance(patch_doc, dict):
             _check_apply_types(res, ns, name, patch_doc)
+        if ctype == "application/apply-patch+yaml" and not opts.field_manager:
+            # ValidatePatchOptions: "defaulted to kubectl by kubectl, but HAS TO be set"
+            cause = (
+                "fieldManager",
+                "FieldValueRequired",
+                "Required value: is required for apply patch",
+            )
+            raise ApiError(
+                422,
+                "Invalid",
+                'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+                "is required for apply patch",
+                {
+                    "group": "meta.k8s.io",
+                    "kind": "PatchOptions",
+                    "name": "",
+                    "causes": [{"reason": cause[1], "message": cause[2], "field": cause[0]}],
+                },
+            )
         with self.lock:
             try:
                 old = self.get(res, ns, name)
             except ApiError:
                 if ctype == "application/apply-patch+yaml":
+                    if not isinstance(patch_doc, dict):
+                        raise bad_request("invalid apply patch") from None
+                    _, opts.applied = fieldmanager.apply(
+                        res, None, patch_doc, opts.field_manager, opts.force
+                    )
                     return self.create(res, ns, patch_doc, opts)
                 raise
             current = old
@@ -378,7 +446,10 @@ class Api:
             ):
                 if ctype == "application/apply-patch+yaml" and not isinstance(patch_doc, dict):
                     raise bad_request("invalid apply patch")
-                new = strategic_merge(current, patch_doc)
+                if ctype == "application/apply-patch+yaml":
+                    new = self._apply(res, current, patch_doc, opts)
+                else:
+                    new = strategic_merge(current, patch_doc)
             else:
                 raise ApiError(
                     415,
@@ -402,6 +473,19 @@ class Api:
             if pv and pv != old["metadata"]["resourceVersion"]:
                 raise conflict(res, name)
             return self._store_update(res, old, new, opts, subresource)
+
+    def _apply(self, res: R.Resource, live: Obj, config: Obj, opts: WriteOptions) -> Obj:
+        """Server-side apply: the merged object; its managers go with the options."""
+        try:
+            merged, opts.applied = fieldmanager.apply(
+                res, live, config, opts.field_manager, opts.force
+            )
+        except fieldmanager.ApplyConflict as exc:
+            raise ApiError(409, "Conflict", exc.message(), {"causes": exc.causes()}) from exc
+        merged["metadata"]["managedFields"] = live["metadata"].get("managedFields")
+        if merged["metadata"]["managedFields"] is None:
+            merged["metadata"].pop("managedFields")
+        return merged
 
     # ---- scale -------------------------------------------------------------------------
     def get_scale(self, res: R.Resource, ns: str, name: str) -> Obj:
@@ -431,7 +515,7 @@ class Api:
             if rv and rv != obj["metadata"]["resourceVersion"]:
                 raise conflict(res, name)
             obj["spec"]["replicas"] = int((scale.get("spec") or {}).get("replicas", 0))
-            self._store_update(res, self.get(res, ns, name), obj, opts, "")
+            self._store_update(res, self.get(res, ns, name), obj, opts, "scale")
             return self.get_scale(res, ns, name)
 
     # ---- delete ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import fieldmanager
 from . import resources as R
 from .api import Api, random_suffix
 from .backoff import Backoff
@@ -32,6 +33,32 @@ from .store import Obj
 from .system import sync_system
 
 log = logging.getLogger(__name__)
+
+
+def _status_only(old: Obj, new: Obj) -> bool:
+    """Whether a write changes nothing but the status (and the controller's annotations)."""
+    strip = ("status", "metadata")
+    same = {k: v for k, v in old.items() if k not in strip} == {
+        k: v for k, v in new.items() if k not in strip
+    }
+    old_meta = {
+        k: v
+        for k, v in old["metadata"].items()
+        if k not in ("annotations", "resourceVersion", "managedFields")
+    }
+    new_meta = {
+        k: v
+        for k, v in new["metadata"].items()
+        if k not in ("annotations", "resourceVersion", "managedFields")
+    }
+    return same and old_meta == new_meta
+
+
+def _spec_of_pod_bound(old: Obj, new: Obj) -> bool:
+    """The scheduler's binding: only spec.nodeName (and the status) change."""
+    old_spec = {k: v for k, v in (old.get("spec") or {}).items() if k != "nodeName"}
+    new_spec = {k: v for k, v in (new.get("spec") or {}).items() if k != "nodeName"}
+    return old_spec == new_spec
 
 
 class Controllers:
@@ -136,7 +163,23 @@ class Controllers:
 
     # ---- what the controller modules share ------------------------------------------------
     def put(self, res: R.Resource, obj: Obj) -> Obj:
-        """Write `obj` back to the store; return the stored object."""
+        """Write `obj` back to the store, its managedFields updated; return the stored object.
+
+        A pod's status is the kubelet's (subresource status); any other kind's status is the
+        kube-controller-manager's, like the rest the controllers write.
+        """
+        if res.kind != "Event":
+            old = self.store.get(
+                res.key, obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+            )
+            if old is not None:
+                manager = "kube-controller-manager"
+                sub = "status" if _status_only(old, obj) else ""
+                if res.kind == "Pod" and sub == "status":
+                    manager = "kubelet"
+                elif res.kind == "Pod" and _spec_of_pod_bound(old, obj):
+                    manager, sub = "kubelet", "status"  # binding: nodeName is not tracked
+                fieldmanager.update(res, old, obj, manager, sub)
         return self.store.put(res.key, obj)
 
     def event(

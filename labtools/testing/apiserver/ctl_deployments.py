@@ -122,7 +122,13 @@ def _create_rs(
     rs["metadata"]["annotations"].update(
         {DESIRED: str(desired), MAX_REPLICAS: str(desired + surge), REVISION: str(revision)}
     )
-    created = ctl.api.create(R.REPLICASET, dep["metadata"]["namespace"], rs, internal=True)
+    created = ctl.api.create(
+        R.REPLICASET,
+        dep["metadata"]["namespace"],
+        rs,
+        internal=True,
+        opts=ctl.api.controller_opts(),
+    )
     _set_progressing(ctl, dep, "NewReplicaSetCreated", f'Created new replica set "{name}"')
     if replicas > 0:
         ctl.event(

@@ -97,7 +97,9 @@ def _create_pod(ctl: Controllers, rs: Obj) -> Obj:
     }
     if meta.get("annotations"):
         pod["metadata"]["annotations"] = meta["annotations"]
-    created = ctl.api.create(R.POD, rs["metadata"]["namespace"], pod, internal=True)
+    created = ctl.api.create(
+        R.POD, rs["metadata"]["namespace"], pod, internal=True, opts=ctl.api.controller_opts()
+    )
     ctl.event(
         rs,
         "Normal",

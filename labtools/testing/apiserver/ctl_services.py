@@ -87,7 +87,7 @@ def _sync_slice(ctl: Controllers, svc: Obj, pods: list[Obj]) -> None:
     ]
     if not existing:
         body = _new_slice(svc, endpoints, ports)
-        ctl.api.create(R.ENDPOINTSLICE, ns, body, internal=True)
+        ctl.api.create(R.ENDPOINTSLICE, ns, body, internal=True, opts=ctl.api.controller_opts())
         return
     cur = existing[0]
     if cur.get("endpoints") != (endpoints or None) or cur.get("ports") != ports:

@@ -183,7 +183,9 @@ def _create_pod(ctl: Controllers, job: Obj) -> Obj:
     }
     if meta.get("annotations"):
         pod["metadata"]["annotations"] = meta["annotations"]
-    created = ctl.api.create(R.POD, jmeta["namespace"], pod, internal=True)
+    created = ctl.api.create(
+        R.POD, jmeta["namespace"], pod, internal=True, opts=ctl.api.controller_opts()
+    )
     ctl.api.record_event(
         job,
         "Normal",

@@ -48,6 +48,12 @@ class ServerConfig:
     advertise: str = "192.168.49.2:8443"
 
 
+def prefix_from_user_agent(agent: str) -> str:
+    """The field manager of a write without fieldManager (handlers/rest.go prefixFromUserAgent)."""
+    prefix = agent.split("/", 1)[0]
+    return "".join(ch for ch in prefix if ch.isprintable())[:128]
+
+
 def version_info(version: str) -> Obj:
     """`/version` body with keys in the real order."""
     core = version.lstrip("v").split("-")[0].split(".")
@@ -330,6 +336,7 @@ class Handler(BaseHTTPRequestHandler):
             dry_run="All" in q.get("dryRun", []),
             field_validation=q.get("fieldValidation", ["Warn"])[0] or "Warn",
             field_manager=q.get("fieldManager", [""])[0],
+            default_manager=prefix_from_user_agent(self.headers.get("User-Agent") or ""),
             force=q.get("force", ["false"])[0] == "true",
             user=self._user,
         )
