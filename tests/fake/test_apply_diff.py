@@ -129,9 +129,15 @@ def test_diff_exit_codes_and_masked_secret(kube: Kube) -> None:
         assert re.search(r"^\+  GREETING: bonjour$", diff.stdout, re.M)
         assert "-  password: '*** (before)'" in diff.stdout
         assert "+  password: '*** (after)'" in diff.stdout
-        assert "n3w-value" not in diff.stdout
+        # kubectl masks data only. Client-side, diff leaves the last-applied annotation as it
+        # is (GetModifiedConfiguration without annotate); server-side, the server rewrites it
+        # from the applied stringData (lastappliedupdater.go), so the value shows, as it does
+        # against a real cluster: a lab keeps Secrets out of apply's annotation
+        assert ("n3w-value" in diff.stdout) == bool(args)
         assert re.search(r"^\+        checksum/config: GREETING-bonjour$", diff.stdout, re.M)
-        assert "v1.Service" not in diff.stdout  # unchanged objects are not shown
+        # unchanged objects are not shown; server-side, kubectl's apply rewrites the CSA
+        # annotation of each (without its "annotations":{}), so they all differ there
+        assert ("v1.Service" in diff.stdout) == bool(args)
     # diff changed nothing
     assert kube.ok("get", "cm", "app-config", "-o", "jsonpath={.data.GREETING}") == "hello"
 

@@ -118,7 +118,7 @@ def test_apply_conflicts_force_and_ownership(kube: Kube) -> None:
         in (csa["fieldsV1"]["f:metadata"]["f:annotations"])
     )
     three = DEPLOY.replace("replicas: 2", "replicas: 3")
-    denied = kube("apply", "--server-side", "-f", "-", stdin=three)
+    denied = kube("apply", "--server-side", "--field-manager=ci", "-f", "-", stdin=three)
     assert denied.returncode == 1
     assert denied.stderr.splitlines()[0] == (
         'error: Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" '
@@ -126,17 +126,38 @@ def test_apply_conflicts_force_and_ownership(kube: Kube) -> None:
     )
     assert kube.ok("get", "deploy", "web", "-o", "jsonpath={.spec.replicas}") == "2"
     # the same values are no conflict: the appliers share them
-    assert kube.ok("apply", "--server-side", "-f", "-", stdin=DEPLOY) == (
-        "deployment.apps/web serverside-applied\n"
+    same = kube.ok("apply", "--server-side", "--field-manager=ci", "-f", "-", stdin=DEPLOY)
+    assert same == "deployment.apps/web serverside-applied\n"
+    forced = kube.ok(
+        "apply", "--server-side", "--field-manager=ci", "--force-conflicts", "-f", "-", stdin=three
     )
-    forced = kube.ok("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=three)
     assert forced == "deployment.apps/web serverside-applied\n"
     entries = managed(kube, "deploy", "web")
-    applier = entry(entries, "kubectl")
+    applier = entry(entries, "ci")
     assert applier["operation"] == "Apply"
     assert "f:replicas" in applier["fieldsV1"]["f:spec"]
     assert "f:progressDeadlineSeconds" not in applier["fieldsV1"]["f:spec"]  # defaults: nobody's
     assert "f:replicas" not in entry(entries, "kubectl-client-side-apply")["fieldsV1"]["f:spec"]
+
+
+def test_kubectl_server_side_apply_takes_over_client_side_apply(kube: Kube) -> None:
+    # lastappliedmanager.go: as "kubectl", the fields still at their last-applied values move
+    kube.ok("apply", "-f", "-", stdin=DEPLOY)
+    three = DEPLOY.replace("replicas: 2", "replicas: 3")
+    assert kube.ok("apply", "--server-side", "-f", "-", stdin=three) == (
+        "deployment.apps/web serverside-applied\n"
+    )
+    assert kube.ok("get", "deploy", "web", "-o", "jsonpath={.spec.replicas}") == "3"
+    last = json.loads(
+        kube.ok(
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.metadata.annotations.kubectl\\.kubernetes\\.io/last-applied-configuration}",
+        )
+    )
+    assert last["spec"]["replicas"] == 3  # lastappliedupdater.go keeps the annotation in step
     # scale has no --field-manager: the server names it after kubectl's User-Agent
     kube.ok("scale", "deploy", "web", "--replicas=4")
     scaled = entry(managed(kube, "deploy", "web"), "kubectl", "scale")

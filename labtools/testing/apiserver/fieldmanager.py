@@ -32,6 +32,7 @@ Obj = dict[str, Any]
 Path = tuple[str, ...]  # encoded path elements: "f:spec", 'k:{"name":"web"}', 'v:"x"'
 FieldSet = set[Path]
 _ABSENT = object()
+KEY_DEFAULTS = {"protocol": "TCP"}
 
 # stripmeta.go: never tracked (exact paths; their children are)
 STRIPPED: FieldSet = {
@@ -196,7 +197,10 @@ def _json(value: Any) -> str:
 def item_element(node: Node, index: int, item: Any) -> str:
     """The path element of a list item: its key fields, its value, or its index."""
     if node.list_type == "map" and isinstance(item, dict):
-        fields = {k: item[k] for k in node.keys if k in item}
+        # a key field the item leaves out takes its schema default (structured-merge-diff's
+        # keys with defaults; in the v1.32 built-ins that is protocol: TCP of ports)
+        fields = {k: item.get(k, KEY_DEFAULTS.get(k)) for k in node.keys}
+        fields = {k: v for k, v in fields.items() if v is not None}
         return "k:" + _json(dict(sorted(fields.items())))
     if node.list_type == "set":
         return "v:" + _json(item)
@@ -594,6 +598,12 @@ def apply(
         if other.identity() != identity
         for path in sorted(other.fields & changed & applied)
     ]
+    if conflicts and not force and manager == "kubectl" and live is not None:
+        # lastappliedmanager.go: kubectl moving from client-side to server-side apply may take
+        # the fields whose live values are still those of its last-applied annotation
+        allowed = _allowed_from_last_applied(live, node)
+        conflicts = [(m, p) for m, p in conflicts if p not in allowed]
+        force = not conflicts
     if conflicts and not force:
         raise ApplyConflict(conflicts)
     for other in managers:
@@ -602,8 +612,45 @@ def apply(
     me = Manager(manager, "Apply", res.api_version, "", now(), applied)
     if previous is not None and previous.fields == applied and not changed:
         me.time = previous.time
+    if manager == "kubectl" and live is not None and _last_applied(live) is not None:
+        # lastappliedupdater.go: kubectl's server-side apply keeps the annotation in step
+        annotations = merged.setdefault("metadata", {}).setdefault("annotations", {})
+        annotations[LAST_APPLIED] = build_last_applied(config)
     kept = [m for m in managers if m.identity() != identity]
     return merged, [*kept, me]
+
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _last_applied(obj: Obj) -> str | None:
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
+    return value if value else None
+
+
+def build_last_applied(config: Obj) -> str:
+    """buildLastApplied: the applied object without the annotation, as Go encodes JSON."""
+    obj = copy.deepcopy(config)
+    annotations = (obj.get("metadata") or {}).get("annotations")
+    if annotations is not None:
+        annotations.pop(LAST_APPLIED, None)
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def _allowed_from_last_applied(live: Obj, node: Node) -> FieldSet:
+    """allowedConflictsFromLastApplied: last-applied fields whose live value is unchanged."""
+    text = _last_applied(live)
+    if text is None:
+        return set()
+    try:
+        last = json.loads(text)
+    except ValueError:
+        return set()
+    if not isinstance(last, dict):
+        return set()
+    fields = field_set(last, node)
+    diff = compare(last, _tracked(live), node)
+    return fields - diff.modified - diff.added - diff.removed
 
 
 def store_apply(obj: Obj, managers: list[Manager]) -> None:
