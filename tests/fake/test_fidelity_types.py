@@ -163,6 +163,8 @@ def test_put_with_a_wrong_type_is_a_bad_request(kube: Kube) -> None:
 def test_apply_of_a_list_from_get_o_yaml(kube: Kube, old: str, new: str, error: str | None) -> None:
     kube.ok("create", "deployment", "web", "--image=nginx")
     kube.ok("expose", "deployment", "web", "--port=80")
+    # the file carries resourceVersion: a status write after the get is a real 409 Conflict
+    kube.ok("rollout", "status", "deploy/web", "--timeout=60s", timeout=90)
     listing = kube.ok("get", "deploy,svc", "-o", "yaml")
     assert listing.startswith("apiVersion: v1\nitems:\n")
     text = listing.replace("    " + old, "    " + new, 1) if old else listing
