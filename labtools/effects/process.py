@@ -3,18 +3,25 @@
 Every process runs in its own session (so its own process group); a timeout, ``stop()`` or
 ``ProcessRegistry.stop_all()`` ends the whole group with SIGTERM, then SIGKILL after a grace period.
 
-Tuning notes (measured with sh 2.4): a ``_out`` callback without ``_in`` makes sh feed stdin from a
-Queue polled every 100 ms, and ``_timeout`` makes sh's watchdog thread poll every 100 ms; both add
-~100 ms per command. So stdin is always given explicitly and timeouts use our own timer.
+Tuning notes (measured with sh 2.4, ``bench/bench_runner.py``): a ``_out`` callback without ``_in``
+makes sh feed stdin from a Queue polled every 100 ms, and ``_timeout`` makes sh's watchdog thread
+poll every 100 ms; both add ~100 ms per command, so stdin is always given explicitly and timeouts
+use our own timer. sh forks (no vfork), so what the parent does around the fork is what a step
+costs: every thread sh starts waits for the scheduler, and every page Python writes after a fork
+faults once. So a command without stdin reads /dev/null (no stdin pipe, no input thread), and a
+command nobody watches live writes into two in-memory files read once it ends (no output pipes,
+no per-line callbacks); only live output (``on_output``) goes through sh's line callbacks.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import os
 import signal
 import socket
+import tempfile
 import threading
 import time
 import urllib.error
@@ -55,9 +62,47 @@ def _command(binary: str) -> Any:
     import sh
 
     try:
-        return sh.Command(binary)
+        return _resolved(binary, os.environ.get("PATH", ""))
     except sh.CommandNotFound as exc:
         raise MissingBinaryError(f"command not found: {binary}", hint=_hint_for(binary)) from exc
+
+
+@functools.lru_cache(maxsize=64)
+def _resolved(binary: str, path: str) -> Any:
+    """sh.Command(binary), looked up on PATH once per PATH value (a lookup stats every entry)."""
+    import sh
+
+    return sh.Command(binary)
+
+
+@functools.cache
+def _devnull() -> int:
+    """A read-only /dev/null descriptor (not inherited) that every command without stdin reads."""
+    return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+
+
+class _Spool:
+    """An anonymous in-memory file that a command writes one stream into; read when it ends."""
+
+    def __init__(self) -> None:
+        if hasattr(os, "memfd_create"):
+            self.fd = os.memfd_create("labtools-output", os.MFD_CLOEXEC)
+        else:  # not Linux: an unlinked temporary file
+            with tempfile.TemporaryFile() as handle:
+                self.fd = os.dup(handle.fileno())
+
+    def text(self) -> str:
+        """Everything written so far, decoded (undecodable bytes replaced)."""
+        chunks = []
+        offset = 0
+        while chunk := os.pread(self.fd, 1 << 20, offset):
+            chunks.append(chunk)
+            offset += len(chunk)
+        return b"".join(chunks).decode("utf-8", "replace")
+
+    def close(self) -> None:
+        """Free the file."""
+        os.close(self.fd)
 
 
 def _environment(extra: Mapping[str, str]) -> dict[str, str] | None:
@@ -122,14 +167,19 @@ class Watchdog:
 
     def add(self, seconds: float, callback: Callable[[], None]) -> int:
         """Call ``callback`` (in the watchdog thread) after ``seconds`` unless cancelled."""
+        deadline = time.monotonic() + seconds
         with self._cond:
             self._counter += 1
-            heapq.heappush(self._heap, (time.monotonic() + seconds, self._counter, callback))
+            # the thread sleeps until the earliest deadline: wake it only when this one is earlier
+            # (a wake-up per command is a context switch per command)
+            earlier = not self._heap or deadline < self._heap[0][0]
+            heapq.heappush(self._heap, (deadline, self._counter, callback))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="labtools-watchdog")
                 self._thread.daemon = True
                 self._thread.start()
-            self._cond.notify()
+            elif earlier:
+                self._cond.notify()
             return self._counter
 
     def cancel(self, token: int) -> None:
@@ -236,10 +286,58 @@ def run(
     program = _command(command.argv[0])
     if interactive:
         return _run_interactive(program, command)
+    if on_output is None:
+        return _run_spooled(program, command, registry)
     out: list[str] = []
     err: list[str] = []
     started = time.perf_counter()
-    proc = program(*command.argv[1:], **_call_args(command, out, err, on_output))
+    proc = _start(
+        program, command, _collector(out, "stdout", on_output), _collector(err, "stderr", on_output)
+    )
+    rc, timed_out = _wait(proc, command, registry)
+    return Output(
+        rc=rc,
+        stdout="".join(out),
+        stderr="".join(err),
+        duration=time.perf_counter() - started,
+        timed_out=timed_out,
+        failed=rc != 0,
+    )
+
+
+def _run_spooled(program: Any, command: Command, registry: ProcessRegistry) -> Output:
+    """Run with stdout and stderr in in-memory files, read once the command ends."""
+    out, err = _Spool(), _Spool()
+    try:
+        started = time.perf_counter()
+        rc, timed_out = _wait(_start(program, command, out.fd, err.fd), command, registry)
+        return Output(
+            rc=rc,
+            stdout=out.text(),
+            stderr=err.text(),
+            duration=time.perf_counter() - started,
+            timed_out=timed_out,
+            failed=rc != 0,
+        )
+    finally:
+        out.close()
+        err.close()
+
+
+def _start(program: Any, command: Command, stdout: Any, stderr: Any) -> Any:
+    """Start the command in its own session; ``stdout``/``stderr`` are callbacks or descriptors."""
+    import sh
+
+    try:
+        return program(*command.argv[1:], **_call_args(command, stdout, stderr))
+    except sh.ForkException as exc:  # exec failed in the child: the binary went away, or no +x
+        binary = command.argv[0]
+        why = str(exc).strip().splitlines()[-1].strip()  # the child's traceback ends with the error
+        raise MissingBinaryError(f"cannot run {binary}: {why}", hint=_hint_for(binary)) from exc
+
+
+def _wait(proc: Any, command: Command, registry: ProcessRegistry) -> tuple[int, bool]:
+    """Wait for the end (or the timeout: the group is killed); (rc, timed out)."""
     pgid = proc.pid
     registry.add(pgid)
     timed_out = threading.Event()
@@ -249,17 +347,9 @@ def run(
     finally:
         WATCHDOG.cancel(token)
         registry.discard(pgid)
-    rc = TIMEOUT_RC if timed_out.is_set() else int(proc.exit_code)
     if registry.interrupted.is_set():
         raise Interrupted("the run was interrupted")
-    return Output(
-        rc=rc,
-        stdout="".join(out),
-        stderr="".join(err),
-        duration=time.perf_counter() - started,
-        timed_out=timed_out.is_set(),
-        failed=rc != 0,
-    )
+    return (TIMEOUT_RC if timed_out.is_set() else int(proc.exit_code)), timed_out.is_set()
 
 
 def _run_interactive(program: Any, command: Command) -> Output:
@@ -276,13 +366,8 @@ def _expire(pgid: int, flag: threading.Event) -> None:
     kill_group(pgid)
 
 
-def _call_args(
-    command: Command,
-    out: list[str],
-    err: list[str],
-    on_output: OutputCallback | None,
-) -> dict[str, Any]:
-    """sh keyword arguments: background, own session, explicit stdin, line callbacks."""
+def _call_args(command: Command, stdout: Any, stderr: Any) -> dict[str, Any]:
+    """sh keyword arguments: background, own session, explicit stdin, where output goes."""
     return {
         "_bg": True,
         "_bg_exc": False,
@@ -290,24 +375,15 @@ def _call_args(
         "_ok_code": _OK_CODES,
         "_decode_errors": "replace",
         "_new_session": True,
-        "_in": command.stdin or "",
+        "_in": command.stdin or _devnull(),
         "_tty_out": False,
-        "_out": _collector(out, "stdout", on_output),
-        "_err": _collector(err, "stderr", on_output),
+        "_out": stdout,
+        "_err": stderr,
     }
 
 
-def _collector(
-    sink: list[str], stream: str, on_output: OutputCallback | None
-) -> Callable[[str], None]:
+def _collector(sink: list[str], stream: str, on_output: OutputCallback) -> Callable[[str], None]:
     """A line callback for sh that keeps the text and forwards it live."""
-    if on_output is None:
-        # a Python function, not sink.append: sh inspects the callback's signature, and
-        # inspecting a builtin method parses its text signature (~0.4 ms per stream)
-        def keep(line: str) -> None:
-            sink.append(line)
-
-        return keep
 
     def collect(line: str) -> None:
         sink.append(line)

@@ -281,7 +281,8 @@ class Runner:
     ) -> StepResult:
         """Run the action (again while ``until`` is false), apply controls, register."""
         attempts = 0
-        total = step.retries + 1 if step.until else 1
+        waits = until_waits(step.retries, step.delay) if step.until else ()
+        total = len(waits) + 1
         started = time.perf_counter()
         while True:
             attempts += 1
@@ -298,7 +299,7 @@ class Runner:
                 status = "failed"
                 message = f"until: {step.until} still false after {attempts} attempt(s)"
                 break
-            if self.registry.interrupted.wait(step.delay):
+            if self.registry.interrupted.wait(waits[attempts - 1]):
                 raise Interrupted("the run was interrupted")
         registered.update(changed=status == "changed", failed=status == "failed", attempts=attempts)
         if step.register:
@@ -495,6 +496,25 @@ def run_plan(
 # --- helpers ------------------------------------------------------------------------------
 
 SIGNAL_POLL = 0.2  # seconds
+FIRST_RETRY = 0.2  # seconds before an until-loop's first retry (then doubling up to `delay`)
+
+
+def until_waits(retries: int, delay: float) -> tuple[float, ...]:
+    """The waits between an until-loop's attempts: 0.2 s first, doubling up to ``delay``.
+
+    A condition that holds at the second look costs 0.2 s instead of a whole ``delay``. The loop
+    never gives up sooner than Ansible's fixed delay would: it keeps at least ``retries`` retries
+    and goes on until the waits add up to ``retries * delay``.
+    """
+    patience = retries * delay
+    waits: list[float] = []
+    waited = 0.0
+    wait = min(FIRST_RETRY, delay)
+    while len(waits) < retries or waited < patience - 1e-9:
+        waits.append(wait)
+        waited += wait
+        wait = min(wait * 2, delay)
+    return tuple(waits)
 
 
 def _wait_interruptibly(future: Future[None]) -> None:

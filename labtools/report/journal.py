@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,13 +17,37 @@ from labtools.core.results import Event, StepEnded
 
 
 def event_record(event: Event) -> dict[str, Any]:
-    """A JSON-ready dict of an event."""
-    record: dict[str, Any] = {"kind": event.kind, **dataclasses.asdict(event)}
+    """The record of an event: its kind and fields (nested dataclasses stay; see ``encode``)."""
+    record: dict[str, Any] = {"kind": event.kind, **_fields(event)}
     record["time"] = round(event.time, 6)
     if isinstance(event, StepEnded):
         result = event.result
         record.update(host=result.host, phase=result.phase, step=result.step)
     return record
+
+
+def encode(record: Mapping[str, Any]) -> str:
+    """One JSON line; dataclasses become objects, other mappings objects, the rest strings."""
+    # The C encoder walks dicts, lists and scalars itself and calls back only for the rest:
+    # no Python walk (dataclasses.asdict deep-copied every registered value, a whole
+    # `kubectl get -o json` included, only for json.dumps to walk it again).
+    return json.dumps(record, default=_jsonable, ensure_ascii=False)
+
+
+def _jsonable(value: Any) -> Any:
+    """json.dumps' fallback for what it cannot encode itself."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _fields(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    return str(value)
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    """A dataclass instance's fields, one level deep."""
+    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
 
 
 class JournalReporter:
@@ -34,8 +59,7 @@ class JournalReporter:
 
     def handle(self, event: Event) -> None:
         """Write and flush one line."""
-        line = json.dumps(event_record(event), default=str, ensure_ascii=False)
-        self._file.write(line + "\n")
+        self._file.write(encode(event_record(event)) + "\n")
         self._file.flush()
 
     def close(self) -> None:

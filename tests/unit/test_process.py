@@ -154,3 +154,47 @@ def test_registry_stop_all_ends_running_groups() -> None:
     assert not thread.is_alive()
     assert not alive(pgid)
     assert os.getpgid(0) != pgid
+
+
+def test_output_is_read_whole_and_undecodable_bytes_are_replaced() -> None:
+    # 200,000 lines on stdout and bytes that are not UTF-8 on stderr, nobody watching live
+    script = "seq 1 200000; printf 'bad \\377 byte\\n' >&2"
+    result = run(Command(("sh", "-c", script)))
+    assert result.stdout == "".join(f"{i}\n" for i in range(1, 200001))
+    assert result.stderr == "bad \ufffd byte\n"
+
+
+def test_a_command_without_stdin_reads_end_of_file() -> None:
+    # `cat` with no stdin given must see EOF at once, not the runner's own stdin
+    result = run(Command(("cat",), timeout=30))
+    assert (result.rc, result.stdout, result.timed_out) == (0, "", False)
+
+
+def test_live_output_and_captured_output_agree() -> None:
+    command = Command(("sh", "-c", "printf 'a\\nb\\n'; printf 'c' >&2"))
+    lines: list[tuple[str, str]] = []
+    live = run(command, on_output=lambda stream, line: lines.append((stream, line)))
+    quiet = run(command)
+    assert (live.stdout, live.stderr) == (quiet.stdout, quiet.stderr) == ("a\nb\n", "c")
+    assert lines.count(("stdout", "a")) == 1
+
+
+def test_runs_leave_no_descriptor_open() -> None:
+    run(Command(("true",)))  # the shared /dev/null descriptor is opened once, here
+    before = set(os.listdir("/proc/self/fd"))
+    for _ in range(30):
+        run(Command(("sh", "-c", "echo out; echo err >&2")))
+        run(Command(("sh", "-c", "echo live"), timeout=10), on_output=lambda s, line: None)
+    assert set(os.listdir("/proc/self/fd")) <= before
+
+
+def test_a_binary_removed_after_its_first_run_is_reported(tmp_path: Path) -> None:
+    tool = tmp_path / "labtools-vanishing-tool"
+    tool.write_text("#!/bin/sh\necho here\n")
+    tool.chmod(0o755)
+    assert run(Command((str(tool),))).stdout == "here\n"
+    tool.unlink()
+    with pytest.raises(MissingBinaryError) as info:
+        run(Command((str(tool),)))
+    assert str(tool) in info.value.message
+    assert "No such file" in info.value.message

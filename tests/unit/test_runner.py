@@ -20,7 +20,7 @@ from labtools.core.errors import Location
 from labtools.core.model import Host, HostPlan, Lab, Plan, Step
 from labtools.core.redact import Redactor
 from labtools.core.results import Event, Notice, RunSummary, StepProgress, StepResult
-from labtools.effects.runner import run_plan
+from labtools.effects.runner import run_plan, until_waits
 from labtools.providers.base import ClusterOp
 
 LOC = Location("playbooks/t.yml", 3)
@@ -442,3 +442,37 @@ def test_http_sends_headers_and_a_json_body(tmp_path: Path) -> None:
     assert json.loads(seen["body"]) == {"name": "basics"}
     assert seen["headers"]["X-Lab"] == "basics"
     assert seen["headers"]["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("retries", "delay", "first", "count", "total"),
+    [
+        (60, 2.0, (0.2, 0.4, 0.8, 1.6, 2.0, 2.0), 63, 121.0),  # never sooner than 60 x 2 s
+        (3, 5.0, (0.2, 0.4, 0.8, 1.6, 3.2, 5.0), 7, 16.2),  # more looks, same patience
+        (3, 0.2, (0.2, 0.2, 0.2), 3, 0.6),  # a delay under 0.2 s: no backoff
+        (2, 0.01, (0.01, 0.01), 2, 0.02),
+        (5, 0.0, (0.0,) * 5, 5, 0.0),  # delay 0: still every retry
+        (0, 2.0, (), 0, 0.0),
+    ],
+)
+def test_until_waits_back_off_up_to_the_delay(
+    retries: int, delay: float, first: tuple[float, ...], count: int, total: float
+) -> None:
+    waits = until_waits(retries, delay)
+    assert waits[: len(first)] == pytest.approx(first)
+    assert len(waits) == count
+    assert sum(waits) == pytest.approx(total)
+    assert sum(waits) >= retries * delay - 1e-9
+
+
+def test_until_first_retry_does_not_wait_the_whole_delay(tmp_path: Path) -> None:
+    counter = tmp_path / "count"
+    script = f"echo x >> {counter}; wc -l < {counter}"
+    until = "result.stdout | int >= 2"
+    s = step("poll", "command", ["sh", "-c", script], until=until, retries=3, delay=120)
+    summary, collect = run([s], tmp_path)
+    (result,) = summary.results
+    assert (result.status, result.attempts) == ("changed", 2)
+    progress = [e.message for e in collect.events if isinstance(e, StepProgress)]
+    assert progress == ["attempt 2/13"]  # 0.2, 0.4, ... 102.4, 120, 120: >= 3 x 120 s
+    assert result.duration < 120  # it retried after 0.2 s, not after the 120 s delay
