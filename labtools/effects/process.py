@@ -140,6 +140,17 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
+def _group_exists(pgid: int) -> bool:
+    """True while any process (a zombie included) is in group ``pgid``: one syscall."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def kill_group(pgid: int, grace: float = GRACE_SECONDS) -> None:
     """SIGTERM the process group, then SIGKILL what is left after ``grace`` seconds."""
     try:
@@ -346,6 +357,11 @@ def _wait(proc: Any, command: Command, registry: ProcessRegistry) -> tuple[int, 
         proc.wait()
     finally:
         WATCHDOG.cancel(token)
+    if timed_out.is_set():
+        kill_group(pgid)  # the leader is gone; see the rest of its group gone too
+    # What the command left running in its group (`sleep 60 &`) stays tracked, so the end of
+    # the run ends it: only an empty group is forgotten.
+    if not _group_exists(pgid):
         registry.discard(pgid)
     if registry.interrupted.is_set():
         raise Interrupted("the run was interrupted")

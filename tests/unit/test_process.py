@@ -198,3 +198,21 @@ def test_a_binary_removed_after_its_first_run_is_reported(tmp_path: Path) -> Non
         run(Command((str(tool),)))
     assert str(tool) in info.value.message
     assert "No such file" in info.value.message
+
+
+def test_what_a_command_leaves_running_is_ended_with_the_run(tmp_path: Path) -> None:
+    registry = ProcessRegistry()
+    pid_file = tmp_path / "pid"
+    result = run(Command(("sh", "-c", f"sleep 60 & echo $! > {pid_file}")), registry=registry)
+    assert result.rc == 0
+    child = int(pid_file.read_text())
+    assert alive(child)
+    assert registry.running()  # its group is still tracked ...
+    registry.stop_all(grace=1.0)
+    assert not alive(child)  # ... so the end of the run ends it
+
+
+def test_an_empty_group_is_forgotten() -> None:
+    registry = ProcessRegistry()
+    run(Command(("true",)), registry=registry)
+    assert registry.running() == []
