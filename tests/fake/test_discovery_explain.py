@@ -193,3 +193,13 @@ def test_openapi_documents_hold_only_served_versions() -> None:
     assert not any(".v1beta" in name or ".v1alpha" in name for name in schemas)
     data = json.loads(gzip.decompress(discovery.DATA_FILE.read_bytes()))
     assert sorted(data["groupVersions"]) == sorted(SERVED)
+
+
+def test_types_file_is_the_schemas_types() -> None:
+    """data/types-v1.32.json.gz is regenerated with the schemas it is cut from."""
+    from labtools.testing.apiserver import fieldmanager, openapi_gen
+
+    schemas = discovery.openapi_data()["schemas"]
+    assert fieldmanager._schemas() == {
+        name: openapi_gen.types_only(schema) for name, schema in schemas.items()
+    }

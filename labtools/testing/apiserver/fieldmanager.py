@@ -13,14 +13,17 @@ A port of the parts of sigs.k8s.io/structured-merge-diff (``typed/tofieldset.go`
   longer applies (when nobody else owns them), owns exactly what it applied, and fails with a
   409 when it would change a field another manager owns, unless forced.
 
-Field types come from the v1.32 OpenAPI schemas (``data/openapi-v1.32.json.gz``): structs,
+Field types come from the v1.32 OpenAPI schemas (``data/types-v1.32.json.gz``): structs,
 maps, and lists that are atomic, sets or associative by their ``x-kubernetes-list-map-keys``.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import gzip
 import json
+import pathlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -115,11 +118,23 @@ class Node:
 UNTYPED = Node("scalar", {})
 
 
-def _schemas() -> dict[str, Obj]:
-    from .discovery import openapi_data
+TYPES_FILE = pathlib.Path(__file__).with_name("data") / "types-v1.32.json.gz"
 
-    schemas: dict[str, Obj] = openapi_data()["schemas"]
+
+@functools.cache
+def _schemas() -> dict[str, Obj]:
+    """The v1.32 schemas' types (``data/types-v1.32.json.gz``, made by ``openapi_gen.py``)."""
+    schemas: dict[str, Obj] = json.loads(gzip.decompress(TYPES_FILE.read_bytes()))["schemas"]
     return schemas
+
+
+@functools.cache
+def _by_gvk() -> dict[tuple[str, str, str], Obj]:
+    index: dict[tuple[str, str, str], Obj] = {}
+    for schema in _schemas().values():
+        for gvk in schema.get("x-kubernetes-group-version-kind") or []:
+            index[(gvk.get("group", ""), gvk.get("version", ""), gvk.get("kind", ""))] = schema
+    return index
 
 
 def _resolve(schema: Obj) -> Obj:
@@ -166,27 +181,10 @@ def _classify(schema: Obj) -> Node:
     return Node("scalar", schema)
 
 
-_ROOTS: dict[tuple[str, str, str], Node] = {}
-
-
 def root(res: R.Resource) -> Node:
     """The schema node of a resource's kind."""
-    key = (res.group, res.version, res.kind)
-    if key not in _ROOTS:
-        _ROOTS[key] = _find_root(res)
-    return _ROOTS[key]
-
-
-def _find_root(res: R.Resource) -> Node:
-    for schema in _schemas().values():
-        for gvk in schema.get("x-kubernetes-group-version-kind") or []:
-            if (gvk.get("group"), gvk.get("version"), gvk.get("kind")) == (
-                res.group,
-                res.version,
-                res.kind,
-            ):
-                return classify(schema)
-    return Node("struct", {"properties": {}})
+    schema = _by_gvk().get((res.group, res.version, res.kind))
+    return classify(schema) if schema is not None else Node("struct", {"properties": {}})
 
 
 # ---- path elements ----------------------------------------------------------------------------

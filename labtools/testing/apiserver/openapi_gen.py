@@ -1,4 +1,5 @@
-"""Generate ``data/openapi-v1.32.json.gz``: the Kubernetes v1.32 API schemas the fake serves.
+"""Generate ``data/openapi-v1.32.json.gz`` (the Kubernetes v1.32 API schemas the fake serves) and
+``data/types-v1.32.json.gz`` (the same, only their types, for field ownership).
 
 Run at development time only::
 
@@ -29,6 +30,22 @@ from typing import Any
 Obj = dict[str, Any]
 SOURCE = "kubernetes_validate/kubernetes-json-schema/v1.32.0-local/_definitions.json"
 OUT = Path(__file__).with_name("data") / "openapi-v1.32.json.gz"
+# the same schemas reduced to what field ownership needs (fieldmanager.py loads it at start)
+TYPES_OUT = Path(__file__).with_name("data") / "types-v1.32.json.gz"
+TYPE_KEYS = (
+    "type",
+    "properties",
+    "items",
+    "additionalProperties",
+    "$ref",
+    "allOf",
+    "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
+    "x-kubernetes-patch-merge-key",
+    "x-kubernetes-patch-strategy",
+    "x-kubernetes-map-type",
+    "x-kubernetes-group-version-kind",
+)
 META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 # group/versions a default kube-apiserver v1.32 serves (pkg/controlplane/instance.go and
 # apiextensions/kube-aggregator): stable ones; every beta and alpha version is off by default
@@ -158,6 +175,33 @@ def generate(source: dict[str, Obj]) -> Obj:
     }
 
 
+def types_only(node: Any) -> Any:
+    """A schema without descriptions, formats and the rest that field ownership ignores."""
+    if isinstance(node, list):
+        return [types_only(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: Obj = {}
+    for key, value in node.items():
+        if key not in TYPE_KEYS:
+            continue
+        if key == "properties":
+            out[key] = {name: types_only(prop) for name, prop in value.items()}
+        elif key in ("items", "additionalProperties", "allOf"):
+            out[key] = types_only(value)
+        else:
+            out[key] = value  # $ref, type and the x-kubernetes-* values as they are
+    return out
+
+
+def write(path: Path, data: Obj) -> int:
+    """Write compact, sorted, reproducible gzipped JSON; the uncompressed size."""
+    raw = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))
+    return len(raw)
+
+
 def load_source(path: Path) -> dict[str, Obj]:
     """The ``$defs`` of ``_definitions.json``, from the wheel or the extracted file."""
     if path.suffix == ".whl":
@@ -176,11 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     data = generate(load_source(args.source))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    raw = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-    args.out.write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))
-    size = args.out.stat().st_size
-    print(f"{args.out}: {len(data['schemas'])} schemas, {len(raw)} bytes ({size} gzipped)")
+    size = write(args.out, data)
+    print(f"{args.out}: {len(data['schemas'])} schemas, {size} bytes uncompressed")
+    types = {name: types_only(schema) for name, schema in data["schemas"].items()}
+    size = write(args.out.with_name(TYPES_OUT.name), {"source": data["source"], "schemas": types})
+    print(f"{args.out.with_name(TYPES_OUT.name)}: {size} bytes uncompressed")
     return 0
 
 
