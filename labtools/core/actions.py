@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from labtools.core.errors import TemplateError
+from labtools.core.messages import Text, msg
 from labtools.core.model import Command, Host, Step
 from labtools.providers.base import ClusterOp, Provider
 
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_READY_TIMEOUT = 30.0
 MASK = "********"
-INTERACTIVE_SKIP = "needs a terminal (stdin is not a TTY)"
+INTERACTIVE_SKIP = msg("needs a terminal (stdin is not a TTY)")
 
 # First words (or first two) of kubectl/minikube arguments that only read (design.md).
 READONLY_VERBS = frozenset(
@@ -106,7 +107,7 @@ class Cluster:
 class Skip:
     """The step does not apply here; the reason is shown to the user."""
 
-    reason: str
+    reason: Text
 
 
 Action = RunCommand | StartService | HttpCheck | Wait | Cluster | Skip
@@ -220,7 +221,7 @@ def _display(step: Step, argv: Sequence[str], args_from: int, template: Any) -> 
 def _build_run(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
     """command / kubectl / minikube."""
     if step.action == "minikube" and not ctx.provider.has_minikube:
-        return Skip(f"provider {ctx.provider.name} has no minikube")
+        return Skip(msg("provider {provider} has no minikube", provider=ctx.provider.name))
     if step.interactive and not ctx.tty:
         return Skip(INTERACTIVE_SKIP)
     argv, args_from, args = _tool_argv(step, step.spec, variables, ctx, step.action)

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from labtools.core.messages import Text, english, msg
+
+if TYPE_CHECKING:
+    from labtools.core.i18n import Translator
 
 
 @dataclass(frozen=True)
@@ -19,24 +25,40 @@ class Location:
 
 
 class LabError(Exception):
-    """Base of every error labtools reports to a user; knows its exit code and formats itself."""
+    """Base of every error labtools reports to a user; knows its exit code and formats itself.
+
+    ``message`` and ``hint`` may be catalogue messages (``msg(...)``): ``format(translator)``
+    shows them in the reader's language; ``.message``/``.hint`` are their English text.
+    """
 
     exit_code = 1
     kind = "error"
 
     def __init__(
-        self, message: str, *, location: Location | None = None, hint: str | None = None
+        self, message: Text, *, location: Location | None = None, hint: Text | None = None
     ) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(english(message))
+        self.text = message
+        self.hint_text = hint
         self.location = location
-        self.hint = hint
 
-    def format(self) -> str:
-        """One paragraph: ``file:line: key: message (hint: ...)``."""
-        text = f"{self.location}: {self.message}" if self.location else self.message
-        if self.hint:
-            text += f"\n  hint: {self.hint}"
+    @property
+    def message(self) -> str:
+        """The message in English."""
+        return english(self.text)
+
+    @property
+    def hint(self) -> str | None:
+        """The hint in English (None without one)."""
+        return None if self.hint_text is None else english(self.hint_text)
+
+    def format(self, translator: Translator | None = None) -> str:
+        """One paragraph: ``file:line: key: message`` and an indented ``hint:`` line."""
+        render = translator.render if translator is not None else english
+        body = render(self.text)
+        text = f"{self.location}: {body}" if self.location else body
+        if self.hint_text is not None:
+            text += "\n  " + render(msg("hint: {hint}", hint=self.hint_text))
         return text
 
     def __str__(self) -> str:

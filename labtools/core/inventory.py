@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from labtools.core.errors import InventoryError, Location, SchemaError
+from labtools.core.messages import Msg, Text, msg
 from labtools.core.model import Host, Inventory
 from labtools.core.yamlfile import KeyPath, YamlDoc, did_you_mean, load_yaml
 
@@ -162,23 +163,58 @@ def check_vars(doc: YamlDoc, path: KeyPath, variables: Any) -> dict[str, Any]:
 def _range_items(spec: str, name: str) -> list[str]:
     parts = spec.split(":")
     if len(parts) not in (2, 3) or not all(part.strip() for part in parts[:2]):
-        raise ValueError(f"empty or malformed range [{spec}] in '{name}' (write [01:20] or [a:f])")
+        raise ValueError(
+            msg(
+                "empty or malformed range [{spec}] in '{name}' (write [01:20] or [a:f])",
+                spec=spec,
+                name=name,
+            )
+        )
     start, end = parts[0].strip(), parts[1].strip()
     step_text = parts[2].strip() if len(parts) == 3 else "1"
     if not step_text.isdigit() or int(step_text) < 1:
-        raise ValueError(f"bad step '{step_text}' in range [{spec}] of '{name}' (an integer >= 1)")
+        raise ValueError(
+            msg(
+                "bad step '{step}' in range [{spec}] of '{name}' (an integer >= 1)",
+                step=step_text,
+                spec=spec,
+                name=name,
+            )
+        )
     step = int(step_text)
     if start.isdigit() and end.isdigit():
         if int(start) > int(end):
-            raise ValueError(f"reversed range [{spec}] in '{name}': {start} > {end}")
+            raise ValueError(_reversed(spec, name, start, end))
         width = len(start) if start.startswith("0") and len(start) > 1 else 0
         return [str(n).zfill(width) for n in range(int(start), int(end) + 1, step)]
     letters = string.ascii_letters
     if len(start) == 1 and len(end) == 1 and start in letters and end in letters:
         if start > end:
-            raise ValueError(f"reversed range [{spec}] in '{name}': {start} > {end}")
+            raise ValueError(_reversed(spec, name, start, end))
         return [chr(c) for c in range(ord(start), ord(end) + 1, step)]
-    raise ValueError(f"bad range [{spec}] in '{name}': use numbers ([01:20]) or letters ([a:f])")
+    raise ValueError(
+        msg(
+            "bad range [{spec}] in '{name}': use numbers ([01:20]) or letters ([a:f])",
+            spec=spec,
+            name=name,
+        )
+    )
+
+
+def _reversed(spec: str, name: str, start: str, end: str) -> Msg:
+    return msg(
+        "reversed range [{spec}] in '{name}': {start} > {end}",
+        spec=spec,
+        name=name,
+        start=start,
+        end=end,
+    )
+
+
+def range_problem(exc: ValueError) -> Text:
+    """The message of a host-range ValueError (``expand_hosts``)."""
+    text = exc.args[0] if exc.args else ""
+    return text if isinstance(text, Msg) else str(text)
 
 
 def expand_hosts(pattern: str) -> list[str]:
@@ -186,7 +222,7 @@ def expand_hosts(pattern: str) -> list[str]:
     pieces = _RANGE.split(pattern)
     literals, ranges = pieces[0::2], pieces[1::2]
     if any("[" in text or "]" in text for text in literals):
-        raise ValueError(f"unbalanced '[' or ']' in host name '{pattern}'")
+        raise ValueError(msg("unbalanced '[' or ']' in host name '{pattern}'", pattern=pattern))
     choices = [_range_items(spec, pattern) for spec in ranges]
     names = []
     for combo in itertools.product(*choices):
@@ -278,7 +314,7 @@ class _Parser:
             try:
                 names = expand_hosts(str(pattern))
             except ValueError as exc:
-                raise InventoryError(str(exc), location=self.doc.location(where)) from exc
+                raise InventoryError(range_problem(exc), location=self.doc.location(where)) from exc
             variables = check_vars(self.doc, where, host_vars)
             for name in names:
                 self._add_host(group, name, variables, where, line)
@@ -290,10 +326,16 @@ class _Parser:
             raise SchemaError(f"bad host name '{name}'", location=self.doc.location(where))
         if name in group.hosts:
             raise InventoryError(
-                f"host '{name}' is defined twice in group '{group.name}' "
-                f"(lines {group.hosts[name]} and {line})",
+                msg(
+                    "host '{host}' is defined twice in group '{group}' "
+                    "(lines {first} and {second})",
+                    host=name,
+                    group=group.name,
+                    first=group.hosts[name],
+                    second=line,
+                ),
                 location=self.doc.location(where),
-                hint="a host may appear in several groups, but only once per group",
+                hint=msg("a host may appear in several groups, but only once per group"),
             )
         group.hosts[name] = line or 0
         sources = {key: self.doc.location((*where, key)) for key in variables}
@@ -316,7 +358,8 @@ class _Parser:
     def _link(self, parent: str, child: str, path: KeyPath) -> None:
         if child == "all":
             raise InventoryError(
-                f"group 'all' cannot be a child of '{parent}'", location=self.doc.location(path)
+                msg("group 'all' cannot be a child of '{parent}'", parent=parent),
+                location=self.doc.location(path),
             )
         self.groups.setdefault(child, _Group(child))
         if child not in self.groups[parent].children:
@@ -333,9 +376,9 @@ class _Parser:
                 if state.get(child) == 1:
                     cycle = " -> ".join([*trail[trail.index(child) :], child])
                     raise InventoryError(
-                        f"group cycle: {cycle}",
+                        msg("group cycle: {cycle}", cycle=cycle),
                         location=Location(self.doc.file, self._group_line(child), child),
-                        hint="a group cannot contain itself, directly or through its children",
+                        hint=msg("a group cannot contain itself, directly or through its children"),
                     )
                 if state.get(child) is None:
                     visit(child, [*trail, child])
@@ -487,11 +530,15 @@ def select_hosts(inventory: Inventory, pattern: str | None) -> list[Host]:
 
 def _unknown_pattern(inventory: Inventory, name: str, pattern: str) -> InventoryError:
     hint = did_you_mean(name, _names(inventory))
-    known = ", ".join(_names(inventory)[:12])
+    known = msg("known hosts and groups: {names}", names=", ".join(_names(inventory)[:12]))
     return InventoryError(
-        f"host pattern '{name}' matches no host or group (in '{pattern}')",
+        msg(
+            "host pattern '{name}' matches no host or group (in '{pattern}')",
+            name=name,
+            pattern=pattern,
+        ),
         location=Location(inventory.path, None, "--limit"),
-        hint=hint or f"known hosts and groups: {known}",
+        hint=hint or known,
     )
 
 

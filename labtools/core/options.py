@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labtools.core.errors import OptionError
+from labtools.core.messages import msg
 from labtools.core.model import PHASES
 from labtools.core.yamlfile import did_you_mean
 
@@ -34,15 +35,21 @@ def parse_sets(values: Sequence[str]) -> dict[str, Any]:
         parts = key.split(".")
         if not sep or not key or not all(part.strip() for part in parts):
             raise OptionError(
-                f"--set {item!r}: expected key=value",
-                hint="write --set replicas=3 (nested: --set a.b=1, empty: --set x=)",
+                msg("--set {item!r}: expected key=value", item=item),
+                hint=msg("write --set replicas=3 (nested: --set a.b=1, empty: --set x=)"),
             )
         target = result
         for depth, part in enumerate(parts[:-1]):
             node = target.setdefault(part, {})
             if not isinstance(node, dict):
                 above = ".".join(parts[: depth + 1])
-                raise OptionError(f"--set {item!r}: '{above}' is already set to a plain value")
+                raise OptionError(
+                    msg(
+                        "--set {item!r}: '{above}' is already set to a plain value",
+                        item=item,
+                        above=above,
+                    )
+                )
             target = node
         target[parts[-1]] = _scalar(text)
     return result
@@ -56,7 +63,7 @@ def parse_tags(value: str | Sequence[str] | None) -> frozenset[str]:
     tags: set[str] = set()
     for item in items:
         if not isinstance(item, str):
-            raise OptionError(f"a tag must be text, got {item!r}")
+            raise OptionError(msg("a tag must be text, got {item!r}", item=item))
         tags.update(part.strip() for part in item.split(",") if part.strip())
     return frozenset(tags)
 
@@ -68,10 +75,7 @@ def parse_phases(value: str | None) -> tuple[str, ...]:
     wanted = [part.strip() for part in value.split(",") if part.strip()]
     for phase in wanted:
         if phase not in PHASES:
-            raise OptionError(
-                f"unknown phase '{phase}'",
-                hint=did_you_mean(phase, PHASES) or f"phases are: {', '.join(PHASES)}",
-            )
+            raise unknown_phase(phase)
     return tuple(phase for phase in PHASES if phase in wanted)
 
 
@@ -116,7 +120,8 @@ def parse_lang(value: Any) -> str:
     lang = _LANGUAGE_ALIASES.get(text.lower())
     if lang is None:
         raise OptionError(
-            f"unknown language {text!r}", hint=f"known languages: {', '.join(LANGUAGES)}"
+            msg("unknown language {lang!r}", lang=text),
+            hint=msg("known languages: {languages}", languages=", ".join(LANGUAGES)),
         )
     return lang
 
@@ -126,9 +131,9 @@ def parse_forks(value: Any) -> int:
     try:
         forks = int(value if value not in (None, "") else DEFAULT_FORKS)
     except (TypeError, ValueError) as exc:
-        raise OptionError(f"--forks must be a number, got {value!r}") from exc
+        raise OptionError(msg("--forks must be a number, got {value!r}", value=value)) from exc
     if forks < 1:
-        raise OptionError(f"--forks must be at least 1, got {forks}")
+        raise OptionError(msg("--forks must be at least 1, got {forks}", forks=forks))
     return forks
 
 
@@ -136,9 +141,13 @@ def check_config(config: Mapping[str, Any]) -> None:
     """The ``lab`` configuration (tasks.py, invoke.yaml, INVOKE_LAB_*) has only known keys."""
     for key in config:
         if key not in CONFIG_KEYS:
+            known = msg("known keys: {keys}", keys=", ".join(CONFIG_KEYS))
             raise OptionError(
-                f"unknown key '{key}' in the `lab` configuration (invoke.yaml or INVOKE_LAB_*)",
-                hint=did_you_mean(str(key), CONFIG_KEYS) or f"known keys: {', '.join(CONFIG_KEYS)}",
+                msg(
+                    "unknown key '{key}' in the `lab` configuration (invoke.yaml or INVOKE_LAB_*)",
+                    key=key,
+                ),
+                hint=did_you_mean(str(key), CONFIG_KEYS) or known,
             )
 
 
@@ -163,4 +172,12 @@ def run_options(config: Mapping[str, Any], flags: Mapping[str, Any]) -> RunOptio
         forks=parse_forks(pick("forks")),
         list_tasks=bool(given.get("list_tasks")),
         list_tags=bool(given.get("list_tags")),
+    )
+
+
+def unknown_phase(phase: str) -> OptionError:
+    """The error for a phase name that is not one of the five."""
+    known = msg("phases are: {phases}", phases=", ".join(PHASES))
+    return OptionError(
+        msg("unknown phase '{phase}'", phase=phase), hint=did_you_mean(phase, PHASES) or known
     )

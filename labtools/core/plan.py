@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from labtools.core.errors import ConfigError, InventoryError, Location, OptionError, TemplateError
+from labtools.core.messages import msg
 from labtools.core.model import PHASES, Host, HostPlan, Inventory, Lab, Plan, Step
 
 Defaults = Callable[[str, Mapping[str, Any]], Mapping[str, Any]]
@@ -63,12 +64,16 @@ def check_tags(lab: Lab, tags: frozenset[str], flag: str) -> None:
     known = (*lab_tags(lab), *SPECIAL_TAGS)
     for tag in sorted(tags):
         if tag not in known:
-            listing = f"tags of {lab.name}: {', '.join(lab_tags(lab)) or '(none)'}"
+            listing = msg(
+                "tags of {lab}: {tags}",
+                lab=lab.name,
+                tags=", ".join(lab_tags(lab)) or msg("(none)"),
+            )
             close = did_you_mean(tag, known)
             raise OptionError(
-                f"{flag}: unknown tag '{tag}'",
+                msg("{flag}: unknown tag '{tag}'", flag=flag, tag=tag),
                 location=Location(lab.path, None, flag),
-                hint=f"{close} ({listing})" if close else listing,
+                hint=msg("{close} ({listing})", close=close, listing=listing) if close else listing,
             )
 
 
@@ -82,9 +87,9 @@ def _lab_hosts(inventory: Inventory, lab: Lab, limit: str | None) -> list[Host]:
         hosts = select_hosts(inventory, lab.hosts)
     except InventoryError as exc:
         raise InventoryError(
-            f"the lab's hosts: {exc.message}",
+            msg("the lab's hosts: {problem}", problem=exc.text),
             location=Location(lab.path, None, "hosts"),
-            hint=exc.hint,
+            hint=exc.hint_text,
         ) from exc
     if limit is None or not limit.strip():
         return hosts
@@ -92,10 +97,14 @@ def _lab_hosts(inventory: Inventory, lab: Lab, limit: str | None) -> list[Host]:
     chosen = [host for host in hosts if host.name in limited]
     if not chosen:
         raise InventoryError(
-            f"--limit '{limit}' selects none of the lab's hosts ('{lab.hosts}': "
-            f"{', '.join(h.name for h in hosts) or 'none'})",
+            msg(
+                "--limit '{limit}' selects none of the lab's hosts ('{pattern}': {hosts})",
+                limit=limit,
+                pattern=lab.hosts,
+                hosts=", ".join(h.name for h in hosts) or msg("none"),
+            ),
             location=Location(inventory.path, None, "--limit"),
-            hint="run `invoke lab.list` to see the hosts and groups",
+            hint=msg("run `invoke lab.list` to see the hosts and groups"),
         )
     return chosen
 
@@ -119,7 +128,9 @@ def _host_plan(
         where = None if "provider" in extra else host.var_sources.get("provider")
         where = where or host.source or exc.location
         raise ConfigError(
-            f"host {host.name}: {exc.message}", location=where, hint=exc.hint
+            msg("host {host}: {problem}", host=host.name, problem=exc.text),
+            location=where,
+            hint=exc.hint_text,
         ) from exc
     merged = {**filled, **explicit}
     merged["provider"] = provider = str(merged.get("provider") or "auto")
@@ -132,14 +143,11 @@ def _host_plan(
 
 
 def _check_phases(phases: Sequence[str]) -> tuple[str, ...]:
-    from labtools.core.yamlfile import did_you_mean
+    from labtools.core.options import unknown_phase
 
     for phase in phases:
         if phase not in PHASES:
-            raise OptionError(
-                f"unknown phase '{phase}'",
-                hint=did_you_mean(phase, PHASES) or f"phases are: {', '.join(PHASES)}",
-            )
+            raise unknown_phase(phase)
     return tuple(dict.fromkeys(phases))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from labtools.core.errors import ConfigError, SchemaError
+from labtools.core.messages import Text, msg
 from labtools.core.model import ACTIONS, PHASES, Lab, Step
 from labtools.core.yamlfile import KeyPath, YamlDoc, did_you_mean, key_path, load_yaml
 
@@ -65,7 +66,7 @@ class _Checker:
 
     # -------------------------------------------------------------- helpers
 
-    def fail(self, path: KeyPath, message: str, hint: str | None = None) -> SchemaError:
+    def fail(self, path: KeyPath, message: str, hint: Text | None = None) -> SchemaError:
         return SchemaError(message, location=self.doc.location(path), hint=hint)
 
     def expect(self, path: KeyPath, value: Any, kinds: tuple[type, ...], what: str) -> None:
@@ -451,6 +452,6 @@ def list_labs(playbooks_dir: str | Path) -> list[str]:
     """Lab names (playbook file stems) in a directory, sorted."""
     directory = Path(playbooks_dir)
     if not directory.is_dir():
-        raise ConfigError(f"playbooks directory not found: {directory}")
+        raise ConfigError(msg("playbooks directory not found: {folder}", folder=directory))
     names = {p.stem for p in directory.iterdir() if p.suffix in (".yml", ".yaml") and p.is_file()}
     return sorted(names)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labtools.core.errors import ConfigError, Location
+from labtools.core.messages import msg
 from labtools.core.model import Inventory, Lab
 
 DEFAULT_INVENTORY = "inventory.yml"
@@ -47,9 +48,12 @@ def inventory_path(root: Path, inventory: str | None) -> Path:
     path = path if path.is_absolute() else root / path
     if not path.is_file():
         raise ConfigError(
-            f"inventory file not found: {path}",
+            msg("inventory file not found: {path}", path=path),
             location=Location(str(path)),
-            hint=f"create {DEFAULT_INVENTORY} (an `all:` group with hosts) or pass --inventory",
+            hint=msg(
+                "create {file} (an `all:` group with hosts) or pass --inventory",
+                file=DEFAULT_INVENTORY,
+            ),
         )
     return path
 
@@ -65,17 +69,25 @@ def lab_path(playbooks_dir: Path, lab: str | None) -> Path:
             lab = labs[0]
         else:
             raise ConfigError(
-                "which lab? pass --lab NAME",
-                hint=f"labs in {playbooks_dir}: {', '.join(labs) or 'none'}",
+                msg("which lab? pass --lab NAME"),
+                hint=msg(
+                    "labs in {folder}: {labs}",
+                    folder=playbooks_dir,
+                    labs=", ".join(labs) or msg("none"),
+                ),
             )
     for suffix in (".yml", ".yaml"):
         path = playbooks_dir / f"{lab}{suffix}"
         if path.is_file():
             return path
     close = did_you_mean(lab, labs)
-    listing = f"labs: {', '.join(labs)}" if labs else f"no playbooks in {playbooks_dir}"
+    listing = (
+        msg("labs: {labs}", labs=", ".join(labs))
+        if labs
+        else msg("no playbooks in {folder}", folder=playbooks_dir)
+    )
     raise ConfigError(
-        f"unknown lab '{lab}' (no {playbooks_dir / (lab + '.yml')})",
+        msg("unknown lab '{lab}' (no {file})", lab=lab, file=playbooks_dir / (lab + ".yml")),
         location=Location(str(playbooks_dir)),
-        hint=f"{close} ({listing})" if close else listing,
+        hint=msg("{close} ({listing})", close=close, listing=listing) if close else listing,
     )

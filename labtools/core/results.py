@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from labtools.core.messages import Text
+
 Status = Literal["ok", "changed", "failed", "skipped"]
 STATUSES: tuple[Status, ...] = ("ok", "changed", "failed", "skipped")
 
@@ -28,7 +30,7 @@ class Output:
     changed: bool = True
     failed: bool = False
     skipped: bool = False
-    message: str = ""
+    message: Text = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -46,7 +48,7 @@ class StepResult:
     stdout: str = ""
     stderr: str = ""
     attempts: int = 1
-    message: str = ""  # why skipped / failed, in one line
+    message: Text = ""  # why skipped / failed, in one line (a catalogue message or raw text)
     ignored: bool = False  # failed, but ignore_errors let the run go on
     registered: Mapping[str, Any] = field(default_factory=dict)
     no_log: bool = False
@@ -67,7 +69,7 @@ class RunStarted:
     hosts: tuple[str, ...]
     run_dir: str
     providers: Mapping[str, str] = field(default_factory=dict)  # host -> provider
-    banners: tuple[str, ...] = ()  # e.g. provider auto fell back to the fake cluster
+    banners: tuple[Text, ...] = ()  # e.g. provider auto fell back to the fake cluster
     verbosity: int = 0
     time: float = 0.0
 
@@ -118,7 +120,7 @@ class StepProgress:
     host: str
     phase: str
     step: str
-    message: str = ""
+    message: Text = ""
     fraction: float | None = None
     attempt: int | None = None
     attempts: int | None = None
@@ -175,7 +177,7 @@ class Notice:
     """A warning for the user (a reporter disabled, a provider fallback)."""
 
     kind: ClassVar[str] = "warning"
-    message: str
+    message: Text
     host: str | None = None
     time: float = 0.0
 

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from labtools.core.errors import ConfigError, Location, SchemaError, YamlSyntaxError
+from labtools.core.messages import Msg, msg
 
 try:  # the C loader is several times faster on big playbooks
     from yaml import CSafeLoader as _Loader
@@ -33,10 +34,10 @@ def key_path(path: Iterable[str | int]) -> str:
     return text
 
 
-def did_you_mean(word: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+def did_you_mean(word: str, choices: Iterable[str], *, cutoff: float = 0.6) -> Msg | None:
     """A ``did you mean 'x'?`` hint for the closest choice, or None when nothing is close."""
     matches = difflib.get_close_matches(str(word), sorted(set(choices)), n=1, cutoff=cutoff)
-    return f"did you mean '{matches[0]}'?" if matches else None
+    return msg("did you mean '{choice}'?", choice=matches[0]) if matches else None
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,13 @@ def load_yaml(path: str | Path) -> YamlDoc:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError(f"file not found: {path}", location=Location(str(path))) from exc
+        raise ConfigError(
+            msg("file not found: {path}", path=path), location=Location(str(path))
+        ) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}", location=Location(str(path))) from exc
+        raise ConfigError(
+            msg("cannot read {path}: {reason}", path=path, reason=exc), location=Location(str(path))
+        ) from exc
     return parse_yaml(text, str(path))
 
 

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from labtools.core.errors import Interrupted, MissingBinaryError, ServiceError
+from labtools.core.messages import Msg, msg
 from labtools.core.model import Command
 from labtools.core.results import Output
 
@@ -41,20 +42,26 @@ GRACE_SECONDS = 2.0  # between SIGTERM and SIGKILL
 TAIL_LINES = 20
 _OK_CODES = tuple(range(-64, 256))  # never let sh raise for an exit code; the runner decides
 
-INSTALL_HINTS: Mapping[str, str] = {
-    "kubectl": "install kubectl: https://kubernetes.io/docs/tasks/tools/ "
-    "(or use `minikube kubectl --`)",
-    "minikube": "install minikube: https://minikube.sigs.k8s.io/docs/start/",
-    "docker": "install Docker: https://docs.docker.com/engine/install/",
-    "curl": "install curl (Debian/Ubuntu: `apt-get install curl`)",
-    "git": "install git (Debian/Ubuntu: `apt-get install git`)",
+INSTALL_HINTS: Mapping[str, Msg] = {
+    "kubectl": msg(
+        "install kubectl: {url} (or use `minikube kubectl --`)",
+        url="https://kubernetes.io/docs/tasks/tools/",
+    ),
+    "minikube": msg("install minikube: {url}", url="https://minikube.sigs.k8s.io/docs/start/"),
+    "docker": msg("install Docker: {url}", url="https://docs.docker.com/engine/install/"),
+    "curl": msg("install {name} (Debian/Ubuntu: `apt-get install {name}`)", name="curl"),
+    "git": msg("install {name} (Debian/Ubuntu: `apt-get install {name}`)", name="git"),
 }
+INTERRUPTED = msg("the run was interrupted")
+STOPPED = msg("interrupted; every process the run started was stopped")
 
 
-def _hint_for(binary: str) -> str:
+def _hint_for(binary: str) -> Msg:
     """How to get a missing binary."""
     name = os.path.basename(binary)
-    return INSTALL_HINTS.get(name, f"install `{name}` or add its directory to PATH")
+    return INSTALL_HINTS.get(name) or msg(
+        "install `{name}` or add its directory to PATH", name=name
+    )
 
 
 def _command(binary: str) -> Any:
@@ -64,7 +71,9 @@ def _command(binary: str) -> Any:
     try:
         return _resolved(binary, os.environ.get("PATH", ""))
     except sh.CommandNotFound as exc:
-        raise MissingBinaryError(f"command not found: {binary}", hint=_hint_for(binary)) from exc
+        raise MissingBinaryError(
+            msg("command not found: {binary}", binary=binary), hint=_hint_for(binary)
+        ) from exc
 
 
 @functools.lru_cache(maxsize=64)
@@ -293,7 +302,7 @@ def run(
     """Run ``command`` to the end (or its timeout: the group is killed, rc 124)."""
     registry = registry or DEFAULT_REGISTRY
     if registry.interrupted.is_set():
-        raise Interrupted("the run was interrupted")
+        raise Interrupted(INTERRUPTED)
     program = _command(command.argv[0])
     if interactive:
         return _run_interactive(program, command)
@@ -364,7 +373,7 @@ def _wait(proc: Any, command: Command, registry: ProcessRegistry) -> tuple[int, 
     if not _group_exists(pgid):
         registry.discard(pgid)
     if registry.interrupted.is_set():
-        raise Interrupted("the run was interrupted")
+        raise Interrupted(INTERRUPTED)
     return (TIMEOUT_RC if timed_out.is_set() else int(proc.exit_code)), timed_out.is_set()
 
 
@@ -469,25 +478,28 @@ class Service:
         while time.monotonic() < deadline:
             if self.registry.interrupted.is_set():
                 self.stop()
-                raise Interrupted("the run was interrupted")
+                raise Interrupted(INTERRUPTED)
             if not self.running:
-                self._fail("exited before it was ready")
+                self._fail(msg("exited before it was ready"))
             if _probe(http, tcp):
                 return
             time.sleep(0.05)
         self.stop()
-        self._fail(f"was not ready after {timeout:g}s")
+        seconds = f"{timeout:g}"
+        self._fail(msg("was not ready after {seconds}s", seconds=seconds))
 
-    def _fail(self, what: str) -> None:
+    def _fail(self, what: Msg) -> None:
         """Raise ServiceError with the output tail and a hint when the port is taken."""
         self.stop()
         tail = "".join(self._tail).strip()
         hint = None
         if "address already in use" in tail.lower() or "bind" in tail.lower():
-            hint = f"port {self.port} is in use; free it or choose another `port:`"
-        message = f"service {self.name!r} {what}"
+            hint = msg("port {port} is in use; free it or choose another `port:`", port=self.port)
+        message = msg("service {name!r} {what}", name=self.name, what=what)
         if tail:
-            message += f"; output:\n{tail}"
+            message = msg(
+                "service {name!r} {what}; output:\n{tail}", name=self.name, what=what, tail=tail
+            )
         raise ServiceError(message, hint=hint)
 
     def tail(self) -> str:
@@ -581,7 +593,7 @@ def stop_all_on_exit(registry: ProcessRegistry) -> Iterator[ProcessRegistry]:
     except (KeyboardInterrupt, _Terminated) as exc:
         registry.interrupted.set()
         registry.stop_all()
-        raise Interrupted("interrupted; every process the run started was stopped") from exc
+        raise Interrupted(STOPPED) from exc
     finally:
         registry.stop_all()
         if previous is not None:

@@ -30,6 +30,7 @@ from labtools.core.actions import (
     StartService,
 )
 from labtools.core.errors import Interrupted, LabError
+from labtools.core.messages import Text, english, joined, msg, msgn
 from labtools.core.model import Command, HostPlan, Plan, Step
 from labtools.core.plan import step_vars
 from labtools.core.redact import Redactor, mask_result
@@ -72,7 +73,7 @@ class RunInfo:
     """What the run start tells reporters besides the plan: providers, banners, verbosity."""
 
     providers: Mapping[str, str] = field(default_factory=dict)
-    banners: tuple[str, ...] = ()
+    banners: tuple[Text, ...] = ()
     verbosity: int = 0
 
 
@@ -210,7 +211,7 @@ class Runner:
         try:
             variables = step_vars(state.plan, step, state.registered)
             if step.when is not None and not _truthy(step.when, variables, step):
-                return self._skipped(state, step, f"when: {step.when} was false")
+                return self._skipped(state, step, msg("when: {expr} was false", expr=step.when))
             action = self._build(state, step, variables)
             if step.no_log:
                 self.redactor.add(*_secret_words(action))
@@ -230,7 +231,7 @@ class Runner:
         except Interrupted:
             raise
         except LabError as exc:
-            return self._failed(state, step, exc.format())
+            return self._failed(state, step, _error_text(exc))
 
     def _build(self, state: HostState, step: Step, variables: Mapping[str, Any]) -> Action:
         """Render the step's action for this host."""
@@ -244,14 +245,14 @@ class Runner:
         )
         return actions.build(step, variables, ctx)
 
-    def _skipped(self, state: HostState, step: Step, reason: str) -> StepResult:
+    def _skipped(self, state: HostState, step: Step, reason: Text) -> StepResult:
         """A skipped result (registered as skipped, like Ansible)."""
         if step.register:
             state.registered[step.register] = {
                 "skipped": True,
                 "changed": False,
                 "failed": False,
-                "skip_reason": reason,
+                "skip_reason": english(reason),
             }
         return StepResult(
             host=state.plan.host.name,
@@ -262,10 +263,14 @@ class Runner:
             no_log=step.no_log,
         )
 
-    def _failed(self, state: HostState, step: Step, message: str) -> StepResult:
+    def _failed(self, state: HostState, step: Step, message: Text) -> StepResult:
         """A failure before anything ran (template error, missing binary)."""
         if step.register:
-            state.registered[step.register] = {"failed": True, "changed": False, "msg": message}
+            state.registered[step.register] = {
+                "failed": True,
+                "changed": False,
+                "msg": english(message),
+            }
         return StepResult(
             host=state.plan.host.name,
             phase=step.phase,
@@ -287,7 +292,8 @@ class Runner:
         while True:
             attempts += 1
             if attempts > 1:
-                self._progress(state, step, f"attempt {attempts}/{total}", attempts, total)
+                note = msg("attempt {attempt}/{attempts}", attempt=attempts, attempts=total)
+                self._progress(state, step, note, attempts, total)
             output = self._perform(state, step, action)
             registered = _registered(output)
             status, message = _status(step, variables, registered, output)
@@ -297,10 +303,15 @@ class Runner:
                 break
             if attempts >= total:
                 status = "failed"
-                message = f"until: {step.until} still false after {attempts} attempt(s)"
+                message = msgn(
+                    "until: {expr} still false after {n} attempt",
+                    "until: {expr} still false after {n} attempts",
+                    attempts,
+                    expr=step.until,
+                )
                 break
             if self.registry.interrupted.wait(waits[attempts - 1]):
-                raise Interrupted("the run was interrupted")
+                raise Interrupted(process.INTERRUPTED)
         registered.update(changed=status == "changed", failed=status == "failed", attempts=attempts)
         if step.register:
             state.registered[step.register] = registered
@@ -323,7 +334,7 @@ class Runner:
         )
 
     def _progress(
-        self, state: HostState, step: Step, message: str, attempt: int, total: int
+        self, state: HostState, step: Step, message: Text, attempt: int, total: int
     ) -> None:
         """A retry of an until-loop, as a progress event (``attempt 7/30``)."""
         self.emit(
@@ -356,7 +367,7 @@ class Runner:
         except Interrupted:
             raise
         except LabError as exc:
-            return Output(rc=None, failed=True, changed=False, message=exc.format())
+            return Output(rc=None, failed=True, changed=False, message=_error_text(exc))
 
     def _output_callback(self, state: HostState, step: Step) -> Callable[[str, str], None] | None:
         """Live output lines as StepOutput events (-vv and more, never for no_log steps)."""
@@ -377,11 +388,12 @@ class Runner:
             registry=self.registry,
             interactive=action.interactive and self.tty,
         )
-        message = ""
+        message: Text = ""
         if out.timed_out:
-            message = f"timed out after {action.command.timeout:g}s"
+            seconds = f"{action.command.timeout:g}"
+            message = msg("timed out after {seconds}s", seconds=seconds)
         elif out.rc != 0:
-            message = f"exit code {out.rc}"
+            message = msg("exit code {rc}", rc=out.rc)
         return dataclasses.replace(out, changed=not action.readonly, message=message)
 
     def _start_service(self, state: HostState, step: Step, action: StartService) -> Output:
@@ -460,7 +472,7 @@ class Runner:
         """Sleep, but wake up on Ctrl-C."""
         started = time.perf_counter()
         if self.registry.interrupted.wait(seconds):
-            raise Interrupted("the run was interrupted")
+            raise Interrupted(process.INTERRUPTED)
         return Output(0, changed=False, duration=time.perf_counter() - started)
 
 
@@ -538,8 +550,10 @@ def _provider_for(host_plan: HostPlan, providers: Mapping[str, Provider]) -> Pro
     provider = providers.get(host.name) or providers.get(host.provider)
     if provider is None:
         raise LabError(
-            f"no provider {host.provider!r} for host {host.name!r}",
-            hint=f"known providers: {', '.join(sorted(providers)) or 'none'}",
+            msg(
+                "no provider {provider!r} for host {host!r}", provider=host.provider, host=host.name
+            ),
+            hint=msg("known providers: {names}", names=", ".join(sorted(providers)) or msg("none")),
         )
     return provider
 
@@ -584,7 +598,7 @@ def _json_or_none(text: str) -> Any:
 
 def _status(
     step: Step, variables: Mapping[str, Any], registered: dict[str, Any], output: Output
-) -> tuple[Status, str]:
+) -> tuple[Status, Text]:
     """Apply skipped / failed_when / changed_when to one attempt."""
     if output.skipped:
         return "skipped", output.message
@@ -593,9 +607,9 @@ def _status(
     message = output.message
     if step.failed_when is not None:
         failed = _truthy(step.failed_when, scope, step)
-        message = f"failed_when: {step.failed_when}" if failed else ""
+        message = msg("failed_when: {expr}", expr=step.failed_when) if failed else ""
     if failed:
-        return "failed", message or "failed"
+        return "failed", message or msg("failed")
     changed = output.changed
     if step.changed_when is not None:
         changed = _truthy(step.changed_when, scope, step)
@@ -627,7 +641,7 @@ def _service_fields(service: process.Service) -> dict[str, Any]:
     return {"name": service.name, "pid": service.pid, "port": service.port, "url": service.url}
 
 
-def _cluster_failure(progress: str | None, failed: Output) -> str:
+def _cluster_failure(progress: str | None, failed: Output) -> Text:
     """Why a cluster operation failed, with minikube's own error message when it gave one."""
     if progress == "minikube-json":
         from labtools.providers.minikube_events import failure_message
@@ -635,7 +649,7 @@ def _cluster_failure(progress: str | None, failed: Output) -> str:
         detail = failure_message(failed.stdout)
         if detail:
             return detail
-    return f"exit code {failed.rc}"
+    return msg("exit code {rc}", rc=failed.rc)
 
 
 def _http(action: HttpCheck) -> Output:
@@ -655,17 +669,28 @@ def _http(action: HttpCheck) -> Output:
     except (OSError, ValueError) as exc:
         duration = time.perf_counter() - started
         return Output(None, "", str(exc), duration, changed=False, failed=True, message=str(exc))
-    problems = []
+    problems: list[Text] = []
     if status != action.status:
-        problems.append(f"status {status}, expected {action.status}")
+        expected = action.status
+        problems.append(
+            msg("status {status}, expected {expected}", status=status, expected=expected)
+        )
     if action.contains is not None and action.contains not in body:
-        problems.append(f"body does not contain {action.contains!r}")
+        problems.append(msg("body does not contain {text!r}", text=action.contains))
     return Output(
         rc=0 if not problems else 1,
         stdout=body,
         duration=time.perf_counter() - started,
         changed=False,
         failed=bool(problems),
-        message="; ".join(problems),
+        message=joined(problems, msg("; ")),
         extra={"status": status},
     )
+
+
+def _error_text(exc: LabError) -> Text:
+    """A LabError as a step's message: its location, text and hint, still translatable."""
+    where = f"{exc.location}: " if exc.location else ""
+    if exc.hint_text is None:
+        return msg("{where}{message}", where=where, message=exc.text) if where else exc.text
+    return msg("{where}{message} (hint: {hint})", where=where, message=exc.text, hint=exc.hint_text)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from labtools.core.errors import ConfigError, Location
+from labtools.core.messages import Msg, msg
 from labtools.core.model import Host
 from labtools.providers.base import ClusterOp, Provider
 from labtools.providers.context import ContextProvider
@@ -53,7 +54,7 @@ def get_provider(name: str) -> Provider:
     if name in REGISTRY:
         return REGISTRY[name]()
     if name == AUTO:
-        raise ConfigError("provider auto must be resolved first", hint="call resolve_provider")
+        raise ConfigError(msg("provider auto must be resolved first (resolve_provider)"))
     raise unknown_provider(name)
 
 
@@ -61,8 +62,9 @@ def unknown_provider(name: str, location: Location | None = None) -> ConfigError
     """The error for a provider name that is not registered."""
     from labtools.core.yamlfile import did_you_mean
 
-    hint = did_you_mean(name, provider_names()) or f"use one of {', '.join(provider_names())}"
-    return ConfigError(f"unknown provider {name!r}", location=location, hint=hint)
+    known = msg("use one of: {names}", names=", ".join(provider_names()))
+    hint = did_you_mean(name, provider_names()) or known
+    return ConfigError(msg("unknown provider {name!r}", name=name), location=location, hint=hint)
 
 
 def host_defaults(host: str, variables: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,17 +80,20 @@ def host_defaults(host: str, variables: Mapping[str, Any]) -> dict[str, Any]:
     return {"provider": name, **provider.defaults(host, variables)}
 
 
-def fake_banner(host: Host) -> str:
+def fake_banner(host: Host) -> Msg:
     """The loud text shown when ``auto`` falls back to the fake cluster."""
     binary = host.vars.get("minikube_bin") or "minikube"
-    return (
-        f"!!! host {host.name}: {binary} is not on PATH, so provider auto uses the FAKE cluster "
+    return msg(
+        "!!! host {host}: {binary} is not on PATH, so provider auto uses the FAKE cluster "
         "(labtools.testing): nothing runs on a real Kubernetes. Install minikube "
-        "(https://minikube.sigs.k8s.io/docs/start/) or set provider: fake to silence this. !!!"
+        "({url}) or set provider: fake to silence this. !!!",
+        host=host.name,
+        binary=binary,
+        url="https://minikube.sigs.k8s.io/docs/start/",
     )
 
 
-def resolve_provider(host: Host, which: Which = shutil.which) -> tuple[str, str | None]:
+def resolve_provider(host: Host, which: Which = shutil.which) -> tuple[str, Msg | None]:
     """The concrete provider name for a host and, when ``auto`` fell back to fake, a banner."""
     if host.provider != AUTO:
         return host.provider, None
@@ -98,7 +103,7 @@ def resolve_provider(host: Host, which: Which = shutil.which) -> tuple[str, str 
     return "fake", fake_banner(host)
 
 
-def provider_for(host: Host, which: Which = shutil.which) -> tuple[Provider, str | None]:
+def provider_for(host: Host, which: Which = shutil.which) -> tuple[Provider, Msg | None]:
     """The provider object for a host (``auto`` resolved) and the fallback banner, if any."""
     name, banner = resolve_provider(host, which)
     return get_provider(name), banner

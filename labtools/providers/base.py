@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from labtools.core.messages import Text, msg
 from labtools.core.model import Command, Host
 from labtools.core.results import Output
 
@@ -30,7 +31,7 @@ class ClusterOp:
     run: tuple[str, ...] | None = None
     after: tuple[tuple[str, ...], ...] = ()  # commands run after ``run`` (e.g. kubeconfig cleanup)
     progress: str | None = None
-    skip_reason: str | None = None
+    skip_reason: Text | None = None
     timeout: float | None = None
 
 
@@ -62,12 +63,16 @@ class PreflightProblem:
 
     host: str
     what: str
-    message: str
-    hint: str = ""
+    message: Text
+    hint: Text = ""
 
-    def text(self) -> str:
+    def text(self) -> Text:
         """``what: message; hint``."""
-        return f"{self.what}: {self.message}" + (f"; {self.hint}" if self.hint else "")
+        if not self.hint:
+            return msg("{what}: {message}", what=self.what, message=self.message)
+        return msg(
+            "{what}: {message}; {hint}", what=self.what, message=self.message, hint=self.hint
+        )
 
 
 class Provider(Protocol):
@@ -121,13 +126,13 @@ def binary_of(host: Host, tool: str) -> str:
     return str(host.vars.get(f"{tool}_bin") or tool)
 
 
-def where(host: Host) -> str:
+def where(host: Host) -> Text:
     """``host lab-01 (inventory.yml:12)`` for messages."""
     src = host.source
     if src is None:
-        return f"host {host.name}"
+        return msg("host {host}", host=host.name)
     place = src.file if src.line is None else f"{src.file}:{src.line}"
-    return f"host {host.name} ({place})"
+    return msg("host {host} ({place})", host=host.name, place=place)
 
 
 def kubectl_version_fact(host: Host) -> FactCommand:

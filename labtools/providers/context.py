@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from labtools.core.errors import ConfigError, Location, ProviderError
+from labtools.core.messages import Text, msg
 from labtools.core.model import Command, Host
 from labtools.core.results import Output
 from labtools.providers.base import (
@@ -22,7 +23,7 @@ from labtools.providers.base import (
 )
 from labtools.providers.minikube import _truthy, unknown_op
 
-NO_MINIKUBE = "provider context: no minikube (existing cluster)"
+NO_MINIKUBE = msg("provider context: no minikube (existing cluster)")
 # Namespaces the cluster owns: labtools never deletes them, even when the inventory names one.
 SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 
@@ -35,9 +36,9 @@ def context_of(host: Host) -> str:
         if host.source is not None:
             where = Location(host.source.file, host.source.line, f"{host.name}.kube_context")
         raise ConfigError(
-            f"host {host.name}: provider context needs `kube_context`",
+            msg("host {host}: provider context needs `kube_context`", host=host.name),
             location=where,
-            hint="set `kube_context: NAME` (see `kubectl config get-contexts -o name`)",
+            hint=msg("set `kube_context: NAME` (see `kubectl config get-contexts -o name`)"),
         )
     return str(value)
 
@@ -103,7 +104,9 @@ class ContextProvider:
 
     def minikube(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
         """There is no minikube here: the runner skips minikube steps (see ``has_minikube``)."""
-        raise ProviderError(NO_MINIKUBE, hint="use provider minikube or fake for minikube steps")
+        raise ProviderError(
+            NO_MINIKUBE, hint=msg("use provider minikube or fake for minikube steps")
+        )
 
     def env(self, host: Host) -> dict[str, str]:
         """``KUBECONFIG`` when the host sets ``kubeconfig``."""
@@ -123,18 +126,25 @@ class ContextProvider:
             run = (*self.kubectl_base(host), "delete", "namespace", namespace, "--wait=true")
             return ClusterOp("delete", probe, namespace_absent, run, timeout=300.0)
         if op == "stop":
-            reason = "provider context: the cluster is not ours to stop"
+            reason = msg("provider context: the cluster is not ours to stop")
             return ClusterOp("stop", skip_reason=reason)
         if op == "status":
             return ClusterOp("status", probe, namespace_exists, probe)
         raise unknown_op(host, op)
 
-    def delete_skip_reason(self, host: Host, namespace: str) -> str | None:
+    def delete_skip_reason(self, host: Host, namespace: str) -> Text | None:
         """Why ``delete`` must not remove the namespace, or None."""
         if _truthy(host.vars.get("keep")):
-            return f"keep: true for host {host.name} (namespace {namespace} kept)"
+            return msg(
+                "keep: true for host {host} (namespace {namespace} kept)",
+                host=host.name,
+                namespace=namespace,
+            )
         if namespace in SYSTEM_NAMESPACES:
-            return f"namespace {namespace} belongs to the cluster; labtools does not delete it"
+            return msg(
+                "namespace {namespace} belongs to the cluster; labtools does not delete it",
+                namespace=namespace,
+            )
         return None
 
 
@@ -143,14 +153,25 @@ def check_context(host: Host, facts: Facts) -> list[PreflightProblem]:
     context = host.vars.get("kube_context")
     kubeconfig = host.vars.get("kubeconfig")
     if not context:
-        message = f"provider context needs `kube_context` for {where(host)}"
-        hint = "set it to one of `kubectl config get-contexts -o name`"
+        message = msg("provider context needs `kube_context` for {where}", where=where(host))
+        hint = msg("set it to one of `kubectl config get-contexts -o name`")
         return [PreflightProblem(host.name, "kube_context", message, hint)]
     if kubeconfig and facts.kubeconfig_exists is False:
-        message = f"kubeconfig {kubeconfig} of {where(host)} does not exist"
-        return [PreflightProblem(host.name, "kubeconfig", message, "fix the `kubeconfig` path")]
+        message = msg(
+            "kubeconfig {kubeconfig} of {where} does not exist",
+            kubeconfig=kubeconfig,
+            where=where(host),
+        )
+        hint = msg("fix the `kubeconfig` path")
+        return [PreflightProblem(host.name, "kubeconfig", message, hint)]
     if facts.contexts is not None and context not in facts.contexts:
-        known = ", ".join(facts.contexts) or "none"
-        message = f"context {context} of {where(host)} is not in the kubeconfig (it has: {known})"
-        return [PreflightProblem(host.name, "kube_context", message, "fix `kube_context`")]
+        known = ", ".join(facts.contexts) or msg("none")
+        message = msg(
+            "context {context} of {where} is not in the kubeconfig (it has: {known})",
+            context=context,
+            where=where(host),
+            known=known,
+        )
+        hint = msg("fix `kube_context`")
+        return [PreflightProblem(host.name, "kube_context", message, hint)]
     return []

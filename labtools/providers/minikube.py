@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from labtools.core.errors import ConfigError, Location
+from labtools.core.messages import msg
 from labtools.core.model import Command, Host
 from labtools.core.results import Output
 from labtools.providers import minikube_checks as checks
@@ -46,9 +47,14 @@ def list_var(host: Host, key: str) -> list[str]:
     if isinstance(value, list | tuple):
         return [str(item) for item in value]
     raise ConfigError(
-        f"host {host.name}: `{key}` must be a list, got {type(value).__name__}",
+        msg(
+            "host {host}: `{key}` must be a list, got {type}",
+            host=host.name,
+            key=key,
+            type=type(value).__name__,
+        ),
         location=_location(host, key),
-        hint=f"write `{key}: [a, b]`",
+        hint=msg("write `{key}: [a, b]`", key=key),
     )
 
 
@@ -234,7 +240,11 @@ class MinikubeProvider:
             return ClusterOp("stop", status, stop_is_done, self.minikube(host, ("stop",)))
         if op == "delete":
             if _truthy(host.vars.get("keep")):
-                reason = f"keep: true for host {host.name} (profile {profile_of(host)} kept)"
+                reason = msg(
+                    "keep: true for host {host} (profile {profile} kept)",
+                    host=host.name,
+                    profile=profile_of(host),
+                )
                 return ClusterOp("delete", skip_reason=reason)
             probe = (*self.minikube_base(host), "profile", "list", "-o", "json")
             run = self.minikube(host, ("delete",))
@@ -254,6 +264,6 @@ def _truthy(value: Any) -> bool:
 def unknown_op(host: Host, op: str) -> ConfigError:
     """The error for a ``cluster:`` value that is not a lifecycle operation."""
     return ConfigError(
-        f"host {host.name}: unknown cluster operation {op!r}",
-        hint="use one of: start, stop, delete, status",
+        msg("host {host}: unknown cluster operation {op!r}", host=host.name, op=op),
+        hint=msg("use one of: {names}", names="start, stop, delete, status"),
     )

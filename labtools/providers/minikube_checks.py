@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from labtools.core.messages import msg, msgn
 from labtools.core.model import Host
 from labtools.providers.base import Facts, PreflightProblem, where
 
@@ -65,24 +66,41 @@ def check_driver(host: Host, facts: Facts) -> list[PreflightProblem]:
         usable = [d for d in found if facts.drivers.get(d, d not in DRIVERS_PROBED)]
         if usable:
             return []
-        message = (
-            f"no minikube driver found for {where(host)} (looked for {', '.join(DRIVER_BINARIES)})"
+        message = msg(
+            "no minikube driver found for {where} (looked for {drivers})",
+            where=where(host),
+            drivers=", ".join(DRIVER_BINARIES),
         )
         if found:
-            message = (
-                f"{', '.join(found)} found but not answering (`info` failed) for {where(host)}"
+            message = msg(
+                "{drivers} found but not answering (`info` failed) for {where}",
+                drivers=", ".join(found),
+                where=where(host),
             )
-        return [PreflightProblem(host.name, "driver", message, "start Docker or set `driver`")]
+        hint = msg("start Docker or set `driver`")
+        return [PreflightProblem(host.name, "driver", message, hint)]
     driver = str(driver)
     binary = DRIVER_BINARIES.get(driver)
     if binary and not facts.binaries.get(binary):
-        message = f"inventory asks driver {driver} for {where(host)} but {binary} is not on PATH"
-        return [
-            PreflightProblem(host.name, "driver", message, f"install {binary} or change `driver`")
-        ]
+        message = msg(
+            "inventory asks driver {driver} for {where} but {binary} is not on PATH",
+            driver=driver,
+            where=where(host),
+            binary=binary,
+        )
+        hint = msg("install {binary} or change `driver`", binary=binary)
+        return [PreflightProblem(host.name, "driver", message, hint)]
     if driver in DRIVERS_PROBED and not facts.drivers.get(driver, False):
-        message = f"inventory asks driver {driver} for {where(host)} but `{binary} info` failed"
-        hint = f"start the {driver} daemon (and check your user may use it) or change `driver`"
+        message = msg(
+            "inventory asks driver {driver} for {where} but `{binary} info` failed",
+            driver=driver,
+            where=where(host),
+            binary=binary,
+        )
+        hint = msg(
+            "start the {driver} daemon (and check your user may use it) or change `driver`",
+            driver=driver,
+        )
         return [PreflightProblem(host.name, "driver", message, hint)]
     return []
 
@@ -92,21 +110,36 @@ def check_resources(host: Host, facts: Facts) -> list[PreflightProblem]:
     problems: list[PreflightProblem] = []
     cpus = cpus_of(host)
     if cpus is not None and cpus < MIN_CPUS:
-        message = f"inventory asks {cpus} CPU for {where(host)}; minikube needs at least {MIN_CPUS}"
-        problems.append(PreflightProblem(host.name, "cpus", message, "set `cpus: 2` or more"))
+        message = msgn(
+            "inventory asks {n} CPU for {where}; minikube needs at least {minimum}",
+            "inventory asks {n} CPUs for {where}; minikube needs at least {minimum}",
+            cpus,
+            where=where(host),
+            minimum=MIN_CPUS,
+        )
+        hint = msg("set `cpus: {minimum}` or more", minimum=MIN_CPUS)
+        problems.append(PreflightProblem(host.name, "cpus", message, hint))
     elif cpus is not None and facts.cpu_count is not None and cpus > facts.cpu_count:
-        message = f"inventory asks {cpus} CPUs for {where(host)} but {facts.cpu_count} exist"
-        problems.append(PreflightProblem(host.name, "cpus", message, "lower `cpus`"))
+        message = msg(
+            "inventory asks {cpus} CPUs for {where} but {count} exist",
+            cpus=cpus,
+            where=where(host),
+            count=facts.cpu_count,
+        )
+        problems.append(PreflightProblem(host.name, "cpus", message, msg("lower `cpus`")))
     problems += check_memory(host, facts)
     disk = size_mb(host.vars.get("disk_size", DEFAULT_DISK_MB))
     if disk is not None and facts.disk_free_mb is not None and disk > facts.disk_free_mb:
-        message = (
-            f"inventory asks {disk} MB for {where(host)} but {facts.disk_free_mb} MB is free "
-            f"where minikube keeps its machines ({minikube_home(host)})"
+        message = msg(
+            "inventory asks {disk} MB for {where} but {free} MB is free "
+            "where minikube keeps its machines ({home})",
+            disk=disk,
+            where=where(host),
+            free=facts.disk_free_mb,
+            home=minikube_home(host),
         )
-        problems.append(
-            PreflightProblem(host.name, "disk", message, "lower `disk_size` or free some disk")
-        )
+        hint = msg("lower `disk_size` or free some disk")
+        problems.append(PreflightProblem(host.name, "disk", message, hint))
     return problems
 
 
@@ -116,12 +149,24 @@ def check_memory(host: Host, facts: Facts) -> list[PreflightProblem]:
     if memory is None:
         return []
     if memory < MIN_MEMORY_MB:
-        message = f"inventory asks {memory} MB for {where(host)}; minikube needs {MIN_MEMORY_MB} MB"
-        return [PreflightProblem(host.name, "memory", message, "raise `memory` to 2200 or more")]
+        message = msg(
+            "inventory asks {memory} MB for {where}; minikube needs {minimum} MB",
+            memory=memory,
+            where=where(host),
+            minimum=MIN_MEMORY_MB,
+        )
+        hint = msg("raise `memory` to {memory} or more", memory=2200)
+        return [PreflightProblem(host.name, "memory", message, hint)]
     available = facts.mem_available_mb
     if available is not None and memory > available:
-        message = f"inventory asks {memory} MB for {where(host)} but {available} MB is available"
-        return [PreflightProblem(host.name, "memory", message, "lower `memory` or close programs")]
+        message = msg(
+            "inventory asks {memory} MB for {where} but {available} MB is available",
+            memory=memory,
+            where=where(host),
+            available=available,
+        )
+        hint = msg("lower `memory` or close programs")
+        return [PreflightProblem(host.name, "memory", message, hint)]
     return []
 
 
@@ -132,6 +177,11 @@ def check_total_memory(hosts: Sequence[Host], available: int | None) -> list[Pre
     total = sum(sized.values())
     if len(sized) < 2 or available is None or total <= available:
         return []
-    message = f"{len(sized)} minikube hosts together ask {total} MB but {available} MB is available"
-    hint = "run fewer hosts at once (--limit) or lower `memory`"
+    message = msg(
+        "{count} minikube hosts together ask {total} MB but {available} MB is available",
+        count=len(sized),
+        total=total,
+        available=available,
+    )
+    hint = msg("run fewer hosts at once (--limit) or lower `memory`")
     return [PreflightProblem(", ".join(sized), "memory", message, hint)]

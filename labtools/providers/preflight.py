@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 
 from labtools.core.errors import PreflightError
+from labtools.core.messages import joined, msg, msgn
 from labtools.core.model import Host
 from labtools.core.results import Output
 from labtools.providers.base import (
@@ -133,8 +134,8 @@ def check_binaries(host: Host, facts: Facts, provider: Provider) -> list[Preflig
                 PreflightProblem(
                     host.name,
                     tool,
-                    f"`{binary} version` failed for {where(host)}",
-                    f"check that `{binary} version -o json` works in a terminal",
+                    msg("`{binary} version` failed for {where}", binary=binary, where=where(host)),
+                    msg("check that `{binary} version -o json` works in a terminal", binary=binary),
                 )
             )
     return problems
@@ -143,21 +144,29 @@ def check_binaries(host: Host, facts: Facts, provider: Provider) -> list[Preflig
 def missing_binary(host: Host, tool: str, binary: str) -> PreflightProblem:
     """The problem for a binary that is not on PATH, with where to get it."""
     if tool == "minikube":
-        hint = f"install it: {MINIKUBE_INSTALL} or use provider: fake to rehearse"
+        hint = msg("install it: {url} or use provider: fake to rehearse", url=MINIKUBE_INSTALL)
     elif tool == "kubectl":
-        hint = f"install it: {KUBECTL_INSTALL}"
+        hint = msg("install it: {url}", url=KUBECTL_INSTALL)
     else:
-        hint = f"install {binary} or change the inventory"
-    return PreflightProblem(
-        host.name, tool, f"{binary} not found on PATH (needed by {where(host)})", hint
+        hint = msg("install {binary} or change the inventory", binary=binary)
+    message = msg(
+        "{binary} not found on PATH (needed by {where})", binary=binary, where=where(host)
     )
+    return PreflightProblem(host.name, tool, message, hint)
 
 
 def preflight_error(problems: Sequence[PreflightProblem]) -> PreflightError:
     """All problems in one paragraph."""
-    count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")
-    body = " ".join(f"{p.text()}." for p in problems)
-    return PreflightError(f"preflight found {count}: {body}", hint="fix these, then run again")
+    body = joined([msg("{problem}.", problem=p.text()) for p in problems], " ")
+    return PreflightError(
+        msgn(
+            "preflight found {n} problem: {problems}",
+            "preflight found {n} problems: {problems}",
+            len(problems),
+            problems=body,
+        ),
+        hint=msg("fix these, then run again"),
+    )
 
 
 def cached(run: Run) -> Run:

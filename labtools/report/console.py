@@ -8,6 +8,8 @@ import time
 from collections.abc import Mapping
 from typing import IO, Any
 
+from labtools.core.i18n import SOURCE_LANGUAGE, Translator, translator
+from labtools.core.messages import Text, msg
 from labtools.core.results import (
     Event,
     HostRecap,
@@ -23,21 +25,57 @@ from labtools.core.results import (
     StepResult,
     StepStarted,
 )
+from labtools.report.wrap import wrap
 
 TAIL_LINES = 20
+STDERR, STDOUT = "stderr", "stdout"  # i18n: not text (stream names, shown as they are)
 SLOWEST = 5
 STATUS_STYLE: Mapping[str, str] = {
-    "ok": "green",
-    "changed": "yellow",
-    "failed": "bold red",
-    "skipped": "cyan",
-    "ignored": "magenta",
+    "ok": "green",  # i18n: not text (status -> rich style)
+    "changed": "yellow",  # i18n: not text
+    "failed": "bold red",  # i18n: not text
+    "skipped": "cyan",  # i18n: not text
+    "ignored": "magenta",  # i18n: not text
 }
+IGNORED = "ignored"  # i18n: not text (the recap's key for an ignored failure)
+RECAP_COUNTS = ("ok", "changed", "failed", "skipped", "ignored")  # i18n: not text (HostRecap)
+STATUS_WIDTH = 8  # terminal cells: a zh-TW status is three wide characters
+
+
+def status_word(tr: Translator, status: str) -> str:
+    """A status (``ok``, ``changed``, ``failed``, ``skipped``, ``ignored``) in the language."""
+    words = {
+        "ok": tr.pgettext("status", "ok"),
+        "changed": tr.pgettext("status", "changed"),
+        "failed": tr.pgettext("status", "failed"),
+        "skipped": tr.pgettext("status", "skipped"),
+        "ignored": tr.pgettext("status", "ignored"),
+    }
+    return words.get(status, status)
+
+
+def phase_name(tr: Translator, phase: str) -> str:
+    """A phase (``setup``...) as the reader sees it: the task name, explained in zh-TW."""
+    names = {
+        "setup": tr.pgettext("phase", "setup"),
+        "deploy": tr.pgettext("phase", "deploy"),
+        "explore": tr.pgettext("phase", "explore"),
+        "verify": tr.pgettext("phase", "verify"),
+        "teardown": tr.pgettext("phase", "teardown"),
+    }
+    return names.get(phase, phase)
+
+
+def fill_cells(text: str, width: int, fill: str = " ") -> str:
+    """``text`` filled up to ``width`` terminal cells (CJK characters are two cells)."""
+    from rich.cells import cell_len
+
+    return text + fill * max(0, width - cell_len(text))
 
 
 def use_color(file: IO[str]) -> bool:
     """Colour only on a terminal and when NO_COLOR is not set."""
-    if os.environ.get("NO_COLOR"):
+    if os.getenv("NO_COLOR"):
         return False
     isatty = getattr(file, "isatty", None)
     return bool(isatty and isatty())
@@ -67,7 +105,7 @@ class ConsoleReporter:
         file: IO[str] | None = None,
         *,
         verbosity: int = 0,
-        lang: str = "en",
+        lang: str = SOURCE_LANGUAGE,
         color: bool | None = None,
     ) -> None:
         from rich.console import Console
@@ -77,6 +115,7 @@ class ConsoleReporter:
         self.verbosity = int(verbosity)
         self.verbose = self.verbosity >= 2  # live output lines
         self.lang = lang
+        self.tr = translator(lang)
         self.console = Console(
             file=self.file,
             color_system="auto" if self.color else None,
@@ -97,13 +136,23 @@ class ConsoleReporter:
 
     # --- output helpers -------------------------------------------------------------------
 
-    def _print(self, text: str, style: str | None = None) -> None:
+    def _print(self, text: str, *, style: str | None = None) -> None:
         """One line, never interpreted as markup, never wrapped (commands stay copy-pasteable)."""
         self.console.print(text, style=style if self.color else None, markup=False, soft_wrap=True)
 
+    def _text(self, text: Text | None) -> str:
+        """A message (or plain text) in the run's language."""
+        return self.tr.render(text)
+
+    def _prose(self, text: Text, indent: str, *, style: str | None = None) -> None:
+        """Explanations, reasons, hints: wrapped to the terminal, every line indented."""
+        width = max(20, self.console.width)
+        for line in wrap(self._text(text), width, indent):
+            self._print(line, style=style)
+
     def _status_word(self, word: str) -> str:
         """A status padded to a column, coloured on a terminal."""
-        padded = f"{word:<8}"
+        padded = fill_cells(status_word(self.tr, word), STATUS_WIDTH)
         if not self.color:
             return padded
         from rich.markup import escape
@@ -119,36 +168,53 @@ class ConsoleReporter:
                 self._run_started(event)
             case PhaseStarted():
                 self._print("")
-                self._print(f"PHASE {event.phase} ".ljust(60, "*"), "bold")
+                header = self.tr.gettext("PHASE {phase}", phase=phase_name(self.tr, event.phase))
+                self._print(fill_cells(header + " ", 60, "*"), style="bold")
             case StepStarted():
                 self._step_started(event)
             case StepOutput():
                 if self.verbose:
-                    self._print(f"  [{event.host}] | {event.line}", "dim")
+                    self._print(f"  [{event.host}] | {event.line}", style="dim")
             case StepProgress():
                 self._show_progress(event)
             case StepEnded():
                 self._step_ended(event)
             case ServiceStarted():
-                where = event.url or (f"port {event.port}" if event.port else "")
-                text = f"  service {event.name} started (pid {event.pid}) {where}"
-                self._print(text.rstrip())
+                port = self.tr.gettext("port {port}", port=event.port) if event.port else ""
+                text = self.tr.gettext(
+                    "service {name} started (pid {pid}) {where}",
+                    name=event.name,
+                    pid=event.pid,
+                    where=event.url or port,
+                )
+                self._print(f"  {text}".rstrip())
             case ServiceStopped():
-                self._print(f"  service {event.name} stopped")
+                self._print("  " + self.tr.gettext("service {name} stopped", name=event.name))
             case Notice():
-                self._print(f"WARNING: {event.message}", "yellow")
+                warning = self.tr.gettext("WARNING: {message}", message=self._text(event.message))
+                self._prose(warning, "", style="yellow")
             case RunEnded():
                 self._run_ended(event)
 
     def _run_started(self, event: RunStarted) -> None:
         for banner in event.banners:
             self.banner(banner)
-        hosts = ", ".join(event.hosts)
-        self._print(f"LAB {event.lab} [{', '.join(event.phases)}] on {hosts}")
+        line = self.tr.gettext(
+            "LAB {lab} [{phases}] on {hosts}",
+            lab=event.lab,
+            phases=", ".join(event.phases),
+            hosts=", ".join(event.hosts),
+        )
+        self._print(line)
         if self.verbosity >= 3:
-            self._print(f"  run directory: {event.run_dir}", "dim")
+            self._print(
+                "  " + self.tr.gettext("run directory: {path}", path=event.run_dir), style="dim"
+            )
             for host, provider in event.providers.items():
-                self._print(f"  host {host}: provider {provider}", "dim")
+                text = self.tr.gettext(
+                    "host {host}: provider {provider}", host=host, provider=provider
+                )
+                self._print(f"  {text}", style="dim")
 
     def _step_started(self, event: StepStarted) -> None:
         self.running[(event.host, event.step)] = time.monotonic()
@@ -159,15 +225,15 @@ class ConsoleReporter:
             self._stop_spinner()
         if self.verbosity >= 1 and self._last_header != (event.phase, event.step):
             self._last_header = (event.phase, event.step)
-            self._print(f"STEP {event.step}", "bold")
-            text = event.explain.get(self.lang) or event.explain.get("en")
+            self._print(self.tr.gettext("STEP {step}", step=event.step), style="bold")
+            text = event.explain.get(self.lang) or event.explain.get(SOURCE_LANGUAGE)
             if text:
-                self._print(f"  {text.strip()}", "dim")
+                self._prose(text.strip(), "  ", style="dim")
         if self.verbosity >= 1 and event.display:
-            self._print(f"  [{event.host}] $ {event.display}", "dim")
+            self._print(f"  [{event.host}] $ {event.display}", style="dim")
         self._update_spinner()
 
-    def _update_spinner(self, note: str = "") -> None:
+    def _update_spinner(self, note: Text = "") -> None:
         """A spinner naming the running steps (terminal only, never over an interactive step)."""
         if not self.color or self.interactive:
             return
@@ -175,7 +241,7 @@ class ConsoleReporter:
             self._stop_spinner()
             return
         names = ", ".join(f"{step} [{host}]" for host, step in list(self.running)[:3])
-        names += f" ({note})" if note else ""
+        names += f" ({self._text(note)})" if note else ""
         if self._status is None:
             self._status = self.console.status(names)
             self._status.start()
@@ -188,10 +254,12 @@ class ConsoleReporter:
             if self.color:
                 self._update_spinner(event.message)
             else:
-                self._print(f"  [{event.host}] {event.step}: {event.message}", "dim")
+                self._print(
+                    f"  [{event.host}] {event.step}: {self._text(event.message)}", style="dim"
+                )
             return
         if not self.color:
-            self._print(f"  [{event.host}] {event.fraction:4.0%} {event.message}")
+            self._print(f"  [{event.host}] {event.fraction:4.0%} {self._text(event.message)}")
             return
         if self.interactive:
             return
@@ -200,9 +268,9 @@ class ConsoleReporter:
         if self._progress is None:
             self._stop_spinner()
             self._progress = Progress(
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}"),  # i18n: not text (rich's field)
                 BarColumn(),
-                TextColumn("{task.percentage:>3.0f}%"),
+                TextColumn("{task.percentage:>3.0f}%"),  # i18n: not text
                 TimeElapsedColumn(),
                 console=self.console,
             )
@@ -211,7 +279,7 @@ class ConsoleReporter:
         self._progress.update(
             self._progress_task,
             completed=event.fraction,
-            description=f"{event.step}: {event.message}",
+            description=f"{event.step}: {self._text(event.message)}",
         )
 
     def _stop_spinner(self) -> None:
@@ -237,10 +305,11 @@ class ConsoleReporter:
 
     def _print_result(self, result: StepResult) -> None:
         """The status line, then the reason / failure details / output (-v)."""
-        word = "ignored" if result.ignored else result.status
+        word = IGNORED if result.ignored else result.status
         line = f"{result.step} [{result.host}] {format_duration(result.duration)}"
         if result.attempts > 1:
-            line += f" ({result.attempts} attempts)"
+            attempts = self.tr.ngettext("{n} attempt", "{n} attempts", result.attempts)
+            line += f" ({attempts})"
         if self.color:
             from rich.markup import escape
 
@@ -248,39 +317,51 @@ class ConsoleReporter:
         else:
             self._print(f"{self._status_word(word)} {line}")
         if result.status == "skipped" and result.message:
-            self._print(f"         {result.message}", "dim")
+            self._prose(result.message, " " * (STATUS_WIDTH + 1), style="dim")
         if result.status == "failed":
             self._print_failure(result)
         elif self.verbosity == 1 and result.stdout.strip():
             # -v: what the step printed, once it is done (-vv streams it live instead)
             for text in tail(result.stdout).splitlines():
-                self._print(f"  [{result.host}] | {text}", "dim")
+                self._print(f"  [{result.host}] | {text}", style="dim")
         if self.verbosity >= 3:
-            self._print(f"         rc {result.rc}, {result.attempts} attempt(s)", "dim")
+            attempts = self.tr.ngettext("{n} attempt", "{n} attempts", result.attempts)
+            details = self.tr.gettext("rc {rc}, {attempts}", rc=result.rc, attempts=attempts)
+            self._print(" " * (STATUS_WIDTH + 1) + details, style="dim")
 
     def _print_failure(self, result: StepResult) -> None:
         """Command line, exit code and output tails of a failed step."""
         import shlex
 
-        style = "red"
+        style = "red"  # i18n: not text (a rich style)
         if result.argv:
-            self._print(f"  command: {shlex.join(result.argv)}", style)
+            command = self.tr.gettext("command: {command}", command=shlex.join(result.argv))
+            self._print(f"  {command}", style=style)
         if result.rc is not None:
-            self._print(f"  exit code: {result.rc}", style)
-        if result.message and result.message != f"exit code {result.rc}":
-            for line in result.message.splitlines():
-                self._print(f"  {line}", style)
+            self._print("  " + self.tr.gettext("exit code: {rc}", rc=result.rc), style=style)
+        if result.message and result.message != msg("exit code {rc}", rc=result.rc):
+            self._prose(result.message, "  ", style=style)
         lines = None if self.verbosity >= 3 else TAIL_LINES
-        for name, text in (("stderr", result.stderr), ("stdout", result.stdout)):
+        for stream, text in ((STDERR, result.stderr), (STDOUT, result.stdout)):
             if text.strip():
-                what = "all lines" if lines is None else f"last {lines} lines"
-                self._print(f"  --- {name} ({what}) ---", style)
+                self._print("  " + self._stream_header(stream, lines), style=style)
                 for line in tail(text, lines).splitlines():
                     self._print(f"  {line}")
 
-    def banner(self, text: str) -> None:
+    def _stream_header(self, stream: str, lines: int | None) -> str:
+        """``--- stderr (last 20 lines) ---``."""
+        if lines is None:
+            return self.tr.gettext("--- {stream} (all lines) ---", stream=stream)
+        return self.tr.ngettext(
+            "--- {stream} (last {n} line) ---",
+            "--- {stream} (last {n} lines) ---",
+            lines,
+            stream=stream,
+        )
+
+    def banner(self, text: Text) -> None:
         """A loud notice before the run (e.g. provider auto fell back to the fake cluster)."""
-        self._print(text, "bold black on yellow")
+        self._prose(text, "", style="bold black on yellow")
 
     def _run_ended(self, event: RunEnded) -> None:
         self._stop_progress()
@@ -289,9 +370,14 @@ class ConsoleReporter:
         self._print_recap()
         self._print_slowest()
         if event.interrupted:
-            self._print("INTERRUPTED: every process the run started was stopped", "bold red")
+            text = self.tr.gettext("INTERRUPTED: every process the run started was stopped")
+            self._print(text, style="bold red")
         if event.run_dir:
-            self._print(f"run directory: {event.run_dir}")
+            self._print(self.tr.gettext("run directory: {path}", path=event.run_dir))
+
+    def final_line(self, text: Text) -> None:
+        """The run's last line (where its report is)."""
+        self._print(self._text(text))
 
     # --- recap ----------------------------------------------------------------------------
 
@@ -302,15 +388,18 @@ class ConsoleReporter:
 
         self._print("")
         table = Table(
-            title="RECAP", box=box.SIMPLE if self.color else box.ASCII, title_justify="left"
+            title=self.tr.gettext("RECAP"),
+            box=box.SIMPLE if self.color else box.ASCII,
+            title_justify="left",
         )
-        for column in ("host", "ok", "changed", "failed", "skipped", "ignored", "time"):
-            table.add_column(column, justify="left" if column == "host" else "right")
+        table.add_column(self.tr.pgettext("recap", "host"), justify="left")
+        for column in RECAP_COUNTS:
+            table.add_column(status_word(self.tr, column), justify="right")
+        table.add_column(self.tr.pgettext("recap", "time"), justify="right")
         for host, recap in self.recaps.items():
             table.add_row(
                 host,
-                *(str(getattr(recap, key)) for key in ("ok", "changed", "failed", "skipped")),
-                str(recap.ignored),
+                *(str(getattr(recap, key)) for key in RECAP_COUNTS),
                 format_duration(recap.duration),
             )
         self.console.print(table)
@@ -323,9 +412,12 @@ class ConsoleReporter:
                 times.setdefault((result.phase, result.step), []).append(result.duration)
         if not times:
             return
-        self._print("STEP TIMES")
+        self._print(self.tr.gettext("STEP TIMES"))
         for (phase, step), durations in times.items():
-            hosts = f"  (slowest of {len(durations)} hosts)" if len(durations) > 1 else ""
+            hosts = ""
+            if len(durations) > 1:
+                slowest = self.tr.gettext("slowest of {n} hosts", n=len(durations))
+                hosts = f"  ({slowest})"
             self._print(f"  {format_duration(max(durations)):>8}  {phase}: {step}{hosts}")
 
     def close(self) -> None:

@@ -3,17 +3,87 @@
 Every record has ``kind`` and ``time`` and the event's own fields; a ``step_end`` record also has
 ``host``, ``phase`` and ``step`` at the top and the whole ``result``. Events reach reporters
 already redacted (``labtools.core.redact``): the journal writes what it is given.
+
+A catalogue message (``Msg``) is written as its English text, so the journal reads (and greps)
+as plain text, with the message itself beside it under ``<field>_msg`` (id, arguments, plural,
+count, context), so a report of an old run can still show it in any language.
+``read_events`` turns a journal back into the typed events: the one record of a run that the
+console, the HTML report and the handouts all read.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from labtools.core.results import Event, StepEnded
+from labtools.core.messages import Msg
+from labtools.core.results import (
+    Event,
+    HostRecap,
+    Notice,
+    PhaseStarted,
+    RunEnded,
+    RunStarted,
+    ServiceStarted,
+    ServiceStopped,
+    StepEnded,
+    StepOutput,
+    StepProgress,
+    StepResult,
+    StepStarted,
+)
+
+MSG_SUFFIX = "_msg"
+EVENT_TYPES: Mapping[str, type[Any]] = {
+    cls.kind: cls
+    for cls in (
+        RunStarted,
+        PhaseStarted,
+        StepStarted,
+        StepOutput,
+        StepProgress,
+        StepEnded,
+        ServiceStarted,
+        ServiceStopped,
+        Notice,
+        RunEnded,
+    )
+}
+
+
+def msg_record(message: Msg) -> dict[str, Any]:
+    """A message as JSON: its id and arguments (nested messages too)."""
+    # nested messages and dataclasses in the arguments: json.dumps calls _jsonable for them
+    record: dict[str, Any] = {"id": message.id, "args": dict(message.args)}
+    for key in ("plural", "n", "context"):
+        if getattr(message, key) is not None:
+            record[key] = getattr(message, key)
+    return record
+
+
+def msg_from_record(record: Mapping[str, Any]) -> Msg:
+    """The message ``msg_record`` wrote."""
+    args = {key: _revive(value) for key, value in dict(record.get("args") or {}).items()}
+    return Msg(
+        str(record["id"]),
+        args,
+        plural=record.get("plural"),
+        n=record.get("n"),
+        context=record.get("context"),
+    )
+
+
+def _revive(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"$msg"}:
+        return msg_from_record(value["$msg"])
+    if isinstance(value, dict):
+        return {key: _revive(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_revive(item) for item in value]
+    return value
 
 
 def event_record(event: Event) -> dict[str, Any]:
@@ -36,6 +106,8 @@ def encode(record: Mapping[str, Any]) -> str:
 
 def _jsonable(value: Any) -> Any:
     """json.dumps' fallback for what it cannot encode itself."""
+    if isinstance(value, Msg):  # a message inside arguments or lists
+        return {"$msg": msg_record(value)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _fields(value)
     if isinstance(value, Mapping):
@@ -46,8 +118,71 @@ def _jsonable(value: Any) -> Any:
 
 
 def _fields(value: Any) -> dict[str, Any]:
-    """A dataclass instance's fields, one level deep."""
-    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    """A dataclass's fields, one level deep; a ``Msg`` field ``x`` gives ``x`` and ``x_msg``."""
+    record: dict[str, Any] = {}
+    for f in dataclasses.fields(value):
+        item = getattr(value, f.name)
+        if isinstance(item, Msg):
+            record[f.name] = str(item)
+            record[f.name + MSG_SUFFIX] = msg_record(item)
+        elif isinstance(item, tuple) and any(isinstance(part, Msg) for part in item):
+            record[f.name] = [str(part) for part in item]
+            record[f.name + MSG_SUFFIX] = [
+                msg_record(part) if isinstance(part, Msg) else None for part in item
+            ]
+        else:
+            record[f.name] = item
+    return record
+
+
+def _texts(record: Mapping[str, Any], name: str) -> Any:
+    """A field that may have a message beside it, as the event had it."""
+    value = record.get(name)
+    stored = record.get(name + MSG_SUFFIX)
+    if isinstance(stored, dict):
+        return msg_from_record(stored)
+    if isinstance(stored, list) and isinstance(value, list):
+        return tuple(
+            msg_from_record(m) if isinstance(m, dict) else text
+            for m, text in zip(stored, value, strict=False)
+        )
+    return value
+
+
+def _build(cls: type[Any], record: Mapping[str, Any]) -> Any:
+    """A dataclass from its record (unknown keys ignored: journals of other versions load)."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if not f.init or f.name not in record:
+            continue
+        value = _texts(record, f.name)
+        values[f.name] = tuple(value) if isinstance(value, list) else value
+    return cls(**values)
+
+
+def event_from_record(record: Mapping[str, Any]) -> Event | None:
+    """The typed event of a journal record (None for a kind this version does not know)."""
+    cls = EVENT_TYPES.get(str(record.get("kind")))
+    if cls is None:
+        return None
+    if cls is StepEnded:
+        result = _build(StepResult, record["result"])
+        return StepEnded(result=result, time=float(record.get("time") or 0.0))
+    if cls is RunEnded:
+        recaps = {host: _build(HostRecap, recap) for host, recap in dict(record["recaps"]).items()}
+        fields = {k: v for k, v in record.items() if k != "recaps"}
+        ended: RunEnded = _build(RunEnded, {**fields, "recaps": {}})
+        return dataclasses.replace(ended, recaps=recaps)
+    event: Event = _build(cls, record)
+    return event
+
+
+def read_events(path: Path) -> Iterator[Event]:
+    """The typed events of a journal file, in order."""
+    for record in read_journal(path):
+        event = event_from_record(record)
+        if event is not None:
+            yield event
 
 
 class JournalReporter:

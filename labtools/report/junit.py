@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
 
+from labtools.core.messages import english
 from labtools.core.results import Event, RunStarted, StepEnded, StepResult
 
 TAIL_LINES = 20
@@ -26,10 +27,10 @@ def _testcase(suite: ET.Element, result: StepResult, lab: str) -> None:
     )
     output = "\n".join(part for part in (_tail(result.stderr), _tail(result.stdout)) if part)
     if result.status == "failed" and not result.ignored:
-        failure = ET.SubElement(case, "failure", message=result.message or "failed")
+        failure = ET.SubElement(case, "failure", message=english(result.message) or "failed")
         failure.text = output
     elif result.status == "skipped":
-        ET.SubElement(case, "skipped", message=result.message)
+        ET.SubElement(case, "skipped", message=english(result.message))
     elif result.ignored:
         ET.SubElement(case, "system-out").text = f"ignored failure: {result.message}\n{output}"
 

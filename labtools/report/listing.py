@@ -5,42 +5,55 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import IO, Any
 
+from labtools.core.i18n import SOURCE_LANGUAGE, translator
 from labtools.core.model import PHASES, Plan
 
 
-def listing_lines(project: Any, labs: Sequence[str]) -> list[str]:
+def listing_lines(project: Any, labs: Sequence[str], lang: str = SOURCE_LANGUAGE) -> list[str]:
     """The listing as plain text lines."""
+    tr = translator(lang)
     lab = project.lab
-    lines = ["LABS"]
-    lines += [f"  {name}{'  (selected)' if name == lab.name else ''}" for name in labs]
-    lines.append(f"HOSTS ({project.inventory.path})")
+    selected = tr.gettext("(selected)")
+    lines = [tr.gettext("LABS")]
+    lines += [f"  {name}{'  ' + selected if name == lab.name else ''}" for name in labs]
+    lines.append(tr.gettext("HOSTS ({inventory})", inventory=project.inventory.path))
     for host in project.inventory.hosts.values():
         groups = ", ".join(host.groups) or "-"
-        lines.append(f"  {host.name:<20} provider={host.provider:<9} groups: {groups}")
-    lines.append("GROUPS")
+        provider = host.provider.ljust(9)
+        details = tr.gettext(
+            "provider={provider} groups: {groups}", provider=provider, groups=groups
+        )
+        lines.append(f"  {host.name:<20} {details}")
+    lines.append(tr.gettext("GROUPS"))
     for group, members in project.inventory.groups.items():
-        lines.append(f"  {group:<20} {len(members)} host(s)")
-    lines.append(f"PHASES of {lab.name}")
+        count = tr.ngettext("{n} host", "{n} hosts", len(members))
+        lines.append(f"  {group:<20} {count}")
+    lines.append(tr.gettext("PHASES of {lab}", lab=lab.name))
     tags: set[str] = set()
     for phase in PHASES:
         steps = lab.phases.get(phase, ())
-        lines.append(f"  {phase:<10} {len(steps)} step(s)")
+        lines.append(f"  {phase:<10} {tr.ngettext('{n} step', '{n} steps', len(steps))}")
         for step in steps:
             tags.update(step.tags)
-    lines.append("TAGS")
-    lines.append("  " + (", ".join(sorted(tags)) if tags else "(none)"))
+    lines.append(tr.gettext("TAGS"))
+    lines.append("  " + (", ".join(sorted(tags)) if tags else tr.gettext("(none)")))
     return lines
 
 
-def print_listing(project: Any, labs: Sequence[str], out: IO[str]) -> None:
+def print_listing(
+    project: Any, labs: Sequence[str], out: IO[str], lang: str = SOURCE_LANGUAGE
+) -> None:
     """Print the listing."""
-    out.write("\n".join(listing_lines(project, labs)) + "\n")
+    out.write("\n".join(listing_lines(project, labs, lang)) + "\n")
 
 
-def task_lines(plan: Plan, *, tasks: bool = True, tags: bool = False) -> list[str]:
+def task_lines(
+    plan: Plan, *, tasks: bool = True, tags: bool = False, lang: str = SOURCE_LANGUAGE
+) -> list[str]:
     """``--list-tasks`` / ``--list-tags``, as ansible-playbook prints them: the selected steps."""
+    tr = translator(lang)
     hosts = ", ".join(hp.host.name for hp in plan.hosts)
-    lines = [f"lab: {plan.lab.path}", "", f"  {plan.lab.name} ({hosts}):"]
+    lines = [tr.gettext("lab: {path}", path=plan.lab.path), "", f"  {plan.lab.name} ({hosts}):"]
     steps = plan.hosts[0].steps if plan.hosts else ()
     if tasks:
         phase = None
@@ -48,13 +61,21 @@ def task_lines(plan: Plan, *, tasks: bool = True, tags: bool = False) -> list[st
             if step.phase != phase:
                 phase = step.phase
                 lines.append(f"    {phase}:")
-            lines.append(f"      {step.name}\tTAGS: [{', '.join(step.tags)}]")
+            step_tags = tr.gettext("TAGS: [{tags}]", tags=", ".join(step.tags))
+            lines.append(f"      {step.name}\t{step_tags}")
     if tags:
         found = sorted({tag for step in steps for tag in step.tags})
-        lines.append(f"      TASK TAGS: [{', '.join(found)}]")
+        lines.append("      " + tr.gettext("TASK TAGS: [{tags}]", tags=", ".join(found)))
     return lines
 
 
-def print_tasks(plan: Plan, out: IO[str], *, tasks: bool = True, tags: bool = False) -> None:
+def print_tasks(
+    plan: Plan,
+    out: IO[str],
+    *,
+    tasks: bool = True,
+    tags: bool = False,
+    lang: str = SOURCE_LANGUAGE,
+) -> None:
     """Print the selected steps and/or their tags."""
-    out.write("\n".join(task_lines(plan, tasks=tasks, tags=tags)) + "\n")
+    out.write("\n".join(task_lines(plan, tasks=tasks, tags=tags, lang=lang)) + "\n")

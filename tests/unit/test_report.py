@@ -71,12 +71,20 @@ def run_all(tmp_path: Path, reporters: Sequence[Any]) -> None:
     )
 
 
-@pytest.fixture
-def console_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("NO_COLOR", "1")
+def console_run(tmp_path: Path, lang: str) -> str:
     buffer = io.StringIO()
-    run_all(tmp_path, [ConsoleReporter(buffer, verbosity=1, lang="zh-TW")])
+    run_all(tmp_path, [ConsoleReporter(buffer, verbosity=1, lang=lang, color=False)])
     return buffer.getvalue()
+
+
+@pytest.fixture
+def console_text(tmp_path: Path) -> str:
+    return console_run(tmp_path, "en")
+
+
+@pytest.fixture
+def console_zh(tmp_path: Path) -> str:
+    return console_run(tmp_path, "zh-TW")
 
 
 def test_console_plain_output_has_no_escape_codes(console_text: str) -> None:
@@ -92,9 +100,10 @@ def test_console_failure_shows_command_rc_and_tail(console_text: str) -> None:
     assert "line10\n" not in console_text  # only the last 20 lines
 
 
-def test_console_explain_in_the_chosen_language(console_text: str) -> None:
-    assert "打個招呼。" in console_text
-    assert "Say hello." not in console_text
+def test_console_explain_in_the_chosen_language(console_text: str, console_zh: str) -> None:
+    assert "打個招呼。" in console_zh
+    assert "Say hello." not in console_zh
+    assert "Say hello." in console_text
 
 
 def test_console_recap_numbers(console_text: str) -> None:
@@ -189,3 +198,30 @@ def test_new_run_dir_is_unique_with_latest_link(tmp_path: Path) -> None:
     assert first.name.endswith("-basics-up")
     assert (tmp_path / "latest").resolve() == second.resolve()
     assert json.dumps(str(first))
+
+
+def test_journal_keeps_messages_and_reads_back_as_typed_events(tmp_path: Path) -> None:
+    from labtools.core.results import StepEnded
+    from labtools.report.journal import read_events
+
+    journal = JournalReporter(tmp_path)
+    run_all(tmp_path, [journal])
+    records = read_journal(tmp_path / "journal.jsonl")
+    skipped = next(r for r in records if r["kind"] == "step_end" and r["step"] == "skipped")
+    # plain English for people and jq, the message beside it for other languages
+    assert skipped["result"]["message"] == "when: false was false"
+    assert skipped["result"]["message_msg"] == {
+        "id": "when: {expr} was false",
+        "args": {"expr": "false"},
+    }
+    events = list(read_events(tmp_path / "journal.jsonl"))
+    assert [type(e).__name__ for e in events][:2] == ["RunStarted", "PhaseStarted"]
+    ends = [e for e in events if isinstance(e, StepEnded)]
+    reason = next(e.result.message for e in ends if e.result.step == "skipped")
+    assert reason == "when: false was false"
+    assert getattr(reason, "id", None) == "when: {expr} was false"
+    boom = next(e.result for e in ends if e.result.step == "boom")
+    assert boom.argv[0] == "sh"
+    assert boom.rc == 2
+    assert "line30" in boom.stderr
+    assert SECRET not in repr(events)
