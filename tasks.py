@@ -36,6 +36,7 @@ HELP = {
     "list_tags": "list the tags of the steps that would run, run nothing",
     "debug": "show a traceback on errors",
     "phase": "the phase(s) to show, comma separated (default: all of them)",
+    "run": "the run directory (a path or a name under runs/; default: runs/latest)",
 }
 # Ansible's short flags where users bring Ansible habits (ansible-playbook -i -l -t -C -f -e -v).
 SHORT_FLAGS = {
@@ -76,22 +77,35 @@ def lab_task(*names: str, doc: str) -> Callable[[Callable[..., T]], Any]:
     return wrap
 
 
-def _guard(c: Any, debug: bool, action: Callable[[], T]) -> T:
-    """Run ``action``; turn a LabError (or Ctrl-C) into a message and an exit code."""
+def _guard(c: Any, debug: bool, action: Callable[[], T], lang: str | None = None) -> T:
+    """Run ``action``; a LabError (or Ctrl-C) becomes a message in the run's language and a code."""
     from labtools.core.errors import Interrupted, LabError
 
     debug = debug or bool(c.config.lab.get("debug")) or bool(os.environ.get("LABTOOLS_DEBUG"))
     try:
         return action()
     except KeyboardInterrupt as exc:
-        error: LabError = Interrupted("interrupted; every process the run started was stopped")
+        from labtools.effects.process import STOPPED
+
+        error: LabError = Interrupted(STOPPED)
         if debug:
             traceback.print_exception(exc, file=sys.stderr)
-        raise Exit(error.format(), error.exit_code) from None
+        raise Exit(error.format(_translator(c, lang)), error.exit_code) from None
     except LabError as exc:
         if debug:
             traceback.print_exception(exc, file=sys.stderr)
-        raise Exit(exc.format(), exc.exit_code) from None
+        raise Exit(exc.format(_translator(c, lang)), exc.exit_code) from None
+
+
+def _translator(c: Any, lang: str | None) -> Any:
+    """The errors' language: ``--lang``, else the `lab` config; English when that is invalid."""
+    from labtools.core.errors import OptionError
+    from labtools.core.i18n import translator
+
+    try:
+        return translator(lang or c.config.lab.get("lang") or "en")
+    except OptionError:  # the unknown language is itself the error being reported
+        return translator("en")
 
 
 def _options(c: Any, flags: dict[str, Any]) -> Any:
@@ -139,7 +153,7 @@ def _phase_task(name: str, phases: tuple[str, ...], doc: str) -> Any:
         flags = {key: value for key, value in locals().items() if key in RUN_FLAGS}
         from labtools import app
 
-        _guard(c, debug, lambda: app.run_lab(ROOT, phases, _options(c, flags)))
+        _guard(c, debug, lambda: app.run_lab(ROOT, phases, _options(c, flags)), lang)
 
     body.__name__ = name
     return lab_task(*RUN_FLAGS, doc=doc)(body)
@@ -198,7 +212,7 @@ def plan(
     from labtools import app
     from labtools.core.options import parse_phases
 
-    _guard(c, debug, lambda: app.show_plan(ROOT, parse_phases(phase), _options(c, flags)))
+    _guard(c, debug, lambda: app.show_plan(ROOT, parse_phases(phase), _options(c, flags)), lang)
 
 
 @lab_task(
@@ -216,7 +230,53 @@ def list_(
     _guard(c, debug, lambda: app.show_list(ROOT, _options(c, flags)))
 
 
-lab = Collection("lab", setup, deploy, explore, verify, teardown, up, down, plan)
+@lab_task(
+    "run",
+    "lab",
+    "inventory",
+    "lang",
+    "debug",
+    doc="Report: (re)write a run's self-contained HTML report (runs/<run>/report.html).",
+)
+def report(
+    c: Any,
+    run: str | None = None,
+    lab: str | None = None,
+    inventory: str | None = None,
+    lang: str | None = None,
+    debug: bool = False,
+) -> None:
+    from labtools import app
+
+    flags = {"lab": lab, "inventory": inventory, "lang": lang}
+    _guard(c, debug, lambda: app.make_report(ROOT, _options(c, flags), run), lang)
+
+
+@lab_task(
+    "run",
+    "limit",
+    "lab",
+    "inventory",
+    "lang",
+    "debug",
+    doc="Handout: each participant's steps, commands, outputs and checks (Markdown and HTML).",
+)
+def handout(
+    c: Any,
+    run: str | None = None,
+    limit: str | None = None,
+    lab: str | None = None,
+    inventory: str | None = None,
+    lang: str | None = None,
+    debug: bool = False,
+) -> None:
+    from labtools import app
+
+    flags = {"lab": lab, "inventory": inventory, "lang": lang, "limit": limit}
+    _guard(c, debug, lambda: app.make_handouts(ROOT, _options(c, flags), run), lang)
+
+
+lab = Collection("lab", setup, deploy, explore, verify, teardown, up, down, plan, report, handout)
 lab.add_task(list_, name="list")
 ns = Collection(lab)
 ns.configure(

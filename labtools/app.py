@@ -7,13 +7,15 @@ whole lab loads. Raises `LabError`s; never prints errors or exits (tasks.py does
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labtools.core.errors import Interrupted, RunFailed
+from labtools.core.messages import Text, msg, msgn
 from labtools.core.model import PHASES, Host, Plan
 from labtools.core.options import RunOptions
 from labtools.core.redact import Redactor
@@ -23,6 +25,9 @@ if TYPE_CHECKING:
     from labtools.core.preview import PlannedStep
     from labtools.core.project import Project
     from labtools.providers.base import Provider
+    from labtools.report import Reporter
+    from labtools.report.console import ConsoleReporter
+    from labtools.report.html import ReportReporter
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,7 @@ class Loaded:
     project: Project
     plan: Plan
     providers: Mapping[str, Provider]
-    banners: tuple[str, ...]
+    banners: tuple[Text, ...]
     preview: tuple[PlannedStep, ...]
 
 
@@ -60,12 +65,12 @@ def load(root: Path, options: RunOptions, phases: Sequence[str] = PHASES) -> Loa
     return Loaded(project, plan, providers, banners, preview)
 
 
-def _providers(plan: Plan) -> tuple[dict[str, Provider], tuple[str, ...]]:
+def _providers(plan: Plan) -> tuple[dict[str, Provider], tuple[Text, ...]]:
     """One provider per host (``auto`` resolved), and the banners to show."""
     from labtools.providers import provider_for
 
     providers: dict[str, Provider] = {}
-    banners: list[str] = []
+    banners: list[Text] = []
     for host_plan in plan.hosts:
         provider, banner = provider_for(host_plan.host)
         providers[host_plan.host.name] = provider
@@ -91,10 +96,16 @@ def run_lab(root: Path, phases: Sequence[str], options: RunOptions) -> RunSummar
     if options.list_tasks or options.list_tags:
         from labtools.report.listing import print_tasks
 
-        print_tasks(loaded.plan, sys.stdout, tasks=options.list_tasks, tags=options.list_tags)
+        print_tasks(
+            loaded.plan,
+            sys.stdout,
+            tasks=options.list_tasks,
+            tags=options.list_tags,
+            lang=options.lang,
+        )
         return None
     if options.check:
-        _print_preview(loaded)
+        _print_preview(loaded, options.lang)
         return None
     if "setup" in phases:
         _preflight([hp.host for hp in loaded.plan.hosts], loaded.providers)
@@ -106,6 +117,7 @@ def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSumma
     from labtools.effects.rundir import new_run_dir
     from labtools.effects.runner import RunInfo, run_plan
     from labtools.report.console import ConsoleReporter
+    from labtools.report.html import ReportReporter
     from labtools.report.journal import JournalReporter
     from labtools.report.junit import JUnitReporter
 
@@ -117,10 +129,17 @@ def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSumma
         banners=loaded.banners,
         verbosity=options.verbosity,
     )
+    report = ReportReporter(run_dir, project.templates_dir, options.lang)
+    reporters: list[Reporter] = [
+        console,
+        JournalReporter(run_dir),
+        JUnitReporter(run_dir / "steps.junit.xml"),
+        report,
+    ]
     summary = run_plan(
         loaded.plan,
         loaded.providers,
-        reporters=[console, JournalReporter(run_dir), JUnitReporter(run_dir / "steps.junit.xml")],
+        reporters=reporters,
         run_dir=run_dir,
         templates_dir=project.templates_dir,
         verbosity=options.verbosity,
@@ -128,16 +147,35 @@ def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSumma
         redactor=redactor_for(loaded),
         info=info,
     )
+    _name_the_report(console, report)
     if summary.interrupted:
-        raise Interrupted(f"interrupted; everything the run started was stopped (run: {run_dir})")
+        raise Interrupted(
+            msg("interrupted; everything the run started was stopped (run: {run})", run=run_dir)
+        )
     if summary.failed:
         bad = [r for r in summary.results if r.status == "failed" and not r.ignored]
         failed = sorted({f"{r.host}: {r.step}" for r in bad})
         raise RunFailed(
-            f"{len(failed)} step(s) failed: " + "; ".join(failed),
-            hint=f"the recap above has the details; the journal is {run_dir / 'journal.jsonl'}",
+            msgn(
+                "{n} step failed: {steps}",
+                "{n} steps failed: {steps}",
+                len(failed),
+                steps="; ".join(failed),
+            ),
+            hint=msg(
+                "the recap above has the details; the report is {report}",
+                report=report.path or run_dir / "journal.jsonl",
+            ),
         )
     return summary
+
+
+def _name_the_report(console: ConsoleReporter, report: ReportReporter) -> None:
+    """The run's last line: where its HTML report is (or why there is none)."""
+    if report.path is not None:
+        console.final_line(msg("report: {path}", path=report.path))
+    else:
+        console.final_line(msg("WARNING: no report was written: {why}", why=report.error))
 
 
 def _label(phases: Sequence[str]) -> str:
@@ -168,18 +206,19 @@ def _probe(argv: Sequence[str]) -> Output:
         return Output(rc=127, stderr=str(exc), failed=True)
 
 
-def _print_preview(loaded: Loaded) -> None:
+def _print_preview(loaded: Loaded, lang: str) -> None:
     """The plan as ``lab.plan`` prints it (banners on stderr)."""
+    from labtools.core.i18n import translator
     from labtools.report.plan_view import print_plan
 
     for banner in loaded.banners:
-        print(banner, file=sys.stderr)
-    print_plan(loaded.preview, sys.stdout)
+        print(translator(lang).render(banner), file=sys.stderr)
+    print_plan(loaded.preview, sys.stdout, lang=lang)
 
 
 def show_plan(root: Path, phases: Sequence[str], options: RunOptions) -> None:
     """Print the rendered commands of the selected phases for every selected host."""
-    _print_preview(load(root, options, phases))
+    _print_preview(load(root, options, phases), options.lang)
 
 
 def show_list(root: Path, options: RunOptions) -> None:
@@ -189,4 +228,68 @@ def show_list(root: Path, options: RunOptions) -> None:
     from labtools.report.listing import print_listing
 
     project = Project.load(root, options.lab, options.inventory)
-    print_listing(project, list_labs(project.playbooks_dir), out=sys.stdout)
+    print_listing(project, list_labs(project.playbooks_dir), out=sys.stdout, lang=options.lang)
+
+
+def run_dir_of(root: Path, run: str | None) -> Path:
+    """A run directory: ``--run`` as a path or a name under ``runs/``; the newest by default."""
+    runs = Path(root) / "runs"
+    if not run:
+        return (runs / "latest").resolve()
+    path = Path(run).expanduser()
+    for candidate in (path, runs / run):
+        if (candidate / "journal.jsonl").is_file():
+            return candidate.resolve()
+    from labtools.core.errors import ConfigError
+    from labtools.core.yamlfile import did_you_mean
+
+    names = sorted(p.name for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
+    close = did_you_mean(run, names)
+    newest = msg("runs: {names}", names=", ".join(names[-5:]) or msg("none"))
+    raise ConfigError(msg("no run {run} (no journal.jsonl there)", run=run), hint=close or newest)
+
+
+def make_report(root: Path, options: RunOptions, run: str | None = None) -> Path:
+    """(Re)write the HTML report of a run, in ``options.lang``; print where it is."""
+    from labtools.core.project import Project
+    from labtools.report.html import write_report
+    from labtools.report.record import read_run
+
+    record = read_run(run_dir_of(root, run))
+    project = Project.load(root, options.lab or record.lab, options.inventory)
+    path = write_report(record, project.templates_dir, options.lang)
+    _say(options.lang, msg("report: {path}", path=path))
+    return path
+
+
+def make_handouts(root: Path, options: RunOptions, run: str | None = None) -> list[Path]:
+    """Write each participant's handout (Markdown and HTML) of a run; print where they are."""
+    from labtools.core.errors import LabError
+    from labtools.report.html import write_handouts
+    from labtools.report.record import read_run
+
+    record = read_run(run_dir_of(root, run))
+    loaded = None
+    with contextlib.suppress(LabError):  # the lab's secrets mask what the checks' JUnit says
+        loaded = load(root, replace(options, lab=options.lab or record.lab, limit=None))
+    hosts = record.hosts
+    if options.limit:
+        from labtools.core.inventory import select_hosts
+
+        if loaded is None:
+            loaded = load(root, replace(options, lab=options.lab or record.lab))
+        chosen = {h.name for h in select_hosts(loaded.project.inventory, options.limit)}
+        hosts = [host for host in hosts if host in chosen]
+    mask = redactor_for(loaded).text if loaded is not None else None
+    templates = loaded.project.templates_dir if loaded else Path(root) / "templates"
+    paths = write_handouts(record, templates, lang=options.lang, hosts=hosts, mask=mask)
+    for path in paths:
+        _say(options.lang, msg("handout: {path}", path=path))
+    return paths
+
+
+def _say(lang: str, text: Text) -> None:
+    """One line for the user, in their language."""
+    from labtools.core.i18n import translator
+
+    print(translator(lang).render(text), file=sys.stdout)
