@@ -18,13 +18,13 @@ from typing import Any
 
 from labtools.core.errors import ConfigError, LabError
 from labtools.core.i18n import SOURCE_LANGUAGE, Translator, translator
-from labtools.core.messages import msg
+from labtools.core.messages import Text, msg
 from labtools.core.results import Event, StepResult
 from labtools.report.console import format_duration, phase_name, status_word
 from labtools.report.record import Mask, RunRecord, fold
 
 REPORT = "report.html"
-HANDOUTS = "handouts"
+HANDOUTS = "handouts"  # i18n: not text (a folder name)
 REPORT_TEMPLATE = "report/report.html.j2"
 HANDOUT_TEMPLATES = {"md": "handout/handout.md.j2", "html": "handout/handout.html.j2"}
 TAIL_LINES = 30  # of a failure's output, in the report
@@ -70,7 +70,7 @@ class Timeline:
 
 def status_of(result: StepResult) -> str:
     """The status a report shows (an ignored failure is ``ignored``)."""
-    return "ignored" if result.ignored else result.status
+    return "ignored" if result.ignored else result.status  # i18n: not text (a status key)
 
 
 def check_word(tr: Translator, status: str) -> str:
@@ -81,6 +81,13 @@ def check_word(tr: Translator, status: str) -> str:
         "skipped": tr.pgettext("check", "skipped"),
     }
     return words.get(status, status)
+
+
+def detail_of(result: StepResult) -> Text:
+    """Why a step failed or was skipped, unless it only repeats the exit code."""
+    if result.rc is not None and result.message == msg("exit code {rc}", rc=result.rc):
+        return ""
+    return result.message
 
 
 def command_of(result: StepResult) -> str:
@@ -232,6 +239,7 @@ def render_report(record: RunRecord, templates_dir: Path, lang: str = SOURCE_LAN
         {
             "result": e.result,
             "command": command_of(e.result),
+            "detail": detail_of(e.result),
             "stderr": tail_lines(e.result.stderr),
             "stdout": tail_lines(e.result.stdout),
         }
@@ -268,6 +276,7 @@ def handout_steps(record: RunRecord, host: str, lang: str) -> list[dict[str, Any
                 "status": status_of(result),
                 "explain": (explain.get(lang) or explain.get(SOURCE_LANGUAGE) or "").strip(),
                 "command": command_of(result),
+                "detail": detail_of(result),
                 "stdout": (head, end, omitted),
                 "stderr": (err_head, err_end, err_omitted),
             }

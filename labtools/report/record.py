@@ -27,6 +27,13 @@ from labtools.core.results import (
 )
 
 JOURNAL = "journal.jsonl"
+
+
+def verify_junit(host: str) -> str:
+    """The file the verify step writes for a host (``labtools.core.actions``)."""
+    return f"verify-{host}.xml"  # i18n: not text (a file name)
+
+
 Mask = Callable[[str], str]
 
 
@@ -75,7 +82,7 @@ class RunRecord:
         pytest wrote these files, not the journal: their failure messages are shown only
         through ``mask`` (the run's redactor), and left out when there is none.
         """
-        checks = read_checks(self.run_dir / f"verify-{host}.xml")
+        checks = read_checks(self.run_dir / verify_junit(host))
         return [replace(c, message=mask(c.message) if mask else "") for c in checks]
 
 
@@ -139,14 +146,14 @@ def read_checks(path: Path) -> list[Check]:
     except (OSError, ET.ParseError):
         return []
     checks = []
-    for case in root.iter("testcase"):
-        failure = case.find("failure")
+    for case in root.iter("testcase"):  # i18n: not text (JUnit's element names, below too)
+        failure = case.find("failure")  # i18n: not text
         if failure is None:
-            failure = case.find("error")
-        skipped = case.find("skipped")
-        status = "failed" if failure is not None else "skipped" if skipped is not None else "passed"
+            failure = case.find("error")  # i18n: not text
+        skipped = case.find("skipped")  # i18n: not text
+        status = _outcome(failure is not None, skipped is not None)
         problem = failure if failure is not None else skipped
-        message = (problem.get("message") or "") if problem is not None else ""
+        message = (problem.get("message") or "") if problem is not None else ""  # i18n: not text
         checks.append(
             Check(
                 name=case.get("name", ""),
@@ -156,3 +163,10 @@ def read_checks(path: Path) -> list[Check]:
             )
         )
     return checks
+
+
+def _outcome(failed: bool, skipped: bool) -> str:
+    """A check's status key (``passed``, ``failed``, ``skipped``)."""
+    if failed:
+        return "failed"  # i18n: not text (a status key, shown through check_word)
+    return "skipped" if skipped else "passed"  # i18n: not text

@@ -45,6 +45,7 @@ CATALOGUE_CALLS = frozenset(
 ENGLISH_ATTRIBUTES = frozenset({"message", "hint"})  # LabError's English renderings
 NOT_TEXT_CALLS = frozenset({"getattr", "hasattr", "isinstance", "import_module", "getenv"})
 PRAGMA = "# i18n: not text"
+PATH_LIKE = re.compile(r"^[\w*{}-]*([./][\w*{}-]*)+$")  # file names and paths: not prose
 # where messages are built for students: not the fake cluster, not pytest's checks
 ERROR_SOURCES = ("labtools/**/*.py", "tasks.py")
 ERROR_SKIPPED = ("labtools/testing/", "labtools/verify/")
@@ -244,7 +245,7 @@ def report_violations(root: Path = ROOT) -> list[str]:
         for node in ast.walk(module):
             if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
                 continue
-            if node in docstrings or not WORD.search(node.value):
+            if node in docstrings or not WORD.search(node.value) or PATH_LIKE.match(node.value):
                 continue
             if PRAGMA in lines[node.lineno - 1] or _allowed_place(node, scope):
                 continue
@@ -291,6 +292,11 @@ def template_violations(root: Path = ROOT) -> list[str]:
             parser.feed(bare)
             texts = parser.texts
         else:
-            texts = [line for line in bare.splitlines() if WORD.search(line)]
+            # a code fence's info string (```console) names a language, it is not prose
+            texts = [
+                line
+                for line in bare.splitlines()
+                if WORD.search(line) and not re.fullmatch(r"\s*```\w*\s*", line)
+            ]
         found += [f"{_relative(path, root)}: {text!r}" for text in texts]
     return found
