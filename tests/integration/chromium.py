@@ -29,6 +29,21 @@ def find_chromium() -> str | None:
     return next((path for name in CANDIDATES if (path := shutil.which(name))), None)
 
 
+def chromium() -> str:
+    """The browser, or a skip with the reason .ci/run gave for not installing it."""
+    import pytest
+
+    binary = find_chromium()
+    if binary:
+        return binary
+    why = os.environ.get("LABTOOLS_NO_CHROMIUM")
+    if why:
+        pytest.skip(f"chromium cannot be installed here: {why}")
+    if os.environ.get("CI"):
+        pytest.fail("chromium is missing: .ci/run installs it (apt-get install chromium) as root")
+    pytest.skip("chromium is not installed (as root: apt-get update && apt-get install chromium)")
+
+
 @dataclass
 class PageResult:
     """What a page did while it loaded."""

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.integration.chromium import open_page, pdf_pages
+from tests.integration.chromium import chromium, open_page, pdf_pages
 from tests.integration.helpers import LabProject
-from tests.unit.test_html_report import chromium
 
 
 def test_a_lab_run_ends_naming_its_report_and_gives_handouts(

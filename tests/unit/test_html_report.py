@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
 
-import pytest
 from test_report import SECRET, STEPS, StubProvider, step
 
 from labtools.core.model import Host, HostPlan, Lab, Plan
@@ -16,24 +14,11 @@ from labtools.effects.runner import run_plan
 from labtools.report.html import REPORT, ReportReporter, write_handouts, write_report
 from labtools.report.journal import JournalReporter
 from labtools.report.record import read_run
-from tests.integration.chromium import find_chromium, open_page, pdf_pages
+from tests.integration.chromium import chromium, open_page, pdf_pages
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
 ONE_MB = 1024 * 1024
-
-
-def chromium() -> str:
-    """The browser, or a skip with the reason .ci/run gave for not installing it."""
-    binary = find_chromium()
-    if binary:
-        return binary
-    why = os.environ.get("LABTOOLS_NO_CHROMIUM")
-    if why:
-        pytest.skip(f"chromium cannot be installed here: {why}")
-    if os.environ.get("CI"):
-        pytest.fail("chromium is missing: .ci/run installs it (apt-get install chromium) as root")
-    pytest.skip("chromium is not installed (as root: apt-get update && apt-get install chromium)")
 
 
 def run_hosts(run_dir: Path, hosts: list[str], steps: Any = STEPS, lang: str = "en") -> Path:
