@@ -353,7 +353,9 @@ def _start(program: Any, command: Command, stdout: Any, stderr: Any) -> Any:
     except sh.ForkException as exc:  # exec failed in the child: the binary went away, or no +x
         binary = command.argv[0]
         why = str(exc).strip().splitlines()[-1].strip()  # the child's traceback ends with the error
-        raise MissingBinaryError(f"cannot run {binary}: {why}", hint=_hint_for(binary)) from exc
+        raise MissingBinaryError(
+            msg("cannot run {binary}: {why}", binary=binary, why=why), hint=_hint_for(binary)
+        ) from exc
 
 
 def _wait(proc: Any, command: Command, registry: ProcessRegistry) -> tuple[int, bool]:
