@@ -72,7 +72,7 @@ def check_tags(lab: Lab, tags: frozenset[str], flag: str) -> None:
             close = did_you_mean(tag, known)
             raise OptionError(
                 msg("{flag}: unknown tag '{tag}'", flag=flag, tag=tag),
-                location=Location(lab.path, None, flag),
+                location=Location(lab.path),
                 hint=msg("{close} ({listing})", close=close, listing=listing) if close else listing,
             )
 

@@ -200,3 +200,9 @@ def test_unknown_config_key_is_an_error(project: LabProject) -> None:
     assert out.returncode == 2
     assert "unknown key 'langg'" in out.stderr
     assert "did you mean 'lang'?" in out.stderr
+
+
+def test_unknown_tag_names_the_flag_once(project: LabProject) -> None:
+    out = project.invoke("lab.plan", "--tags", "nope")
+    assert out.returncode == 2
+    assert out.stderr.count("--tags") == 1, out.stderr
