@@ -329,3 +329,38 @@ def test_deployment_selector_is_immutable(kube: Kube) -> None:
         'MatchLabels:map[string]string{"app":"other"}, '
         "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable"
     )
+
+
+def test_job_template_and_completions_are_immutable(kube: Kube) -> None:
+    """batch validation ValidateJobSpecUpdate: `spec.completions ... field is immutable` and
+    `spec.template: Invalid value: core.PodTemplateSpec{...}: field is immutable` (the real
+    value dumps the whole PodSpec with pointer addresses; the fake keeps its ObjectMeta)."""
+    kube.ok("create", "job", "pi", "--image=busybox", "--", "sleep", "30")
+    result = kube("patch", "job", "pi", "-p", '{"spec":{"completions":3}}')
+    assert result.stderr.strip() == (
+        'The Job "pi" is invalid: spec.completions: Invalid value: 3: field is immutable'
+    )
+    result = kube("set", "image", "job/pi", "pi=busybox:1.36")
+    assert result.returncode == 1
+    assert (
+        'spec.template: Invalid value: core.PodTemplateSpec{ObjectMeta:v1.ObjectMeta{Name:"", '
+        'GenerateName:"", Namespace:""'
+    ) in result.stderr
+    assert result.stderr.strip().endswith("field is immutable")
+    kube.ok("patch", "job", "pi", "-p", '{"spec":{"parallelism":1}}')
+
+
+def test_pod_spec_updates_are_limited(kube: Kube) -> None:
+    """validation.go ValidatePodUpdate: images may change; anything else is Forbidden."""
+    kube.ok("run", "web", "--image=nginx", "--restart=Never")
+    kube.ok("set", "image", "pod/web", "web=nginx:1.27")
+    result = kube("patch", "pod", "web", "-p", '{"spec":{"restartPolicy":"Always"}}')
+    assert result.returncode == 1
+    first = result.stderr.splitlines()[0]
+    assert first == (
+        'The Pod "web" is invalid: spec: Forbidden: pod updates may not change fields other than '
+        "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,"
+        "`spec.tolerations` (only additions to existing tolerations),"
+        "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously "
+        "negative)"
+    )

@@ -713,3 +713,28 @@ def test_token_bound_to_a_pod_dies_with_it(
     assert extra["authentication.kubernetes.io/pod-uid"] == [pod_uid]
     k("-n", mine, "delete", "pod", "holder", "--grace-period=0", "--force", check=True)
     assert sa("get", "pods").stderr.strip() == UNAUTHORIZED
+
+
+def test_token_review_checks_the_audience(apiserver: FakeCluster, lab: tuple[str, str]) -> None:
+    """tokenreview: a token for another audience authenticates only for that audience."""
+    mine, _ = lab
+    vault = apiserver.kubectl(
+        "-n", mine, "create", "token", "student", "--audience=vault"
+    ).stdout.strip()
+
+    def review(audiences: list[str] | None) -> dict[str, object]:
+        spec: dict[str, object] = {"token": vault}
+        if audiences:
+            spec["audiences"] = audiences
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec}
+        out = apiserver.kubectl("create", "-f", "-", "-o", "json", stdin=json.dumps(body)).stdout
+        return json.loads(out)["status"]  # type: ignore[no-any-return]
+
+    assert review(None)["error"] == (
+        '[invalid bearer token, token audiences ["vault"] is invalid for the target audiences '
+        '["https://kubernetes.default.svc.cluster.local"]]'
+    )
+    ok = review(["vault"])
+    assert ok["authenticated"] is True
+    assert ok["audiences"] == ["vault"]
+    assert ok["user"]["username"] == f"system:serviceaccount:{mine}:student"  # type: ignore[index]

@@ -63,9 +63,20 @@ ANONYMOUS_USER = UserInfo(ANONYMOUS, (UNAUTHENTICATED,))
 INSECURE_USER = UserInfo("system:unsecured", (MASTERS, AUTHENTICATED))
 
 
-def unauthorized() -> ApiError:
-    """401 as `filters/authentication.go` answers it (kubectl: You must be logged in...)."""
-    return ApiError(401, "Unauthorized", "Unauthorized")
+class Unauthorized(ApiError):
+    """401 as `filters/authentication.go` answers it (kubectl: You must be logged in...).
+
+    `why` is what the server logs (and a TokenReview reports); the client only sees Unauthorized.
+    """
+
+    def __init__(self, why: str = "") -> None:
+        super().__init__(401, "Unauthorized", "Unauthorized")
+        self.why = why
+
+
+def unauthorized(why: str = "") -> Unauthorized:
+    """The 401 for a credential that does not authenticate."""
+    return Unauthorized(why)
 
 
 def from_certificate(peer: dict[str, Any], der: bytes) -> UserInfo | None:
@@ -84,16 +95,18 @@ def from_certificate(peer: dict[str, Any], der: bytes) -> UserInfo | None:
     return UserInfo(cn, (*orgs, AUTHENTICATED), extra=((CREDENTIAL_ID, (credential,)),))
 
 
-def from_token(token: str, issuer: TokenIssuer, store: Store) -> UserInfo:
+def from_token(
+    token: str, issuer: TokenIssuer, store: Store, audiences: tuple[str, ...] | None = None
+) -> UserInfo:
     """The ServiceAccount a bearer token stands for, or a 401."""
     try:
-        claims = issuer.verify(token)
+        claims = issuer.verify(token, audiences=audiences) if audiences else issuer.verify(token)
     except TokenError as exc:
-        raise unauthorized() from exc
+        raise unauthorized(str(exc)) from exc
     sa = store.get(R.SERVICEACCOUNT.key, claims.namespace, claims.name)
     if sa is None or sa["metadata"].get("uid") != claims.uid:
         # jwt.go: the ServiceAccount must still exist with the uid the token is bound to
-        raise unauthorized()
+        raise unauthorized("service account token has been invalidated")
     ns = claims.namespace
     extra: list[tuple[str, tuple[str, ...]]] = []
     if claims.jti:
@@ -102,7 +115,7 @@ def from_token(token: str, issuer: TokenIssuer, store: Store) -> UserInfo:
         key = {"pod": ("", "pods"), "secret": ("", "secrets"), "node": ("", "nodes")}[kind]
         obj = store.get(key, "" if kind == "node" else ns, name)
         if obj is None or obj["metadata"].get("uid") != uid:
-            raise unauthorized()  # the object the token was bound to is gone
+            raise unauthorized("service account token has been invalidated")  # bound object gone
         if kind != "secret":
             extra.append((f"authentication.kubernetes.io/{kind}-name", (name,)))
             extra.append((f"authentication.kubernetes.io/{kind}-uid", (uid,)))
@@ -120,6 +133,7 @@ __all__ = [
     "INSECURE_USER",
     "MASTERS",
     "UNAUTHENTICATED",
+    "Unauthorized",
     "UserInfo",
     "from_certificate",
     "from_token",

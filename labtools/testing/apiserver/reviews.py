@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .authn import UserInfo, from_token
+from .authn import Unauthorized, UserInfo, from_token
 from .rbac import Attributes
 from .status import ApiError, bad_request
-from .tokens import DEFAULT_EXPIRATION, MAX_EXPIRATION, MIN_EXPIRATION, TokenError
+from .tokens import DEFAULT_EXPIRATION, MAX_EXPIRATION, MIN_EXPIRATION
 
 if TYPE_CHECKING:
     from .authz import Guard
@@ -161,22 +161,18 @@ def _rules(guard: Guard, user: UserInfo, namespace: str) -> Obj:
 
 
 def _token_review(guard: Guard, spec: Obj) -> Obj:
+    """tokenreview/storage.go: authenticate a token for the audiences asked for."""
     token = spec.get("token") or ""
+    wanted = tuple(spec.get("audiences") or ("https://kubernetes.default.svc.cluster.local",))
     try:
-        user = from_token(token, guard.issuer, guard.store)
-    except ApiError:
-        try:
-            guard.issuer.verify(token)
-            error = "service account token has been invalidated"
-        except TokenError as exc:
-            error = str(exc)
-        return {"user": {}, "error": f"[invalid bearer token, {error}]"}
+        user = from_token(token, guard.issuer, guard.store, wanted)
+    except Unauthorized as err:
+        return {"user": {}, "error": f"[invalid bearer token, {err.why or 'invalid token'}]"}
+    claims = guard.issuer.verify(token, audiences=wanted)
     return {
         "authenticated": True,
         "user": user.as_status(),
-        "audiences": list(
-            spec.get("audiences") or ["https://kubernetes.default.svc.cluster.local"]
-        ),
+        "audiences": [a for a in claims.audiences if a in wanted],
     }
 
 

@@ -47,6 +47,7 @@ class Claims:
     expiry: int
     # objects the token is bound to, besides the ServiceAccount: ("pod"|"secret"|"node", name, uid)
     bound: tuple[tuple[str, str, str], ...] = ()
+    audiences: tuple[str, ...] = API_AUDIENCES
 
 
 def _b64(data: bytes) -> str:
@@ -146,14 +147,21 @@ class TokenIssuer:
         return f"{header}.{body}.{_b64(signature)}"
 
     # ---- verify ------------------------------------------------------------------------
-    def verify(self, token: str, now: float | None = None) -> Claims:
-        """The claims of a valid token for this API server, or TokenError."""
+    def verify(
+        self, token: str, now: float | None = None, audiences: tuple[str, ...] = API_AUDIENCES
+    ) -> Claims:
+        """The claims of a valid token for `audiences` (this API server's), or TokenError."""
         claims = self._verified.get(token)
         if claims is None:
             claims = self._verify_signature(token)
             if len(self._verified) > 4096:
                 self._verified.clear()
             self._verified[token] = claims
+        if not set(claims.audiences) & set(audiences):
+            raise TokenError(
+                f"token audiences {_go_list(claims.audiences)} is invalid for the target "
+                f"audiences {_go_list(audiences)}"
+            )
         current = time.time() if now is None else now
         if current > claims.expiry + LEEWAY:
             raise TokenError("service account token has expired")
@@ -186,8 +194,6 @@ def _claims(payload: Any) -> Claims:
     aud = payload.get("aud") or []
     if isinstance(aud, str):
         aud = [aud]
-    if not set(aud) & set(API_AUDIENCES):
-        raise TokenError(f"token audiences {aud} is invalid for the target audiences")
     private = payload.get("kubernetes.io") or {}
     sa = private.get("serviceaccount") or {}
     try:
@@ -203,9 +209,15 @@ def _claims(payload: Any) -> Claims:
             jti=str(payload.get("jti") or ""),
             expiry=int(payload["exp"]),
             bound=bound,
+            audiences=tuple(str(a) for a in aud),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise TokenError("token has no ServiceAccount claims") from exc
+
+
+def _go_list(values: tuple[str, ...] | list[str]) -> str:
+    """Go's %q of a []string: `["a" "b"]`."""
+    return "[" + " ".join(json.dumps(v) for v in values) + "]"
 
 
 __all__ = [

@@ -54,6 +54,8 @@ def check(res: Resource, obj: Obj, old: Obj | None) -> None:
             )
     elif res.kind == "Pod":
         causes += _pod_update(obj, old)
+    elif res.kind == "Job":
+        causes += _job_update(obj, old)
     if causes:
         raise invalid(res, obj["metadata"].get("name", ""), causes)
 
@@ -248,6 +250,67 @@ def _go_label_selector(sel: Any) -> str:
     else:
         me = "[]v1.LabelSelectorRequirement(nil)"
     return f"v1.LabelSelector{{MatchLabels:{ml}, MatchExpressions:{me}}}"
+
+
+# ---- Jobs (pkg/apis/batch/validation ValidateJobSpecUpdate) ----------------------------------
+SUSPENDED_MUTABLE = ("nodeSelector", "affinity", "tolerations", "schedulingGates")
+
+
+def _job_update(obj: Obj, old: Obj) -> list[Cause]:
+    spec, old_spec = obj.get("spec") or {}, old.get("spec") or {}
+    causes: list[Cause] = []
+    if spec.get("completionMode", "NonIndexed") == "NonIndexed" and spec.get(
+        "completions"
+    ) != old_spec.get("completions"):
+        causes.append(
+            (
+                "spec.completions",
+                "FieldValueInvalid",
+                f"Invalid value: {spec.get('completions')}: field is immutable",
+            )
+        )
+    causes += _immutable(obj, old, "spec.selector", _go_label_selector)
+    tpl, old_tpl = spec.get("template") or {}, old_spec.get("template") or {}
+    if _template_for_compare(tpl, old) != _template_for_compare(old_tpl, old):
+        value = _go_pod_template(tpl)
+        causes.append(
+            ("spec.template", "FieldValueInvalid", f"Invalid value: {value}: field is immutable")
+        )
+    return causes
+
+
+def _template_for_compare(tpl: Obj, old_job: Obj) -> Obj:
+    """A suspended Job that never started may change its pods' scheduling directives."""
+    tpl = copy.deepcopy(tpl)
+    started = (old_job.get("status") or {}).get("startTime")
+    if (old_job.get("spec") or {}).get("suspend") and not started:
+        meta = tpl.get("metadata") or {}
+        meta.pop("labels", None)
+        meta.pop("annotations", None)
+        for key in SUSPENDED_MUTABLE:
+            (tpl.get("spec") or {}).pop(key, None)
+    return tpl
+
+
+def _go_map(value: Any) -> str:
+    if not value:
+        return "map[string]string(nil)"
+    return "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(value.items())) + "}"
+
+
+def _go_pod_template(tpl: Obj) -> str:
+    """%#v of a core.PodTemplateSpec, with its ObjectMeta in full and the PodSpec elided (the
+    real text prints every PodSpec field with pointer addresses, different on every run)."""
+    meta = tpl.get("metadata") or {}
+    object_meta = (
+        'v1.ObjectMeta{Name:"", GenerateName:"", Namespace:"", SelfLink:"", UID:"", '
+        'ResourceVersion:"", Generation:0, CreationTimestamp:time.Date(1, time.January, 1, 0, 0, '
+        "0, 0, time.UTC), DeletionTimestamp:<nil>, DeletionGracePeriodSeconds:(*int64)(nil), "
+        f"Labels:{_go_map(meta.get('labels'))}, Annotations:{_go_map(meta.get('annotations'))}, "
+        "OwnerReferences:[]v1.OwnerReference(nil), Finalizers:[]string(nil), "
+        "ManagedFields:[]v1.ManagedFieldsEntry(nil)}"
+    )
+    return f"core.PodTemplateSpec{{ObjectMeta:{object_meta}, Spec:core.PodSpec{{...}}}}"
 
 
 # ---- Pods --------------------------------------------------------------------------------------
