@@ -613,12 +613,12 @@ NAMESPACE_ROLES: dict[tuple[str, str], list[Obj]] = {
         R(READ, "core", "configmaps", "extension-apiserver-authentication"),
     ],
     ("kube-system", "system::leader-locking-kube-controller-manager"): [
-        R("watch", "core", "configmaps"),
-        R("get update", "core", "configmaps", "kube-controller-manager"),
+        R("create get list update watch", "coordination.k8s.io", "leases"),
+        R("create get list update watch", "coordination.k8s.io", "leasecandidates"),
     ],
     ("kube-system", "system::leader-locking-kube-scheduler"): [
-        R("watch", "core", "configmaps"),
-        R("get update", "core", "configmaps", "kube-scheduler"),
+        R("create get list update watch", "coordination.k8s.io", "leases"),
+        R("create get list update watch", "coordination.k8s.io", "leasecandidates"),
     ],
     ("kube-system", "system:controller:bootstrap-signer"): [R(READ, "core", "secrets")],
     ("kube-system", "system:controller:cloud-provider"): [
