@@ -364,3 +364,21 @@ def test_pod_spec_updates_are_limited(kube: Kube) -> None:
         "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously "
         "negative)"
     )
+
+
+def test_pvc_spec_is_immutable(kube: Kube) -> None:
+    """validation.go ValidatePersistentVolumeClaimUpdate (first line; the real one continues
+    with a cmp.Diff of the spec, which the fake approximates)."""
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    kube.ok("apply", "-f", "-", stdin=json.dumps(pvc))
+    result = kube("patch", "pvc", "data", "-p", '{"spec":{"accessModes":["ReadWriteMany"]}}')
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        'The PersistentVolumeClaim "data" is invalid: spec: Forbidden: spec is immutable after '
+        "creation except resources.requests and volumeAttributesClassName for bound claims"
+    )

@@ -56,6 +56,8 @@ def check(res: Resource, obj: Obj, old: Obj | None) -> None:
         causes += _pod_update(obj, old)
     elif res.kind == "Job":
         causes += _job_update(obj, old)
+    elif res.kind == "PersistentVolumeClaim":
+        causes += _pvc_update(obj, old)
     if causes:
         raise invalid(res, obj["metadata"].get("name", ""), causes)
 
@@ -313,6 +315,28 @@ def _go_pod_template(tpl: Obj) -> str:
     return f"core.PodTemplateSpec{{ObjectMeta:{object_meta}, Spec:core.PodSpec{{...}}}}"
 
 
+# ---- PersistentVolumeClaims (ValidatePersistentVolumeClaimUpdate) -------------------------------
+PVC_IMMUTABLE = (
+    "spec is immutable after creation except resources.requests and volumeAttributesClassName "
+    "for bound claims"
+)
+
+
+def _pvc_update(obj: Obj, old: Obj) -> list[Cause]:
+    new_spec, old_spec = copy.deepcopy(obj.get("spec") or {}), copy.deepcopy(old.get("spec") or {})
+    if not old_spec.get("volumeName"):
+        old_spec.pop("volumeName", None)  # the binder sets volumeName once
+        new_spec.pop("volumeName", None)
+    if (obj.get("status") or {}).get("phase") == "Bound":
+        for spec in (new_spec, old_spec):
+            (spec.get("resources") or {}).get("requests", {}).pop("storage", None)
+            spec.pop("volumeAttributesClassName", None)
+    if new_spec == old_spec:
+        return []
+    diff = _spec_diff(old_spec, new_spec, "core.PersistentVolumeClaimSpec")
+    return [("spec", "FieldValueForbidden", f"Forbidden: {PVC_IMMUTABLE}\n{diff}")]
+
+
 # ---- Pods --------------------------------------------------------------------------------------
 def _pod_update(obj: Obj, old: Obj) -> list[Cause]:
     """ValidatePodUpdate: only images, activeDeadlineSeconds and added tolerations may change."""
@@ -335,7 +359,7 @@ def _pod_update(obj: Obj, old: Obj) -> list[Cause]:
             munged.pop("tolerations", None)
     if munged == old_spec:
         return []
-    diff = _spec_diff(old_spec, munged)
+    diff = _spec_diff(old_spec, munged, "core.PodSpec")
     return [
         (
             "spec",
@@ -345,9 +369,9 @@ def _pod_update(obj: Obj, old: Obj) -> list[Cause]:
     ]
 
 
-def _spec_diff(old: Obj, new: Obj) -> str:
-    """A go-cmp-like summary of which PodSpec fields differ (the real text is cmp.Diff's)."""
-    lines = ["  core.PodSpec{"]
+def _spec_diff(old: Obj, new: Obj, type_name: str) -> str:
+    """A go-cmp-like summary of which spec fields differ (the real text is cmp.Diff's)."""
+    lines = [f"  {type_name}{{"]
     for key in sorted(set(old) | set(new)):
         if old.get(key) == new.get(key):
             continue
