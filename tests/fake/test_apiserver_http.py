@@ -279,10 +279,8 @@ def test_https_authenticates_like_kube_apiserver(tmp_path: Path) -> None:
     """No credentials is system:anonymous (--anonymous-auth=true): /version is public
     (system:public-info-viewer), the API is Forbidden; a bad bearer token is a 401, never
     anonymous (filters/authentication.go, union.NewFailOnError); the client cert is admin."""
-    started = time.monotonic()
+    # how fast it starts is measured by bench/bench_fake.py, not asserted here
     with FakeCluster(tmp_path / "tls") as cluster:
-        took = time.monotonic() - started
-        assert took < 3.0, took
         certs = tmp_path / "tls" / "certs"
         assert sorted(p.name for p in certs.iterdir() if p.is_file()) == [
             "apiserver.crt",
