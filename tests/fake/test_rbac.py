@@ -738,3 +738,64 @@ def test_token_review_checks_the_audience(apiserver: FakeCluster, lab: tuple[str
     assert ok["authenticated"] is True
     assert ok["audiences"] == ["vault"]
     assert ok["user"]["username"] == f"system:serviceaccount:{mine}:student"  # type: ignore[index]
+
+
+def test_service_account_token_secret_gets_a_long_lived_token(
+    apiserver: FakeCluster, lab: tuple[str, str], tmp_path: Path
+) -> None:
+    """tokens_controller.go + legacy.go: a manually created service-account-token Secret is
+    filled with a token (no exp, iss kubernetes/serviceaccount), ca.crt and namespace; the token
+    works while the Secret holds it; a Secret naming a missing ServiceAccount is deleted."""
+    mine, _ = lab
+    k = apiserver.kubectl
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "student-token",
+            "annotations": {"kubernetes.io/service-account.name": "student"},
+        },
+        "type": "kubernetes.io/service-account-token",
+    }
+    k("-n", mine, "apply", "-f", "-", stdin=json.dumps(secret), check=True)
+    deadline = time.monotonic() + 10
+    jsonpath = "jsonpath={.data.token}"
+    while not k("-n", mine, "get", "secret", "student-token", "-o", jsonpath).stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    stored = json.loads(k("-n", mine, "get", "secret", "student-token", "-o", "json").stdout)
+    uid = k("-n", mine, "get", "sa", "student", "-o", "jsonpath={.metadata.uid}").stdout
+    assert sorted(stored["data"]) == ["ca.crt", "namespace", "token"]
+    assert base64.b64decode(stored["data"]["namespace"]).decode() == mine
+    assert stored["metadata"]["annotations"]["kubernetes.io/service-account.uid"] == uid
+    bearer = base64.b64decode(stored["data"]["token"]).decode()
+    payload = json.loads(_unb64(bearer.split(".")[1]))
+    assert payload == {
+        "iss": "kubernetes/serviceaccount",
+        "kubernetes.io/serviceaccount/namespace": mine,
+        "kubernetes.io/serviceaccount/secret.name": "student-token",
+        "kubernetes.io/serviceaccount/service-account.name": "student",
+        "kubernetes.io/serviceaccount/service-account.uid": uid,
+        "sub": f"system:serviceaccount:{mine}:student",
+    }
+    sa = AccountKubectl(
+        apiserver, write_kubeconfig(apiserver, tmp_path / "legacy", bearer, mine), mine
+    )
+    assert sa.ok("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}") == (
+        f"system:serviceaccount:{mine}:student"
+    )
+    labels = json.loads(k("-n", mine, "get", "secret", "student-token", "-o", "json").stdout)[
+        "metadata"
+    ]["labels"]
+    assert list(labels) == ["kubernetes.io/legacy-token-last-used"]
+    k("-n", mine, "delete", "secret", "student-token", check=True)
+    assert sa("get", "pods").stderr.strip() == UNAUTHORIZED
+    orphan = dict(
+        secret,
+        metadata={"name": "orphan", "annotations": {"kubernetes.io/service-account.name": "ghost"}},
+    )
+    k("-n", mine, "apply", "-f", "-", stdin=json.dumps(orphan), check=True)
+    deadline = time.monotonic() + 10
+    while k("-n", mine, "get", "secret", "orphan").returncode == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)

@@ -25,6 +25,7 @@ from .bootstrap_policy import install_policy
 from .certs import CertFiles, make_certs
 from .controllers import Controllers
 from .ctl_quota import QuotaTracker
+from .ctl_tokens import TokenSecretTracker
 from .faults import Faults
 from .nodeports import NodePorts
 from .persist import DataFile
@@ -100,6 +101,7 @@ class App:
         self.guard = Guard(self.store, self.issuer, insecure=opts.http)
         self.api.admission = Admission(self.store, self.guard.rbac)
         self.quotas = QuotaTracker(self.store)
+        self.token_secrets = TokenSecretTracker(self.store)
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> str:
@@ -143,6 +145,7 @@ class App:
         self.controllers.ca_pem = self.certs.ca.read_text() if self.certs else ""  # type: ignore[attr-defined]
         self.controllers.rbac = self.guard.rbac  # type: ignore[attr-defined]
         self.controllers.quotas = self.quotas  # type: ignore[attr-defined]
+        self.controllers.token_secrets = self.token_secrets  # type: ignore[attr-defined]
         loaded = self._load()
         if not loaded:
             bootstrap(self.api, self.opts.node_name, self.opts.version)

@@ -103,6 +103,8 @@ def from_token(
         claims = issuer.verify(token, audiences=audiences) if audiences else issuer.verify(token)
     except TokenError as exc:
         raise unauthorized(str(exc)) from exc
+    if claims.legacy_secret:
+        _check_legacy_secret(token, claims, store)
     sa = store.get(R.SERVICEACCOUNT.key, claims.namespace, claims.name)
     if sa is None or sa["metadata"].get("uid") != claims.uid:
         # jwt.go: the ServiceAccount must still exist with the uid the token is bound to
@@ -125,6 +127,30 @@ def from_token(
         claims.uid,
         tuple(sorted(extra)),
     )
+
+
+LAST_USED = "kubernetes.io/legacy-token-last-used"
+
+
+def _check_legacy_secret(token: str, claims: Any, store: Store) -> None:
+    """legacy.go Validate: the Secret still exists and holds this very token; its
+    `legacy-token-last-used` label is set to today (legacytokentracking, at most daily)."""
+    import base64
+    from datetime import UTC, datetime
+
+    secret = store.get(R.SECRET.key, claims.namespace, claims.legacy_secret)
+    held = ((secret or {}).get("data") or {}).get("token", "")
+    try:
+        matches = base64.b64decode(held).decode() == token
+    except (ValueError, UnicodeDecodeError):
+        matches = False
+    if secret is None or not matches:
+        raise unauthorized("service account token has been invalidated")
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    labels = secret["metadata"].setdefault("labels", {})
+    if labels.get(LAST_USED) != today:
+        labels[LAST_USED] = today
+        store.put(R.SECRET.key, secret)
 
 
 __all__ = [

@@ -27,6 +27,7 @@ from .ctl_pods import NODE_IP, go_duration, stop_pod, sync_pods
 from .ctl_quota import sync_quotas
 from .ctl_replicasets import sync_replicasets
 from .ctl_services import sync_endpoints
+from .ctl_tokens import sync_token_secrets
 from .faults import Faults
 from .jobs import sync_jobs
 from .store import Obj
@@ -155,6 +156,7 @@ class Controllers:
             sync_nodes,
             sync_endpoints,
             sync_quotas,
+            sync_token_secrets,
             sync_system,
         ]
         for step in steps:

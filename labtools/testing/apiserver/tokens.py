@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
+LEGACY_ISSUER = "kubernetes/serviceaccount"  # pkg/serviceaccount/legacy.go
 API_AUDIENCES = (ISSUER,)
 LEEWAY = 60  # go-jose's DefaultLeeway, used by jwt.Claims.Validate
 MIN_EXPIRATION = 600  # pkg/apis/authentication/validation: MinTokenAgeSec
@@ -48,6 +49,8 @@ class Claims:
     # objects the token is bound to, besides the ServiceAccount: ("pod"|"secret"|"node", name, uid)
     bound: tuple[tuple[str, str, str], ...] = ()
     audiences: tuple[str, ...] = API_AUDIENCES
+    # a legacy (Secret-held, never expiring) token: the Secret that must still hold it
+    legacy_secret: str = ""
 
 
 def _b64(data: bytes) -> str:
@@ -135,6 +138,22 @@ class TokenIssuer:
         }
         return self.sign(payload), issued + seconds
 
+    def issue_legacy(self, sa: dict[str, Any], secret_name: str) -> str:
+        """LegacyClaims: the token the tokens controller writes into a service-account-token
+        Secret (no exp, no aud, valid while the Secret and the ServiceAccount are)."""
+        meta = sa["metadata"]
+        prefix = "kubernetes.io/serviceaccount/"
+        return self.sign(
+            {
+                "iss": LEGACY_ISSUER,
+                f"{prefix}namespace": meta["namespace"],
+                f"{prefix}secret.name": secret_name,
+                f"{prefix}service-account.name": meta["name"],
+                f"{prefix}service-account.uid": meta["uid"],
+                "sub": f"system:serviceaccount:{meta['namespace']}:{meta['name']}",
+            }
+        )
+
     def sign(self, payload: dict[str, Any]) -> str:
         """A compact RS256 JWS of `payload` (keys sorted, as go-jose marshals its claim map)."""
         key = self.key()
@@ -188,7 +207,24 @@ class TokenIssuer:
         return _claims(payload)
 
 
+def _legacy_claims(payload: dict[str, Any]) -> Claims:
+    prefix = "kubernetes.io/serviceaccount/"
+    try:
+        return Claims(
+            namespace=str(payload[f"{prefix}namespace"]),
+            name=str(payload[f"{prefix}service-account.name"]),
+            uid=str(payload[f"{prefix}service-account.uid"]),
+            jti="",
+            expiry=1 << 62,
+            legacy_secret=str(payload[f"{prefix}secret.name"]),
+        )
+    except KeyError as exc:
+        raise TokenError("token has no ServiceAccount claims") from exc
+
+
 def _claims(payload: Any) -> Claims:
+    if isinstance(payload, dict) and payload.get("iss") == LEGACY_ISSUER:
+        return _legacy_claims(payload)
     if not isinstance(payload, dict) or payload.get("iss") != ISSUER:
         raise TokenError("token issuer is not this API server's")
     aud = payload.get("aud") or []
