@@ -6,7 +6,6 @@ import importlib.util
 import json
 import os
 import re
-import time
 import urllib.request
 from pathlib import Path
 
@@ -248,16 +247,15 @@ def test_start_json_events(mk: FakeMinikube) -> None:
     assert len(recorded) == len(events)
 
 
-def test_second_start_is_quick_and_changes_nothing(mk: FakeMinikube) -> None:
+def test_second_start_reuses_the_server_and_changes_nothing(mk: FakeMinikube) -> None:
+    # "quick" is the bench's business (bench/bench_fake.py); here: the same server process, so
+    # nothing is started again, and no file changes
     assert mk.run("start", "-p", "lab1").returncode == 0
     pids = mk.server_pids()
     config = (mk.minikube_home / "profiles/lab1/config.json").read_text()
     server = yaml.safe_load(mk.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
-    began = time.monotonic()
     again = mk.run("start", "-p", "lab1", "--memory=4000")
-    elapsed = time.monotonic() - began
     assert again.returncode == 0
-    assert elapsed < 1.0
     assert '* Updating the running docker "lab1" container ...' in again.stdout
     assert mk.server_pids() == pids
     assert (mk.minikube_home / "profiles/lab1/config.json").read_text() == config
