@@ -2,54 +2,14 @@
 # The seed lab (playbooks/basics) as a plain bash script: the commands `invoke lab.up` runs, in
 # order, as a careful shell user would write them (bench/compare.py checks they are the same).
 # Set by compare.py: MINIKUBE (the minikube argv, words), PROFILE, CTX, START (minikube start
-# flags, words), PORT and VPORT (free ports for the two proxies), plus the fake's env.
+# flags, words), PORT and VPORT (free ports for the two proxies), IMAGE, plus the fake's env.
 set -euo pipefail
 k() { kubectl --context "$CTX" "$@"; }
-proxies=()
-trap 'for p in "${proxies[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
-start_proxy() {  # kubectl proxy on $1 in the background, then wait until it answers
-  k proxy --port="$1" >/dev/null 2>&1 &
-  proxies+=($!)
-  until curl -sf "http://127.0.0.1:$1/version" >/dev/null; do sleep 0.05; done
-}
+NS=default
 
-# setup
+# setup: the cluster
 $MINIKUBE version -p "$PROFILE" >/dev/null
 if ! $MINIKUBE status -o json -p "$PROFILE" 2>/dev/null | grep -q '"APIServer": *"Running"'; then
   $MINIKUBE start $START -p "$PROFILE" >/dev/null
 fi
-k version >/dev/null
-k cluster-info >/dev/null
-k wait --for=condition=Ready nodes --all --timeout=300s >/dev/null
-k get nodes >/dev/null
-
-# deploy
-if ! out=$(k create deployment kubernetes-bootcamp --image="$IMAGE" 2>&1); then
-  grep -q 'already exists' <<<"$out"
-fi
-k wait --for=condition=Available deployment/kubernetes-bootcamp --timeout=300s >/dev/null
-k get deployments >/dev/null
-
-# explore
-start_proxy "$PORT"
-curl -sS --fail "http://localhost:$PORT/version" >/dev/null
-k get pods >/dev/null
-k describe pods >/dev/null
-until POD_NAME=$(k get pods -o go-template --template '{{range .items}}{{.metadata.name}}{{"\n"}}{{end}}') \
-  && [ "$(wc -l <<<"$POD_NAME")" -eq 1 ]; do sleep 2; done
-k logs "$POD_NAME" >/dev/null
-k exec "$POD_NAME" -- env >/dev/null
-until k exec "$POD_NAME" -- curl -s localhost:8080 | grep -q 'Hello Kubernetes bootcamp!'; do sleep 1; done
-until curl -sS --fail "http://localhost:$PORT/api/v1/namespaces/default/pods/$POD_NAME:8080/proxy/" \
-  | grep -q 'Hello Kubernetes bootcamp!'; do sleep 1; done
-
-# verify: the checks' own calls (playbooks/basics checks), asserted with grep
-start_proxy "$VPORT"
-state=$(k get nodes,deployments,replicasets,pods,services,endpoints -o jsonpath='{range .items[*]}{.kind}|{.metadata.name}|{.status.conditions[?(@.type=="Ready")].status}|{.status.conditions[?(@.type=="Available")].status}|{.spec.replicas}/{.status.availableReplicas}|{.spec.template.spec.containers[*].image}|{.status.phase}{"\n"}{end}')
-grep -q '^Node|[^|]*|True|' <<<"$state"
-grep -q "^Deployment|kubernetes-bootcamp||True|1/1|$IMAGE|" <<<"$state"
-[ "$(grep -c '^Pod|kubernetes-bootcamp-[^|]*|True|.*|Running$' <<<"$state")" -eq 1 ]
-k exec "$POD_NAME" -- cat /proc/net/tcp /proc/net/tcp6 | grep -q ':1F90 [0-9A-F:]* 0A '
-[ "$(k exec "$POD_NAME" -- curl -s localhost:8080)" = "Hello Kubernetes bootcamp! | Running on: $POD_NAME | v=1" ]
-proxy_version=$(curl -sS --fail "http://127.0.0.1:$VPORT/version" | grep -o '"gitVersion": *"[^"]*"' | grep -o 'v[^"]*')
-[ "$proxy_version" = "$(k version -o json | grep -o '"gitVersion": *"[^"]*"' | tail -1 | grep -o 'v[^"]*')" ]
+. "$(dirname "$0")/lab.sh"
