@@ -380,9 +380,14 @@ def seed_setup(work: Path) -> Seed:
 # --- what the three ran: the same commands? ---------------------------------------------
 
 
+# The shim waits for the real binary in the background so that a TERM (the scripts' `kill` of a
+# proxy) reaches the real binary too instead of leaving it running.
 SHIM = """#!/usr/bin/env bash
 start=$EPOCHREALTIME
-{real} "$@"
+{real} "$@" <&0 &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 143' TERM INT HUP
+wait "$child"
 rc=$?
 {{ printf '%s\\t%s\\t%s\\t' "$start" "$EPOCHREALTIME" {name}
   printf '%s\\x1f' "$@"; echo; }} >> {log}
