@@ -46,7 +46,8 @@ def write_project(root: Path) -> None:
                 "    when: replicas > 0",
                 "    tags: [bench]",
             ]
-    (root / "playbooks" / "bench.yml").write_text("\n".join(lines) + "\n")
+    (root / "playbooks" / "bench").mkdir()
+    (root / "playbooks" / "bench" / "playbook.yml").write_text("\n".join(lines) + "\n")
 
 
 def plan_once(root: Path) -> float:

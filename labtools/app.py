@@ -223,12 +223,14 @@ def show_plan(root: Path, phases: Sequence[str], options: RunOptions) -> None:
 
 def show_list(root: Path, options: RunOptions) -> None:
     """Print the labs, hosts, groups, phases and tags."""
-    from labtools.core.playbook import list_labs
+    from labtools.core.playbook import lab_description, list_labs
     from labtools.core.project import Project
     from labtools.report.listing import print_listing
 
     project = Project.load(root, options.lab, options.inventory)
-    print_listing(project, list_labs(project.playbooks_dir), out=sys.stdout, lang=options.lang)
+    labs = list_labs(project.playbooks_dir)
+    about = {name: lab_description(project.playbooks_dir, name) for name in labs}
+    print_listing(project, labs, out=sys.stdout, lang=options.lang, descriptions=about)
 
 
 def run_dir_of(root: Path, run: str | None) -> Path:

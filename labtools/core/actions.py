@@ -120,6 +120,7 @@ class Context:
     host: Host
     provider: Provider
     templates_dir: Path | None = None
+    lab_dir: Path | None = None  # playbooks/<lab>/: where `verify:` finds checks/
     tty: bool = False
     choose_port: Callable[[int | None], int] = lambda port: port or 0
     run_dir: Path | None = None
@@ -177,7 +178,9 @@ def _env(step: Step, variables: Mapping[str, Any], ctx: Context) -> dict[str, st
 
     env = dict(ctx.provider.env(ctx.host))
     for key, value in step.env.items():
-        env[str(key)] = render_text(str(value), variables, source=step.source)
+        env[str(key)] = render_text(
+            str(value), variables, source=step.source, templates_dir=ctx.templates_dir
+        )
     return env
 
 
@@ -187,7 +190,11 @@ def _command(
     """A Command with the step's stdin, environment, timeout and no_log flag."""
     from labtools.core.render import render_text
 
-    stdin = render_text(step.stdin, variables, source=step.source) if step.stdin else None
+    stdin = (
+        render_text(step.stdin, variables, source=step.source, templates_dir=ctx.templates_dir)
+        if step.stdin
+        else None
+    )
     return Command(
         argv=tuple(argv),
         stdin=stdin,
@@ -203,7 +210,7 @@ def _tool_argv(
     """(full argv, index where the user's arguments start, those arguments)."""
     from labtools.core.render import render_argv
 
-    args = render_argv(spec, variables, source=step.source)
+    args = render_argv(spec, variables, source=step.source, templates_dir=ctx.templates_dir)
     if tool == "kubectl":
         argv = ctx.provider.kubectl(ctx.host, args)
     elif tool == "minikube":
@@ -275,7 +282,11 @@ def _build_service(step: Step, variables: Mapping[str, Any], ctx: Context) -> Ac
     tool = "kubectl" if "kubectl" in spec else "command"
     argv, args_from, _args = _tool_argv(step, spec.get(tool, ""), scope, ctx, tool)
     ready: Mapping[str, Any] = spec.get("ready") or {}
-    http = render_text(str(ready["http"]), scope, source=step.source) if "http" in ready else None
+    http = (
+        render_text(str(ready["http"]), scope, source=step.source, templates_dir=ctx.templates_dir)
+        if "http" in ready
+        else None
+    )
     tcp = render_value(ready.get("tcp"), scope, source=step.source)
     timeout = step.timeout if step.timeout is not None else DEFAULT_READY_TIMEOUT
     return StartService(
@@ -294,7 +305,9 @@ def _build_http(step: Step, variables: Mapping[str, Any], ctx: Context) -> Actio
     from labtools.core.render import render_value
 
     spec = step.spec if isinstance(step.spec, Mapping) else {"url": step.spec}
-    values = render_value(dict(spec), variables, source=step.source)
+    values = render_value(
+        dict(spec), variables, source=step.source, templates_dir=ctx.templates_dir
+    )
     headers = {str(k): str(v) for k, v in (values.get("headers") or {}).items()}
     body = values.get("body")
     if isinstance(body, Mapping | list):
@@ -337,6 +350,8 @@ def _build_verify(step: Step, variables: Mapping[str, Any], ctx: Context) -> Act
     from labtools.verify.run import verify_command
 
     checks = render_text(str(step.spec), variables, source=step.source)
+    if ctx.lab_dir is None:
+        raise TemplateError("no lab folder to find the checks in", location=step.source)
     junit = ctx.run_dir / f"verify-{ctx.host.name}.xml" if ctx.run_dir is not None else None
     proxy = variables.get("proxy_url")
     argv = verify_command(
@@ -345,7 +360,7 @@ def _build_verify(step: Step, variables: Mapping[str, Any], ctx: Context) -> Act
         ctx.host.name,
         _plain_vars(variables),
         junit,
-        lab=checks,
+        checks=ctx.lab_dir / "checks" / f"test_{checks}.py",
         proxy_url=str(proxy) if proxy not in (None, "") else None,
     )
     command = _command(step, variables, ctx, argv)

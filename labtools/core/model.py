@@ -84,6 +84,7 @@ class Lab:
     phases: Mapping[str, tuple[Step, ...]] = field(default_factory=dict)
     source: Location | None = None
     secrets: tuple[str, ...] = ()  # variables whose values are masked in every output
+    folder: str = ""  # playbooks/<lab>/: the playbook, checks/ and README.md of the lab
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import keyword
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from labtools.core.errors import ConfigError, SchemaError
+from labtools.core.errors import ConfigError, SchemaError, TemplateError
 from labtools.core.messages import Text, msg
 from labtools.core.model import ACTIONS, PHASES, Lab, Step
 from labtools.core.yamlfile import KeyPath, YamlDoc, did_you_mean, key_path, load_yaml
 
+PLAYBOOK = "playbook.yml"  # playbooks/<lab>/playbook.yml
+CHECKS_DIR = "checks"  # playbooks/<lab>/checks/test_<name>.py, run by `verify: <name>`
 TOP_KEYS: tuple[str, ...] = ("name", "description", "hosts", "vars", "secrets", *PHASES)
 CONTROLS: tuple[str, ...] = (
     "name",
@@ -60,9 +63,10 @@ def _type_name(value: Any) -> str:
 class _Checker:
     """Validates one playbook document; ``path`` tuples index into ``doc.data``."""
 
-    def __init__(self, doc: YamlDoc, templates_dir: Path | None) -> None:
+    def __init__(self, doc: YamlDoc, templates_dir: Path | None, lab_dir: Path | None) -> None:
         self.doc = doc
         self.templates_dir = templates_dir
+        self.lab_dir = lab_dir
 
     # -------------------------------------------------------------- helpers
 
@@ -86,10 +90,21 @@ class _Checker:
                 raise self.fail((*path, key), f"{what}: unknown key '{key}'", hint)
 
     def template(self, path: KeyPath, text: Any) -> None:
-        from labtools.core.render import check_template
+        from labtools.core.render import check_template, snippet_names
 
         if isinstance(text, str):
             check_template(text, source=self.doc.location(path))
+            for name in snippet_names(text):
+                self.template_file(path, name, "snippet")
+
+    def template_file(self, path: KeyPath, name: str, what: str) -> None:
+        """A file a step names under templates/ must exist (a did-you-mean when it does not)."""
+        from labtools.core.render import missing_template
+
+        if self.templates_dir is None or (self.templates_dir / name).is_file():
+            return
+        error = missing_template(name, self.templates_dir, what)
+        raise TemplateError(error.message, location=self.doc.location(path), hint=error.hint)
 
     def templates_in(self, path: KeyPath, value: Any) -> None:
         """Compile every string inside a nested value."""
@@ -132,7 +147,7 @@ class _Checker:
                 "start the file with `name: <lab>` and phase lists like `setup:`",
             )
         self.keys((), data, TOP_KEYS, "playbook")
-        name = data.get("name", Path(self.doc.file).stem)
+        name = data.get("name", self.lab_dir.name if self.lab_dir else Path(self.doc.file).stem)
         self.expect(("name",), name, (str,), "a string")
         description = data.get("description") or ""
         self.expect(("description",), description, (str,), "a string")
@@ -336,23 +351,13 @@ class _Checker:
 
     def manifest_spec(self, path: KeyPath, spec: Any) -> None:
         self.expect(path, spec, (str,), "a template path under templates/")
-        if self.templates_dir is None:
+        if self.templates_dir is None or "{" in spec:
             return
-        from labtools.core.errors import TemplateError
-        from labtools.core.render import environment
+        from labtools.core.render import TEMPLATE_SUFFIX, environment
 
-        if not (self.templates_dir / spec).is_file():
-            available = sorted(
-                str(p.relative_to(self.templates_dir))
-                for p in self.templates_dir.rglob("*")
-                if p.is_file()
-            )
-            raise TemplateError(
-                f"manifest template '{spec}' not found in {self.templates_dir}",
-                location=self.doc.location(path),
-                hint=did_you_mean(spec, available)
-                or f"available templates: {', '.join(available) or 'none'}",
-            )
+        self.template_file(path, spec, "manifest")
+        if not spec.endswith(TEMPLATE_SUFFIX):
+            return
         import jinja2
 
         try:
@@ -414,6 +419,20 @@ class _Checker:
 
     def verify_spec(self, path: KeyPath, spec: Any) -> None:
         self.expect(path, spec, (str,), "the name of the lab's checks (a string)")
+        if self.lab_dir is None:
+            return
+        checks = self.lab_dir / CHECKS_DIR
+        if (checks / f"test_{spec}.py").is_file():
+            return
+        names = check_names(checks)
+        shown = f"{self.lab_dir.name}/{CHECKS_DIR}/test_{spec}.py"
+        raise self.fail(
+            path,
+            f"no checks '{spec}': {shown} does not exist",
+            did_you_mean(spec, names)
+            or (f"checks of this lab: {', '.join(names)}" if names else None)
+            or f"write {shown} (pytest-testinfra tests; `invoke lab.new` makes a lab with one)",
+        )
 
 
 SPEC_CHECKS: dict[str, Callable[[_Checker, KeyPath, Any], None]] = {
@@ -435,23 +454,45 @@ def _default_name(action: str, spec: Any) -> str:
     return f"{action} {text}"[:80] if isinstance(spec, str | list) else action
 
 
-def parse_lab(doc: YamlDoc, *, templates_dir: Path | None = None) -> Lab:
-    """Validate a parsed playbook and build its ``Lab`` (manifests checked under templates_dir)."""
-    return _Checker(doc, templates_dir).lab()
+def parse_lab(
+    doc: YamlDoc, *, templates_dir: Path | None = None, lab_dir: Path | None = None
+) -> Lab:
+    """Validate a parsed playbook and build its ``Lab``.
+
+    Files it names are checked when the folders are given: templates under ``templates_dir``,
+    checks under ``lab_dir/checks``.
+    """
+    lab = _Checker(doc, templates_dir, lab_dir).lab()
+    return replace(lab, folder=str(lab_dir) if lab_dir else "")
 
 
 def load_lab(path: str | Path, *, templates_dir: Path | None = None) -> Lab:
-    """Load and validate ``playbooks/<lab>.yml``; templates default to ``<project>/templates``."""
+    """Load and validate ``playbooks/<lab>/playbook.yml``; templates: ``<project>/templates``."""
     path = Path(path)
+    lab_dir = path.resolve().parent
     if templates_dir is None:
-        templates_dir = path.resolve().parent.parent / "templates"
-    return parse_lab(load_yaml(path), templates_dir=templates_dir)
+        templates_dir = lab_dir.parent.parent / "templates"
+    return parse_lab(load_yaml(path), templates_dir=templates_dir, lab_dir=lab_dir)
+
+
+def check_names(checks_dir: Path) -> list[str]:
+    """The names ``verify:`` accepts in a checks folder: ``test_<name>.py`` -> ``<name>``."""
+    if not checks_dir.is_dir():
+        return []
+    return sorted(p.stem.removeprefix("test_") for p in checks_dir.glob("test_*.py"))
+
+
+def lab_description(playbooks_dir: str | Path, name: str) -> Text:
+    """A lab's ``description:`` for listings; a lab that does not load says so instead."""
+    try:
+        return load_lab(Path(playbooks_dir) / name / PLAYBOOK).description
+    except ConfigError:
+        return msg("(does not load: `invoke lab.plan --lab {lab}` says why)", lab=name)
 
 
 def list_labs(playbooks_dir: str | Path) -> list[str]:
-    """Lab names (playbook file stems) in a directory, sorted."""
+    """Lab names (folders with a ``playbook.yml``) in a playbooks directory, sorted."""
     directory = Path(playbooks_dir)
     if not directory.is_dir():
         raise ConfigError(msg("playbooks directory not found: {folder}", folder=directory))
-    names = {p.stem for p in directory.iterdir() if p.suffix in (".yml", ".yaml") and p.is_file()}
-    return sorted(names)
+    return sorted(p.name for p in directory.iterdir() if (p / PLAYBOOK).is_file())

@@ -57,10 +57,13 @@ def preview_step(
     provider: Provider,
     *,
     templates_dir: Path | None = None,
+    lab_dir: Path | None = None,
 ) -> PlannedStep:
     """What ``step`` would run on ``host`` (raises TemplateError like the run would)."""
     # tty=True: show an interactive step's command rather than the "no terminal" skip
-    ctx = Context(host=host, provider=provider, templates_dir=templates_dir, tty=True)
+    ctx = Context(
+        host=host, provider=provider, templates_dir=templates_dir, lab_dir=lab_dir, tty=True
+    )
     if step.action == "manifest" and templates_dir is None:
         argv = provider.kubectl(host, ("apply", "-f", "-"))
         display = f"{shlex.join(argv)} < templates/{step.spec}"
@@ -74,13 +77,21 @@ def preview_plan(
 ) -> list[PlannedStep]:
     """Every step of the plan, rendered for its host (providers keyed by host name)."""
     planned = []
+    lab_dir = Path(plan.lab.folder) if plan.lab.folder else None
     for host_plan in plan.hosts:
         registered = {**registered_placeholders(host_plan), **_service_placeholders(host_plan)}
         provider = providers[host_plan.host.name]
         for step in host_plan.steps:
             variables = step_vars(host_plan, step, registered)
             planned.append(
-                preview_step(step, variables, host_plan.host, provider, templates_dir=templates_dir)
+                preview_step(
+                    step,
+                    variables,
+                    host_plan.host,
+                    provider,
+                    templates_dir=templates_dir,
+                    lab_dir=lab_dir,
+                )
             )
     return planned
 

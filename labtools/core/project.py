@@ -1,4 +1,11 @@
-"""A lab project on disk: inventory, playbooks/ and templates/ under one root."""
+"""A lab project on disk: inventory, playbooks/<lab>/ and templates/ under one root.
+
+inventory.yml                    the clusters (hosts) and their variables
+playbooks/<lab>/playbook.yml     the lab's steps
+playbooks/<lab>/checks/test_*.py its pytest-testinfra checks (`verify: <name>`)
+playbooks/<lab>/README.md        what the lab is, and the tutorial it follows
+templates/<lab>/...              its manifests (*.yaml.j2) and command snippets
+"""
 
 from __future__ import annotations
 
@@ -24,7 +31,7 @@ class Project:
 
     @classmethod
     def load(cls, root: Path, lab: str | None, inventory: str | None) -> Project:
-        """Load ``inventory`` (default inventory.yml) and ``playbooks/<lab>.yml`` under ``root``."""
+        """Load ``inventory`` (default inventory.yml) and ``playbooks/<lab>/playbook.yml``."""
         from labtools.core.inventory import load_inventory
         from labtools.core.playbook import load_lab
 
@@ -59,8 +66,8 @@ def inventory_path(root: Path, inventory: str | None) -> Path:
 
 
 def lab_path(playbooks_dir: Path, lab: str | None) -> Path:
-    """``playbooks/<lab>.yml``; no lab given means the only lab there is."""
-    from labtools.core.playbook import list_labs
+    """``playbooks/<lab>/playbook.yml``; no lab given means the only lab there is."""
+    from labtools.core.playbook import PLAYBOOK, list_labs
     from labtools.core.yamlfile import did_you_mean
 
     labs = list_labs(playbooks_dir) if playbooks_dir.is_dir() else []
@@ -76,10 +83,25 @@ def lab_path(playbooks_dir: Path, lab: str | None) -> Path:
                     labs=", ".join(labs) or msg("none"),
                 ),
             )
+    path = playbooks_dir / lab / PLAYBOOK
+    if path.is_file():
+        return path
     for suffix in (".yml", ".yaml"):
-        path = playbooks_dir / f"{lab}{suffix}"
-        if path.is_file():
-            return path
+        flat = playbooks_dir / f"{lab}{suffix}"
+        if flat.is_file():  # the layout before labs became folders
+            raise ConfigError(
+                msg(
+                    "lab '{lab}' is a single file ({file}); a lab is a folder now",
+                    lab=lab,
+                    file=flat,
+                ),
+                location=Location(str(flat)),
+                hint=msg(
+                    "move it to {playbook} (its checks go to {checks}/)",
+                    playbook=path,
+                    checks=path.parent / "checks",
+                ),
+            )
     close = did_you_mean(lab, labs)
     listing = (
         msg("labs: {labs}", labs=", ".join(labs))
@@ -87,7 +109,7 @@ def lab_path(playbooks_dir: Path, lab: str | None) -> Path:
         else msg("no playbooks in {folder}", folder=playbooks_dir)
     )
     raise ConfigError(
-        msg("unknown lab '{lab}' (no {file})", lab=lab, file=playbooks_dir / (lab + ".yml")),
+        msg("unknown lab '{lab}' (no {file})", lab=lab, file=path),
         location=Location(str(playbooks_dir)),
         hint=msg("{close} ({listing})", close=close, listing=listing) if close else listing,
     )

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import jinja2
 
 __all__ = [
+    "SNIPPET",
     "Unresolved",
     "environment",
     "evaluate",
@@ -39,6 +40,8 @@ __all__ = [
 _OPEN, _CLOSE = "\ue000", "\ue001"
 _MARKER = re.compile(f"{_OPEN}(\\d+){_CLOSE}")
 _JINJA_START = ("{{", "{%", "{#")
+TEMPLATE_SUFFIX = ".j2"  # a file ending in .j2 is rendered by Jinja; any other file is used as is
+SNIPPET = "snippet"  # {{ snippet('basics/pod-names.gotmpl') }}: a file of templates/, one value
 
 _values: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
     "labtools_argv_values", default=None
@@ -273,6 +276,32 @@ def _argv_finalize() -> Any:
     return jinja2.pass_context(_argv_finalize_impl)
 
 
+def _snippet_impl(context: Any, name: Any) -> str:
+    """``snippet('dir/file')``: a file of templates/ as ONE value (a .j2 file is rendered first)."""
+    env = context.environment
+    if env.loader is None:
+        raise TemplateError(f"{SNIPPET}({name!r}): no templates/ folder to read it from")
+    name = str(name)
+    if not name.endswith(TEMPLATE_SUFFIX):
+        source, _filename, _uptodate = _find_template(env, name, SNIPPET)
+        # a trailing newline ends the file, not the argument
+        return str(source).removesuffix("\n")
+    template = _find_template_object(_environment(_loader_dir(env)), name, SNIPPET)
+    text = template.render(context.get_all())
+    return str(text).removesuffix("\n")
+
+
+def _loader_dir(env: jinja2.Environment) -> Path:
+    return Path(env.loader.searchpath[0])  # type: ignore[union-attr]
+
+
+@functools.cache
+def _snippet() -> Any:
+    import jinja2
+
+    return jinja2.pass_context(_snippet_impl)
+
+
 @functools.cache
 def _environment(templates_dir: Path | None) -> jinja2.Environment:
     import jinja2
@@ -287,18 +316,23 @@ def _environment(templates_dir: Path | None) -> jinja2.Environment:
         cache_size=2000,
     )
     env.filters.update(FILTERS)
+    env.globals[SNIPPET] = _snippet()
     return env
 
 
 @functools.cache
-def _argv_environment() -> jinja2.Environment:
-    base = _environment(None)
+def _argv_environment(templates_dir: Path | None = None) -> jinja2.Environment:
+    base = _environment(templates_dir)
     return base.overlay(finalize=_argv_finalize())
+
+
+def _resolved(templates_dir: Path | None) -> Path | None:
+    return Path(templates_dir).resolve() if templates_dir else None
 
 
 def environment(templates_dir: Path | None = None) -> jinja2.Environment:
     """The Jinja2 environment (StrictUndefined, labtools filters), cached per templates dir."""
-    return _environment(Path(templates_dir).resolve() if templates_dir else None)
+    return _environment(_resolved(templates_dir))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -402,13 +436,17 @@ def _is_template(text: str) -> bool:
 
 
 def render_text(
-    template: str, variables: Mapping[str, Any], *, source: Location | None = None
+    template: str,
+    variables: Mapping[str, Any],
+    *,
+    source: Location | None = None,
+    templates_dir: Path | None = None,
 ) -> str:
     """Render a template string to text (values formatted with labtools' rules)."""
     if not _is_template(template):
         return template
     try:
-        return _compile(_environment(None), template).render(variables)
+        return _compile(_environment(_resolved(templates_dir)), template).render(variables)
     except _render_errors() as exc:
         raise _wrap(exc, variables, source) from exc
 
@@ -454,12 +492,21 @@ def _put_back(words: list[str], values: list[Any], source: Location | None) -> l
 
 
 def render_argv(
-    template: str | Sequence[str], variables: Mapping[str, Any], *, source: Location | None = None
+    template: str | Sequence[str],
+    variables: Mapping[str, Any],
+    *,
+    source: Location | None = None,
+    templates_dir: Path | None = None,
 ) -> tuple[str, ...]:
-    """Render a command template to argv; every ``{{ value }}`` is one argument or part of one."""
+    """Render a command template to argv; every ``{{ value }}`` is one argument or part of one.
+
+    ``{{ snippet('lab/file') }}`` puts a file of ``templates_dir`` in as one argument.
+    """
     if not isinstance(template, str):
         return tuple(
-            render_text(item, variables, source=source) if isinstance(item, str) else _to_text(item)
+            render_text(item, variables, source=source, templates_dir=templates_dir)
+            if isinstance(item, str)
+            else _to_text(item)
             for item in template
         )
     if not _is_template(template):
@@ -469,7 +516,7 @@ def render_argv(
     values: list[Any] = []
     token = _values.set(values)
     try:
-        text = _compile(_argv_environment(), template).render(variables)
+        text = _compile(_argv_environment(_resolved(templates_dir)), template).render(variables)
     except _render_errors() as exc:
         raise _wrap(exc, variables, source) from exc
     finally:
@@ -478,15 +525,25 @@ def render_argv(
 
 
 def render_value(
-    value: Any, variables: Mapping[str, Any], *, source: Location | None = None
+    value: Any,
+    variables: Mapping[str, Any],
+    *,
+    source: Location | None = None,
+    templates_dir: Path | None = None,
 ) -> Any:
     """Render every string inside nested dicts/lists; other values are returned as they are."""
     if isinstance(value, str):
-        return render_text(value, variables, source=source)
+        return render_text(value, variables, source=source, templates_dir=templates_dir)
     if isinstance(value, Mapping):
-        return {key: render_value(item, variables, source=source) for key, item in value.items()}
+        return {
+            key: render_value(item, variables, source=source, templates_dir=templates_dir)
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [render_value(item, variables, source=source) for item in value]
+        return [
+            render_value(item, variables, source=source, templates_dir=templates_dir)
+            for item in value
+        ]
     return value
 
 
@@ -529,32 +586,94 @@ def check_template(text: str, *, source: Location | None = None, expression: boo
         raise _wrap(exc, {}, source) from exc
 
 
-def _load_template(name: str, templates_dir: Path) -> jinja2.Template:
+def template_files(templates_dir: Path) -> list[str]:
+    """Every file under ``templates_dir``, as the path a step names it by (``basics/x.yaml.j2``)."""
+    root = Path(templates_dir)
+    if not root.is_dir():
+        return []
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def missing_template(
+    name: str, templates_dir: Path | None, what: str = "template"
+) -> TemplateError:
+    """The error for a file a step names that is not under templates/ (with a did-you-mean)."""
+    if templates_dir is None:
+        return TemplateError(f"{what} '{name}': no templates/ folder to find it in")
+    available = template_files(templates_dir)
+    close = difflib.get_close_matches(name, available, n=1, cutoff=0.5)
+    if close:
+        hint = f"did you mean '{close[0]}'?"
+    else:
+        hint = f"files in {templates_dir}: {', '.join(available) or 'none'}"
+    return TemplateError(
+        f"{what} '{name}' not found in {templates_dir}",
+        location=Location(str(Path(templates_dir) / name)),
+        hint=hint,
+    )
+
+
+def _find_template(
+    env: jinja2.Environment, name: str, what: str = "template"
+) -> tuple[str, str | None, Any]:
+    """The raw text of a file under the loader's folder (never rendered)."""
     import jinja2
 
-    env = environment(templates_dir)
+    try:
+        return env.loader.get_source(env, name)  # type: ignore[union-attr]
+    except jinja2.TemplateNotFound as exc:
+        raise missing_template(name, _loader_dir(env), what) from exc
+
+
+def _find_template_object(
+    env: jinja2.Environment, name: str, what: str = "template"
+) -> jinja2.Template:
+    """A compiled template file of the loader's folder."""
+    import jinja2
+
     try:
         return env.get_template(name)
     except jinja2.TemplateNotFound as exc:
-        available = ", ".join(env.list_templates()) or "none"
-        close = difflib.get_close_matches(name, env.list_templates(), n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"available templates: {available}"
-        raise TemplateError(
-            f"template not found: {name} (in {templates_dir}; available: {available})",
-            location=Location(str(Path(templates_dir) / name)),
-            hint=hint,
-        ) from exc
+        raise missing_template(name, _loader_dir(env), what) from exc
     except jinja2.TemplateSyntaxError as exc:
         raise _wrap(exc, {}, None, filename=exc.filename or name) from exc
 
 
+def _load_template(name: str, templates_dir: Path) -> jinja2.Template:
+    return _find_template_object(environment(templates_dir), name)
+
+
 def render_file(name: str, variables: Mapping[str, Any], *, templates_dir: Path) -> str:
-    """Render the template file ``templates_dir/name`` to text."""
+    """The file ``templates_dir/name`` as text: rendered when it ends in ``.j2``, else as it is."""
+    if not name.endswith(TEMPLATE_SUFFIX):
+        source, _filename, _uptodate = _find_template(environment(templates_dir), name)
+        return str(source)
     template = _load_template(name, templates_dir)
     try:
         return template.render(variables)
     except _render_errors() as exc:
         raise _wrap(exc, variables, None, filename=template.filename) from exc
+
+
+def snippet_names(text: str) -> list[str]:
+    """The files a template names with ``snippet('...')`` (constant names only)."""
+    import jinja2
+    from jinja2 import nodes
+
+    if SNIPPET not in text or not _is_template(text):
+        return []
+    try:
+        tree = _environment(None).parse(text)
+    except jinja2.TemplateSyntaxError:
+        return []
+    return [
+        str(call.args[0].value)
+        for call in tree.find_all(nodes.Call)
+        if isinstance(call.node, nodes.Name)
+        and call.node.name == SNIPPET
+        and call.args
+        and isinstance(call.args[0], nodes.Const)
+    ]
 
 
 def render_manifest(

@@ -239,6 +239,7 @@ class Runner:
             host=state.plan.host,
             provider=state.provider,
             templates_dir=self.templates_dir,
+            lab_dir=Path(self.plan.lab.folder) if self.plan.lab.folder else None,
             tty=self.tty,
             choose_port=self.ports.choose,
             run_dir=self.run_dir,

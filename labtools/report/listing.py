@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
 from labtools.core.i18n import SOURCE_LANGUAGE, translator
+from labtools.core.messages import Text
 from labtools.core.model import PHASES, Plan
 
 
-def listing_lines(project: Any, labs: Sequence[str], lang: str = SOURCE_LANGUAGE) -> list[str]:
-    """The listing as plain text lines."""
+def listing_lines(
+    project: Any,
+    labs: Sequence[str],
+    lang: str = SOURCE_LANGUAGE,
+    descriptions: Mapping[str, Text] | None = None,
+) -> list[str]:
+    """The listing as plain text lines (each lab with its description)."""
     tr = translator(lang)
     lab = project.lab
     selected = tr.gettext("(selected)")
+    about = descriptions or {}
+    width = max((len(name) for name in labs), default=0) + 2
     lines = [tr.gettext("LABS")]
-    lines += [f"  {name}{'  ' + selected if name == lab.name else ''}" for name in labs]
+    for name in labs:
+        text = f"  {name:<{width}}{tr.render(about.get(name, ''))}".rstrip()
+        lines.append(text + ("  " + selected if name == lab.name else ""))
     lines.append(tr.gettext("HOSTS ({inventory})", inventory=project.inventory.path))
     for host in project.inventory.hosts.values():
         groups = ", ".join(host.groups) or "-"
@@ -41,10 +51,14 @@ def listing_lines(project: Any, labs: Sequence[str], lang: str = SOURCE_LANGUAGE
 
 
 def print_listing(
-    project: Any, labs: Sequence[str], out: IO[str], lang: str = SOURCE_LANGUAGE
+    project: Any,
+    labs: Sequence[str],
+    out: IO[str],
+    lang: str = SOURCE_LANGUAGE,
+    descriptions: Mapping[str, Text] | None = None,
 ) -> None:
     """Print the listing."""
-    out.write("\n".join(listing_lines(project, labs, lang)) + "\n")
+    out.write("\n".join(listing_lines(project, labs, lang, descriptions)) + "\n")
 
 
 def task_lines(

@@ -1,4 +1,4 @@
-"""The argv that runs a lab's shipped checks with pytest (the runner runs it like any command)."""
+"""The argv that runs a lab's checks with pytest (the runner runs it like any command)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-CHECKS_DIR = Path(__file__).parent / "checks"
-
-
-def checks_path(lab: str = "basics") -> Path:
-    """The shipped checks of a lab (``checks/test_<lab>.py``; the directory when there is none)."""
-    path = CHECKS_DIR / f"test_{lab}.py"
-    return path if path.exists() else CHECKS_DIR
-
 
 def verify_command(
     project_root: str | os.PathLike[str],
@@ -26,7 +18,7 @@ def verify_command(
     junit_path: str | os.PathLike[str] | None,
     extra_pytest_args: Sequence[str] = (),
     *,
-    lab: str = "basics",
+    checks: str | os.PathLike[str],
     proxy_url: str | None = None,
 ) -> tuple[str, ...]:
     """``python -m pytest -p labtools.verify.plugin <checks> --junitxml=... -q ...`` as argv."""
@@ -45,7 +37,7 @@ def verify_command(
         "-p",
         "no:cacheprovider",
     ]
-    argv += ["-c", os.devnull, "--rootdir", str(CHECKS_DIR), str(checks_path(lab)), "-q"]
+    argv += ["-c", os.devnull, "--rootdir", str(Path(checks).parent), str(checks), "-q"]
     argv.append(f"--lab-inventory={inventory_path}")
     argv.append(f"--lab-vars={json.dumps(dict(vars), default=str)}")
     if pattern:

@@ -22,7 +22,7 @@ HELLO = r"Hello Kubernetes bootcamp! \| Running on: kubernetes-bootcamp-\w+-\w{5
 
 def extended_steps() -> list[str]:
     """Names of the playbook's steps tagged `extended`, in order."""
-    doc = yaml.safe_load((REPO / "playbooks" / "basics.yml").read_text())
+    doc = yaml.safe_load((REPO / "playbooks" / "basics" / "playbook.yml").read_text())
     phases = [v for v in doc.values() if isinstance(v, list)]
     return [s["name"] for steps in phases for s in steps if "extended" in (s.get("tags") or [])]
 

@@ -61,7 +61,7 @@ deploy:
   - name: create
     kubectl: create deployment {{ app_name }} --image=nginx
   - name: apply
-    manifest: app.yaml
+    manifest: demo/app.yaml.j2
 teardown:
   - name: delete
     cluster: delete
@@ -79,8 +79,8 @@ data:
 
 @pytest.fixture
 def project(write: WriteFile, tmp_path: Path) -> Path:
-    """A project root with inventory.yml, playbooks/demo.yml and templates/app.yaml."""
+    """A project root with inventory.yml, playbooks/demo/playbook.yml and a manifest template."""
     write("inventory.yml", INVENTORY)
-    write("playbooks/demo.yml", PLAYBOOK)
-    write("templates/app.yaml", MANIFEST)
+    write("playbooks/demo/playbook.yml", PLAYBOOK)
+    write("templates/demo/app.yaml.j2", MANIFEST)
     return tmp_path

@@ -169,10 +169,10 @@ def test_http_and_wait() -> None:
 
 
 def test_manifest_is_applied_from_stdin(tmp_path: Path) -> None:
-    (tmp_path / "ns.yml").write_text(
+    (tmp_path / "ns.yml.j2").write_text(
         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {{ ns }}\n"
     )
-    built = build(step("manifest", "ns.yml"), {"ns": "lab"}, templates_dir=tmp_path)
+    built = build(step("manifest", "ns.yml.j2"), {"ns": "lab"}, templates_dir=tmp_path)
     assert isinstance(built, RunCommand)
     assert built.command.argv == ("kubectl", "--context", "h1", "apply", "-f", "-")
     assert "name: lab" in (built.command.stdin or "")

@@ -44,7 +44,7 @@ def lab(text: str, templates: dict[str, str] | None = None) -> Run:
     def run(root: Path) -> Any:
         for name, body in (templates or {}).items():
             _write(root, f"templates/{name}", body)
-        return load_lab(_write(root, "playbooks/lab.yml", text))
+        return load_lab(_write(root, "playbooks/lab/playbook.yml", text))
 
     return run
 
@@ -60,7 +60,7 @@ def rendered(text: str, templates: dict[str, str] | None = None) -> Run:
         _write(root, "inventory.yml", GOOD_INVENTORY)
         for name, body in (templates or {}).items():
             _write(root, f"templates/{name}", body)
-        _write(root, "playbooks/lab.yml", text)
+        _write(root, "playbooks/lab/playbook.yml", text)
         project = Project.load(root, "lab", None)
         plan = build_plan(project.inventory, project.lab, phases=PHASES)
         for host_plan in plan.hosts:
@@ -80,7 +80,9 @@ def planned(text: str) -> Run:
 
     def run(root: Path) -> Any:
         inv = load_inventory(_write(root, "inventory.yml", text))
-        the_lab = load_lab(_write(root, "playbooks/lab.yml", "setup:\n  - command: 'true'\n"))
+        the_lab = load_lab(
+            _write(root, "playbooks/lab/playbook.yml", "setup:\n  - command: 'true'\n")
+        )
         return build_plan(inv, the_lab, phases=PHASES, defaults=host_defaults)
 
     return run
@@ -98,103 +100,121 @@ def step(body: str) -> str:
 
 CASES = [
     # (id, run, error class, (file, line, key) or None, text the message must contain)
-    ("yaml-syntax", lab("name: x\nsetup: [a,\n"), YamlSyntaxError, ("lab.yml", 3, None), "YAML"),
-    ("tab-indent", lab("setup:\n\t- name: a\n"), YamlSyntaxError, ("lab.yml", 2, None), "tabs"),
-    ("duplicate-key", lab("name: a\nname: b\n"), SchemaError, ("lab.yml", 2, "name"), "line 1"),
-    ("empty-file", lab(""), SchemaError, ("lab.yml", 1, None), "empty"),
-    ("top-not-mapping", lab("- a\n- b\n"), SchemaError, ("lab.yml", 1, None), "mapping"),
+    (
+        "yaml-syntax",
+        lab("name: x\nsetup: [a,\n"),
+        YamlSyntaxError,
+        ("playbook.yml", 3, None),
+        "YAML",
+    ),
+    (
+        "tab-indent",
+        lab("setup:\n\t- name: a\n"),
+        YamlSyntaxError,
+        ("playbook.yml", 2, None),
+        "tabs",
+    ),
+    (
+        "duplicate-key",
+        lab("name: a\nname: b\n"),
+        SchemaError,
+        ("playbook.yml", 2, "name"),
+        "line 1",
+    ),
+    ("empty-file", lab(""), SchemaError, ("playbook.yml", 1, None), "empty"),
+    ("top-not-mapping", lab("- a\n- b\n"), SchemaError, ("playbook.yml", 1, None), "mapping"),
     (
         "unknown-top-key",
         lab("name: x\nsetpu: []\n"),
         SchemaError,
-        ("lab.yml", 2, "setpu"),
+        ("playbook.yml", 2, "setpu"),
         "did you mean 'setup'",
     ),
     (
         "unknown-step-key",
         lab(step("{name: a, command: echo, retry: 3}")),
         SchemaError,
-        ("lab.yml", 3, "setup[0].retry"),
+        ("playbook.yml", 3, "setup[0].retry"),
         "did you mean 'retries'",
     ),
     (
         "wrong-type",
         lab(step('{name: a, command: echo, retries: "x"}')),
         SchemaError,
-        ("lab.yml", 3, "setup[0].retries"),
+        ("playbook.yml", 3, "setup[0].retries"),
         "got a string",
     ),
     (
         "negative-retries",
         lab(step("{name: a, command: echo, retries: -1}")),
         SchemaError,
-        ("lab.yml", 3, "setup[0].retries"),
+        ("playbook.yml", 3, "setup[0].retries"),
         ">= 0",
     ),
     (
         "two-actions",
         lab(step("{name: a, command: echo, kubectl: get pods}")),
         SchemaError,
-        ("lab.yml", 3, "setup[0]"),
+        ("playbook.yml", 3, "setup[0]"),
         "2 actions",
     ),
     (
         "no-action",
         lab(step("{name: a, retries: 1}")),
         SchemaError,
-        ("lab.yml", 3, "setup[0]"),
+        ("playbook.yml", 3, "setup[0]"),
         "no action",
     ),
     (
         "unknown-cluster-op",
         lab(step("{name: a, cluster: strat}")),
         SchemaError,
-        ("lab.yml", 3, "setup[0].cluster"),
+        ("playbook.yml", 3, "setup[0].cluster"),
         "did you mean 'start'",
     ),
     (
         "bad-register",
         lab(step("{name: a, command: echo, register: pod-name}")),
         SchemaError,
-        ("lab.yml", 3, "setup[0].register"),
+        ("playbook.yml", 3, "setup[0].register"),
         "identifier",
     ),
     (
         "undefined-variable",
         rendered("vars: {app_name: x}\nsetup:\n  - name: a\n    command: echo {{ app_nme }}\n"),
         TemplateError,
-        ("lab.yml", 3, "setup[0]"),
+        ("playbook.yml", 3, "setup[0]"),
         "did you mean 'app_name'",
     ),
     (
         "jinja-syntax",
         lab(step("{name: a, command: 'echo {{ x '}")),
         TemplateError,
-        ("lab.yml", 3, "setup[0].command"),
+        ("playbook.yml", 3, "setup[0].command"),
         "syntax error",
     ),
     (
         "jinja-syntax-in-when",
         lab(step("{name: a, command: echo, when: 'result.rc =='}")),
         TemplateError,
-        ("lab.yml", 3, "setup[0].when"),
+        ("playbook.yml", 3, "setup[0].when"),
         "syntax error",
     ),
     (
         "missing-manifest",
         lab(step("{name: a, manifest: ap.yaml}"), {"app.yaml": "a: 1\n"}),
         TemplateError,
-        ("lab.yml", 3, "setup[0].manifest"),
+        ("playbook.yml", 3, "setup[0].manifest"),
         "did you mean 'app.yaml'",
     ),
     (
         "broken-manifest",
         rendered(
-            "vars: {v: 'x: y: z'}\nsetup:\n  - {name: a, manifest: app.yaml}\n",
-            {"app.yaml": "kind: ConfigMap\ndata:\n  a: {{ v }}\n"},
+            "vars: {v: 'x: y: z'}\nsetup:\n  - {name: a, manifest: app.yaml.j2}\n",
+            {"app.yaml.j2": "kind: ConfigMap\ndata:\n  a: {{ v }}\n"},
         ),
         TemplateError,
-        ("app.yaml", 3, None),
+        ("app.yaml.j2", 3, None),
         "not valid YAML",
     ),
     ("unknown-phase", lambda root: parse_phases("deply"), OptionError, None, "did you mean"),
@@ -202,7 +222,7 @@ CASES = [
         "explain-language",
         lab(step("{name: a, command: echo, explain: {en: hi, fr: salut}}")),
         SchemaError,
-        ("lab.yml", 3, "setup[0].explain.fr"),
+        ("playbook.yml", 3, "setup[0].explain.fr"),
         "unknown key 'fr'",
     ),
     ("unknown-host-pattern", limit("h3"), InventoryError, ("inv.yml", None, "--limit"), "'h3'"),
@@ -269,7 +289,7 @@ CASES = [
     (
         "unknown-lab",
         lambda root: (
-            _write(root, "playbooks/basics.yml", "name: b\n"),
+            _write(root, "playbooks/basics/playbook.yml", "name: b\n"),
             Project.load(root, "basic", None),
         ),
         ConfigError,
@@ -277,8 +297,21 @@ CASES = [
         "did you mean 'basics'",
     ),
     (
+        "lab-as-a-single-file",
+        lambda root: (
+            _write(root, "playbooks/old.yml", "name: old\n"),
+            Project.load(root, "old", None),
+        ),
+        ConfigError,
+        ("old.yml", None, None),
+        "old/playbook.yml",
+    ),
+    (
         "missing-inventory",
-        lambda root: (_write(root, "playbooks/a.yml", "name: a\n"), Project.load(root, "a", None)),
+        lambda root: (
+            _write(root, "playbooks/a/playbook.yml", "name: a\n"),
+            Project.load(root, "a", None),
+        ),
         ConfigError,
         ("inventory.yml", None, None),
         "--inventory",
@@ -287,42 +320,42 @@ CASES = [
         "duplicate-step-name",
         lab("setup:\n  - {name: a, command: x}\n  - {name: a, command: y}\n"),
         SchemaError,
-        ("lab.yml", 3, "setup[1].name"),
+        ("playbook.yml", 3, "setup[1].name"),
         "line 2",
     ),
     (
         "bad-tags-type",
         lab(step("{name: a, command: echo, tags: {a: 1}}")),
         SchemaError,
-        ("lab.yml", 3, "setup[0].tags"),
+        ("playbook.yml", 3, "setup[0].tags"),
         "list of strings",
     ),
     (
         "env-not-scalar",
         lab(step("{name: a, command: echo, env: {A: [1]}}")),
         SchemaError,
-        ("lab.yml", 3, "setup[0].env.A"),
+        ("playbook.yml", 3, "setup[0].env.A"),
         "scalar",
     ),
     (
         "zero-timeout",
         lab(step("{name: a, command: echo, timeout: 0}")),
         SchemaError,
-        ("lab.yml", 3, "setup[0].timeout"),
+        ("playbook.yml", 3, "setup[0].timeout"),
         "> 0",
     ),
     (
         "service-without-command",
         lab(step("{name: a, service: {name: p, port: 1}}")),
         SchemaError,
-        ("lab.yml", 3, "setup[0].service"),
+        ("playbook.yml", 3, "setup[0].service"),
         "exactly one of 'kubectl' or 'command'",
     ),
     (
         "phase-not-a-list",
         lab("setup: {name: a}\n"),
         SchemaError,
-        ("lab.yml", 1, "setup"),
+        ("playbook.yml", 1, "setup"),
         "a list of steps",
     ),
 ]

@@ -25,7 +25,7 @@ def one_step(step_yaml: str) -> Any:
 
 
 def test_basics_lab_loads() -> None:
-    lab = load_lab(REPO / "playbooks" / "basics.yml")
+    lab = load_lab(REPO / "playbooks" / "basics" / "playbook.yml")
     assert lab.name == "basics"
     assert set(lab.phases) <= set(PHASES)
     steps = [s for phase in lab.phases.values() for s in phase]
@@ -83,9 +83,41 @@ def test_manifest_must_exist(tmp_path: Path) -> None:
 
 
 def test_manifest_template_syntax_checked_at_load(tmp_path: Path) -> None:
-    (tmp_path / "app.yaml").write_text("a: 1\nb: {{ x \n")
+    (tmp_path / "app.yaml.j2").write_text("a: 1\nb: {{ x \n")
     with pytest.raises(TemplateError, match="syntax"):
-        lab_from("setup:\n  - {name: m, manifest: app.yaml}\n", tmp_path)
+        lab_from("setup:\n  - {name: m, manifest: app.yaml.j2}\n", tmp_path)
+    (tmp_path / "plain.yaml").write_text("a: 1\nb: {{ x \n")  # not .j2: used as it is
+    assert lab_from("setup:\n  - {name: m, manifest: plain.yaml}\n", tmp_path)
+
+
+def test_a_missing_snippet_is_a_load_error(tmp_path: Path) -> None:
+    (tmp_path / "lab").mkdir()
+    (tmp_path / "lab" / "names.gotmpl").write_text("{{.metadata.name}}\n")
+    command = "get pods -o go-template={{ snippet('lab/names.gotmpl') }}"
+    good = f'setup:\n  - {{name: p, kubectl: "{command}"}}\n'
+    assert lab_from(good, tmp_path).phases["setup"][0].name == "p"
+    with pytest.raises(TemplateError) as info:
+        lab_from(good.replace("names.gotmpl", "name.gotmpl"), tmp_path)
+    assert info.value.location is not None
+    assert (info.value.location.line, info.value.location.key) == (2, "setup[0].kubectl")
+    assert info.value.hint == "did you mean 'lab/names.gotmpl'?"
+
+
+def test_verify_names_checks_that_exist(tmp_path: Path) -> None:
+    lab_dir = tmp_path / "playbooks" / "web"
+    (lab_dir / "checks").mkdir(parents=True)
+    (lab_dir / "checks" / "test_web.py").write_text("def test_x(): pass\n")
+    (lab_dir / "playbook.yml").write_text("verify:\n  - {name: checks, verify: web}\n")
+    assert load_lab(lab_dir / "playbook.yml").phases["verify"][0].spec == "web"
+    (lab_dir / "playbook.yml").write_text("verify:\n  - {name: checks, verify: nginx}\n")
+    with pytest.raises(SchemaError) as info:
+        load_lab(lab_dir / "playbook.yml")
+    assert "no checks 'nginx': web/checks/test_nginx.py does not exist" in info.value.message
+    assert info.value.hint == "checks of this lab: web"
+    (lab_dir / "playbook.yml").write_text("verify:\n  - {name: checks, verify: wbe}\n")
+    with pytest.raises(SchemaError, match="wbe") as info:
+        load_lab(lab_dir / "playbook.yml")
+    assert info.value.hint == "did you mean 'web'?"
 
 
 def test_name_defaults_to_file_stem() -> None:
@@ -117,6 +149,15 @@ def test_errors_carry_key_path(text: str, key: str) -> None:
 
 
 def test_list_labs(tmp_path: Path) -> None:
-    for name in ("b.yml", "a.yaml", "notes.txt"):
+    for name in ("b/playbook.yml", "a/playbook.yml", "notes/README.md", "old.yml"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text("x: 1\n")
     assert list_labs(tmp_path) == ["a", "b"]
+
+
+def test_a_lab_is_named_after_its_folder(tmp_path: Path) -> None:
+    (tmp_path / "playbooks" / "web").mkdir(parents=True)
+    (tmp_path / "playbooks" / "web" / "playbook.yml").write_text("setup: []\n")
+    lab = load_lab(tmp_path / "playbooks" / "web" / "playbook.yml")
+    assert lab.name == "web"
+    assert lab.folder == str((tmp_path / "playbooks" / "web").resolve())

@@ -191,19 +191,19 @@ def test_environment_is_cached_and_strict(tmp_path: Path) -> None:
 
 
 def test_render_manifest(tmp_path: Path) -> None:
-    (tmp_path / "app.yaml").write_text(
+    (tmp_path / "app.yaml.j2").write_text(
         "kind: ConfigMap\nmetadata:\n  name: {{ name }}\n---\n---\nkind: Service\n"
     )
-    text, docs = render_manifest("app.yaml", {"name": "web"}, templates_dir=tmp_path)
+    text, docs = render_manifest("app.yaml.j2", {"name": "web"}, templates_dir=tmp_path)
     assert "name: web" in text
     assert [doc["kind"] for doc in docs] == ["ConfigMap", "Service"]
     assert docs[0]["metadata"]["name"] == "web"
 
 
 def test_manifest_yaml_error_names_template_and_line(tmp_path: Path) -> None:
-    (tmp_path / "bad.yaml").write_text("kind: ConfigMap\ndata:\n  a: {{ v }}\n")
+    (tmp_path / "bad.yaml.j2").write_text("kind: ConfigMap\ndata:\n  a: {{ v }}\n")
     with pytest.raises(TemplateError) as info:
-        render_manifest("bad.yaml", {"v": "x: y: z"}, templates_dir=tmp_path)
+        render_manifest("bad.yaml.j2", {"v": "x: y: z"}, templates_dir=tmp_path)
     assert "bad.yaml" in info.value.message
     assert "line 3" in info.value.message
 
@@ -212,16 +212,63 @@ def test_missing_template_lists_available(tmp_path: Path) -> None:
     (tmp_path / "app.yaml").write_text("a: 1\n")
     with pytest.raises(TemplateError) as info:
         render_file("ap.yaml", {}, templates_dir=tmp_path)
-    assert "app.yaml" in info.value.message
+    assert "ap.yaml" in info.value.message
     assert info.value.hint == "did you mean 'app.yaml'?"
 
 
 def test_undefined_in_file_template_names_file_and_line(tmp_path: Path) -> None:
-    (tmp_path / "t.yaml").write_text("a: 1\nb: {{ nope }}\n")
+    (tmp_path / "t.yaml.j2").write_text("a: 1\nb: {{ nope }}\n")
     with pytest.raises(TemplateError) as info:
-        render_file("t.yaml", {"nop": 1}, templates_dir=tmp_path)
+        render_file("t.yaml.j2", {"nop": 1}, templates_dir=tmp_path)
     location = info.value.location
     assert location is not None
-    assert location.file.endswith("t.yaml")
+    assert location.file.endswith("t.yaml.j2")
     assert location.line == 2
     assert info.value.hint == "did you mean 'nop'?"
+
+
+# -- snippets: files of templates/ named in a command ----------------------------------------
+
+GO_TEMPLATE = '{{range .items}}{{.metadata.name}}{{"\\n"}}{{end}}\n'
+
+
+def test_snippet_is_one_argument_and_never_jinja(tmp_path: Path) -> None:
+    (tmp_path / "lab").mkdir()
+    (tmp_path / "lab" / "names.gotmpl").write_text(GO_TEMPLATE)
+    argv = render_argv(
+        "get pods -o go-template --template {{ snippet('lab/names.gotmpl') }}",
+        {},
+        templates_dir=tmp_path,
+    )
+    # the file's own {{ }} are Go's, kept as they are; its final newline ends the file only
+    assert argv == ("get", "pods", "-o", "go-template", "--template", GO_TEMPLATE.rstrip("\n"))
+    glued = render_argv(
+        "-o=go-template={{ snippet('lab/names.gotmpl') }}", {}, templates_dir=tmp_path
+    )
+    assert glued == ("-o=go-template=" + GO_TEMPLATE.rstrip("\n"),)
+
+
+def test_a_j2_snippet_is_rendered_with_the_steps_variables(tmp_path: Path) -> None:
+    (tmp_path / "sel.j2").write_text("app={{ app }}, tier in (web, api)\n")
+    argv = render_argv(
+        "get pods -l {{ snippet('sel.j2') }}", {"app": "x y"}, templates_dir=tmp_path
+    )
+    assert argv == ("get", "pods", "-l", "app=x y, tier in (web, api)")
+
+
+def test_a_missing_snippet_says_which_files_there_are(tmp_path: Path) -> None:
+    (tmp_path / "lab").mkdir()
+    (tmp_path / "lab" / "names.gotmpl").write_text(GO_TEMPLATE)
+    with pytest.raises(TemplateError) as info:
+        render_argv("echo {{ snippet('lab/name.gotmpl') }}", {}, source=SRC, templates_dir=tmp_path)
+    assert "snippet 'lab/name.gotmpl' not found" in info.value.message
+    assert info.value.hint == "did you mean 'lab/names.gotmpl'?"
+    with pytest.raises(TemplateError, match="no templates/ folder"):
+        render_argv("echo {{ snippet('lab/names.gotmpl') }}", {})
+
+
+def test_a_plain_manifest_is_used_as_it_is(tmp_path: Path) -> None:
+    (tmp_path / "cm.yaml").write_text("kind: ConfigMap\ndata:\n  tpl: '{{ .Values.x }}'\n")
+    text, docs = render_manifest("cm.yaml", {}, templates_dir=tmp_path)
+    assert "'{{ .Values.x }}'" in text
+    assert docs[0]["data"]["tpl"] == "{{ .Values.x }}"

@@ -18,7 +18,7 @@ from xml.etree import ElementTree
 import pytest
 
 from labtools.core.errors import ClusterUnreachableError
-from labtools.verify.run import CHECKS_DIR, verify_command
+from labtools.verify.run import verify_command
 from labtools.verify.snapshot import KINDS, Snapshot, parse_selector, pod_is_ready
 
 NODE = {
@@ -39,6 +39,7 @@ OTHER_POD = {
     "metadata": {"name": "nginx-1", "labels": {"app": "nginx"}},
     "status": {"phase": "Pending"},
 }
+BASICS_CHECKS = Path(__file__).resolve().parents[2] / "playbooks/basics/checks/test_basics.py"
 DEPLOYMENT = {"kind": "Deployment", "metadata": {"name": "kubernetes-bootcamp"}}
 SERVICE = {"kind": "Service", "metadata": {"name": "kubernetes-bootcamp"}}
 
@@ -51,11 +52,12 @@ def test_verify_command(tmp_path: Path) -> None:
         {"replicas": 2, "image": "a b"},
         tmp_path / "v.xml",
         ["-x"],
+        checks=BASICS_CHECKS,
         proxy_url="http://127.0.0.1:8001",
     )
     assert argv[:3] == (sys.executable, "-m", "pytest")
     assert argv[argv.index("labtools.verify.plugin") - 1] == "-p"
-    assert str(CHECKS_DIR / "test_basics.py") in argv
+    assert str(BASICS_CHECKS) in argv
     assert f"--lab-inventory={tmp_path / 'inventory.yml'}" in argv
     assert "--lab-hosts=lab-01,lab-02" in argv
     assert f"--junitxml={tmp_path / 'v.xml'}" in argv
@@ -132,7 +134,7 @@ def isolated_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_checks_without_inventory_say_what_is_missing(tmp_path: Path) -> None:
-    argv = verify_command(tmp_path, "inventory.yml", None, {}, None)
+    argv = verify_command(tmp_path, "inventory.yml", None, {}, None, checks=BASICS_CHECKS)
     argv = tuple(a for a in argv if not a.startswith("--lab-inventory"))
     done = subprocess.run(
         argv,
@@ -200,7 +202,13 @@ def run_checks(
     """Run the shipped checks; (rc, output, {test name: passed|failed|skipped})."""
     junit = lab["root"] / f"{name}.xml"
     argv = verify_command(
-        lab["root"], lab["inventory"], "fakehost", LAB_VARS, junit, proxy_url=proxy_url
+        lab["root"],
+        lab["inventory"],
+        "fakehost",
+        LAB_VARS,
+        junit,
+        checks=BASICS_CHECKS,
+        proxy_url=proxy_url,
     )
     env = {k: v for k, v in lab["env"].items() if k != "KUBECONFIG"}  # the inventory names it
     done = subprocess.run(
