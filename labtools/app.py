@@ -12,11 +12,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from labtools.core.errors import Interrupted, RunFailed
 from labtools.core.messages import Text, msg, msgn
-from labtools.core.model import PHASES, Host, Plan
+from labtools.core.model import PHASES, Host, Lab, Plan
 from labtools.core.options import RunOptions
 from labtools.core.redact import Redactor
 from labtools.core.results import Output, RunSummary
@@ -49,7 +49,7 @@ def load(root: Path, options: RunOptions, phases: Sequence[str] = PHASES) -> Loa
     from labtools.providers import host_defaults
 
     project = Project.load(root, options.lab, options.inventory)
-    internal = {"project_root": str(project.root), "inventory_file": str(project.inventory.path)}
+    internal = _internal_vars(project.root, project.inventory.path)
     plan = build_plan(
         project.inventory,
         project.lab,
@@ -63,6 +63,79 @@ def load(root: Path, options: RunOptions, phases: Sequence[str] = PHASES) -> Loa
     providers, banners = _providers(plan)
     preview = tuple(preview_plan(plan, providers, project.templates_dir))
     return Loaded(project, plan, providers, banners, preview)
+
+
+def _internal_vars(root: Path, inventory: str) -> dict[str, str]:
+    """Where the project is: set for every host (``INTERNAL_VARS``)."""
+    return {"project_root": str(root), "inventory_file": str(inventory)}
+
+
+@dataclass(frozen=True)
+class CheckTarget:
+    """A host the lab's checks run against, with the variables they may see, and its provider."""
+
+    host: Host
+    vars: Mapping[str, Any]
+    provider: Provider
+
+
+def check_targets(root: Path, options: RunOptions) -> tuple[CheckTarget, ...]:
+    """The hosts and variables the verify plugin gives the checks: the run's own plan.
+
+    The same project, inventory, lab vars, provider defaults and ``--set`` values as ``lab.up``
+    (``options.extra_vars``); the lab's ``secrets:`` are left out, and any other value that
+    contains one is left out too. Without a lab: the inventory's hosts and their variables.
+    """
+    if options.lab:
+        loaded = load(root, options, ("verify",))
+        plan, providers = loaded.plan, loaded.providers
+    else:
+        plan = _inventory_plan(root, options)
+        providers = _providers(plan)[0]
+    redactor = redactor_for(plan)
+    return tuple(
+        CheckTarget(
+            hp.host, _check_vars(hp.vars, plan.lab.secrets, redactor), providers[hp.host.name]
+        )
+        for hp in plan.hosts
+    )
+
+
+def _inventory_plan(root: Path, options: RunOptions) -> Plan:
+    """A plan of no steps over the inventory's hosts (checks without a lab)."""
+    from labtools.core.inventory import load_inventory
+    from labtools.core.plan import build_plan
+    from labtools.core.project import inventory_path
+    from labtools.providers import host_defaults
+
+    path = inventory_path(Path(root).resolve(), options.inventory)
+    inventory = load_inventory(path)
+    return build_plan(
+        inventory,
+        Lab(name="", path=str(path)),
+        phases=(),
+        limit=options.limit,
+        extra_vars={**_internal_vars(Path(root).resolve(), str(path)), **options.extra_vars},
+        defaults=host_defaults,
+    )
+
+
+def _check_vars(
+    variables: Mapping[str, Any], secrets: Sequence[str], redactor: Redactor
+) -> dict[str, Any]:
+    """A host's variables, templates rendered, without secrets or values that contain one."""
+    import jinja2
+
+    from labtools.core.plan import resolve_vars
+
+    resolved = resolve_vars(variables)
+    return {
+        key: value
+        for key, value in resolved.items()
+        if key not in secrets
+        and not isinstance(value, jinja2.Undefined)
+        and redactor.value(value) == value
+    }
 
 
 def _providers(plan: Plan) -> tuple[dict[str, Provider], tuple[Text, ...]]:
@@ -79,10 +152,10 @@ def _providers(plan: Plan) -> tuple[dict[str, Provider], tuple[Text, ...]]:
     return providers, tuple(banners)
 
 
-def redactor_for(loaded: Loaded) -> Redactor:
+def redactor_for(plan: Plan) -> Redactor:
     """A Redactor knowing the values of the lab's ``secrets:`` variables on every host."""
-    names = loaded.plan.lab.secrets
-    values = [hp.vars.get(name) for hp in loaded.plan.hosts for name in names]
+    names = plan.lab.secrets
+    values = [hp.vars.get(name) for hp in plan.hosts for name in names]
     return Redactor(str(value) for value in values if value not in (None, ""))
 
 
@@ -144,7 +217,7 @@ def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSumma
         templates_dir=project.templates_dir,
         verbosity=options.verbosity,
         forks=options.forks,
-        redactor=redactor_for(loaded),
+        redactor=redactor_for(loaded.plan),
         info=info,
     )
     _name_the_report(console, report)
@@ -282,7 +355,7 @@ def make_handouts(root: Path, options: RunOptions, run: str | None = None) -> li
             loaded = load(root, replace(options, lab=options.lab or record.lab))
         chosen = {h.name for h in select_hosts(loaded.project.inventory, options.limit)}
         hosts = [host for host in hosts if host in chosen]
-    mask = redactor_for(loaded).text if loaded is not None else None
+    mask = redactor_for(loaded.plan).text if loaded is not None else None
     templates = loaded.project.templates_dir if loaded else Path(root) / "templates"
     paths = write_handouts(record, templates, lang=options.lang, hosts=hosts, mask=mask)
     for path in paths:

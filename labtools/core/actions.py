@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from collections.abc import Callable, Mapping, Sequence
@@ -11,7 +12,7 @@ from typing import Any
 
 from labtools.core.errors import TemplateError
 from labtools.core.messages import Text, msg
-from labtools.core.model import Command, Host, Step
+from labtools.core.model import Command, Host, Lab, Step
 from labtools.providers.base import ClusterOp, Provider
 
 DEFAULT_TIMEOUT = 120.0
@@ -120,7 +121,8 @@ class Context:
     host: Host
     provider: Provider
     templates_dir: Path | None = None
-    lab_dir: Path | None = None  # playbooks/<lab>/: where `verify:` finds checks/
+    lab: Lab | None = None  # its folder (checks/) and secrets, for `verify:`
+    extra_vars: Mapping[str, Any] = field(default_factory=dict)  # --set, passed on to checks
     tty: bool = False
     choose_port: Callable[[int | None], int] = lambda port: port or 0
     run_dir: Path | None = None
@@ -345,36 +347,50 @@ def _build_cluster(step: Step, variables: Mapping[str, Any], ctx: Context) -> Ac
 
 
 def _build_verify(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
-    """Run the lab's pytest-testinfra checks against this host (JUnit XML in the run dir)."""
-    from labtools.core.render import render_text
-    from labtools.verify.run import verify_command
+    """Run the lab's pytest-testinfra checks against this host (JUnit XML in the run dir).
 
-    checks = render_text(str(step.spec), variables, source=step.source)
-    if ctx.lab_dir is None:
+    The command is short and can be pasted into CI: the checks load the lab's variables
+    themselves; only --set values and the step's own ``vars:`` travel on it, secrets never.
+    """
+    from labtools.core.plan import INTERNAL_VARS
+    from labtools.core.render import render_text
+    from labtools.verify.run import shown, verify_command
+
+    if ctx.lab is None or not ctx.lab.folder:
         raise TemplateError("no lab folder to find the checks in", location=step.source)
-    junit = ctx.run_dir / f"verify-{ctx.host.name}.xml" if ctx.run_dir is not None else None
+    folder = Path(ctx.lab.folder)
+    checks = render_text(str(step.spec), variables, source=step.source)
+    root = Path(str(variables.get("project_root") or "."))
     proxy = variables.get("proxy_url")
+    passed = {k: v for k, v in ctx.extra_vars.items() if k not in INTERNAL_VARS}
+    passed.update({k: variables[k] for k in step.vars if k != "proxy_url" and k in variables})
+    junit = ctx.run_dir / f"verify-{ctx.host.name}.xml" if ctx.run_dir is not None else None
     argv = verify_command(
-        str(variables.get("project_root") or "."),
-        str(variables.get("inventory_file") or "inventory.yml"),
-        ctx.host.name,
-        _plain_vars(variables),
-        junit,
-        checks=ctx.lab_dir / "checks" / f"test_{checks}.py",
+        root,
+        lab=folder.name,
+        checks=[folder / "checks" / f"test_{checks}.py"],
+        inventory=str(variables.get("inventory_file") or "inventory.yml"),
+        hosts=ctx.host.name,
+        sets=_without_secrets(passed, ctx.lab, variables),
         proxy_url=str(proxy) if proxy not in (None, "") else None,
+        junit=junit,
     )
     command = _command(step, variables, ctx, argv)
-    return RunCommand(command=command, readonly=True, display=tuple(argv))
+    command = dataclasses.replace(command, cwd=str(root))
+    return RunCommand(command=command, readonly=True, display=shown(argv))
 
 
-def _plain_vars(variables: Mapping[str, Any]) -> dict[str, Any]:
-    """The variables a check can use: plain scalars and lists (no registered results)."""
-    plain = (str, int, float, bool)
+def _without_secrets(
+    values: Mapping[str, Any], lab: Lab, variables: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``values`` without the lab's secrets, by name or inside another value."""
+    from labtools.core.redact import Redactor
+
+    redactor = Redactor(str(variables[name]) for name in lab.secrets if name in variables)
     return {
         key: value
-        for key, value in variables.items()
-        if isinstance(value, plain)
-        or (isinstance(value, list) and all(isinstance(item, plain) for item in value))
+        for key, value in values.items()
+        if key not in lab.secrets and redactor.value(value) == value
     }
 
 

@@ -96,6 +96,7 @@ class Command:
     env: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 120.0
     secret: bool = False  # no_log: never show argv, stdin or output
+    cwd: str | None = None  # where it runs (None: labtools' own working directory)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,9 @@ from labtools.core.errors import ConfigError, InventoryError, Location, OptionEr
 from labtools.core.messages import msg
 from labtools.core.model import PHASES, Host, HostPlan, Inventory, Lab, Plan, Step
 
+INTERNAL_VARS: tuple[str, ...] = ("project_root", "inventory_file")
+"""Set by the application for every host (where the project is); never passed on to checks."""
+
 Defaults = Callable[[str, Mapping[str, Any]], Mapping[str, Any]]
 """``(host name, merged vars) -> the settings to fill in`` (raises ConfigError when it cannot)."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from labtools.core.actions import Context, build, display_text, service_port
-from labtools.core.model import Host, HostPlan, Plan, Step
+from labtools.core.model import Host, HostPlan, Lab, Plan, Step
 from labtools.core.plan import registered_placeholders, step_vars
 from labtools.providers.base import Provider
 
@@ -57,12 +57,18 @@ def preview_step(
     provider: Provider,
     *,
     templates_dir: Path | None = None,
-    lab_dir: Path | None = None,
+    lab: Lab | None = None,
+    extra_vars: Mapping[str, Any] | None = None,
 ) -> PlannedStep:
     """What ``step`` would run on ``host`` (raises TemplateError like the run would)."""
     # tty=True: show an interactive step's command rather than the "no terminal" skip
     ctx = Context(
-        host=host, provider=provider, templates_dir=templates_dir, lab_dir=lab_dir, tty=True
+        host=host,
+        provider=provider,
+        templates_dir=templates_dir,
+        lab=lab,
+        extra_vars=extra_vars or {},
+        tty=True,
     )
     if step.action == "manifest" and templates_dir is None:
         argv = provider.kubectl(host, ("apply", "-f", "-"))
@@ -77,7 +83,6 @@ def preview_plan(
 ) -> list[PlannedStep]:
     """Every step of the plan, rendered for its host (providers keyed by host name)."""
     planned = []
-    lab_dir = Path(plan.lab.folder) if plan.lab.folder else None
     for host_plan in plan.hosts:
         registered = {**registered_placeholders(host_plan), **_service_placeholders(host_plan)}
         provider = providers[host_plan.host.name]
@@ -90,7 +95,8 @@ def preview_plan(
                     host_plan.host,
                     provider,
                     templates_dir=templates_dir,
-                    lab_dir=lab_dir,
+                    lab=plan.lab,
+                    extra_vars=host_plan.extra_vars,
                 )
             )
     return planned

@@ -382,7 +382,13 @@ def _wait(proc: Any, command: Command, registry: ProcessRegistry) -> tuple[int, 
 def _run_interactive(program: Any, command: Command) -> Output:
     """Run with the user's terminal as stdio, in the foreground group (Ctrl-C reaches it)."""
     started = time.perf_counter()
-    proc = program(*command.argv[1:], _fg=True, _env=_environment(command.env), _ok_code=_OK_CODES)
+    proc = program(
+        *command.argv[1:],
+        _fg=True,
+        _env=_environment(command.env),
+        _ok_code=_OK_CODES,
+        _cwd=command.cwd,
+    )
     rc = int(proc.exit_code)
     return Output(rc, "", "", time.perf_counter() - started, failed=rc != 0)
 
@@ -399,6 +405,7 @@ def _call_args(command: Command, stdout: Any, stderr: Any) -> dict[str, Any]:
         "_bg": True,
         "_bg_exc": False,
         "_env": _environment(command.env),
+        "_cwd": command.cwd,
         "_ok_code": _OK_CODES,
         "_decode_errors": "replace",
         "_new_session": True,

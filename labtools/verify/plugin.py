@@ -1,32 +1,43 @@
 """pytest plugin: fixtures for a lab's hosts (clusters) and the app's pods, with pytest-testinfra.
 
-Use it in your own CI: ``pytest -p labtools.verify.plugin --lab-inventory inventory.yml tests.py``.
-Every option also reads an environment variable (``LABTOOLS_INVENTORY``, ``LABTOOLS_HOST``,
-``LABTOOLS_VARS``, ``LABTOOLS_PROXY_URL``) so a runner can set them without touching argv.
+Use it in your own CI, from the project root, as ``lab.verify`` does:
+
+    pytest -p labtools.verify.plugin --lab basics --lab-inventory inventory.yml \\
+        playbooks/basics/checks/test_basics.py
+
+With ``--lab`` the plugin loads the same project and plan as a run (``labtools.app``): each host's
+variables (``lab_vars``) are the run's own (provider defaults < lab vars < inventory < ``--set``,
+given here as ``--lab-set``), without the lab's ``secrets:``. Without ``--lab`` the checks get the
+inventory's hosts and their variables. Options also read environment variables (``LABTOOLS_LAB``,
+``LABTOOLS_INVENTORY``, ``LABTOOLS_HOSTS``, ``LABTOOLS_ROOT``, ``LABTOOLS_PROXY_URL``).
+Checks of several hosts run in one session: every ``lab_host`` test is parametrized per host.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator, Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from labtools.core.model import Host
 
+if TYPE_CHECKING:
+    from labtools.app import CheckTarget
+
 OPTIONS: tuple[tuple[str, str, str, str], ...] = (
-    ("--lab-inventory", "LABTOOLS_INVENTORY", "PATH", "the lab's inventory.yml"),
-    ("--lab-hosts", "LABTOOLS_HOST", "PATTERN", "which hosts to check (--limit pattern)"),
-    ("--lab-vars", "LABTOOLS_VARS", "JSON", "the lab's variables as a JSON object"),
+    ("--lab", "LABTOOLS_LAB", "NAME", "the lab (playbooks/NAME/) whose variables the checks get"),
+    ("--lab-inventory", "LABTOOLS_INVENTORY", "PATH", "the inventory (default: inventory.yml)"),
+    ("--lab-hosts", "LABTOOLS_HOSTS", "PATTERN", "which hosts to check (a --limit pattern)"),
+    ("--lab-root", "LABTOOLS_ROOT", "DIR", "the project root (default: the current directory)"),
     ("--lab-proxy-url", "LABTOOLS_PROXY_URL", "URL", "a running `kubectl proxy` to check"),
 )
 DEFAULT_APP = "kubernetes-bootcamp"
 ENTRY_POINT = "labtools_verify"  # the pytest11 entry point of this module (pyproject.toml)
-OVERLAY_KEYS = frozenset({"namespace", "project_root", "fake_home", "fake_kubeconfig"})
-HOSTS_KEY = pytest.StashKey[list[Host]]()
+TARGETS_KEY = pytest.StashKey[dict[str, "CheckTarget"]]()
 SNAPSHOTS_KEY = pytest.StashKey[dict[str, Any]]()
 
 
@@ -38,10 +49,17 @@ def pytest_plugin_registered(plugin: object, plugin_name: str, manager: Any) -> 
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register the --lab-* options."""
+    """Register the --lab* options."""
     group = parser.getgroup("labtools", "labtools lab verification")
     for flag, env, metavar, help_text in OPTIONS:
         group.addoption(flag, metavar=metavar, default=None, help=f"{help_text} (env {env})")
+    group.addoption(
+        "--lab-set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="an extra variable, as `invoke lab.up --set` (repeatable)",
+    )
 
 
 def option(config: pytest.Config, flag: str) -> str | None:
@@ -51,65 +69,71 @@ def option(config: pytest.Config, flag: str) -> str | None:
     return str(value) if value is not None else os.environ.get(env) or None
 
 
-def read_lab_vars(config: pytest.Config) -> dict[str, Any]:
-    """The --lab-vars JSON object (empty when not given)."""
-    text = option(config, "--lab-vars")
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise pytest.UsageError(f"--lab-vars is not JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise pytest.UsageError("--lab-vars must be a JSON object, e.g. '{\"replicas\": 2}'")
-    return value
+def pytest_configure(config: pytest.Config) -> None:
+    """Load the lab now when it is asked for, so a mistake is a usage error before collection.
+
+    Asked for: ``-p labtools.verify.plugin``, ``--lab`` or ``--lab-inventory``. Merely installed
+    (the pytest11 entry point, in any project's test run), it waits until a test uses a host.
+    """
+    named = config.pluginmanager.get_plugin(__name__) is sys.modules[__name__]
+    if named or any(option(config, flag) for flag in ("--lab", "--lab-inventory")):
+        targets(config)
 
 
-def selected_hosts(config: pytest.Config) -> list[Host]:
-    """The inventory hosts the checks run against (loaded once per session)."""
-    if HOSTS_KEY in config.stash:
-        return config.stash[HOSTS_KEY]
+def load_targets(config: pytest.Config) -> dict[str, CheckTarget]:
+    """The hosts of the lab (or the inventory), by name; a LabError becomes a usage error."""
+    from labtools.app import check_targets
     from labtools.core.errors import LabError
-    from labtools.core.inventory import load_inventory, select_hosts
+    from labtools.core.options import RunOptions, parse_sets
 
-    path = option(config, "--lab-inventory")
-    if not path:
-        raise pytest.UsageError("these checks need --lab-inventory PATH (or LABTOOLS_INVENTORY)")
+    root = Path(option(config, "--lab-root") or os.getcwd())
     try:
-        hosts = select_hosts(load_inventory(path), option(config, "--lab-hosts"))
+        options = RunOptions(
+            lab=option(config, "--lab"),
+            inventory=option(config, "--lab-inventory"),
+            limit=option(config, "--lab-hosts"),
+            extra_vars=parse_sets(config.getoption("lab_set") or []),
+        )
+        found = {t.host.name: t for t in check_targets(root, options)}
     except LabError as exc:
-        raise pytest.UsageError(exc.format()) from exc
-    # the runner passes each host's merged vars: these decide where the provider's cluster is
-    overlay = {k: v for k, v in read_lab_vars(config).items() if k in OVERLAY_KEYS}
-    hosts = [Host(h.name, h.provider, {**h.vars, **overlay}, h.groups, h.source) for h in hosts]
-    config.stash[HOSTS_KEY] = hosts
-    return hosts
+        where = f"(project root {root}: pass --lab-root, --lab-inventory and --lab)"
+        raise pytest.UsageError(f"{exc.format()}\n  {where}") from exc
+    return found
+
+
+def targets(config: pytest.Config) -> dict[str, CheckTarget]:
+    """The hosts the checks run against, by name (loaded once per session)."""
+    if TARGETS_KEY not in config.stash:
+        config.stash[TARGETS_KEY] = load_targets(config)
+    return config.stash[TARGETS_KEY]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run every test that uses ``lab_host`` once per selected host."""
     if "lab_host" in metafunc.fixturenames:
-        hosts = selected_hosts(metafunc.config)
+        try:
+            found = targets(metafunc.config)
+        except pytest.UsageError as exc:  # no --lab/--lab-inventory: found out while collecting
+            pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
+        hosts = [target.host for target in found.values()]
         metafunc.parametrize("lab_host", hosts, ids=[h.name for h in hosts], scope="session")
 
 
-def provider_of(host: Host) -> Any:
-    """The host's provider (``auto`` resolved the same way the runner does)."""
-    from labtools.providers import provider_for
-
-    return provider_for(host)[0]
-
-
-@pytest.fixture(scope="session")
-def lab_vars(pytestconfig: pytest.Config) -> dict[str, Any]:
-    """The lab's variables (from --lab-vars)."""
-    return read_lab_vars(pytestconfig)
+def target_of(config: pytest.Config, host: Host) -> CheckTarget:
+    """The check target of a host."""
+    return targets(config)[host.name]
 
 
 @pytest.fixture(scope="session")
 def lab_hosts(pytestconfig: pytest.Config) -> list[Host]:
-    """The selected inventory hosts."""
-    return selected_hosts(pytestconfig)
+    """The selected inventory hosts (their variables merged as the run merges them)."""
+    return [target.host for target in targets(pytestconfig).values()]
+
+
+@pytest.fixture(scope="session")
+def lab_vars(pytestconfig: pytest.Config, lab_host: Host) -> Mapping[str, Any]:
+    """The host's variables as the run has them (no secrets, no registered results)."""
+    return target_of(pytestconfig, lab_host).vars
 
 
 @pytest.fixture(scope="session")
@@ -121,21 +145,21 @@ def lab_proxy_url(pytestconfig: pytest.Config) -> str | None:
 
 
 @pytest.fixture(scope="session")
-def lab_env(lab_host: Host) -> dict[str, str]:
+def lab_env(pytestconfig: pytest.Config, lab_host: Host) -> dict[str, str]:
     """The environment the host's kubectl needs (KUBECONFIG...)."""
-    return dict(provider_of(lab_host).env(lab_host))
+    return dict(target_of(pytestconfig, lab_host).provider.env(lab_host))
 
 
 @pytest.fixture(scope="session")
-def kubectl(lab_host: Host) -> tuple[str, ...]:
+def kubectl(pytestconfig: pytest.Config, lab_host: Host) -> tuple[str, ...]:
     """The kubectl argv prefix for the host (``kubectl --context CTX [-n NS]``)."""
-    return tuple(provider_of(lab_host).kubectl(lab_host, ()))
+    return tuple(target_of(pytestconfig, lab_host).provider.kubectl(lab_host, ()))
 
 
 @pytest.fixture(scope="session")
-def lab_namespace(lab_host: Host, lab_vars: Mapping[str, Any]) -> str:
+def lab_namespace(lab_vars: Mapping[str, Any]) -> str:
     """The namespace the lab runs in on this host."""
-    return str(lab_vars.get("namespace") or lab_host.vars.get("namespace") or "default")
+    return str(lab_vars.get("namespace") or "default")
 
 
 @pytest.fixture
@@ -185,19 +209,26 @@ def app_pod_name(app_pods: list[dict[str, Any]], app_name: str, lab_namespace: s
     return name_of(running[0])
 
 
-@pytest.fixture
-def app_pod_host(
-    app_pod_name: str, kubectl: tuple[str, ...], lab_namespace: str, lab_env: dict[str, str]
+def pod_host(
+    pod: str, kubectl: tuple[str, ...], namespace: str, env: Mapping[str, str]
 ) -> Iterator[Any]:
-    """A testinfra host inside the first Running app pod (``kubectl://POD?namespace=..``)."""
+    """A testinfra host inside ``pod`` (``kubectl://POD?namespace=..&context=..``)."""
     import testinfra
 
-    spec = f"kubectl://{app_pod_name}?namespace={lab_namespace}"
+    spec = f"kubectl://{pod}?namespace={namespace}"
     context = context_in(kubectl)
     if context:
         spec += f"&context={context}"
     # testinfra runs `kubectl exec` with our environment: the host's KUBECONFIG must be in it
     with pytest.MonkeyPatch.context() as patch:
-        for key, value in lab_env.items():
+        for key, value in env.items():
             patch.setenv(key, value)
         yield testinfra.get_host(spec)
+
+
+@pytest.fixture
+def app_pod_host(
+    app_pod_name: str, kubectl: tuple[str, ...], lab_namespace: str, lab_env: dict[str, str]
+) -> Iterator[Any]:
+    """A testinfra host inside the first Running app pod (``kubectl://POD?namespace=..``)."""
+    yield from pod_host(app_pod_name, kubectl, lab_namespace, lab_env)

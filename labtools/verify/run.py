@@ -1,4 +1,12 @@
-"""The argv that runs a lab's checks with pytest (the runner runs it like any command)."""
+"""The argv that runs a lab's checks with pytest: a short command a user can paste into CI.
+
+    pytest -p labtools.verify.plugin --lab basics --lab-inventory inventory.yml --lab-hosts basics
+      -q -p no:cacheprovider -c /dev/null --rootdir . playbooks/basics/checks/test_basics.py
+
+It runs in the project root. The checks get the lab's variables by loading the same project and
+plan as the run (``labtools.app.check_targets``), not through the command line: only ``--set``
+values (``--lab-set``) travel on it, and never the lab's ``secrets:``.
+"""
 
 from __future__ import annotations
 
@@ -9,41 +17,65 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+PLUGIN = "labtools.verify.plugin"
+PYTEST = (sys.executable, "-m", "pytest")
+SHOWN_AS = ("pytest",)  # how the command is displayed: pytest of the Python labtools runs on
+
 
 def verify_command(
-    project_root: str | os.PathLike[str],
-    inventory: str | os.PathLike[str],
-    hosts: str | Sequence[str] | None,
-    vars: Mapping[str, Any],
-    junit_path: str | os.PathLike[str] | None,
-    extra_pytest_args: Sequence[str] = (),
+    root: str | os.PathLike[str],
     *,
-    checks: str | os.PathLike[str],
+    lab: str | None,
+    checks: Sequence[str | os.PathLike[str]],
+    inventory: str | os.PathLike[str] | None = None,
+    hosts: str | Sequence[str] | None = None,
+    sets: Mapping[str, Any] | None = None,
     proxy_url: str | None = None,
+    junit: str | os.PathLike[str] | None = None,
+    extra: Sequence[str] = (),
 ) -> tuple[str, ...]:
-    """``python -m pytest -p labtools.verify.plugin <checks> --junitxml=... -q ...`` as argv."""
-    root = Path(project_root)
-    inventory_path = Path(inventory)
-    if not inventory_path.is_absolute():
-        inventory_path = root / inventory_path
+    """``<python> -m pytest -p labtools.verify.plugin --lab LAB ... CHECKS``, to run in ``root``."""
+    base = Path(root).resolve()
+    argv = [*PYTEST, "-p", PLUGIN]
+    if lab:
+        argv += ["--lab", lab]
+    if inventory is not None:
+        argv += ["--lab-inventory", _relative(inventory, base)]
     pattern = hosts if isinstance(hosts, str) or hosts is None else ",".join(hosts)
-    # -c /dev/null: the checks must not pick up whatever pytest config is near the cwd
-    argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "labtools.verify.plugin",
-        "-p",
-        "no:cacheprovider",
-    ]
-    argv += ["-c", os.devnull, "--rootdir", str(Path(checks).parent), str(checks), "-q"]
-    argv.append(f"--lab-inventory={inventory_path}")
-    argv.append(f"--lab-vars={json.dumps(dict(vars), default=str)}")
     if pattern:
-        argv.append(f"--lab-hosts={pattern}")
+        argv += ["--lab-hosts", pattern]
+    for key, value in (sets or {}).items():
+        argv += ["--lab-set", f"{key}={set_text(value)}"]
     if proxy_url:
-        argv.append(f"--lab-proxy-url={proxy_url}")
-    if junit_path is not None:
-        argv.append(f"--junitxml={junit_path}")
-    return (*argv, *extra_pytest_args)
+        argv += ["--lab-proxy-url", proxy_url]
+    # -c /dev/null: the project's own pytest configuration is for its tests, not the lab's checks
+    argv += ["-q", "-p", "no:cacheprovider", "-c", os.devnull, "--rootdir", "."]
+    if junit is not None:
+        argv += ["--junitxml", _relative(junit, base)]
+    argv += [_relative(path, base) for path in checks]
+    return (*argv, *extra)
+
+
+def shown(argv: Sequence[str]) -> tuple[str, ...]:
+    """The command as a user reads it: ``pytest ...`` instead of ``<python> -m pytest ...``."""
+    if tuple(argv[: len(PYTEST)]) == PYTEST:
+        return (*SHOWN_AS, *argv[len(PYTEST) :])
+    return tuple(argv)
+
+
+def set_text(value: Any) -> str:
+    """A value as ``--lab-set KEY=TEXT`` so that reading TEXT back gives the same value."""
+    from labtools.core.options import parse_sets
+
+    if isinstance(value, str) and parse_sets([f"v={value}"])["v"] == value:
+        return value
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _relative(path: str | os.PathLike[str], root: Path) -> str:
+    """``path`` relative to ``root`` when it is inside it (shorter to read and to paste)."""
+    full = Path(path) if Path(path).is_absolute() else root / path
+    try:
+        return str(full.resolve().relative_to(root))
+    except ValueError:
+        return str(full)

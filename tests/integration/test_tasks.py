@@ -75,6 +75,22 @@ def test_plan_of_one_phase_with_set_and_limit(project: LabProject) -> None:
     assert "explore:" not in out.stdout
 
 
+def test_plan_shows_verify_as_a_short_command_without_variables(project: LabProject) -> None:
+    out = project.invoke(
+        "lab.plan", "--phase", "verify", "--set", "replicas=2", "--set", "token=s3cr3t-77"
+    )
+    assert out.returncode == 0, out.stderr
+    line = next(line for line in out.stdout.splitlines() if "labtools.verify.plugin" in line)
+    command = line.strip().removeprefix("$ ")
+    assert command.startswith(
+        "pytest -p labtools.verify.plugin --lab basics --lab-inventory inventory.yml "
+        "--lab-hosts basics --lab-set replicas=2 --lab-set token=s3cr3t-77 "
+    )
+    assert command.endswith(" playbooks/basics/checks/test_basics.py")
+    assert "{" not in command  # no JSON of every variable
+    assert "image" not in command
+
+
 def test_list_shows_labs_hosts_phases_tags(project: LabProject) -> None:
     out = project.invoke("lab.list")
     assert out.returncode == 0, out.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -18,7 +19,8 @@ from xml.etree import ElementTree
 import pytest
 
 from labtools.core.errors import ClusterUnreachableError
-from labtools.verify.run import verify_command
+from labtools.core.options import parse_sets
+from labtools.verify.run import shown, verify_command
 from labtools.verify.snapshot import KINDS, Snapshot, parse_selector, pod_is_ready
 
 NODE = {
@@ -44,28 +46,33 @@ DEPLOYMENT = {"kind": "Deployment", "metadata": {"name": "kubernetes-bootcamp"}}
 SERVICE = {"kind": "Service", "metadata": {"name": "kubernetes-bootcamp"}}
 
 
-def test_verify_command(tmp_path: Path) -> None:
+def test_verify_command_is_short_and_relative(tmp_path: Path) -> None:
+    checks = tmp_path / "playbooks" / "web" / "checks" / "test_web.py"
     argv = verify_command(
         tmp_path,
-        "inventory.yml",
-        ["lab-01", "lab-02"],
-        {"replicas": 2, "image": "a b"},
-        tmp_path / "v.xml",
-        ["-x"],
-        checks=BASICS_CHECKS,
+        lab="web",
+        checks=[checks],
+        inventory=tmp_path / "inventory.yml",
+        hosts=["lab-01", "lab-02"],
+        sets={"replicas": 2, "image": "a b", "flag": "yes", "nested": {"a": [1]}},
         proxy_url="http://127.0.0.1:8001",
+        junit=tmp_path / "runs" / "r1" / "v.xml",
+        extra=["-x"],
     )
     assert argv[:3] == (sys.executable, "-m", "pytest")
-    assert argv[argv.index("labtools.verify.plugin") - 1] == "-p"
-    assert str(BASICS_CHECKS) in argv
-    assert f"--lab-inventory={tmp_path / 'inventory.yml'}" in argv
-    assert "--lab-hosts=lab-01,lab-02" in argv
-    assert f"--junitxml={tmp_path / 'v.xml'}" in argv
-    assert "--lab-proxy-url=http://127.0.0.1:8001" in argv
-    assert "-q" in argv
-    assert argv[-1] == "-x"
-    lab_vars = next(a for a in argv if a.startswith("--lab-vars="))
-    assert json.loads(lab_vars.split("=", 1)[1]) == {"replicas": 2, "image": "a b"}
+    assert shown(argv)[:4] == ("pytest", "-p", "labtools.verify.plugin", "--lab")
+    pairs = dict(itertools.pairwise(argv))
+    assert pairs["--lab"] == "web"
+    assert pairs["--lab-inventory"] == "inventory.yml"
+    assert pairs["--lab-hosts"] == "lab-01,lab-02"
+    assert pairs["--junitxml"] == "runs/r1/v.xml"
+    assert pairs["--rootdir"] == "."
+    sets = [argv[i + 1] for i, word in enumerate(argv) if word == "--lab-set"]
+    # each value reads back as itself: "yes" stays text, the mapping stays a mapping
+    assert sets == ["replicas=2", "image=a b", 'flag="yes"', 'nested={"a": [1]}']
+    assert parse_sets(sets) == {"replicas": 2, "image": "a b", "flag": "yes", "nested": {"a": [1]}}
+    assert argv[-2:] == ("playbooks/web/checks/test_web.py", "-x")
+    assert not any(word.startswith("{") for word in argv)
 
 
 def fake_kubectl(tmp_path: Path, items: list[dict[str, Any]], rc: int = 0) -> Path:
@@ -134,8 +141,9 @@ def isolated_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_checks_without_inventory_say_what_is_missing(tmp_path: Path) -> None:
-    argv = verify_command(tmp_path, "inventory.yml", None, {}, None, checks=BASICS_CHECKS)
-    argv = tuple(a for a in argv if not a.startswith("--lab-inventory"))
+    shutil.copytree(BASICS_CHECKS.parents[1], tmp_path / "playbooks" / "basics")
+    shutil.copytree(BASICS_CHECKS.parents[3] / "templates", tmp_path / "templates")
+    argv = verify_command(tmp_path, lab="basics", checks=[BASICS_CHECKS])
     done = subprocess.run(
         argv,
         capture_output=True,
@@ -146,13 +154,14 @@ def test_checks_without_inventory_say_what_is_missing(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode != 0
+    assert "inventory file not found" in done.stdout + done.stderr
     assert "--lab-inventory" in done.stdout + done.stderr
 
 
 # -- the shipped checks against the fake cluster (labtools.testing.cluster) -------------------
 
 BOOTCAMP_IMAGE = "gcr.io/google-samples/kubernetes-bootcamp:v1"
-LAB_VARS = {"app_name": "kubernetes-bootcamp", "image": BOOTCAMP_IMAGE, "replicas": 1}
+APP = "kubernetes-bootcamp"
 
 
 def kubectl_run(
@@ -177,14 +186,15 @@ def fake_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     try:
         env = {**isolated_env(root / "home"), "KUBECONFIG": str(cluster.kubeconfig)}
         ctx = ("--context", cluster.context, "-n", "default")
-        created = kubectl_run(
-            env, *ctx, "create", "deployment", LAB_VARS["app_name"], f"--image={BOOTCAMP_IMAGE}"
-        )
+        created = kubectl_run(env, *ctx, "create", "deployment", APP, f"--image={BOOTCAMP_IMAGE}")
         assert created.returncode == 0, created.stderr
         rolled = kubectl_run(
             env, *ctx, "rollout", "status", "deployment/kubernetes-bootcamp", "--timeout=60s"
         )
         assert rolled.returncode == 0, rolled.stderr
+        # the project: the Basics lab's folder and an inventory for the fake cluster
+        shutil.copytree(BASICS_CHECKS.parents[1], root / "playbooks" / "basics")
+        shutil.copytree(BASICS_CHECKS.parents[3] / "templates", root / "templates")
         inventory = root / "inventory.yml"
         inventory.write_text(
             "all:\n  hosts:\n    fakehost:\n      provider: context\n"
@@ -201,13 +211,14 @@ def run_checks(
 ) -> tuple[int, str, dict[str, str]]:
     """Run the shipped checks; (rc, output, {test name: passed|failed|skipped})."""
     junit = lab["root"] / f"{name}.xml"
+    checks = lab["root"] / "playbooks" / "basics" / "checks" / "test_basics.py"
     argv = verify_command(
         lab["root"],
-        lab["inventory"],
-        "fakehost",
-        LAB_VARS,
-        junit,
-        checks=BASICS_CHECKS,
+        lab="basics",
+        checks=[checks],
+        inventory=lab["inventory"],
+        hosts="fakehost",
+        junit=junit,
         proxy_url=proxy_url,
     )
     env = {k: v for k, v in lab["env"].items() if k != "KUBECONFIG"}  # the inventory names it
@@ -292,33 +303,21 @@ def test_shipped_checks_fail_when_scaled_to_zero_or_deleted(fake_lab: dict[str, 
 
 
 USER_TESTS = """
-def test_hosts(lab_hosts, lab_host, kubectl, lab_vars, lab_proxy_url):
+def test_hosts(lab_hosts, lab_host, kubectl, lab_vars, lab_proxy_url, lab_namespace):
     assert lab_proxy_url == "http://127.0.0.1:8001"
     assert [h.name for h in lab_hosts] == ["lab-01", "lab-02"]
     assert kubectl == ("kubectl", "--context", "kind-dev", "-n", "lab-" + lab_host.name)
-    assert lab_vars == {"replicas": 2}
+    assert lab_namespace == "lab-" + lab_host.name  # the context provider's default
+    assert lab_vars["replicas"] == 2  # --lab-set, as lab.up --set
+    assert lab_vars["inventory_hostname"] == lab_host.name
 """
 
 
-def test_plugin_in_a_users_own_ci(tmp_path: Path) -> None:
-    (tmp_path / "inventory.yml").write_text(
-        "all:\n  vars:\n    provider: context\n    kube_context: kind-dev\n"
-        "  hosts:\n    lab-[01:03]:\n"
-    )
-    (tmp_path / "test_mine.py").write_text(USER_TESTS)
-    argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "labtools.verify.plugin",
-        "-p",
-        "no:cacheprovider",
-    ]
-    argv += ["-c", os.devnull, "--rootdir", str(tmp_path), "-v", "--lab-inventory=inventory.yml"]
-    argv += ["--lab-hosts=lab-0*:!lab-03", '--lab-vars={"replicas": 2}', "test_mine.py"]
-    argv += ["--lab-proxy-url=http://127.0.0.1:8001/version"]
-    done = subprocess.run(
+def run_pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """pytest with the plugin in ``tmp_path`` (a user's project), isolated from this repo."""
+    argv = [sys.executable, "-m", "pytest", "-p", "labtools.verify.plugin", "-p"]
+    argv += ["no:cacheprovider", "-c", os.devnull, "--rootdir", str(tmp_path), "-v", *args]
+    return subprocess.run(
         argv,
         capture_output=True,
         text=True,
@@ -327,7 +326,91 @@ def test_plugin_in_a_users_own_ci(tmp_path: Path) -> None:
         timeout=60,
         check=False,
     )
+
+
+def test_plugin_in_a_users_own_ci(tmp_path: Path) -> None:
+    (tmp_path / "inventory.yml").write_text(
+        "all:\n  vars:\n    provider: context\n    kube_context: kind-dev\n"
+        "  hosts:\n    lab-[01:03]:\n"
+    )
+    (tmp_path / "test_mine.py").write_text(USER_TESTS)
+    done = run_pytest(
+        tmp_path,
+        "--lab-inventory=inventory.yml",
+        "--lab-hosts=lab-0*:!lab-03",
+        "--lab-set",
+        "replicas=2",
+        "--lab-proxy-url=http://127.0.0.1:8001/version",
+        "test_mine.py",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "test_hosts[lab-01] PASSED" in done.stdout
     assert "test_hosts[lab-02] PASSED" in done.stdout
     assert "lab-03" not in done.stdout
+
+
+SECRET_LAB = """
+name: vault
+vars:
+  app_name: web
+  replicas: 1
+  token: tok-from-the-lab-3f9a
+  dsn: "postgres://app:{{ token }}@db/app"
+  greeting: "hello {{ inventory_hostname }}"
+secrets: [token]
+verify:
+  - name: checks
+    verify: vault
+"""
+
+SECRET_CHECKS = """
+import json
+
+def test_vars(lab_vars, lab_host):
+    print(json.dumps(dict(lab_vars), default=str))
+    assert "token" not in lab_vars          # a secret, by name
+    assert "dsn" not in lab_vars            # holds the secret
+    assert lab_vars["greeting"] == "hello " + lab_host.name  # templates rendered per host
+    assert lab_vars["replicas"] == int(lab_host.name[-1])    # inventory host vars
+    assert lab_vars["app_name"] == "web"
+"""
+
+
+def test_the_lab_variables_reach_the_checks_but_never_its_secrets(tmp_path: Path) -> None:
+    (tmp_path / "inventory.yml").write_text(
+        "all:\n  vars:\n    provider: context\n    kube_context: kind-dev\n"
+        "  hosts:\n    h1: {replicas: 1}\n    h2: {replicas: 2}\n"
+    )
+    checks = tmp_path / "playbooks" / "vault" / "checks"
+    checks.mkdir(parents=True)
+    (checks.parent / "playbook.yml").write_text(SECRET_LAB)
+    (checks / "test_vault.py").write_text(SECRET_CHECKS)
+    secret = "tok-given-with-set-77c1"
+    done = run_pytest(
+        tmp_path,
+        "-s",
+        "--lab",
+        "vault",
+        "--lab-set",
+        f"token={secret}",
+        "playbooks/vault/checks/test_vault.py",
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "test_vars[h1]" in output
+    assert "test_vars[h2]" in output
+    assert "2 passed" in output
+    assert '"app_name": "web"' in output  # what the checks saw was printed (-s)
+    assert secret not in output
+    assert "tok-from-the-lab-3f9a" not in output
+
+
+def test_an_unknown_lab_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "inventory.yml").write_text("all:\n  hosts:\n    h1:\n")
+    (tmp_path / "playbooks" / "basics").mkdir(parents=True)
+    (tmp_path / "playbooks" / "basics" / "playbook.yml").write_text("name: basics\n")
+    (tmp_path / "test_x.py").write_text("def test_x(lab_host):\n    pass\n")
+    done = run_pytest(tmp_path, "--lab", "basic", "test_x.py")
+    assert done.returncode == 4  # pytest's usage error
+    assert "unknown lab 'basic'" in done.stderr
+    assert "did you mean 'basics'" in done.stderr
