@@ -61,7 +61,14 @@ def load(root: Path, options: RunOptions, phases: Sequence[str] = PHASES) -> Loa
         defaults=host_defaults,
     )
     providers, banners = _providers(plan)
-    preview = tuple(preview_plan(plan, providers, project.templates_dir))
+    redactor = redactor_for(plan)
+    # what lab.plan, --check and anything else showing the preview print: secrets masked
+    preview = tuple(
+        replace(
+            item, display=redactor.text(item.display), notes=tuple(map(redactor.text, item.notes))
+        )
+        for item in preview_plan(plan, providers, project.templates_dir)
+    )
     return Loaded(project, plan, providers, banners, preview)
 
 

@@ -41,6 +41,7 @@ READONLY_VERBS = frozenset(
 READONLY_PAIRS = frozenset(
     {
         ("rollout", "status"),
+        ("rollout", "history"),
         ("profile", "list"),
         ("service", "--url"),
         ("addons", "list"),
@@ -60,6 +61,8 @@ class RunCommand:
     readonly: bool = False
     interactive: bool = False
     display: tuple[str, ...] = ()  # argv with no_log values masked
+    ok_codes: tuple[int, ...] = (0,)  # exit codes that are not a failure (kubectl diff: 0, 1)
+    stdin_from: str | None = None  # what stdin is, for display (``templates/x.yaml.j2``)
 
 
 @dataclass(frozen=True)
@@ -243,18 +246,47 @@ def _build_run(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action
     )
 
 
+@dataclass(frozen=True)
+class Manifest:
+    """A ``manifest:`` step's value: a template, applied (or only diffed), client or server side."""
+
+    template: str
+    diff: bool = False  # kubectl diff: exit 0 no differences, 1 differences, >1 an error
+    server_side: bool = False  # no last-applied annotation (which would hold a Secret's data)
+
+    @classmethod
+    def of(cls, spec: Any) -> Manifest:
+        """From ``manifest: PATH`` or ``manifest: {template: PATH, diff: .., server_side: ..}``."""
+        if isinstance(spec, Mapping):
+            return cls(
+                str(spec.get("template")), bool(spec.get("diff")), bool(spec.get("server_side"))
+            )
+        return cls(str(spec))
+
+    def args(self) -> tuple[str, ...]:
+        """``apply -f -``, ``diff --server-side -f -``..."""
+        verb = "diff" if self.diff else "apply"
+        return (verb, *(("--server-side",) if self.server_side else ()), "-f", "-")
+
+
 def _build_manifest(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
-    """Render the manifest and pipe it to ``kubectl apply -f -``."""
+    """Render the manifest and pipe it to ``kubectl apply -f -`` (or ``kubectl diff -f -``)."""
     from labtools.core.render import render_manifest, render_text
 
-    name = render_text(str(step.spec), variables, source=step.source)
+    manifest = Manifest.of(step.spec)
+    name = render_text(manifest.template, variables, source=step.source)
+    argv = ctx.provider.kubectl(ctx.host, manifest.args())
     if ctx.templates_dir is None:
         raise TemplateError("no templates directory to find the manifest in", location=step.source)
     text, _docs = render_manifest(name, variables, templates_dir=ctx.templates_dir)
-    argv = ctx.provider.kubectl(ctx.host, ("apply", "-f", "-"))
-    command = _command(step, variables, ctx, argv)
-    command = Command(command.argv, text, command.env, command.timeout, command.secret)
-    return RunCommand(command=command, display=tuple(argv))
+    command = dataclasses.replace(_command(step, variables, ctx, argv), stdin=text)
+    return RunCommand(
+        command=command,
+        readonly=manifest.diff,
+        display=tuple(argv),
+        ok_codes=(0, 1) if manifest.diff else (0,),
+        stdin_from=f"templates/{name}",
+    )
 
 
 def service_port(step: Step, variables: Mapping[str, Any]) -> int | None:
@@ -411,6 +443,8 @@ def display_text(action: Action) -> str:
     """One line for an action: the shell-quoted argv (masked when no_log)."""
     if isinstance(action, RunCommand | StartService):
         text = shlex.join(action.display or action.command.argv)
+        if isinstance(action, RunCommand) and action.stdin_from:
+            return f"{text} < {action.stdin_from}"
         if isinstance(action, RunCommand) and action.command.stdin and action.display:
             return text + (" < (stdin)" if not action.command.secret else "")
         return text

@@ -40,6 +40,7 @@ CLUSTER_OPS: tuple[str, ...] = ("start", "stop", "delete", "status")
 LANGUAGES: tuple[str, ...] = ("en", "zh-TW")
 SERVICE_KEYS: tuple[str, ...] = ("name", "kubectl", "command", "ready", "port", "env")
 READY_KEYS: tuple[str, ...] = ("http", "tcp")
+MANIFEST_KEYS: tuple[str, ...] = ("template", "diff", "server_side")
 HTTP_KEYS: tuple[str, ...] = ("url", "method", "status", "contains", "headers", "body")
 EXPRESSIONS: tuple[str, ...] = ("when", "until", "changed_when", "failed_when")
 DEFAULT_UNTIL_RETRIES = 3
@@ -350,6 +351,14 @@ class _Checker:
             )
 
     def manifest_spec(self, path: KeyPath, spec: Any) -> None:
+        if isinstance(spec, dict):
+            self.keys(path, spec, MANIFEST_KEYS, "manifest")
+            for key in ("diff", "server_side"):
+                if key in spec:
+                    self.expect((*path, key), spec[key], (bool,), "true or false")
+            if "template" not in spec:
+                raise self.fail(path, "'manifest' needs a 'template' (a file under templates/)")
+            path, spec = (*path, "template"), spec["template"]
         self.expect(path, spec, (str,), "a template path under templates/")
         if self.templates_dir is None or "{" in spec:
             return
@@ -449,6 +458,8 @@ SPEC_CHECKS: dict[str, Callable[[_Checker, KeyPath, Any], None]] = {
 
 
 def _default_name(action: str, spec: Any) -> str:
+    if action == "manifest" and isinstance(spec, dict):
+        spec = spec.get("template", "")
     text = " ".join(map(str, spec)) if isinstance(spec, list) else str(spec)
     text = " ".join(text.split())
     return f"{action} {text}"[:80] if isinstance(spec, str | list) else action

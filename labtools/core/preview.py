@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labtools.core.actions import Context, build, display_text, service_port
+from labtools.core.actions import Context, Manifest, build, display_text, service_port
 from labtools.core.model import Host, HostPlan, Lab, Plan, Step
 from labtools.core.plan import registered_placeholders, step_vars
 from labtools.providers.base import Provider
@@ -70,9 +70,10 @@ def preview_step(
         extra_vars=extra_vars or {},
         tty=True,
     )
-    if step.action == "manifest" and templates_dir is None:
-        argv = provider.kubectl(host, ("apply", "-f", "-"))
-        display = f"{shlex.join(argv)} < templates/{step.spec}"
+    if step.action == "manifest" and templates_dir is None:  # no project: name the file only
+        manifest = Manifest.of(step.spec)
+        argv = provider.kubectl(host, manifest.args())
+        display = f"{shlex.join(argv)} < templates/{manifest.template}"
     else:
         display = display_text(build(step, variables, ctx))
     return PlannedStep(host.name, step.phase, step, display, notes_for(step))

@@ -4,7 +4,8 @@ Two rules, applied to every event:
 
 - a ``no_log`` step's output, message and registered values are replaced by ``MASK``;
 - every known secret value (the lab's ``secrets:`` variables, and whatever a ``no_log`` step
-  produced or was given) is replaced by ``MASK`` wherever it appears, in any text of any event.
+  produced or was given) is replaced by ``MASK`` wherever it appears, in any text of any event,
+  and so is its base64 form (how the API server returns a Secret's data).
 
 Like a CI system's masked secrets, the set grows during a run: a token a ``no_log`` step printed
 is masked in every later step's command line and output too.
@@ -12,6 +13,7 @@ is masked in every later step's command line and output too.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import threading
 from collections.abc import Iterable, Mapping
@@ -42,8 +44,11 @@ class Redactor:
                 # "token\n" from a command's output is "token" inside a later command line
                 found.add(text.strip())
                 found.update(line.strip() for line in text.splitlines())
+        found = {t for t in found if len(t) >= MIN_SECRET_LENGTH}
+        # a Secret's value as the API returns it (`kubectl get secret -o yaml`): base64
+        found |= {base64.b64encode(t.encode()).decode() for t in found}
         with self._lock:
-            merged = set(self._secrets) | {t for t in found if len(t) >= MIN_SECRET_LENGTH}
+            merged = set(self._secrets) | found
             # longest first, so a secret that contains another one is masked whole
             self._secrets = sorted(merged, key=len, reverse=True)
 

@@ -218,6 +218,20 @@ def _b64decode(value: Any) -> str:
     return base64.b64decode(_to_text(value)).decode()
 
 
+def _hash(value: Any, algorithm: str = "sha1") -> str:
+    """Ansible's ``hash``: the hex digest of the value's text (``config | hash('sha256')``)."""
+    import hashlib
+
+    if isinstance(value, Unresolved):
+        return str(Unresolved(f"{value.name} | hash"))
+    try:
+        digest = hashlib.new(algorithm)
+    except ValueError as exc:
+        raise TemplateError(f"hash: unknown algorithm {algorithm!r}") from exc
+    digest.update(_to_text(value).encode("utf-8"))
+    return digest.hexdigest()
+
+
 def _quote(value: Any) -> str:
     """shlex.quote for display; in a command it stays one argument (quotes included)."""
     return shlex.quote(_to_text(value))
@@ -246,6 +260,7 @@ FILTERS: dict[str, Any] = {
     "b64encode": _b64encode,
     "b64decode": _b64decode,
     "quote": _quote,
+    "hash": _hash,
     "regex_search": _regex_search,
     "regex_replace": _regex_replace,
 }

@@ -390,13 +390,14 @@ class Runner:
             registry=self.registry,
             interactive=action.interactive and self.tty,
         )
+        failed = out.timed_out or out.rc not in action.ok_codes
         message: Text = ""
         if out.timed_out:
             seconds = f"{action.command.timeout:g}"
             message = msg("timed out after {seconds}s", seconds=seconds)
-        elif out.rc != 0:
+        elif failed:
             message = msg("exit code {rc}", rc=out.rc)
-        return dataclasses.replace(out, changed=not action.readonly, message=message)
+        return dataclasses.replace(out, changed=not action.readonly, failed=failed, message=message)
 
     def _start_service(self, state: HostState, step: Step, action: StartService) -> Output:
         """A background service; ServiceError becomes a failed output."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -180,6 +180,22 @@ def cluster(
 
 
 @pytest.fixture
+def kubectl_json(
+    kubectl: tuple[str, ...], lab_env: dict[str, str]
+) -> Callable[..., dict[str, Any]]:
+    """``kubectl_json("get", "configmap", "x")``: one kubectl call on the host, its JSON output."""
+    import json
+
+    from labtools.verify.snapshot import run_kubectl
+
+    def call(*args: str, timeout: float = 60.0) -> dict[str, Any]:
+        value = json.loads(run_kubectl((*kubectl, *args, "-o", "json"), lab_env, timeout))
+        return dict(value)
+
+    return call
+
+
+@pytest.fixture
 def app_name(lab_vars: Mapping[str, Any]) -> str:
     """The lab's app (lab var ``app_name``)."""
     return str(lab_vars.get("app_name") or DEFAULT_APP)
@@ -209,21 +225,43 @@ def app_pod_name(app_pods: list[dict[str, Any]], app_name: str, lab_namespace: s
     return name_of(running[0])
 
 
-def pod_host(
-    pod: str, kubectl: tuple[str, ...], namespace: str, env: Mapping[str, str]
-) -> Iterator[Any]:
-    """A testinfra host inside ``pod`` (``kubectl://POD?namespace=..&context=..``)."""
+@pytest.fixture
+def current_app_pods(cluster: Any, app_name: str) -> list[dict[str, Any]]:
+    """The app's Running pods that are not being deleted (after a rollout: the new ones)."""
+    return [
+        pod
+        for pod in cluster.pods({"app": app_name})
+        if pod.get("status", {}).get("phase") == "Running"
+        and not pod.get("metadata", {}).get("deletionTimestamp")
+    ]
+
+
+@pytest.fixture
+def app_pod_hosts(
+    current_app_pods: list[dict[str, Any]],
+    kubectl: tuple[str, ...],
+    lab_namespace: str,
+    lab_env: dict[str, str],
+) -> Iterator[dict[str, Any]]:
+    """A testinfra host inside every current app pod, by pod name."""
+    from labtools.verify.snapshot import name_of
+
+    names = [name_of(pod) for pod in current_app_pods]
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in lab_env.items():
+            patch.setenv(key, value)
+        yield {name: _testinfra_host(name, kubectl, lab_namespace) for name in names}
+
+
+def _testinfra_host(pod: str, kubectl: tuple[str, ...], namespace: str) -> Any:
+    """``testinfra.get_host("kubectl://POD?namespace=NS&context=CTX")``."""
     import testinfra
 
     spec = f"kubectl://{pod}?namespace={namespace}"
     context = context_in(kubectl)
     if context:
         spec += f"&context={context}"
-    # testinfra runs `kubectl exec` with our environment: the host's KUBECONFIG must be in it
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        yield testinfra.get_host(spec)
+    return testinfra.get_host(spec)
 
 
 @pytest.fixture
@@ -231,4 +269,8 @@ def app_pod_host(
     app_pod_name: str, kubectl: tuple[str, ...], lab_namespace: str, lab_env: dict[str, str]
 ) -> Iterator[Any]:
     """A testinfra host inside the first Running app pod (``kubectl://POD?namespace=..``)."""
-    yield from pod_host(app_pod_name, kubectl, lab_namespace, lab_env)
+    # testinfra runs `kubectl exec` with our environment: the host's KUBECONFIG must be in it
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in lab_env.items():
+            patch.setenv(key, value)
+        yield _testinfra_host(app_pod_name, kubectl, lab_namespace)

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.integration.helpers import LabProject, copy_project, isolated_env
 
@@ -32,6 +33,14 @@ SEED_PATTERNS = [
     r"kubectl --context labtools-basics exec '<POD_NAME\.stdout_lines\[0\]>' -- curl -s "
     r"localhost:8080$",
 ]
+
+
+def lab_phases(project: LabProject, lab: str) -> dict[str, list[object]]:
+    """The phases of a lab's playbook (raw YAML)."""
+    doc = yaml.safe_load((project.root / "playbooks" / lab / "playbook.yml").read_text())
+    return {
+        key: value for key, value in doc.items() if isinstance(value, list) and key != "secrets"
+    }
 
 
 @pytest.fixture
@@ -91,10 +100,22 @@ def test_plan_shows_verify_as_a_short_command_without_variables(project: LabProj
     assert "image" not in command
 
 
+def test_plan_and_check_mask_the_labs_secrets(project: LabProject) -> None:
+    lab = project.root / "playbooks" / "basics" / "playbook.yml"
+    text = lab.read_text().replace("hosts: all\n", "hosts: all\nsecrets: [app_name]\n", 1)
+    lab.write_text(text)
+    for args in (("lab.plan",), ("lab.up", "--check")):
+        out = project.invoke(*args, "--set", "app_name=hunter2-app")
+        assert out.returncode == 0, out.stderr
+        assert "hunter2-app" not in out.stdout + out.stderr
+        assert "create deployment ******** --image=" in out.stdout
+
+
 def test_list_shows_labs_hosts_phases_tags(project: LabProject) -> None:
     out = project.invoke("lab.list")
     assert out.returncode == 0, out.stderr
-    assert "basics" in out.stdout
+    assert re.search(r"^  basics +Kubernetes Basics: .*\(selected\)$", out.stdout, re.MULTILINE)
+    assert re.search(r"^  config +ConfigMaps and Secrets", out.stdout, re.MULTILINE)
     assert "extended" in out.stdout
     assert re.search(r"explore\s+\d+ step", out.stdout)
 
@@ -156,12 +177,21 @@ def test_ansible_short_flags(project: LabProject) -> None:
     assert "nosuch" in wrong.stderr
 
 
-def test_check_prints_the_plan_and_writes_nothing(project: LabProject) -> None:
-    planned = project.invoke("lab.plan", "--phase", "setup,deploy,explore,verify")
-    checked = project.invoke("lab.up", "--check")
+@pytest.mark.parametrize(("lab", "tags"), [("basics", "all,extended"), ("config", "all")])
+def test_check_prints_the_plan_and_writes_nothing(project: LabProject, lab: str, tags: str) -> None:
+    # every step of the lab: --tags also selects the ones tagged `never` (basics' modules 4-6)
+    selected = ("--lab", lab, "--tags", tags)
+    planned = project.invoke("lab.plan", *selected, "--phase", "setup,deploy,explore,verify")
+    checked = project.invoke("lab.up", *selected, "--check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    # one preview: --check shows exactly what lab.plan shows, for every step
+    # one preview: --check shows exactly what lab.plan shows, for every step of the lab
     assert checked.stdout == planned.stdout
+    steps = [line for line in checked.stdout.splitlines() if line.strip().startswith("$ ")]
+    assert len(steps) == sum(len(p) for k, p in lab_phases(project, lab).items() if k != "teardown")
+    down_planned = project.invoke("lab.plan", *selected, "--phase", "teardown")
+    down_checked = project.invoke("lab.down", *selected, "--check")
+    assert down_checked.returncode == 0, down_checked.stderr
+    assert down_checked.stdout == down_planned.stdout
     assert not (project.root / "runs").exists()
     assert not (project.root / ".labtools").exists()
 

@@ -211,3 +211,37 @@ def test_preview_notes() -> None:
         "register: r",
         "tags: a, b",
     )
+
+
+@pytest.mark.parametrize(
+    ("spec", "args", "readonly", "ok_codes"),
+    [
+        ("cm.yaml.j2", ("apply", "-f", "-"), False, (0,)),
+        (
+            {"template": "cm.yaml.j2", "server_side": True},
+            ("apply", "--server-side", "-f", "-"),
+            False,
+            (0,),
+        ),
+        ({"template": "cm.yaml.j2", "diff": True}, ("diff", "-f", "-"), True, (0, 1)),
+        (
+            {"template": "cm.yaml.j2", "diff": True, "server_side": True},
+            ("diff", "--server-side", "-f", "-"),
+            True,
+            (0, 1),
+        ),
+    ],
+)
+def test_manifest_apply_or_diff(
+    tmp_path: Path, spec: Any, args: tuple[str, ...], readonly: bool, ok_codes: tuple[int, ...]
+) -> None:
+    (tmp_path / "cm.yaml.j2").write_text("kind: ConfigMap\ndata:\n  a: {{ a | to_json }}\n")
+    built = build(step("manifest", spec), {"a": "x"}, templates_dir=tmp_path)
+    assert isinstance(built, RunCommand)
+    assert built.command.argv == ("kubectl", "--context", "h1", *args)
+    assert built.command.stdin == 'kind: ConfigMap\ndata:\n  a: "x"\n'
+    assert (built.readonly, built.ok_codes) == (readonly, ok_codes)
+    shown = f"kubectl --context h1 {' '.join(args)} < templates/cm.yaml.j2"
+    assert actions.display_text(built) == shown
+    without_project = preview_step(step("manifest", spec), {}, HOST, StubProvider())  # type: ignore[arg-type]
+    assert without_project.display == shown

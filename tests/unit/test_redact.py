@@ -22,6 +22,8 @@ def result(**fields: object) -> StepResult:
         (["abc", "abcdef"], "x abcdef y abc", f"x {MASK} y {MASK}"),  # longest first
         ([1234567], "id 1234567", f"id {MASK}"),
         (["line one\nline two"], "line two is here", f"{MASK} is here"),
+        # as `kubectl get secret -o yaml` prints it
+        (["39528$vdg7Jb"], "password: Mzk1MjgkdmRnN0pi\n", f"password: {MASK}\n"),
     ],
 )
 def test_text_masking(secrets: list[object], text: str, masked: str) -> None:

@@ -272,3 +272,24 @@ def test_a_plain_manifest_is_used_as_it_is(tmp_path: Path) -> None:
     text, docs = render_manifest("cm.yaml", {}, templates_dir=tmp_path)
     assert "'{{ .Values.x }}'" in text
     assert docs[0]["data"]["tpl"] == "{{ .Values.x }}"
+
+
+def test_hash_filter_is_ansibles() -> None:
+    import hashlib
+
+    assert render_text("{{ 'abc' | hash('sha256') }}", {}) == hashlib.sha256(b"abc").hexdigest()
+    assert render_text("{{ 'abc' | hash }}", {}) == hashlib.sha1(b"abc").hexdigest()
+    with pytest.raises(TemplateError, match="unknown algorithm 'nope'"):
+        render_text("{{ 'abc' | hash('nope') }}", {})
+
+
+def test_a_template_includes_another_and_hashes_it(tmp_path: Path) -> None:
+    (tmp_path / "lab").mkdir()
+    (tmp_path / "lab" / "cm.yaml.j2").write_text("data:\n  g: {{ greeting }}\n")
+    (tmp_path / "lab" / "dep.yaml.j2").write_text(
+        '{% set cm %}{% include "lab/cm.yaml.j2" %}{% endset %}sum: {{ cm | hash("sha256") }}\n'
+    )
+    first = render_file("lab/dep.yaml.j2", {"greeting": "a"}, templates_dir=tmp_path)
+    second = render_file("lab/dep.yaml.j2", {"greeting": "b"}, templates_dir=tmp_path)
+    assert first.startswith("sum: ")
+    assert first != second

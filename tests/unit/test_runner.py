@@ -476,3 +476,28 @@ def test_until_first_retry_does_not_wait_the_whole_delay(tmp_path: Path) -> None
     progress = [e.message for e in collect.events if isinstance(e, StepProgress)]
     assert progress == ["attempt 2/13"]  # 0.2, 0.4, ... 102.4, 120, 120: >= 3 x 120 s
     assert result.duration < 120  # it retried after 0.2 s, not after the 120 s delay
+
+
+def test_kubectl_diff_exit_1_is_ok_and_2_fails(tmp_path: Path) -> None:
+    class DiffProvider(StubProvider):
+        def kubectl(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
+            # kubectl diff's contract: 0 no differences, 1 differences, >1 an error
+            return ("sh", "-c", f"cat >/dev/null; echo diffed; exit {host.vars['rc']}")
+
+    (tmp_path / "cm.yaml.j2").write_text("kind: ConfigMap\n")
+    diff = step("diff", "manifest", {"template": "cm.yaml.j2", "diff": True})
+    lab = Lab(name="t", path="t.yml", phases={"setup": (diff,)})
+    plans = tuple(HostPlan(Host(f"rc{rc}", "stub", {"rc": rc}), {}, (diff,)) for rc in (0, 1, 2))
+    summary = run_plan(
+        Plan(lab=lab, phases=("setup",), hosts=plans),
+        {"stub": DiffProvider()},
+        reporters=[],
+        run_dir=tmp_path,
+        templates_dir=tmp_path,
+    )
+    results = {r.host: (r.status, r.rc, r.message) for r in summary.results}
+    assert results == {
+        "rc0": ("ok", 0, ""),
+        "rc1": ("ok", 1, ""),
+        "rc2": ("failed", 2, "exit code 2"),
+    }
