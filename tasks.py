@@ -1,5 +1,5 @@
 """invoke tasks: `invoke lab.setup | lab.deploy | lab.explore | lab.verify | lab.teardown`,
-`lab.up`, `lab.down`, `lab.plan`, `lab.list`.
+`lab.up`, `lab.down`, `lab.plan`, `lab.list`, `lab.lint`, `lab.new`.
 
 Each task is a few lines that call into `labtools.app`. This file is the ONE place where a
 `LabError` becomes an exit code and a message (a traceback only with `--debug`).
@@ -37,6 +37,7 @@ HELP = {
     "debug": "show a traceback on errors",
     "phase": "the phase(s) to show, comma separated (default: all of them)",
     "run": "the run directory (a path or a name under runs/; default: runs/latest)",
+    "name": "the new lab's name (lowercase letters, digits, '-'): playbooks/NAME/",
 }
 # Ansible's short flags where users bring Ansible habits (ansible-playbook -i -l -t -C -f -e -v).
 SHORT_FLAGS = {
@@ -276,7 +277,63 @@ def handout(
     _guard(c, debug, lambda: app.make_handouts(ROOT, _options(c, flags), run), lang)
 
 
-lab = Collection("lab", setup, deploy, explore, verify, teardown, up, down, plan, report, handout)
+@lab_task(
+    "lab",
+    "inventory",
+    "limit",
+    "tags",
+    "skip_tags",
+    "set_",
+    "debug",
+    doc="Lint: check every lab (or --lab) without a cluster; one line per problem, exit 2.",
+)
+def lint(
+    c: Any,
+    lab: str | None = None,
+    inventory: str | None = None,
+    limit: str | None = None,
+    tags: str | None = None,
+    skip_tags: str | None = None,
+    set_: list[str] | None = None,
+    debug: bool = False,
+) -> None:
+    flags = {key: value for key, value in locals().items() if key in RUN_FLAGS}
+    from labtools import app
+
+    # lint checks every lab unless --lab names one: the configured default lab does not apply
+    options = _options(c, {**flags, "lab": lab or None})
+    if not lab:
+        import dataclasses
+
+        options = dataclasses.replace(options, lab=None)
+    _guard(c, debug, lambda: app.lint(ROOT, options))
+
+
+@lab_task(
+    "name", "debug", doc="New: scaffold playbooks/NAME/ and templates/NAME/ (a lab that runs)."
+)
+def new(c: Any, name: str, debug: bool = False) -> None:
+    from labtools import app
+
+    lang = _options(c, {}).lang
+    _guard(c, debug, lambda: app.new_lab(ROOT, name, lang))
+
+
+lab = Collection(
+    "lab",
+    setup,
+    deploy,
+    explore,
+    verify,
+    teardown,
+    up,
+    down,
+    plan,
+    report,
+    handout,
+    lint,
+    new,
+)
 lab.add_task(list_, name="list")
 ns = Collection(lab)
 ns.configure(

@@ -10,18 +10,19 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labtools.core.errors import Interrupted, RunFailed
+from labtools.core.errors import ConfigError, Interrupted, LabError, RunFailed, file_and_line
 from labtools.core.messages import Text, msg, msgn
-from labtools.core.model import PHASES, Host, Lab, Plan
+from labtools.core.model import PHASES, Host, Inventory, Lab, Plan
 from labtools.core.options import RunOptions
 from labtools.core.redact import Redactor
 from labtools.core.results import Output, RunSummary
 
 if TYPE_CHECKING:
+    from labtools.core.i18n import Translator
     from labtools.core.preview import PlannedStep
     from labtools.core.project import Project
     from labtools.providers.base import Provider
@@ -42,34 +43,89 @@ class Loaded:
 
 
 def load(root: Path, options: RunOptions, phases: Sequence[str] = PHASES) -> Loaded:
-    """Load and check everything a run needs; nothing runs (raises ConfigError & co)."""
-    from labtools.core.plan import build_plan
-    from labtools.core.preview import preview_plan
-    from labtools.core.project import Project
+    """Load and check everything a run needs; nothing runs (raises ConfigError & co).
+
+    Every problem is reported at once (``Problems``), found by the same checks as ``lab.lint``.
+    """
+    from labtools.core.inventory import load_inventory
+    from labtools.core.playbook import problems_error
+    from labtools.core.project import Project, inventory_path, lab_path
+
+    root = Path(root).resolve()
+    lab_dir = lab_path(root / "playbooks", options.lab).parent
+    inventory = load_inventory(inventory_path(root, options.inventory))
+    checked = _check_lab(root, lab_dir, inventory, options, phases, options.tags)
+    if checked.problems or checked.plan is None:
+        raise problems_error(checked.problems, root=str(root))
+    project = Project(root, inventory, checked.lab, root / "templates", root / "playbooks")
+    return Loaded(project, checked.plan, checked.providers, checked.banners, checked.preview)
+
+
+@dataclass(frozen=True)
+class LabCheck:
+    """What checking a lab against an inventory found; a plan only when the lab could plan."""
+
+    lab: Lab
+    problems: tuple[ConfigError, ...]
+    plan: Plan | None = None
+    providers: Mapping[str, Provider] = field(default_factory=dict)
+    banners: tuple[Text, ...] = ()
+    preview: tuple[PlannedStep, ...] = ()
+
+
+def _check_lab(
+    root: Path,
+    lab_dir: Path,
+    inventory: Inventory,
+    options: RunOptions,
+    phases: Sequence[str],
+    tags: frozenset[str] | None,
+) -> LabCheck:
+    """The one checker of a lab, for a run's ``load`` and for ``lab.lint``: every problem.
+
+    The playbook's schema and the files it names (``check_playbook``), the plan (hosts, tags;
+    ``tags=None``: every step, those tagged ``never`` too), and every selected step rendered for
+    every host in run order (``check_plan``).
+    """
+    from labtools.core.plan import build_plan, lab_tags
+    from labtools.core.playbook import PLAYBOOK, check_playbook
+    from labtools.core.preview import check_plan
+    from labtools.core.yamlfile import load_yaml
     from labtools.providers import host_defaults
 
-    project = Project.load(root, options.lab, options.inventory)
-    internal = _internal_vars(project.root, project.inventory.path)
-    plan = build_plan(
-        project.inventory,
-        project.lab,
-        phases=phases,
-        limit=options.limit,
-        tags=options.tags,
-        skip_tags=options.skip_tags,
-        extra_vars={**internal, **options.extra_vars},
-        defaults=host_defaults,
+    templates = root / "templates"
+    checked = check_playbook(
+        load_yaml(lab_dir / PLAYBOOK), templates_dir=templates, lab_dir=lab_dir
     )
-    providers, banners = _providers(plan)
+    lab = checked.lab
+    try:
+        plan = build_plan(
+            inventory,
+            lab,
+            phases=phases,
+            limit=options.limit,
+            tags=frozenset({"all", *lab_tags(lab)}) if tags is None else tags,
+            skip_tags=options.skip_tags,
+            extra_vars={**_internal_vars(root, inventory.path), **options.extra_vars},
+            defaults=host_defaults,
+        )
+        providers, banners = _providers(plan)
+    except ConfigError as exc:
+        return LabCheck(lab, (*checked.problems, exc))
+    built = {step.register for steps in lab.phases.values() for step in steps if step.register}
+    preview = check_plan(
+        plan, providers, templates, unchecked=checked.unchecked, known=checked.registers - built
+    )
     redactor = redactor_for(plan)
     # what lab.plan, --check and anything else showing the preview print: secrets masked
-    preview = tuple(
+    shown = tuple(
         replace(
             item, display=redactor.text(item.display), notes=tuple(map(redactor.text, item.notes))
         )
-        for item in preview_plan(plan, providers, project.templates_dir)
+        for item in preview.steps
     )
-    return Loaded(project, plan, providers, banners, preview)
+    problems = (*checked.problems, *preview.problems)
+    return LabCheck(lab, problems, plan, providers, banners, shown)
 
 
 def _internal_vars(root: Path, inventory: str) -> dict[str, str]:
@@ -299,6 +355,142 @@ def _print_preview(loaded: Loaded, lang: str) -> None:
 def show_plan(root: Path, phases: Sequence[str], options: RunOptions) -> None:
     """Print the rendered commands of the selected phases for every selected host."""
     _print_preview(load(root, options, phases), options.lang)
+
+
+class LintFailed(ConfigError):
+    """``lab.lint`` found problems: one line each (``file:line: key: message (hint)``)."""
+
+    def __init__(self, problems: Sequence[LabError], root: Path, labs: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        self.root = str(root)
+        bad = sorted({_lab_of(problem, root) for problem in problems} - {""})
+        summary = msgn(
+            "lab.lint: {n} problem in {labs} ({checked})",
+            "lab.lint: {n} problems in {labs} ({checked})",
+            len(self.problems),
+            labs=", ".join(bad) or msg("the project"),
+            checked=msgn("{n} lab checked", "{n} labs checked", len(labs)),
+        )
+        super().__init__(summary)
+
+    def format(self, translator: Translator | None = None) -> str:
+        """The problem lines and the summary (each line carries its own location)."""
+        lines = [problem.one_line(self.root, translator) for problem in self.problems]
+        return "\n".join([*lines, super().format(translator)])
+
+
+def lint(root: Path, options: RunOptions) -> list[str]:
+    """Check every lab (or ``options.lab``) without touching a cluster; raise LintFailed.
+
+    The same checks as a run's ``load`` (schema, files, checks, every template rendered for
+    every host with the lab's defaults, names used before they are registered), over every phase
+    and every step (tags ``never`` included, unless ``--tags`` says), plus the lint-only rules
+    (``labtools.core.lint``). Returns the labs checked.
+    """
+    from labtools.core.inventory import load_inventory
+    from labtools.core.playbook import list_labs
+    from labtools.core.project import inventory_path, lab_path
+
+    root = Path(root).resolve()
+    playbooks = root / "playbooks"
+    labs = [lab_path(playbooks, options.lab).parent.name] if options.lab else list_labs(playbooks)
+    problems: list[ConfigError] = []
+    inventory = None
+    try:
+        inventory = load_inventory(inventory_path(root, options.inventory))
+    except ConfigError as exc:
+        problems.append(exc)
+    for name in labs:
+        problems += _lint_lab(root, playbooks / name, inventory, options)
+    # one line per problem: the same one met twice (two hosts, two steps) is said once
+    unique = {problem.one_line(str(root)): problem for problem in problems}
+    if unique:
+        raise LintFailed(sorted(unique.values(), key=file_and_line), root, labs)
+    checked = msgn("{n} lab checked", "{n} labs checked", len(labs))
+    _say(
+        options.lang,
+        msg("lab.lint: {checked}, no problems: {labs}", checked=checked, labs=", ".join(labs)),
+    )
+    return labs
+
+
+def _lint_lab(
+    root: Path, lab_dir: Path, inventory: Inventory | None, options: RunOptions
+) -> list[ConfigError]:
+    """Every problem of one lab: the run's checks over every step, and the lint-only rules."""
+    from labtools.core.lint import style_problems
+    from labtools.core.playbook import PLAYBOOK, check_playbook
+    from labtools.core.yamlfile import load_yaml
+
+    try:
+        doc = load_yaml(lab_dir / PLAYBOOK)
+    except ConfigError as exc:
+        return [exc]
+    if inventory is None:  # reported already: the schema and the files can still be checked
+        checked = check_playbook(doc, templates_dir=root / "templates", lab_dir=lab_dir)
+        return [*checked.problems, *style_problems(doc, checked.lab, lab_dir)]
+    result = _check_lab(root, lab_dir, inventory, options, PHASES, options.tags or None)
+    return [*result.problems, *style_problems(doc, result.lab, lab_dir)]
+
+
+def _lab_of(problem: LabError, root: Path) -> str:
+    """The lab a problem is in (``playbooks/<lab>/``, ``templates/<lab>/``), or ""."""
+    parts = Path(problem.location.file).parts if problem.location else ()
+    for folder in ("playbooks", "templates"):
+        anchor = (root / folder).parts
+        if parts[: len(anchor)] == anchor and len(parts) > len(anchor) + 1:
+            return parts[len(anchor)]
+    return ""
+
+
+LAB_NAME = r"[a-z]([-a-z0-9]{0,38}[a-z0-9])?"  # a DNS label: it also names the app's objects
+SCAFFOLD = {  # labtools/scaffold/<file> -> where `lab.new` writes it (__LAB__: the lab's name)
+    "playbook.yml": "playbooks/__LAB__/playbook.yml",
+    "README.md": "playbooks/__LAB__/README.md",
+    "checks/test_lab.py": "playbooks/__LAB__/checks/test___LAB__.py",
+    "deployment.yaml.j2": "templates/__LAB__/deployment.yaml.j2",
+}
+
+
+def new_lab(root: Path, name: str, lang: str = "en") -> list[Path]:
+    """Write a new lab (playbook, README, checks, a manifest) that lints and runs as it is.
+
+    Like ``molecule init scenario``: nothing is overwritten; the files are labtools/scaffold/
+    with ``__LAB__`` replaced by the name.
+    """
+    import re
+
+    from labtools.core.errors import OptionError
+
+    if not re.fullmatch(LAB_NAME, name):
+        raise OptionError(
+            msg("'{name}' cannot name a lab", name=name),
+            hint=msg(
+                "use lowercase letters, digits and '-', starting with a letter (it names the "
+                "app's Kubernetes objects too), e.g. `invoke lab.new my-lab`"
+            ),
+        )
+    root = Path(root).resolve()
+    targets = {src: root / dest.replace("__LAB__", name) for src, dest in SCAFFOLD.items()}
+    taken = [p for p in (root / "playbooks" / name, root / "templates" / name) if p.exists()]
+    if taken:
+        raise ConfigError(
+            msg(
+                "lab '{name}' exists already: {paths}", name=name, paths=", ".join(map(str, taken))
+            ),
+            hint=msg(
+                "pick another name, or edit that lab (`invoke lab.lint --lab {name}` checks it)",
+                name=name,
+            ),
+        )
+    scaffold = Path(__file__).parent / "scaffold"
+    for src, dest in targets.items():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        text = (scaffold / src).read_text(encoding="utf-8").replace("__LAB__", name)
+        dest.write_text(text, encoding="utf-8")
+        _say(lang, msg("created {path}", path=dest.relative_to(root)))
+    _say(lang, msg("next: invoke lab.lint --lab {lab} && invoke lab.up --lab {lab}", lab=name))
+    return list(targets.values())
 
 
 def show_list(root: Path, options: RunOptions) -> None:

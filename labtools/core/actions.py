@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labtools.core.errors import TemplateError
+from labtools.core.errors import Location, TemplateError
 from labtools.core.messages import Text, msg
 from labtools.core.model import Command, Host, Lab, Step
 from labtools.providers.base import ClusterOp, Provider
@@ -131,6 +131,11 @@ class Context:
     run_dir: Path | None = None
 
 
+def spec_at(step: Step) -> Location:
+    """Where the step's action value is (its key's line), for errors in rendering it."""
+    return step.spec_source or step.source
+
+
 def timeout_for(step: Step, variables: Mapping[str, Any]) -> float:
     """Step ``timeout``, else the lab var ``command_timeout``, else 120 s."""
     if step.timeout is not None:
@@ -215,7 +220,7 @@ def _tool_argv(
     """(full argv, index where the user's arguments start, those arguments)."""
     from labtools.core.render import render_argv
 
-    args = render_argv(spec, variables, source=step.source, templates_dir=ctx.templates_dir)
+    args = render_argv(spec, variables, source=spec_at(step), templates_dir=ctx.templates_dir)
     if tool == "kubectl":
         argv = ctx.provider.kubectl(ctx.host, args)
     elif tool == "minikube":
@@ -274,7 +279,7 @@ def _build_manifest(step: Step, variables: Mapping[str, Any], ctx: Context) -> A
     from labtools.core.render import render_manifest, render_text
 
     manifest = Manifest.of(step.spec)
-    name = render_text(manifest.template, variables, source=step.source)
+    name = render_text(manifest.template, variables, source=spec_at(step))
     argv = ctx.provider.kubectl(ctx.host, manifest.args())
     if ctx.templates_dir is None:
         raise TemplateError("no templates directory to find the manifest in", location=step.source)
@@ -294,14 +299,14 @@ def service_port(step: Step, variables: Mapping[str, Any]) -> int | None:
     from labtools.core.render import render_value
 
     spec = step.spec if isinstance(step.spec, Mapping) else {}
-    value = render_value(spec.get("port"), variables, source=step.source)
+    value = render_value(spec.get("port"), variables, source=spec_at(step))
     if value in (None, ""):
         return None
     try:
         return int(value)
     except (TypeError, ValueError) as exc:
         raise TemplateError(
-            f"service port must be a number, got {value!r}", location=step.source
+            f"service port must be a number, got {value!r}", location=spec_at(step)
         ) from exc
 
 
@@ -317,11 +322,13 @@ def _build_service(step: Step, variables: Mapping[str, Any], ctx: Context) -> Ac
     argv, args_from, _args = _tool_argv(step, spec.get(tool, ""), scope, ctx, tool)
     ready: Mapping[str, Any] = spec.get("ready") or {}
     http = (
-        render_text(str(ready["http"]), scope, source=step.source, templates_dir=ctx.templates_dir)
+        render_text(
+            str(ready["http"]), scope, source=spec_at(step), templates_dir=ctx.templates_dir
+        )
         if "http" in ready
         else None
     )
-    tcp = render_value(ready.get("tcp"), scope, source=step.source)
+    tcp = render_value(ready.get("tcp"), scope, source=spec_at(step))
     timeout = step.timeout if step.timeout is not None else DEFAULT_READY_TIMEOUT
     return StartService(
         name=str(spec.get("name") or step.name),
@@ -340,7 +347,7 @@ def _build_http(step: Step, variables: Mapping[str, Any], ctx: Context) -> Actio
 
     spec = step.spec if isinstance(step.spec, Mapping) else {"url": step.spec}
     values = render_value(
-        dict(spec), variables, source=step.source, templates_dir=ctx.templates_dir
+        dict(spec), variables, source=spec_at(step), templates_dir=ctx.templates_dir
     )
     headers = {str(k): str(v) for k, v in (values.get("headers") or {}).items()}
     body = values.get("body")
@@ -364,14 +371,16 @@ def _build_wait(step: Step, variables: Mapping[str, Any], ctx: Context) -> Actio
     """Sleep."""
     from labtools.core.render import render_value
 
-    return Wait(float(render_value(step.spec, variables, source=step.source)))
+    return Wait(float(render_value(step.spec, variables, source=spec_at(step))))
 
 
 def _build_cluster(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
     """The provider's lifecycle operation, or Skip when it does not apply."""
     from labtools.core.render import render_text
 
-    op = ctx.provider.cluster(ctx.host, render_text(str(step.spec), variables, source=step.source))
+    op = ctx.provider.cluster(
+        ctx.host, render_text(str(step.spec), variables, source=spec_at(step))
+    )
     if op.skip_reason:
         return Skip(op.skip_reason)
     timeout = step.timeout or op.timeout or timeout_for(step, variables)
@@ -391,7 +400,7 @@ def _build_verify(step: Step, variables: Mapping[str, Any], ctx: Context) -> Act
     if ctx.lab is None or not ctx.lab.folder:
         raise TemplateError("no lab folder to find the checks in", location=step.source)
     folder = Path(ctx.lab.folder)
-    checks = render_text(str(step.spec), variables, source=step.source)
+    checks = render_text(str(step.spec), variables, source=spec_at(step))
     root = Path(str(variables.get("project_root") or "."))
     proxy = variables.get("proxy_url")
     passed = {k: v for k, v in ctx.extra_vars.items() if k not in INTERNAL_VARS}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from labtools.core.messages import Text, english, msg
+from labtools.core.messages import Text, english, msg, msgn
 
 if TYPE_CHECKING:
     from labtools.core.i18n import Translator
@@ -61,6 +61,19 @@ class LabError(Exception):
             text += "\n  " + render(msg("hint: {hint}", hint=self.hint_text))
         return text
 
+    def one_line(self, root: str | None = None, translator: Translator | None = None) -> str:
+        """``file:line: key: message (hint)`` on one line; paths relative to ``root``."""
+        render = translator.render if translator is not None else english
+        where = self.location
+        if where is not None and root and where.file.startswith(root.rstrip("/") + "/"):
+            where = Location(where.file[len(root.rstrip("/")) + 1 :], where.line, where.key)
+        message = render(self.text)
+        if where is not None and where.key and message.startswith(f"{where.key}: "):
+            message = message[len(where.key) + 2 :]  # the key is said once
+        text = " ".join((f"{where}: {message}" if where else message).split())  # one line
+        hint = " ".join(render(self.hint_text).split()) if self.hint_text is not None else ""
+        return f"{text} ({hint})" if hint else text
+
     def __str__(self) -> str:
         return self.format()
 
@@ -86,6 +99,27 @@ class InventoryError(ConfigError):
 
 class TemplateError(ConfigError):
     """A template is missing, does not compile, or uses an undefined variable."""
+
+
+class Problems(ConfigError):
+    """Several problems found at once (a lab that does not load): each on its own line."""
+
+    def __init__(self, problems: tuple[LabError, ...], *, root: str | None = None) -> None:
+        self.problems = tuple(sorted(problems, key=file_and_line))
+        self.root = root
+        count = len(self.problems)
+        super().__init__(msgn("{n} problem:", "{n} problems:", count))
+
+    def format(self, translator: Translator | None = None) -> str:
+        """The count, then one line per problem."""
+        lines = [f"  {problem.one_line(self.root, translator)}" for problem in self.problems]
+        return "\n".join([super().format(translator), *lines])
+
+
+def file_and_line(error: LabError) -> tuple[str, int]:
+    """Sort key of problems: by file, then line."""
+    where = error.location
+    return (where.file, where.line or 0) if where else ("", 0)
 
 
 class OptionError(ConfigError):

@@ -70,6 +70,7 @@ class Step:
     explain: Mapping[str, str] = field(default_factory=dict)  # {"en": ..., "zh-TW": ...}
     interactive: bool = False  # needs a terminal; skipped with a reason when stdin is not a TTY
     stdin: str | None = None  # template for the command's standard input
+    spec_source: Location | None = None  # where the action's value is (``deploy[0].kubectl``)
 
 
 @dataclass(frozen=True)

@@ -270,10 +270,3 @@ def step_vars(host_plan: HostPlan, step: Step, registered: Mapping[str, Any]) ->
 
 
 _MAGIC_KEYS = ("inventory_hostname", "lab_name", "provider", "group_names")
-
-
-def registered_placeholders(host_plan: HostPlan) -> dict[str, Any]:
-    """Plan mode: an ``Unresolved`` for every name the host's steps register."""
-    from labtools.core.render import Unresolved
-
-    return {step.register: Unresolved(step.register) for step in host_plan.steps if step.register}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import keyword
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from labtools.core.errors import ConfigError, SchemaError, TemplateError
+from labtools.core.errors import ConfigError, Location, SchemaError, TemplateError
 from labtools.core.messages import Text, msg
 from labtools.core.model import ACTIONS, PHASES, Lab, Step
 from labtools.core.yamlfile import KeyPath, YamlDoc, did_you_mean, key_path, load_yaml
@@ -61,15 +62,46 @@ def _type_name(value: Any) -> str:
     return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
+@dataclass(frozen=True)
+class CheckedPlaybook:
+    """What checking a playbook found: the lab (the steps that could be built) and its problems.
+
+    ``unchecked`` are the steps whose own problems are reported already (later checks skip
+    them), ``registers`` every name a step registers, its step built or not.
+    """
+
+    lab: Lab
+    problems: tuple[ConfigError, ...] = ()
+    unchecked: frozenset[Location] = frozenset()
+    registers: frozenset[str] = frozenset()
+
+
 class _Checker:
-    """Validates one playbook document; ``path`` tuples index into ``doc.data``."""
+    """Validates one playbook document; ``path`` tuples index into ``doc.data``.
+
+    Every problem is collected (``self.problems``), not only the first: each unit (a top-level
+    key, a step, a control) is checked on its own, and a bad one is left out of the lab.
+    """
 
     def __init__(self, doc: YamlDoc, templates_dir: Path | None, lab_dir: Path | None) -> None:
         self.doc = doc
         self.templates_dir = templates_dir
         self.lab_dir = lab_dir
+        self.problems: list[ConfigError] = []
+        self.unchecked: set[Location] = set()
+        self.registers: set[str] = set()
 
     # -------------------------------------------------------------- helpers
+
+    @contextlib.contextmanager
+    def collecting(self, step: Location | None = None) -> Iterator[None]:
+        """Check one unit: a problem is recorded (its step marked) and checking goes on."""
+        try:
+            yield
+        except ConfigError as exc:
+            self.problems.append(exc)
+            if step is not None:
+                self.unchecked.add(step)
 
     def fail(self, path: KeyPath, message: str, hint: Text | None = None) -> SchemaError:
         return SchemaError(message, location=self.doc.location(path), hint=hint)
@@ -85,10 +117,14 @@ class _Checker:
     def keys(
         self, path: KeyPath, mapping: Mapping[str, Any], allowed: tuple[str, ...], what: str
     ) -> None:
-        for key in mapping:
-            if key not in allowed:
-                hint = did_you_mean(str(key), allowed) or f"allowed keys: {', '.join(allowed)}"
-                raise self.fail((*path, key), f"{what}: unknown key '{key}'", hint)
+        unknown = [key for key in mapping if key not in allowed]
+        for key in unknown[1:]:  # all of them are reported; the first one is raised
+            hint = did_you_mean(str(key), allowed) or f"allowed keys: {', '.join(allowed)}"
+            self.problems.append(self.fail((*path, key), f"{what}: unknown key '{key}'", hint))
+        if unknown:
+            key = unknown[0]
+            hint = did_you_mean(str(key), allowed) or f"allowed keys: {', '.join(allowed)}"
+            raise self.fail((*path, key), f"{what}: unknown key '{key}'", hint)
 
     def template(self, path: KeyPath, text: Any) -> None:
         from labtools.core.render import check_template, snippet_names
@@ -147,28 +183,48 @@ class _Checker:
                 f"a playbook must be a mapping (name, vars, setup, ...), got {_type_name(data)}",
                 "start the file with `name: <lab>` and phase lists like `setup:`",
             )
-        self.keys((), data, TOP_KEYS, "playbook")
-        name = data.get("name", self.lab_dir.name if self.lab_dir else Path(self.doc.file).stem)
-        self.expect(("name",), name, (str,), "a string")
-        description = data.get("description") or ""
-        self.expect(("description",), description, (str,), "a string")
+        with self.collecting():
+            self.keys((), data, TOP_KEYS, "playbook")
+        name = self.top(data, "name", self.default_name(), (str,), "a string")
+        description = self.top(data, "description", "", (str,), "a string") or ""
         hosts = data.get("hosts", "all")
         if isinstance(hosts, list) and all(isinstance(item, str) for item in hosts):
             hosts = ",".join(hosts)
-        self.expect(("hosts",), hosts, (str,), "a host pattern (string)")
-        lab_vars = self.variables(("vars",), data.get("vars"))
-        secrets = self.secrets(("secrets",), data.get("secrets"))
+        with self.collecting():
+            self.expect(("hosts",), hosts, (str,), "a host pattern (string)")
+        lab_vars: dict[str, Any] = {}
+        with self.collecting():
+            lab_vars = self.variables(("vars",), data.get("vars"))
+        secrets: tuple[str, ...] = ()
+        with self.collecting():
+            secrets = self.secrets(("secrets",), data.get("secrets"))
         phases = {phase: self.phase(phase, data.get(phase)) for phase in PHASES if phase in data}
         return Lab(
-            name=name,
+            name=name if isinstance(name, str) else self.default_name(),
             path=self.doc.file,
-            description=description,
-            hosts=hosts,
+            description=description if isinstance(description, str) else "",
+            hosts=hosts if isinstance(hosts, str) else "all",
             vars=lab_vars,
             phases=phases,
             source=self.doc.location((), key=""),
             secrets=secrets,
         )
+
+    def default_name(self) -> str:
+        """A lab is named after its folder (or its file, outside the layout)."""
+        return self.lab_dir.name if self.lab_dir else Path(self.doc.file).stem
+
+    def top(
+        self, data: Mapping[str, Any], key: str, default: Any, kinds: tuple[type, ...], what: str
+    ) -> Any:
+        """A top-level value of the expected type (the default, and a problem, otherwise)."""
+        value = data.get(key, default)
+        if value is None and default == "":
+            return default
+        with self.collecting():
+            self.expect((key,), value, kinds, what)
+            return value
+        return default
 
     def secrets(self, path: KeyPath, value: Any) -> tuple[str, ...]:
         """``secrets: [db_password]``: names of variables whose values are never shown."""
@@ -188,21 +244,27 @@ class _Checker:
     def phase(self, phase: str, steps: Any) -> tuple[Step, ...]:
         if steps is None:
             return ()
-        self.expect((phase,), steps, (list,), "a list of steps")
+        with self.collecting():
+            self.expect((phase,), steps, (list,), "a list of steps")
+        if not isinstance(steps, list):
+            return ()
         result: list[Step] = []
         seen: dict[str, int] = {}
         for index, raw in enumerate(steps):
-            step = self.step(phase, index, raw)
-            if step.name in seen:
-                first = seen[step.name]
-                raise self.fail(
-                    (phase, index, "name"),
-                    f"duplicate step name '{step.name}' in phase '{phase}' "
-                    f"(also {phase}[{first}] on line {self.doc.line((phase, first))})",
-                    "give each step of a phase its own name",
-                )
-            seen[step.name] = index
-            result.append(step)
+            if isinstance(raw, dict) and isinstance(raw.get("register"), str):
+                self.registers.add(raw["register"])
+            with self.collecting(self.doc.location((phase, index))):
+                step = self.step(phase, index, raw)
+                if step.name in seen:
+                    first = seen[step.name]
+                    raise self.fail(
+                        (phase, index, "name"),
+                        f"duplicate step name '{step.name}' in phase '{phase}' "
+                        f"(also {phase}[{first}] on line {self.doc.line((phase, first))})",
+                        "give each step of a phase its own name",
+                    )
+                seen[step.name] = index
+                result.append(step)
         return tuple(result)
 
     # -------------------------------------------------------------- one step
@@ -212,7 +274,9 @@ class _Checker:
         if not isinstance(raw, dict):
             raise self.fail(path, f"a step must be a mapping, got {_type_name(raw)}")
         label = f"step '{raw['name']}'" if isinstance(raw.get("name"), str) else f"step {index + 1}"
-        self.keys(path, raw, STEP_KEYS, label)
+        source = self.doc.location(path)
+        with self.collecting():
+            self.keys(path, raw, STEP_KEYS, label)
         actions = [key for key in ACTIONS if key in raw]
         if len(actions) != 1:
             what = "no action" if not actions else f"{len(actions)} actions ({', '.join(actions)})"
@@ -221,51 +285,58 @@ class _Checker:
             )
         action = actions[0]
         spec = raw[action]
-        SPEC_CHECKS[action](self, (*path, action), spec)
         name = raw.get("name", _default_name(action, spec))
         self.expect((*path, "name"), name, (str,), "a string")
+        with self.collecting(source):  # an action that cannot be built: later checks skip it
+            SPEC_CHECKS[action](self, (*path, action), spec)
         return Step(
             name=name,
             phase=phase,
             action=action,
             spec=spec,
-            source=self.doc.location(path),
+            source=source,
+            spec_source=self.doc.location((*path, action)),
             **self.controls(path, raw),
         )
 
     def controls(self, path: KeyPath, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """The step's controls; each bad one is a problem of its own and is left out."""
         out: dict[str, Any] = {}
-        if "register" in raw:
-            out["register"] = self.register((*path, "register"), raw["register"])
-        for key in EXPRESSIONS:
+        for key, check in CONTROL_CHECKS.items():
             if key in raw:
-                out[key] = self.condition((*path, key), raw[key], allow_bool=key == "changed_when")
-        out["retries"] = self.number((*path, "retries"), raw.get("retries", 0), int, 0)
-        if "until" in raw and "retries" not in raw:
+                with self.collecting():
+                    out[key] = check(self, (*path, key), raw[key])
+        if "until" in out and "retries" not in raw:
             out["retries"] = DEFAULT_UNTIL_RETRIES
-        out["delay"] = float(self.number((*path, "delay"), raw.get("delay", 1.0), float, 0))
-        if raw.get("timeout") is not None:
-            timeout = self.number((*path, "timeout"), raw["timeout"], float, 0)
-            if timeout <= 0:
-                raise self.fail((*path, "timeout"), f"'timeout' must be > 0, got {timeout}")
-            out["timeout"] = float(timeout)
-        for key in ("ignore_errors", "no_log", "interactive"):
-            if key in raw:
-                self.expect((*path, key), raw[key], (bool,), "true or false")
-                out[key] = raw[key]
-        if "tags" in raw:
-            out["tags"] = self.tags((*path, "tags"), raw["tags"])
-        if "env" in raw:
-            out["env"] = self.env((*path, "env"), raw["env"])
-        if "vars" in raw:
-            out["vars"] = self.variables((*path, "vars"), raw["vars"])
-        if "explain" in raw:
-            out["explain"] = self.explain((*path, "explain"), raw["explain"])
-        if raw.get("stdin") is not None:
-            self.expect((*path, "stdin"), raw["stdin"], (str,), "a string (template)")
-            self.template((*path, "stdin"), raw["stdin"])
-            out["stdin"] = raw["stdin"]
         return out
+
+    def control_condition(self, path: KeyPath, value: Any) -> str | bool:
+        return self.condition(path, value, allow_bool=path[-1] == "changed_when")
+
+    def control_retries(self, path: KeyPath, value: Any) -> int:
+        return int(self.number(path, value, int, 0))
+
+    def control_delay(self, path: KeyPath, value: Any) -> float:
+        return float(self.number(path, value, float, 0))
+
+    def control_timeout(self, path: KeyPath, value: Any) -> float | None:
+        if value is None:
+            return None
+        timeout = self.number(path, value, float, 0)
+        if timeout <= 0:
+            raise self.fail(path, f"'timeout' must be > 0, got {timeout}")
+        return float(timeout)
+
+    def control_flag(self, path: KeyPath, value: Any) -> bool:
+        self.expect(path, value, (bool,), "true or false")
+        return bool(value)
+
+    def control_stdin(self, path: KeyPath, value: Any) -> str | None:
+        if value is None:
+            return None
+        self.expect(path, value, (str,), "a string (template)")
+        self.template(path, value)
+        return str(value)
 
     def register(self, path: KeyPath, value: Any) -> str:
         if not isinstance(value, str) or not value.isidentifier() or keyword.iskeyword(value):
@@ -432,6 +503,7 @@ class _Checker:
             return
         checks = self.lab_dir / CHECKS_DIR
         if (checks / f"test_{spec}.py").is_file():
+            self.check_file_compiles(path, checks / f"test_{spec}.py")
             return
         names = check_names(checks)
         shown = f"{self.lab_dir.name}/{CHECKS_DIR}/test_{spec}.py"
@@ -442,6 +514,19 @@ class _Checker:
             or (f"checks of this lab: {', '.join(names)}" if names else None)
             or f"write {shown} (pytest-testinfra tests; `invoke lab.new` makes a lab with one)",
         )
+
+    def check_file_compiles(self, path: KeyPath, file: Path) -> None:
+        """A check file with a syntax error would only fail at the end of a run: say it now."""
+        try:
+            compile(file.read_text(encoding="utf-8"), str(file), "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            raise SchemaError(
+                f"checks {file.name} do not compile: {exc.msg}",
+                location=Location(str(file), exc.lineno, key_path(path)),
+                hint=f"the checks of {key_path(path)}, line {self.doc.line(path)} of the playbook",
+            ) from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SchemaError(f"cannot read {file}: {exc}", location=Location(str(file))) from exc
 
 
 SPEC_CHECKS: dict[str, Callable[[_Checker, KeyPath, Any], None]] = {
@@ -454,6 +539,26 @@ SPEC_CHECKS: dict[str, Callable[[_Checker, KeyPath, Any], None]] = {
     "http": _Checker.http_spec,
     "wait": _Checker.wait_spec,
     "verify": _Checker.verify_spec,
+}
+
+
+CONTROL_CHECKS: dict[str, Callable[[_Checker, KeyPath, Any], Any]] = {
+    "register": _Checker.register,
+    "when": _Checker.control_condition,
+    "until": _Checker.control_condition,
+    "changed_when": _Checker.control_condition,
+    "failed_when": _Checker.control_condition,
+    "retries": _Checker.control_retries,
+    "delay": _Checker.control_delay,
+    "timeout": _Checker.control_timeout,
+    "ignore_errors": _Checker.control_flag,
+    "no_log": _Checker.control_flag,
+    "interactive": _Checker.control_flag,
+    "tags": _Checker.tags,
+    "env": _Checker.env,
+    "vars": _Checker.variables,
+    "explain": _Checker.explain,
+    "stdin": _Checker.control_stdin,
 }
 
 
@@ -473,8 +578,35 @@ def parse_lab(
     Files it names are checked when the folders are given: templates under ``templates_dir``,
     checks under ``lab_dir/checks``.
     """
-    lab = _Checker(doc, templates_dir, lab_dir).lab()
-    return replace(lab, folder=str(lab_dir) if lab_dir else "")
+    checked = check_playbook(doc, templates_dir=templates_dir, lab_dir=lab_dir)
+    if checked.problems:
+        raise problems_error(checked.problems)
+    return checked.lab
+
+
+def check_playbook(
+    doc: YamlDoc, *, templates_dir: Path | None = None, lab_dir: Path | None = None
+) -> CheckedPlaybook:
+    """Check a parsed playbook and collect every problem (``parse_lab`` raises them)."""
+    checker = _Checker(doc, templates_dir, lab_dir)
+    try:
+        lab = checker.lab()
+    except ConfigError as exc:  # not a mapping: nothing else to check
+        lab = Lab(name=checker.default_name(), path=doc.file)
+        checker.problems.append(exc)
+    return CheckedPlaybook(
+        lab=replace(lab, folder=str(lab_dir) if lab_dir else ""),
+        problems=tuple(checker.problems),
+        unchecked=frozenset(checker.unchecked),
+        registers=frozenset(checker.registers),
+    )
+
+
+def problems_error(problems: Sequence[ConfigError], root: str | None = None) -> ConfigError:
+    """One problem as it is; several as one error listing them all, one line each."""
+    from labtools.core.errors import Problems
+
+    return problems[0] if len(problems) == 1 else Problems(tuple(problems), root=root)
 
 
 def load_lab(path: str | Path, *, templates_dir: Path | None = None) -> Lab:
@@ -498,7 +630,7 @@ def lab_description(playbooks_dir: str | Path, name: str) -> Text:
     try:
         return load_lab(Path(playbooks_dir) / name / PLAYBOOK).description
     except ConfigError:
-        return msg("(does not load: `invoke lab.plan --lab {lab}` says why)", lab=name)
+        return msg("(does not load: `invoke lab.lint --lab {lab}` says why)", lab=name)
 
 
 def list_labs(playbooks_dir: str | Path) -> list[str]:

@@ -56,7 +56,8 @@ def project(tmp_path: Path) -> LabProject:
 def test_invoke_list_shows_the_lab_tasks_with_help(project: LabProject) -> None:
     out = project.invoke("--list")
     assert out.returncode == 0, out.stderr
-    for name in ("setup", "deploy", "explore", "verify", "teardown", "up", "down", "plan", "list"):
+    tasks = ("setup", "deploy", "explore", "verify", "teardown", "up", "down", "plan", "list")
+    for name in (*tasks, "lint", "new"):
         assert re.search(rf"^\s+lab\.{name}\s+\S", out.stdout, re.MULTILINE), out.stdout
 
 

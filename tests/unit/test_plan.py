@@ -10,7 +10,7 @@ import pytest
 from labtools.core.errors import InventoryError, OptionError, TemplateError
 from labtools.core.inventory import parse_inventory
 from labtools.core.model import PHASES, Inventory, Lab
-from labtools.core.plan import build_plan, registered_placeholders, selected_by_tags, step_vars
+from labtools.core.plan import build_plan, selected_by_tags, step_vars
 from labtools.core.playbook import parse_lab
 from labtools.core.project import Project
 from labtools.core.render import Unresolved, render_argv
@@ -279,7 +279,6 @@ def test_unknown_phase() -> None:
 
 def test_plan_mode_renders_with_placeholders() -> None:
     host_plan = plan().hosts[0]
-    assert set(registered_placeholders(host_plan)) == {"r"}
     later = host_plan.steps[2]
     argv = render_argv(later.spec, step_vars(host_plan, later, {"later": Unresolved("later")}))
     assert argv == ("echo", "<later.stdout>")

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from labtools.core.errors import SchemaError, TemplateError
+from labtools.core.errors import Problems, SchemaError, TemplateError
 from labtools.core.model import PHASES
-from labtools.core.playbook import list_labs, load_lab, parse_lab
+from labtools.core.playbook import check_playbook, list_labs, load_lab, parse_lab
 from labtools.core.yamlfile import parse_yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -161,3 +161,32 @@ def test_a_lab_is_named_after_its_folder(tmp_path: Path) -> None:
     lab = load_lab(tmp_path / "playbooks" / "web" / "playbook.yml")
     assert lab.name == "web"
     assert lab.folder == str((tmp_path / "playbooks" / "web").resolve())
+
+
+def test_every_problem_is_collected_not_only_the_first() -> None:
+    text = (
+        "name: t\n"
+        "setpu: []\n"  # unknown top key
+        "setup:\n"
+        "  - {name: a, command: echo, retry: 3}\n"  # unknown step key
+        "  - {name: b, command: echo, timeout: 0}\n"  # bad control
+        "  - {name: c}\n"  # no action: the step is left out
+        "  - {name: d, command: echo, register: bad-name}\n"  # bad register
+    )
+    checked = check_playbook(parse_yaml(text, "lab.yml"))
+    found = [(p.location.line if p.location else None, p.message) for p in checked.problems]
+    assert found == [
+        (2, "playbook: unknown key 'setpu'"),
+        (4, "step 'a': unknown key 'retry'"),
+        (5, "'timeout' must be > 0, got 0"),
+        (6, "step 'c' has no action"),
+        (7, "'register' must be an identifier (letters, digits, '_'), got 'bad-name'"),
+    ]
+    assert [s.name for s in checked.lab.phases["setup"]] == ["a", "b", "d"]
+    with pytest.raises(Problems) as info:
+        lab_from(text)
+    assert info.value.format().splitlines()[0] == "5 problems:"
+    assert (
+        "  lab.yml:4: setup[0].retry: step 'a': unknown key 'retry' (did you mean 'retries'?)"
+        in (info.value.format().splitlines())
+    )
