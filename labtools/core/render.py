@@ -622,7 +622,7 @@ def missing_template(
     else:
         hint = f"files in {templates_dir}: {', '.join(available) or 'none'}"
     return TemplateError(
-        f"{what} '{name}' not found in {templates_dir}",
+        f"{what} '{name}' not found in {Path(templates_dir).name}/",
         location=Location(str(Path(templates_dir) / name)),
         hint=hint,
     )

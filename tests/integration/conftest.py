@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.helpers import (
+    REPO,
     LabProject,
     copy_project,
     isolated_env,
     kill_processes_mentioning,
 )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> LabProject:
+    """A copy of the repository's project files with the shipped inventory."""
+    root = tmp_path / "project"
+    root.mkdir()
+    copy_project(root)
+    shutil.copy2(REPO / "inventory.yml", root / "inventory.yml")
+    return LabProject(root, isolated_env(tmp_path))
 
 
 @pytest.fixture

@@ -8,20 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import LabProject, copy_project, isolated_env
+from tests.integration.helpers import LabProject
 
 # file:line: key: message (a problem of an option has no line: file: key: message)
 LINE = re.compile(r"^(?P<file>[\w./-]+)(:(?P<line>\d+))?: (?P<key>\S+): (?P<message>.+)$")
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> LabProject:
-    """A copy of the repository's project files with the shipped inventory."""
-    root = tmp_path / "project"
-    root.mkdir()
-    copy_project(root)
-    (root / "inventory.yml").write_text((Path(__file__).parents[2] / "inventory.yml").read_text())
-    return LabProject(root, isolated_env(tmp_path))
 
 
 def edit(path: Path, old: str, new: str) -> None:

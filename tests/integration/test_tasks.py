@@ -4,12 +4,11 @@ config precedence (defaults < invoke.yaml < INVOKE_LAB_* < flags) and errors wit
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.integration.helpers import LabProject, copy_project, isolated_env
+from tests.integration.helpers import LabProject
 
 # The seed's 16 commands (shared/seeds/README.md), as lab.plan renders them for the default host.
 SEED_PATTERNS = [
@@ -41,16 +40,6 @@ def lab_phases(project: LabProject, lab: str) -> dict[str, list[object]]:
     return {
         key: value for key, value in doc.items() if isinstance(value, list) and key != "secrets"
     }
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> LabProject:
-    """A copy of the repository's project files with the shipped inventory."""
-    root = tmp_path / "project"
-    root.mkdir()
-    copy_project(root)
-    (root / "inventory.yml").write_text((Path(__file__).parents[2] / "inventory.yml").read_text())
-    return LabProject(root, isolated_env(tmp_path))
 
 
 def test_invoke_list_shows_the_lab_tasks_with_help(project: LabProject) -> None:

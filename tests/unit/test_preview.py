@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import pytest
 
 from labtools.core.errors import Location
 from labtools.core.inventory import parse_inventory
-from labtools.core.model import PHASES, Host
+from labtools.core.model import PHASES
 from labtools.core.plan import build_plan
 from labtools.core.playbook import parse_lab
 from labtools.core.preview import check_plan
 from labtools.core.yamlfile import parse_yaml
-from labtools.providers.base import ClusterOp
+from tests.unit.test_actions import StubProvider
 
 INVENTORY = "all:\n  hosts:\n    h1:\n    h2:\n"
-
-
-class Stub:
-    """Builds argv like a provider; runs nothing."""
-
-    name = "stub"
-    has_minikube = False
-
-    def kubectl(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
-        return ("kubectl", *args)
-
-    def minikube(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
-        return ("minikube", *args)
-
-    def env(self, host: Host) -> Mapping[str, str]:
-        return {}
-
-    def cluster(self, host: Host, op: str) -> ClusterOp:
-        return ClusterOp(name=op, run=("true",))
 
 
 def problems(lab_text: str, phases: Sequence[str] = PHASES) -> list[tuple[str | None, str]]:
@@ -42,7 +23,7 @@ def problems(lab_text: str, phases: Sequence[str] = PHASES) -> list[tuple[str | 
     lab = parse_lab(parse_yaml(lab_text, "lab.yml"))
     inventory = parse_inventory(parse_yaml(INVENTORY, "inventory.yml"))
     plan = build_plan(inventory, lab, phases=phases)
-    found = check_plan(plan, {"h1": Stub(), "h2": Stub()}, None).problems  # type: ignore[dict-item]
+    found = check_plan(plan, {"h1": StubProvider(), "h2": StubProvider()}, None).problems  # type: ignore[dict-item]
     return [(p.location.key if p.location else None, p.message) for p in found]
 
 
@@ -97,7 +78,7 @@ def test_an_unchecked_step_is_not_reported_twice() -> None:
     inventory = parse_inventory(parse_yaml(INVENTORY, "inventory.yml"))
     plan = build_plan(inventory, lab, phases=PHASES)
     step = plan.hosts[0].steps[0]
-    providers = {"h1": Stub(), "h2": Stub()}
+    providers = {"h1": StubProvider(), "h2": StubProvider()}
     assert len(check_plan(plan, providers, None).problems) == 1  # type: ignore[arg-type]
     skipped = check_plan(plan, providers, None, unchecked=frozenset({step.source}))  # type: ignore[arg-type]
     assert skipped.problems == ()
