@@ -245,3 +245,16 @@ def test_manifest_apply_or_diff(
     assert actions.display_text(built) == shown
     without_project = preview_step(step("manifest", spec), {}, HOST, StubProvider())  # type: ignore[arg-type]
     assert without_project.display == shown
+
+
+def test_verify_runs_pytest_with_only_the_plugins_it_names(tmp_path: Path) -> None:
+    from labtools.core.model import Lab
+
+    lab = Lab("basics", str(tmp_path / "playbooks/basics/playbook.yml"), folder=str(tmp_path))
+    action = build(step("verify", "basics"), {"project_root": str(tmp_path)}, lab=lab)
+    assert isinstance(action, RunCommand)
+    # no auto-loaded pytest11 plugins (hypothesis, the fake cluster's fixtures ...) ...
+    assert action.command.env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] == "1"
+    # ... so the one the checks need is named on the command line
+    argv = action.command.argv
+    assert argv[argv.index("-p") + 1] == "labtools.verify.plugin"

@@ -207,7 +207,7 @@ def fake_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
 
 
 def run_checks(
-    lab: dict[str, Any], name: str, proxy_url: str | None = None
+    lab: dict[str, Any], name: str, proxy_url: str | None = None, path: str | None = None
 ) -> tuple[int, str, dict[str, str]]:
     """Run the shipped checks; (rc, output, {test name: passed|failed|skipped})."""
     junit = lab["root"] / f"{name}.xml"
@@ -222,6 +222,8 @@ def run_checks(
         proxy_url=proxy_url,
     )
     env = {k: v for k, v in lab["env"].items() if k != "KUBECONFIG"}  # the inventory names it
+    if path is not None:
+        env["PATH"] = path
     done = subprocess.run(
         argv, capture_output=True, text=True, cwd=lab["root"], env=env, timeout=180, check=False
     )
@@ -276,6 +278,37 @@ def test_shipped_checks_pass_on_the_lab(fake_lab: dict[str, Any]) -> None:
     assert set(outcomes.values()) == {"passed"}, outcomes
     assert "test_app_answers_inside_the_pod[fakehost]" in outcomes
     assert "test_api_answers_through_the_proxy[fakehost]" in outcomes
+
+
+KUBECTL_LOG_SHIM = """#!/bin/sh
+printf '%s\\n' "$*" >> "{log}"
+exec "{real}" "$@"
+"""
+
+
+@pytest.mark.fake
+def test_shipped_checks_read_each_cluster_once_and_exec_once_per_pod_check(
+    fake_lab: dict[str, Any], tmp_path: Path
+) -> None:
+    # lab.verify's budget: its proxy, one `get -o json` snapshot and `version` (<= 3 calls),
+    # plus one exec per in-pod check; testinfra's OS detection would add five execs
+    real = shutil.which("kubectl", path=fake_lab["env"]["PATH"])
+    assert real
+    shims, log = tmp_path / "shims", tmp_path / "calls.log"
+    shims.mkdir()
+    (shims / "kubectl").write_text(KUBECTL_LOG_SHIM.format(log=log, real=real))
+    (shims / "kubectl").chmod(0o755)
+    with kubectl_proxy(fake_lab) as url:
+        path = f"{shims}:{fake_lab['env']['PATH']}"
+        rc, output, outcomes = run_checks(fake_lab, "counted", proxy_url=url, path=path)
+    assert rc == 0, output
+    calls = log.read_text().splitlines()
+    execs = [call for call in calls if " exec " in f" {call} "]
+    reads = [call for call in calls if call not in execs]
+    in_pod = [n for n in outcomes if n.startswith(("test_app_listens", "test_app_answers"))]
+    assert len(execs) == len(in_pod) == 2, calls
+    assert len(reads) == 2, calls  # the snapshot and the server version
+    assert any(" get " in f" {call} " and "-o json" in call for call in reads), calls
 
 
 @pytest.mark.fake
