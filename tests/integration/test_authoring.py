@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,6 +60,17 @@ def test_new_lab_lints_and_runs_as_it_is(minikube_project: LabProject) -> None:
     junit = (project.latest_run() / "verify-basics.xml").read_text()
     assert 'failures="0"' in junit
     assert "test_each_pod_knows_its_name" in junit
+    # node readiness is a watch (`kubectl wait`), one call: no until-loop over `kubectl get nodes`
+    results: list[Any] = [e["result"] for e in project.journal() if e["kind"] == "step_end"]
+    node_calls = [
+        (r["argv"][r["argv"].index("--context") + 2 :], r["attempts"])
+        for r in results
+        if "nodes" in r["argv"]
+    ]
+    assert node_calls == [
+        (["wait", "--for=condition=Ready", "nodes", "--all", "--timeout=300s"], 1),
+        (["get", "nodes"], 1),
+    ]
     assert project.invoke("lab.down", "--lab", "demo").returncode == 0
 
 
