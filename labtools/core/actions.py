@@ -54,6 +54,41 @@ READONLY_PAIRS = frozenset(
 
 
 @dataclass(frozen=True)
+class ChecksCall:
+    """What a ``verify:`` step's pytest command is made of, so that the hosts running the same
+    step at the same time can share one pytest session (one process for all of them)."""
+
+    root: str
+    lab: str
+    checks: tuple[str, ...]
+    inventory: str
+    host: str
+    sets_json: str  # the --lab-set values (JSON): hosts share a session only when they agree
+    proxy_url: str | None = None
+    junit: str | None = None
+
+    def key(self) -> tuple[str, ...]:
+        """What hosts must have in common to be checked in one session."""
+        return (self.root, self.lab, *self.checks, self.inventory, self.sets_json)
+
+    def argv(self, calls: Sequence[ChecksCall], junit: str | None) -> tuple[str, ...]:
+        """One pytest command checking the hosts of ``calls`` (each with its own proxy)."""
+        from labtools.verify.run import verify_command
+
+        proxies = {c.host: c.proxy_url for c in calls if c.proxy_url}
+        return verify_command(
+            self.root,
+            lab=self.lab,
+            checks=self.checks,
+            inventory=self.inventory,
+            hosts=[c.host for c in calls],
+            sets=json.loads(self.sets_json),
+            proxy_url=proxies or None,
+            junit=junit,
+        )
+
+
+@dataclass(frozen=True)
 class RunCommand:
     """Run a command to its end; ``readonly`` commands default to ``ok`` instead of ``changed``."""
 
@@ -63,6 +98,7 @@ class RunCommand:
     display: tuple[str, ...] = ()  # argv with no_log values masked
     ok_codes: tuple[int, ...] = (0,)  # exit codes that are not a failure (kubectl diff: 0, 1)
     stdin_from: str | None = None  # what stdin is, for display (``templates/x.yaml.j2``)
+    checks: ChecksCall | None = None  # a verify step: may share one session with other hosts
 
 
 @dataclass(frozen=True)
@@ -395,7 +431,7 @@ def _build_verify(step: Step, variables: Mapping[str, Any], ctx: Context) -> Act
     """
     from labtools.core.plan import INTERNAL_VARS
     from labtools.core.render import render_text
-    from labtools.verify.run import shown, verify_command
+    from labtools.verify.run import shown
 
     if ctx.lab is None or not ctx.lab.folder:
         raise TemplateError("no lab folder to find the checks in", location=step.source)
@@ -406,22 +442,25 @@ def _build_verify(step: Step, variables: Mapping[str, Any], ctx: Context) -> Act
     passed = {k: v for k, v in ctx.extra_vars.items() if k not in INTERNAL_VARS}
     passed.update({k: variables[k] for k in step.vars if k != "proxy_url" and k in variables})
     junit = ctx.run_dir / f"verify-{ctx.host.name}.xml" if ctx.run_dir is not None else None
-    argv = verify_command(
-        root,
+    call = ChecksCall(
+        root=str(root),
         lab=folder.name,
-        checks=[folder / "checks" / f"test_{checks}.py"],
+        checks=(str(folder / "checks" / f"test_{checks}.py"),),
         inventory=str(variables.get("inventory_file") or "inventory.yml"),
-        hosts=ctx.host.name,
-        sets=_without_secrets(passed, ctx.lab, variables),
+        host=ctx.host.name,
+        sets_json=json.dumps(
+            _without_secrets(passed, ctx.lab, variables), default=str, sort_keys=True
+        ),
         proxy_url=str(proxy) if proxy not in (None, "") else None,
-        junit=junit,
+        junit=str(junit) if junit is not None else None,
     )
+    argv = call.argv([call], call.junit)
     command = _command(step, variables, ctx, argv)
     # Only the plugins the checks need (named with -p): every installed pytest11 plugin would
     # load otherwise (hypothesis, labtools' own fake-cluster fixtures...), a third of the start.
     env = {**command.env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     command = dataclasses.replace(command, cwd=str(root), env=env)
-    return RunCommand(command=command, readonly=True, display=shown(argv))
+    return RunCommand(command=command, readonly=True, display=shown(argv), checks=call)
 
 
 def _without_secrets(

@@ -35,6 +35,8 @@ OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--lab-root", "LABTOOLS_ROOT", "DIR", "the project root (default: the current directory)"),
     ("--lab-proxy-url", "LABTOOLS_PROXY_URL", "URL", "a running `kubectl proxy` to check"),
 )
+PROXY_HELP = "; HOST=URL: that host's proxy (repeatable: one per host)"
+HOST_PROPERTY = "lab_host"  # a test's host, in its JUnit <properties> (split per host by labtools)
 DEFAULT_APP = "kubernetes-bootcamp"
 ENTRY_POINT = "labtools_verify"  # the pytest11 entry point of this module (pyproject.toml)
 TARGETS_KEY = pytest.StashKey[dict[str, "CheckTarget"]]()
@@ -52,7 +54,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     """Register the --lab* options."""
     group = parser.getgroup("labtools", "labtools lab verification")
     for flag, env, metavar, help_text in OPTIONS:
-        group.addoption(flag, metavar=metavar, default=None, help=f"{help_text} (env {env})")
+        if flag == "--lab-proxy-url":
+            help_text += PROXY_HELP
+        repeatable = {"action": "append"} if flag == "--lab-proxy-url" else {}
+        group.addoption(
+            flag, metavar=metavar, default=None, help=f"{help_text} (env {env})", **repeatable
+        )
     group.addoption(
         "--lab-set",
         metavar="KEY=VALUE",
@@ -67,6 +74,22 @@ def option(config: pytest.Config, flag: str) -> str | None:
     value = config.getoption(flag.lstrip("-").replace("-", "_"))
     env = next(e for f, e, _, _ in OPTIONS if f == flag)
     return str(value) if value is not None else os.environ.get(env) or None
+
+
+def proxy_urls(config: pytest.Config) -> dict[str | None, str]:
+    """The ``--lab-proxy-url`` values by host: ``HOST=URL`` for one host, a bare URL (key None)
+    for every host; the environment variable when the option is not given."""
+    values = config.getoption("lab_proxy_url") or []
+    if not values and os.environ.get("LABTOOLS_PROXY_URL"):
+        values = [os.environ["LABTOOLS_PROXY_URL"]]
+    found: dict[str | None, str] = {}
+    for value in values:
+        host, sep, url = str(value).partition("=")
+        if sep and host and not any(c in host for c in ":/?"):  # a host name, not a URL's query
+            found[host] = url
+        else:
+            found[None] = str(value)
+    return found
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -119,6 +142,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("lab_host", hosts, ids=[h.name for h in hosts], scope="session")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Name each test's host in its JUnit properties: one session checks several hosts, and
+    labtools splits the JUnit file into one per host by this property."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        host = callspec.params.get("lab_host") if callspec is not None else None
+        if isinstance(host, Host):
+            item.user_properties.append((HOST_PROPERTY, host.name))
+
+
 def target_of(config: pytest.Config, host: Host) -> CheckTarget:
     """The check target of a host."""
     return targets(config)[host.name]
@@ -137,9 +170,10 @@ def lab_vars(pytestconfig: pytest.Config, lab_host: Host) -> Mapping[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def lab_proxy_url(pytestconfig: pytest.Config) -> str | None:
-    """The URL of a running ``kubectl proxy`` (--lab-proxy-url), or None."""
-    url = option(pytestconfig, "--lab-proxy-url")
+def lab_proxy_url(pytestconfig: pytest.Config, lab_host: Host) -> str | None:
+    """The URL of the host's running ``kubectl proxy`` (--lab-proxy-url), or None."""
+    urls = proxy_urls(pytestconfig)
+    url = urls.get(lab_host.name, urls.get(None))
     # a service's registered url may be its readiness URL (.../version): the checks add the path
     return url.rstrip("/").removesuffix("/version") if url else None
 

@@ -30,11 +30,14 @@ def verify_command(
     inventory: str | os.PathLike[str] | None = None,
     hosts: str | Sequence[str] | None = None,
     sets: Mapping[str, Any] | None = None,
-    proxy_url: str | None = None,
+    proxy_url: str | Mapping[str, str] | None = None,
     junit: str | os.PathLike[str] | None = None,
     extra: Sequence[str] = (),
 ) -> tuple[str, ...]:
-    """``<python> -m pytest -p labtools.verify.plugin --lab LAB ... CHECKS``, to run in ``root``."""
+    """``<python> -m pytest -p labtools.verify.plugin --lab LAB ... CHECKS``, to run in ``root``.
+
+    ``proxy_url``: one URL for every host, or each host's own (``--lab-proxy-url HOST=URL``).
+    """
     base = Path(root).resolve()
     argv = [*PYTEST, "-p", PLUGIN]
     if lab:
@@ -46,8 +49,11 @@ def verify_command(
         argv += ["--lab-hosts", pattern]
     for key, value in (sets or {}).items():
         argv += ["--lab-set", f"{key}={set_text(value)}"]
-    if proxy_url:
+    if isinstance(proxy_url, str) and proxy_url:
         argv += ["--lab-proxy-url", proxy_url]
+    elif isinstance(proxy_url, Mapping):
+        for host, url in proxy_url.items():
+            argv += ["--lab-proxy-url", f"{host}={url}"]
     # -c /dev/null: the project's own pytest configuration is for its tests, not the lab's checks
     argv += ["-q", "-p", "no:cacheprovider", "-c", os.devnull, "--rootdir", "."]
     if junit is not None:
@@ -79,3 +85,54 @@ def _relative(path: str | os.PathLike[str], root: Path) -> str:
         return str(full.resolve().relative_to(root))
     except ValueError:
         return str(full)
+
+
+def split_junit(text: str, hosts: Sequence[str], property_name: str) -> dict[str, str]:
+    """One pytest JUnit XML document per host, from a session that checked several hosts.
+
+    A testcase belongs to the host its ``property_name`` property names (the plugin's
+    ``lab_host``); a testcase of no host (a test using no host fixture) belongs to every host.
+    Each document's testsuite counts (tests, failures, errors, skipped, time) are its own.
+    """
+    from xml.etree import ElementTree as ET
+
+    root = ET.fromstring(text)
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    found: dict[str, str] = {}
+    for host in hosts:
+        out = ET.Element(root.tag, dict(root.attrib))
+        for suite in suites:
+            mine = [
+                c
+                for c in suite
+                if c.tag != "testcase" or _host_of(c, property_name) in (host, None)
+            ]
+            target = out if suite is root else ET.SubElement(out, suite.tag)
+            target.attrib.update(_counted(suite.attrib, [c for c in mine if c.tag == "testcase"]))
+            target.extend(mine)
+        found[host] = ET.tostring(out, encoding="unicode")
+    return found
+
+
+def _host_of(case: Any, property_name: str) -> str | None:
+    """The host a JUnit testcase names in its properties, or None."""
+    for prop in case.iter("property"):
+        if prop.get("name") == property_name:
+            return str(prop.get("value"))
+    return None
+
+
+def _counted(attrib: Mapping[str, str], cases: Sequence[Any]) -> dict[str, str]:
+    """A testsuite's attributes with the counts of ``cases``."""
+
+    def count(*tags: str) -> int:
+        return sum(1 for c in cases if any(c.find(tag) is not None for tag in tags))
+
+    return {
+        **attrib,
+        "tests": str(len(cases)),
+        "failures": str(count("failure")),
+        "errors": str(count("error")),
+        "skipped": str(count("skipped")),
+        "time": f"{sum(float(c.get('time') or 0) for c in cases):.3f}",
+    }

@@ -41,7 +41,28 @@ def test_up_verify_down_on_an_existing_cluster(
     assert skipped[0]["result"]["status"] == "skipped"
     assert "no minikube" in skipped[0]["result"]["message"]
     for host in ("team-a", "team-b"):
-        assert junit_counts(project.latest_run() / f"verify-{host}.xml")[1:] == (0, 0)
+        assert junit_counts(project.latest_run() / f"verify-{host}.xml") == (7, 0, 0)
+    # one pytest session checked both teams: each team's output is the session's, 2 x 7 tests
+    checks = [e for e in step_ends(project.journal()) if e["step"].startswith("run the lab's")]
+    assert sorted(e["host"] for e in checks) == ["team-a", "team-b"]
+    assert all("14 passed in" in e["result"]["stdout"] for e in checks), checks
+
+    # a failure on one team fails that team's step only, and its JUnit file only
+    scaled = cluster.kubectl(
+        "scale", "deployment/kubernetes-bootcamp", "--replicas=0", "-n", "lab-team-a", check=True
+    )
+    assert scaled.returncode == 0
+    verify = project.invoke("lab.verify")
+    assert verify.returncode != 0
+    assert recap_row(verify.stdout, "team-a")["failed"] == 1, verify.stdout
+    assert recap_row(verify.stdout, "team-b")["failed"] == 0, verify.stdout
+    tests_a, failures_a, errors_a = junit_counts(project.latest_run() / "verify-team-a.xml")
+    assert tests_a == 7
+    assert failures_a + errors_a > 0
+    assert junit_counts(project.latest_run() / "verify-team-b.xml") == (7, 0, 0)
+    cluster.kubectl(
+        "scale", "deployment/kubernetes-bootcamp", "--replicas=1", "-n", "lab-team-a", check=True
+    )
 
     again = project.invoke("lab.up")
     assert again.returncode == 0, again.stdout + again.stderr

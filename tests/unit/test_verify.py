@@ -20,7 +20,7 @@ import pytest
 
 from labtools.core.errors import ClusterUnreachableError
 from labtools.core.options import parse_sets
-from labtools.verify.run import shown, verify_command
+from labtools.verify.run import shown, split_junit, verify_command
 from labtools.verify.snapshot import KINDS, Snapshot, parse_selector, pod_is_ready
 
 NODE = {
@@ -447,3 +447,76 @@ def test_an_unknown_lab_is_a_usage_error(tmp_path: Path) -> None:
     assert done.returncode == 4  # pytest's usage error
     assert "unknown lab 'basic'" in done.stderr
     assert "did you mean 'basics'" in done.stderr
+
+
+PER_HOST_PROXY_TESTS = """
+def test_proxy(lab_host, lab_proxy_url):
+    assert lab_proxy_url == {"lab-01": "http://127.0.0.1:9001", "lab-02": "http://127.0.0.1:9002"}[
+        lab_host.name
+    ]
+"""
+
+
+def test_each_host_of_one_session_gets_its_own_proxy_and_its_name_in_the_junit(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "inventory.yml").write_text(
+        "all:\n  vars:\n    provider: context\n    kube_context: kind-dev\n"
+        "  hosts:\n    lab-[01:02]:\n"
+    )
+    (tmp_path / "test_proxy.py").write_text(PER_HOST_PROXY_TESTS)
+    argv = verify_command(
+        tmp_path,
+        lab=None,
+        checks=[tmp_path / "test_proxy.py"],
+        inventory=tmp_path / "inventory.yml",
+        hosts=["lab-01", "lab-02"],
+        proxy_url={"lab-01": "http://127.0.0.1:9001", "lab-02": "http://127.0.0.1:9002/version"},
+        junit=tmp_path / "session.xml",
+    )
+    assert [argv[i + 1] for i, w in enumerate(argv) if w == "--lab-proxy-url"] == [
+        "lab-01=http://127.0.0.1:9001",
+        "lab-02=http://127.0.0.1:9002/version",
+    ]
+    done = run_pytest(tmp_path, *argv[5:])  # after `python -m pytest -p labtools.verify.plugin`
+    assert done.returncode == 0, done.stdout + done.stderr
+    parts = split_junit((tmp_path / "session.xml").read_text(), ["lab-01", "lab-02"], "lab_host")
+    for host in ("lab-01", "lab-02"):
+        cases = ElementTree.fromstring(parts[host]).iter("testcase")
+        assert [c.get("name") for c in cases] == [f"test_proxy[{host}]"]
+
+
+SESSION_JUNIT = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites name="pytest tests"><testsuite name="pytest" errors="1" failures="1" skipped="0"
+ tests="5" time="2.5" timestamp="2026-12-01T12:00:00" hostname="x">
+<testcase classname="t" name="test_a[h1]" time="0.5"><properties>
+<property name="lab_host" value="h1"/></properties></testcase>
+<testcase classname="t" name="test_a[h2]" time="0.5"><properties>
+<property name="lab_host" value="h2"/></properties><failure message="boom">x</failure></testcase>
+<testcase classname="t" name="test_b[h2]" time="0.5"><properties>
+<property name="lab_host" value="h2"/></properties><error message="err">y</error></testcase>
+<testcase classname="t" name="test_c[h1]" time="0.5"><properties>
+<property name="lab_host" value="h1"/></properties><skipped message="no proxy"/></testcase>
+<testcase classname="t" name="test_no_host" time="0.5"/>
+</testsuite></testsuites>
+"""
+
+
+def test_a_session_junit_splits_into_each_hosts_own_counts() -> None:
+    parts = split_junit(SESSION_JUNIT, ["h1", "h2", "h3"], "lab_host")
+    suites = {h: ElementTree.fromstring(text).find("testsuite") for h, text in parts.items()}
+    counts = {
+        h: tuple(s.get(k) for k in ("tests", "failures", "errors", "skipped"))
+        for h, s in suites.items()
+        if s is not None
+    }
+    # the testcase of no host belongs to every host
+    assert counts == {
+        "h1": ("3", "0", "0", "1"),
+        "h2": ("3", "1", "1", "0"),
+        "h3": ("1", "0", "0", "0"),
+    }
+    names = [c.get("name") for c in ElementTree.fromstring(parts["h2"]).iter("testcase")]
+    assert names == ["test_a[h2]", "test_b[h2]", "test_no_host"]
+    assert suites["h1"] is not None
+    assert suites["h1"].get("time") == "1.500"

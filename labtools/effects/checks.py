@@ -1,0 +1,132 @@
+"""Checks sessions: the hosts that run the same ``verify:`` step share pytest processes.
+
+A checks process costs a Python and pytest start and a load of the lab (about half a CPU-second
+here): 30 workshop participants checked one by one pay it 30 times. The runner gives groups of
+the step's hosts (about sqrt(N) hosts each) a ``ChecksSession``; each host's thread hands in its
+command and waits, and when every host of the group has either handed one in or left (skipped,
+failed before running it), one thread runs one ``pytest --lab-hosts h1,h2,...`` (each host with
+its own proxy URL) and splits its JUnit file into each host's ``verify-<host>.xml``. A host's
+result is its own tests' verdict; the output is the session's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from labtools.core.actions import ChecksCall, RunCommand
+from labtools.core.errors import Interrupted
+from labtools.core.messages import msg
+from labtools.core.results import Output
+from labtools.effects import process
+
+POLL = 0.2  # seconds: how often a waiting host looks at Ctrl-C
+RunOne = Callable[[RunCommand], Output]
+
+
+class ChecksSession:
+    """The hosts that may run one ``verify:`` step together; ``run`` returns a host's share."""
+
+    def __init__(self, hosts: Iterable[str], interrupted: threading.Event) -> None:
+        self._cond = threading.Condition()
+        self._pending = set(hosts)  # hosts that may still hand in a command
+        self._calls: dict[str, RunCommand] = {}
+        self._outputs: dict[str, Output] = {}
+        self._leader = False
+        self._interrupted = interrupted
+
+    def leave(self, host: str) -> None:
+        """``host`` will not hand in a command (its step ended without running one)."""
+        with self._cond:
+            self._pending.discard(host)
+            self._cond.notify_all()
+
+    def run(self, host: str, action: RunCommand, run_one: RunOne) -> Output:
+        """Hand in ``host``'s command; run the session when the last host is in, else wait."""
+        with self._cond:
+            self._calls[host] = action
+            self._pending.discard(host)
+            self._cond.notify_all()
+            while host not in self._outputs:
+                if not self._pending and not self._leader:
+                    self._leader = True
+                    calls = dict(self._calls)
+                    break
+                if self._interrupted.is_set():
+                    raise Interrupted(process.INTERRUPTED)
+                self._cond.wait(POLL)
+            else:
+                return self._outputs[host]
+        outputs: dict[str, Output] = {}
+        try:
+            outputs = run_together(calls, run_one)
+        finally:
+            with self._cond:
+                failed = Output(rc=None, failed=True, message=msg("the checks did not run"))
+                self._outputs.update({h: outputs.get(h, failed) for h in calls})
+                self._cond.notify_all()
+        return self._outputs[host]
+
+
+def run_together(calls: Mapping[str, RunCommand], run_one: RunOne) -> dict[str, Output]:
+    """Run the hosts' checks, one session per group of hosts that agree on the command."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for host, action in calls.items():
+        assert action.checks is not None
+        groups.setdefault(action.checks.key(), []).append(host)
+    outputs: dict[str, Output] = {}
+    for hosts in groups.values():
+        if len(hosts) == 1:
+            outputs[hosts[0]] = run_one(calls[hosts[0]])
+        else:
+            outputs.update(_one_session({h: calls[h] for h in hosts}, run_one))
+    return outputs
+
+
+def _one_session(calls: Mapping[str, RunCommand], run_one: RunOne) -> dict[str, Output]:
+    """One pytest for every host of ``calls``; each host's output and verify-<host>.xml."""
+    from labtools.verify.plugin import HOST_PROPERTY
+    from labtools.verify.run import shown, split_junit
+
+    first = next(iter(calls.values()))
+    specs: list[ChecksCall] = [a.checks for a in calls.values() if a.checks is not None]
+    junit = _session_junit(specs)
+    argv = specs[0].argv(specs, junit)
+    command = dataclasses.replace(
+        first.command, argv=argv, timeout=max(a.command.timeout for a in calls.values())
+    )
+    out = run_one(dataclasses.replace(first, command=command, display=shown(argv)))
+    try:
+        parts = split_junit(Path(junit).read_text(), list(calls), HOST_PROPERTY) if junit else {}
+    except (OSError, ValueError):  # no JUnit (pytest did not get that far): the session's rc
+        parts = {}
+    outputs = {}
+    for host, spec in zip(calls, specs, strict=True):
+        rc = out.rc
+        if host in parts:
+            if spec.junit:
+                Path(spec.junit).write_text(parts[host])
+            if out.rc in (0, 1):  # tests ran: the host's verdict is its own tests'
+                rc = 1 if _has_failures(parts[host]) else 0
+        outputs[host] = dataclasses.replace(out, rc=rc)
+    if junit:
+        Path(junit).unlink(missing_ok=True)
+    return outputs
+
+
+def _session_junit(specs: list[ChecksCall]) -> str | None:
+    """Where the session writes its JUnit file: beside the first host's own, or nowhere."""
+    if not specs[0].junit:
+        return None
+    return str(Path(specs[0].junit).with_name("verify-session.xml"))
+
+
+def _has_failures(junit: str) -> bool:
+    """True when a JUnit document has a failed or erroring testcase."""
+    from xml.etree import ElementTree as ET
+
+    root = ET.fromstring(junit)
+    return any(c.find("failure") is not None or c.find("error") is not None
+               for c in root.iter("testcase"))  # fmt: skip
