@@ -676,18 +676,19 @@ NOTES = """\
   no longer deep-copies every result. `bench/bench_runner.py` prints the per-step figures in one
   process; on a loaded machine the wall figure grows with the run queue (each thread start and
   each child wait is a trip through it), the CPU figure much less.
-- **The verify step** is one pytest process with only the plugins it names
+- **The verify step** is a pytest process with only the plugins it names
   (`PYTEST_DISABLE_PLUGIN_AUTOLOAD`), one `kubectl get -o json` snapshot per host (all hosts'
   at once) and one `kubectl exec` per in-pod check (no testinfra OS detection): its proxy, the
   snapshot and `version` are the 3 calls per host. Its own time is Python, pytest and loading
-  the lab's plan (the checks get the run's own variables).
+  the lab's plan (the checks get the run's own variables). N hosts share about sqrt(N) such
+  processes (`labtools/effects/checks.py`), not one each.
 - **Waits.** Node readiness is a `kubectl wait` (a watch); until-loops retry after 0.2 s and
   back off to their `delay`, where the bash script's `sleep 2` waits the whole delay: that is
   why labtools can finish before the script when a pod is not Ready at the first look, and why
   30 participants finish sooner than 30 parallel scripts.
 - **Workshops** (provider `context`, a namespace per participant on one API server): the CPU per
   participant is what a 2-core machine runs out of; labtools' extra is its start (once for all
-  participants), the per-step cost, and one checks process per host.
+  participants), the per-step cost, and the checks processes (about sqrt(N) for N hosts).
 """
 
 
