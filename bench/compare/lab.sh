@@ -1,11 +1,13 @@
 # The seed lab's kubectl and curl steps after the cluster is there (playbooks/basics), sourced
 # by seed.sh (minikube, namespace `default`) and participant.sh (a namespace on a shared
-# cluster). The caller defines k() (kubectl with its --context [-n]) and sets NS, PORT, VPORT,
-# IMAGE.
+# cluster). The caller sets kube (the kubectl argv with its --context [-n]), defines k() (runs
+# it) and sets NS, PORT, VPORT, IMAGE.
 proxies=()
 trap 'for p in "${proxies[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
 start_proxy() {  # kubectl proxy on $1 in the background, then wait until it answers
-  k proxy --port="$1" >/dev/null 2>&1 &
+  # a simple command, not the function k: `$!` is then kubectl itself, and the trap's kill ends
+  # it (a backgrounded function is a subshell, and killing it leaves kubectl running)
+  "${kube[@]}" proxy --port="$1" >/dev/null 2>&1 &
   proxies+=($!)
   until curl -sf "http://127.0.0.1:$1/version" >/dev/null; do sleep 0.05; done
 }

@@ -5,7 +5,8 @@
 # CTX, IMAGE and KUBECONFIG come from the environment.
 set -euo pipefail
 NS=$1 PORT=$2 VPORT=$3
-k() { kubectl --context "$CTX" -n "$NS" "$@"; }
+kube=(kubectl --context "$CTX" -n "$NS")
+k() { "${kube[@]}" "$@"; }
 
 # setup: the participant's namespace instead of a cluster
 k get namespace "$NS" >/dev/null 2>&1 || k create namespace "$NS" >/dev/null

@@ -4,7 +4,8 @@
 # Set by compare.py: MINIKUBE (the minikube argv, words), PROFILE, CTX, START (minikube start
 # flags, words), PORT and VPORT (free ports for the two proxies), IMAGE, plus the fake's env.
 set -euo pipefail
-k() { kubectl --context "$CTX" "$@"; }
+kube=(kubectl --context "$CTX")
+k() { "${kube[@]}" "$@"; }
 NS=default
 
 # setup: the cluster
