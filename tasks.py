@@ -38,6 +38,12 @@ HELP = {
     "phase": "the phase(s) to show, comma separated (default: all of them)",
     "run": "the run directory (a path or a name under runs/; default: runs/latest)",
     "name": "the new lab's name (lowercase letters, digits, '-'): playbooks/NAME/",
+    "start_at": "start at the step of this name (in any phase of the run); earlier steps that "
+    "register a value or start a service run again",
+    "with_token": "print each participant's token on their card (the card is then a secret)",
+    "format": "card formats, comma separated: html,md (default: both)",
+    "resume": "from the last run's journal: each host that failed (or did not finish) again from "
+    "where it stopped; hosts that finished are left out (like --limit @failed)",
 }
 # Ansible's short flags where users bring Ansible habits (ansible-playbook -i -l -t -C -f -e -v).
 SHORT_FLAGS = {
@@ -131,6 +137,8 @@ RUN_FLAGS = (
     "list_tasks",
     "list_tags",
     "debug",
+    "start_at",
+    "resume",
 )
 
 
@@ -150,6 +158,8 @@ def _phase_task(name: str, phases: tuple[str, ...], doc: str) -> Any:
         list_tasks: bool = False,
         list_tags: bool = False,
         debug: bool = False,
+        start_at: str | None = None,
+        resume: bool = False,
     ) -> None:
         flags = {key: value for key, value in locals().items() if key in RUN_FLAGS}
         from labtools import app
@@ -183,6 +193,97 @@ up = _phase_task(
 down = _phase_task(
     "down", ("teardown",), "Down: tear the lab down (same as teardown; safe to repeat)."
 )
+
+
+@lab_task(
+    "limit",
+    "phase",
+    "lab",
+    "inventory",
+    "set_",
+    "check",
+    "verbose",
+    "lang",
+    "forks",
+    "debug",
+    doc="Reset: tear down the --limit hosts and run the lab on them again (default: up's phases); "
+    "the other hosts are not touched.",
+)
+def reset(
+    c: Any,
+    limit: str | None = None,
+    phase: str | None = None,
+    lab: str | None = None,
+    inventory: str | None = None,
+    set_: list[str] | None = None,
+    check: bool = False,
+    verbose: int = 0,
+    lang: str | None = None,
+    forks: int | None = None,
+    debug: bool = False,
+) -> None:
+    flags = {key: value for key, value in locals().items() if key in RUN_FLAGS}
+    from labtools import app
+    from labtools.core.options import parse_phases
+
+    phases = parse_phases(phase or "setup,deploy,explore,verify")
+    _guard(c, debug, lambda: app.reset_lab(ROOT, phases, _options(c, flags)), lang)
+
+
+@lab_task(
+    "limit",
+    "lab",
+    "inventory",
+    "set_",
+    "debug",
+    doc="Prepare: before the workshop, cache (minikube: start --download-only, cache add) or "
+    "test-pull (shared cluster: a pod per image) every image the lab names.",
+)
+def prepare(
+    c: Any,
+    limit: str | None = None,
+    lab: str | None = None,
+    inventory: str | None = None,
+    set_: list[str] | None = None,
+    debug: bool = False,
+) -> None:
+    flags = {key: value for key, value in locals().items() if key in RUN_FLAGS}
+    from labtools import app
+
+    _guard(c, debug, lambda: app.prepare_lab(ROOT, _options(c, flags)))
+
+
+@lab_task(
+    "limit",
+    "lab",
+    "inventory",
+    "set_",
+    "with_token",
+    "format",
+    "debug",
+    doc="Cards: one access card per participant (printable HTML, 8 per A4 page, and Markdown) "
+    "from templates/cards/, into runs/<time>-<lab>-cards/.",
+)
+def cards(
+    c: Any,
+    limit: str | None = None,
+    lab: str | None = None,
+    inventory: str | None = None,
+    set_: list[str] | None = None,
+    with_token: bool = False,
+    format: str | None = None,
+    debug: bool = False,
+) -> None:
+    flags = {key: value for key, value in locals().items() if key in RUN_FLAGS}
+    from labtools import app
+    from labtools.core.options import parse_formats
+
+    formats = parse_formats(format)
+    _guard(
+        c,
+        debug,
+        lambda: app.make_cards(ROOT, _options(c, flags), with_token=with_token, formats=formats),
+    )
 
 
 @lab_task(
@@ -328,6 +429,9 @@ lab = Collection(
     teardown,
     up,
     down,
+    reset,
+    cards,
+    prepare,
     plan,
     report,
     handout,

@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labtools.core.errors import ConfigError, Interrupted, LabError, RunFailed, file_and_line
 from labtools.core.messages import Text, msg, msgn
-from labtools.core.model import PHASES, Host, Inventory, Lab, Plan
+from labtools.core.model import PHASES, Host, HostPlan, Inventory, Lab, Plan
 from labtools.core.options import RunOptions
 from labtools.core.redact import Redactor
-from labtools.core.results import Output, RunSummary
+from labtools.core.results import HostFailure, Output, RunSummary, StepResult
 
 if TYPE_CHECKING:
+    from labtools.core.cards import Card
     from labtools.core.i18n import Translator
     from labtools.core.preview import PlannedStep
     from labtools.core.project import Project
+    from labtools.effects.runner import FailureHook
     from labtools.providers.base import Provider
     from labtools.report import Reporter
     from labtools.report.console import ConsoleReporter
@@ -58,7 +60,15 @@ def load(root: Path, options: RunOptions, phases: Sequence[str] = PHASES) -> Loa
     if checked.problems or checked.plan is None:
         raise problems_error(checked.problems, root=str(root))
     project = Project(root, inventory, checked.lab, root / "templates", root / "playbooks")
-    return Loaded(project, checked.plan, checked.providers, checked.banners, checked.preview)
+    plan = _part_way(project, checked.plan, options)
+    preview = checked.preview if plan is checked.plan else _still_planned(checked.preview, plan)
+    return Loaded(project, plan, checked.providers, checked.banners, preview)
+
+
+def _still_planned(preview: Sequence[PlannedStep], plan: Plan) -> tuple[PlannedStep, ...]:
+    """The preview of the steps ``--start-at``/``--resume`` kept (the whole lab was checked)."""
+    kept = {(hp.host.name, id(step)) for hp in plan.hosts for step in hp.steps}
+    return tuple(item for item in preview if (item.host, id(item.step)) in kept)
 
 
 @dataclass(frozen=True)
@@ -116,7 +126,7 @@ def _check_lab(
     preview = check_plan(
         plan, providers, templates, unchecked=checked.unchecked, known=checked.registers - built
     )
-    redactor = redactor_for(plan)
+    redactor = redactor_for(plan, providers)
     # what lab.plan, --check and anything else showing the preview print: secrets masked
     shown = tuple(
         replace(
@@ -155,7 +165,7 @@ def check_targets(root: Path, options: RunOptions) -> tuple[CheckTarget, ...]:
     else:
         plan = _inventory_plan(root, options)
         providers = _providers(plan)[0]
-    redactor = redactor_for(plan)
+    redactor = redactor_for(plan, providers)
     return tuple(
         CheckTarget(
             hp.host, _check_vars(hp.vars, plan.lab.secrets, redactor), providers[hp.host.name]
@@ -201,6 +211,41 @@ def _check_vars(
     }
 
 
+def _part_way(project: Project, plan: Plan, options: RunOptions) -> Plan:
+    """``--start-at STEP`` and ``--resume`` (from the newest journal of this lab)."""
+    from labtools.core.resume import resume, start_at
+
+    if options.start_at:
+        plan = start_at(plan, options.start_at)
+    if options.resume:
+        journal = last_journal(project.root / "runs", project.lab.name)
+        plan = resume(plan, read_journal_records(journal))
+    return plan
+
+
+def last_journal(runs: Path, lab: str) -> Path:
+    """The journal of the newest run of ``lab`` that ran steps (what ``--resume`` resumes)."""
+    from labtools.core.errors import OptionError
+
+    candidates = (
+        sorted(runs.glob(f"*-{lab}-*/journal.jsonl"), reverse=True) if runs.is_dir() else []
+    )
+    for path in candidates:
+        if '"kind": "step_end"' in path.read_text(encoding="utf-8", errors="replace"):
+            return path
+    raise OptionError(
+        f"--resume: no earlier run of lab {lab} in {runs}",
+        hint="run the lab once (invoke lab.up); --resume then redoes what failed",
+    )
+
+
+def read_journal_records(path: Path) -> list[dict[str, object]]:
+    """The records of a journal file."""
+    from labtools.report.journal import read_journal
+
+    return read_journal(path)
+
+
 def _providers(plan: Plan) -> tuple[dict[str, Provider], tuple[Text, ...]]:
     """One provider per host (``auto`` resolved), and the banners to show."""
     from labtools.providers import provider_for
@@ -215,10 +260,22 @@ def _providers(plan: Plan) -> tuple[dict[str, Provider], tuple[Text, ...]]:
     return providers, tuple(banners)
 
 
-def redactor_for(plan: Plan) -> Redactor:
-    """A Redactor knowing the values of the lab's ``secrets:`` variables on every host."""
+def redactor_for(plan: Plan, providers: Mapping[str, Provider] | None = None) -> Redactor:
+    """A Redactor knowing the lab's ``secrets:`` values on every host and, given the providers,
+    the participants' current tokens (a run that does not issue them must not print them)."""
+    from labtools.core.kubeconfig import kubeconfig_token
+    from labtools.providers.base import isolation_on, participant_kubeconfig
+
     names = plan.lab.secrets
     values = [hp.vars.get(name) for hp in plan.hosts for name in names]
+    for host_plan in plan.hosts:
+        host = host_plan.host
+        provider = (providers or {}).get(host.name)
+        if provider is not None and isolation_on(host, provider.name == "context"):
+            try:
+                values.append(kubeconfig_token(Path(participant_kubeconfig(host)).read_text()))
+            except OSError:
+                continue
     return Redactor(str(value) for value in values if value not in (None, ""))
 
 
@@ -229,6 +286,9 @@ def run_lab(root: Path, phases: Sequence[str], options: RunOptions) -> RunSummar
     return None.
     """
     loaded = load(root, options, phases)
+    if options.resume and not loaded.plan.hosts:
+        print("nothing to resume: every host finished the last run of this lab")
+        return None
     if options.list_tasks or options.list_tags:
         from labtools.report.listing import print_tasks
 
@@ -259,7 +319,9 @@ def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSumma
 
     project = loaded.project
     run_dir = new_run_dir(project.root / "runs", project.lab.name, _label(phases))
+    _link_participants(loaded, run_dir)
     console = ConsoleReporter(sys.stdout, verbosity=options.verbosity, lang=options.lang)
+    redactor = redactor_for(loaded.plan, loaded.providers)
     info = RunInfo(
         providers={name: provider.name for name, provider in loaded.providers.items()},
         banners=loaded.banners,
@@ -280,8 +342,9 @@ def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSumma
         templates_dir=project.templates_dir,
         verbosity=options.verbosity,
         forks=options.forks,
-        redactor=redactor_for(loaded.plan),
+        redactor=redactor,
         info=info,
+        on_failure=_diagnose(run_dir, redactor),
     )
     _name_the_report(console, report)
     if summary.interrupted:
@@ -289,17 +352,14 @@ def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSumma
             msg("interrupted; everything the run started was stopped (run: {run})", run=run_dir)
         )
     if summary.failed:
-        bad = [r for r in summary.results if r.status == "failed" and not r.ignored]
-        failed = sorted({f"{r.host}: {r.step}" for r in bad})
+        from labtools.report.outcome import outcome_line
+
+        hosts = [hp.host.name for hp in loaded.plan.hosts]
         raise RunFailed(
-            msgn(
-                "{n} step failed: {steps}",
-                "{n} steps failed: {steps}",
-                len(failed),
-                steps="; ".join(failed),
-            ),
+            outcome_line(hosts, list(summary.failures.values())),
             hint=msg(
-                "the recap above has the details; the report is {report}",
+                "the recap above has the details; the report is {report}; "
+                "`--resume` redoes what failed",
                 report=report.path or run_dir / "journal.jsonl",
             ),
         )
@@ -314,11 +374,58 @@ def _name_the_report(console: ConsoleReporter, report: ReportReporter) -> None:
         console.final_line(msg("WARNING: no report was written: {why}", why=report.error))
 
 
+def _diagnose(run_dir: Path, redactor: Redactor) -> FailureHook:
+    """The hook that collects a dropped host's diagnostics into the run directory."""
+    from labtools.effects import process
+    from labtools.effects.diagnostics import diagnose_host
+
+    def hook(host_plan: HostPlan, provider: Provider, result: StepResult) -> HostFailure:
+        return diagnose_host(
+            host_plan, provider, result, run_dir=run_dir, redactor=redactor, run=process.run
+        )
+
+    return hook
+
+
+def _link_participants(loaded: Loaded, run_dir: Path) -> None:
+    """``<run>/participants`` -> the participants' kubeconfig folder (shared clusters)."""
+    import contextlib
+    import os
+
+    from labtools.providers.base import isolation_on, participant_kubeconfig
+
+    for host_plan in loaded.plan.hosts:
+        shared = loaded.providers[host_plan.host.name].name == "context"
+        if isolation_on(host_plan.host, shared):
+            folder = os.path.dirname(participant_kubeconfig(host_plan.host))
+            # no symlinks on this filesystem: the run prints the folder itself
+            with contextlib.suppress(OSError):
+                (run_dir / "participants").symlink_to(os.path.relpath(folder, run_dir))
+            return
+
+
 def _label(phases: Sequence[str]) -> str:
-    """The run directory's label: ``up`` for the four phases of lab.up, else the phases."""
+    """The run directory's label: ``up`` for the four phases of lab.up, ``reset`` for a
+    teardown followed by others, else the phases."""
     if tuple(phases) == PHASES[:4]:
         return "up"
+    if len(phases) > 1 and phases[0] == "teardown":
+        return "reset"
     return "-".join(phases)
+
+
+def reset_lab(root: Path, phases: Sequence[str], options: RunOptions) -> RunSummary | None:
+    """Tear down the ``--limit`` hosts and run ``phases`` on them again, in one run: one
+    participant gets a fresh place (and a new kubeconfig) while the others are not touched."""
+    from labtools.core.errors import OptionError
+
+    if not options.limit or not options.limit.strip():
+        raise OptionError(
+            "lab.reset needs --limit: it tears down and re-provisions the hosts it is given",
+            hint="name the participants: invoke lab.reset --limit lab-07 (every host: --limit all)",
+        )
+    again = tuple(phase for phase in phases if phase != "teardown")
+    return run_lab(root, ("teardown", *again), options)
 
 
 def _preflight(hosts: Sequence[Host], providers: Mapping[str, Provider]) -> None:
@@ -554,7 +661,7 @@ def make_handouts(root: Path, options: RunOptions, run: str | None = None) -> li
             loaded = load(root, replace(options, lab=options.lab or record.lab))
         chosen = {h.name for h in select_hosts(loaded.project.inventory, options.limit)}
         hosts = [host for host in hosts if host in chosen]
-    mask = redactor_for(loaded.plan).text if loaded is not None else None
+    mask = redactor_for(loaded.plan, loaded.providers).text if loaded is not None else None
     templates = loaded.project.templates_dir if loaded else Path(root) / "templates"
     paths = write_handouts(record, templates, lang=options.lang, hosts=hosts, mask=mask)
     for path in paths:
@@ -567,3 +674,161 @@ def _say(lang: str, text: Text) -> None:
     from labtools.core.i18n import translator
 
     print(translator(lang).render(text), file=sys.stdout)
+
+
+def make_cards(
+    root: Path, options: RunOptions, *, with_token: bool = False, formats: Sequence[str] = ()
+) -> list[Path]:
+    """Render one access card per selected participant into a ``cards`` run directory."""
+    from labtools.core.cards import card_url, first_commands, qr_svg
+    from labtools.effects.rundir import new_run_dir
+    from labtools.report.cards import FORMATS, write_cards
+
+    loaded = load(root, options, PHASES[:4])
+    cards = []
+    for host_plan in loaded.plan.hosts:
+        provider = loaded.providers[host_plan.host.name]
+        url = card_url(host_plan)
+        cards.append(
+            _card(host_plan, provider, loaded.project.root, with_token)(
+                commands=first_commands(host_plan, provider.has_minikube),
+                url=url,
+                qr_svg=qr_svg(url),
+            )
+        )
+    run_dir = new_run_dir(loaded.project.root / "runs", loaded.project.lab.name, "cards")
+    _link_participants(loaded, run_dir)
+    chosen = tuple(formats) or tuple(FORMATS)
+    written = write_cards(
+        cards, loaded.project.lab, loaded.project.templates_dir, run_dir, chosen, secret=with_token
+    )
+    for path in written:
+        print(f"{len(cards)} cards: {path}")
+    if with_token:
+        print("these cards hold the participants' tokens: hand them out, then delete them")
+    return written
+
+
+def _card(
+    host_plan: HostPlan, provider: Provider, root: Path, with_token: bool
+) -> Callable[..., Card]:
+    """A Card for one host, waiting for its commands and URL (``functools.partial``)."""
+    import functools
+    import os
+
+    from labtools.core.cards import Card
+    from labtools.providers.base import isolation_on, participant_kubeconfig
+
+    host = host_plan.host
+    shared = provider.name == "context"
+    if isolation_on(host, shared):
+        path = participant_kubeconfig(host)
+    else:
+        path = str(host.vars.get("kubeconfig") or os.environ.get("KUBECONFIG") or "~/.kube/config")
+    shown = os.path.relpath(path, root) if path.startswith(str(root) + os.sep) else path
+    expires, token = _access(path, host, shared and isolation_on(host, True), with_token)
+    return functools.partial(
+        Card,
+        host=host.name,
+        participant=str(host_plan.vars.get("participant") or host.name),
+        provider=provider.name,
+        shared=shared,
+        place=str(host.vars.get("namespace") if shared else host.vars.get("profile") or host.name),
+        cluster=str(host.vars.get("kube_context") or host.vars.get("profile") or host.name),
+        kubeconfig=shown,
+        kubeconfig_name=os.path.basename(path) if shared else path,
+        expires=expires,
+        token=token,
+    )
+
+
+def _access(path: str, host: Host, tokens: bool, with_token: bool) -> tuple[str, str]:
+    """(when the participant's token expires, the token when asked for) from their kubeconfig."""
+    import time
+
+    from labtools.core.kubeconfig import kubeconfig_token, token_expiry
+
+    if not tokens:
+        return "", ""
+    try:
+        token = kubeconfig_token(Path(path).read_text(encoding="utf-8")) or ""
+    except OSError:
+        duration = host.vars.get("token_duration") or "8h"
+        return f"{duration} after `invoke lab.setup` issues it", ""
+    expiry = token_expiry(token)
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expiry)) if expiry else ""
+    return when, token if with_token else ""
+
+
+def lab_images(loaded: Loaded) -> list[str]:
+    """Every image the lab's rendered kubectl steps and manifests name, on every host."""
+    import yaml
+
+    from labtools.core.actions import Context, RunCommand, build
+    from labtools.core.images import images_in_args, images_in_docs, usable
+    from labtools.core.plan import step_vars
+    from labtools.core.preview import registered_placeholders
+
+    found: dict[str, None] = {}
+    for host_plan in loaded.plan.hosts:
+        provider = loaded.providers[host_plan.host.name]
+        ctx = Context(host_plan.host, provider, loaded.project.templates_dir, tty=True)
+        registered = registered_placeholders(host_plan)
+        for step in host_plan.steps:
+            if step.action not in ("kubectl", "manifest"):
+                continue
+            action = build(step, step_vars(host_plan, step, registered), ctx)
+            if not isinstance(action, RunCommand):
+                continue
+            names = images_in_args(action.command.argv)
+            if step.action == "manifest" and action.command.stdin:
+                names += images_in_docs(yaml.safe_load_all(action.command.stdin))
+            found.update(dict.fromkeys(name for name in names if usable(name)))
+    return list(found)
+
+
+def prepare_lab(root: Path, options: RunOptions) -> None:
+    """Cache (minikube) or test-pull (shared cluster) every image the lab names; report."""
+    from dataclasses import replace
+
+    from labtools.core.errors import RunFailed
+    from labtools.core.plan import lab_tags
+    from labtools.effects import prepare, process
+
+    project_lab = load(root, options, PHASES[:4]).project.lab
+    # every step, whatever its tags: a room may run the optional part too
+    everything = replace(
+        options, tags=frozenset({"all", *lab_tags(project_lab)}), skip_tags=frozenset()
+    )
+    loaded = load(root, everything, PHASES[:4])
+    images = lab_images(loaded)
+    print(f"images the lab names ({len(images)}): {', '.join(images) or 'none'}")
+    outcomes = []
+    groups: dict[tuple[str, str], list[Host]] = {}
+    for host_plan in loaded.plan.hosts:
+        host = host_plan.host
+        provider = loaded.providers[host.name]
+        where = str(host.vars.get("kube_context")) if provider.name == "context" else ""
+        groups.setdefault((provider.name, where), []).append(host)
+    for (name, where), hosts in groups.items():
+        provider = loaded.providers[hosts[0].name]
+        if name == "context":
+            print(f"shared cluster {where}: one pod per image")
+            outcomes += prepare.pull_check(hosts[0], provider, images, process.run)
+        else:
+            home = Path(provider.env(hosts[0]).get("MINIKUBE_HOME") or Path.home() / ".minikube")
+            before = prepare.folder_mb(home / "cache")
+            outcomes += prepare.cache_minikube(hosts, provider, images, process.run)
+            after = prepare.folder_mb(home / "cache")
+            print(f"minikube cache {home / 'cache'}: {after:.1f} MB ({after - before:+.1f} MB)")
+    for outcome in outcomes:
+        print(
+            f"{'ok    ' if outcome.ok else 'FAILED'} {outcome.what}: {outcome.detail}".rstrip(": ")
+        )
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        raise RunFailed(
+            f"lab.prepare: {len(failed)} of {len(outcomes)} failed: "
+            + "; ".join(f"{o.what} ({o.detail})" for o in failed),
+            hint="fix the image names or the registry access, then run lab.prepare again",
+        )

@@ -141,6 +141,7 @@ class Cluster:
     op: ClusterOp
     env: Mapping[str, str] = field(default_factory=dict)
     timeout: float = DEFAULT_TIMEOUT
+    stdin: str | None = None  # the op's rendered manifests, piped to its ``run``
 
 
 @dataclass(frozen=True)
@@ -218,11 +219,16 @@ def build(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
     return builder(step, variables, ctx)
 
 
-def _env(step: Step, variables: Mapping[str, Any], ctx: Context) -> dict[str, str]:
-    """Provider environment plus the step's rendered ``env:``."""
+def _env(
+    step: Step,
+    variables: Mapping[str, Any],
+    ctx: Context,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Provider environment (or ``base``) plus the step's rendered ``env:``."""
     from labtools.core.render import render_text
 
-    env = dict(ctx.provider.env(ctx.host))
+    env = dict(ctx.provider.env(ctx.host) if base is None else base)
     for key, value in step.env.items():
         env[str(key)] = render_text(
             str(value), variables, source=step.source, templates_dir=ctx.templates_dir
@@ -420,7 +426,29 @@ def _build_cluster(step: Step, variables: Mapping[str, Any], ctx: Context) -> Ac
     if op.skip_reason:
         return Skip(op.skip_reason)
     timeout = step.timeout or op.timeout or timeout_for(step, variables)
-    return Cluster(op=op, env=_env(step, variables, ctx), timeout=float(timeout))
+    stdin = render_folder(op.manifests, variables, ctx.templates_dir) if op.manifests else None
+    env = _env(step, variables, ctx, op.env)
+    return Cluster(op=op, env=env, timeout=float(timeout), stdin=stdin)
+
+
+def render_folder(folder: str, variables: Mapping[str, Any], templates_dir: Path | None) -> str:
+    """Every ``templates/<folder>/*.yaml`` rendered, in name order, as one YAML stream."""
+    from labtools.core.render import render_manifest
+
+    where = templates_dir / folder if templates_dir is not None else None
+    names = sorted(p.name for p in where.glob("*.yaml")) if where and where.is_dir() else []
+    if not names or templates_dir is None:
+        raise TemplateError(
+            f"no manifest templates in {where or 'templates/' + folder}/",
+            location=Location(str(where or folder)),
+            hint=f"a shared cluster's participants are made from templates/{folder}/*.yaml: "
+            "copy them from the labtools repository, or set `isolation: false`",
+        )
+    texts = [
+        render_manifest(f"{folder}/{name}", variables, templates_dir=templates_dir)[0]
+        for name in names
+    ]
+    return "\n---\n".join(text.strip("\n") for text in texts) + "\n"
 
 
 def _build_verify(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:
@@ -500,9 +528,18 @@ def display_text(action: Action) -> str:
             return text + (" < (stdin)" if not action.command.secret else "")
         return text
     if isinstance(action, Cluster):
-        parts = [shlex.join(action.op.probe)] if action.op.probe else []
-        parts += [shlex.join(action.op.run)] if action.op.run else []
-        return f"cluster {action.op.name}: " + " || ".join(parts)
+        op = action.op
+        parts = [shlex.join(op.probe)] if op.probe else []
+        run = shlex.join(op.run) if op.run else ""
+        if op.manifests:
+            run += f" < templates/{op.manifests}/*.yaml"
+        parts += [run] if run else []
+        text = f"cluster {op.name}: " + " || ".join(parts)
+        if op.credentials:
+            text += f"; {shlex.join(op.credentials.token)} > {op.credentials.path} (0600)"
+        if op.removes:
+            text += f"; rm {shlex.join(op.removes)}"
+        return text
     if isinstance(action, HttpCheck):
         text = f"http {action.method} {action.url} (expect {action.status}"
         return text + (f", contains {action.contains!r})" if action.contains else ")")

@@ -101,6 +101,13 @@ SETTINGS: dict[str, Callable[[Any], str | None]] = {
     "namespace": _check_label,
     "minikube_bin": _check_str,
     "kubectl_bin": _check_str,
+    # workshops (docs/workshops.md)
+    "participant": _check_str,
+    "participants_file": _check_str,
+    "isolation": _check_bool,
+    "participant_account": _check_label,
+    "token_duration": _check_str,
+    "participants_dir": _check_str,
 }
 """Provider settings (host or group vars) and how each is checked; other keys are user vars."""
 

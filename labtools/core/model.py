@@ -108,6 +108,7 @@ class HostPlan:
     vars: Mapping[str, Any]
     steps: tuple[Step, ...]
     extra_vars: Mapping[str, Any] = field(default_factory=dict)  # --set: wins over step vars
+    registered: Mapping[str, Any] = field(default_factory=dict)  # kept from the run resumed
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,8 @@ class RunOptions:
     forks: int = DEFAULT_FORKS
     list_tasks: bool = False
     list_tags: bool = False
+    start_at: str | None = None  # run from this step on (any phase of the run)
+    resume: bool = False  # from the last run's journal: each unfinished host where it stopped
 
 
 def parse_lang(value: Any) -> str:
@@ -135,6 +137,21 @@ def parse_forks(value: Any) -> int:
     if forks < 1:
         raise OptionError(msg("--forks must be at least 1, got {forks}", forks=forks))
     return forks
+
+
+CARD_FORMATS: tuple[str, ...] = ("html", "md")
+
+
+def parse_formats(value: str | None) -> tuple[str, ...]:
+    """``--format html,md`` (default both); an unknown format is an OptionError."""
+    if value is None or not value.strip():
+        return CARD_FORMATS
+    wanted = [part.strip().lower() for part in value.split(",") if part.strip()]
+    for fmt in wanted:
+        if fmt not in CARD_FORMATS:
+            hint = did_you_mean(fmt, CARD_FORMATS) or f"formats: {', '.join(CARD_FORMATS)}"
+            raise OptionError(f"--format: unknown card format {fmt!r}", hint=hint)
+    return tuple(dict.fromkeys(wanted))
 
 
 def check_config(config: Mapping[str, Any]) -> None:
@@ -172,6 +189,8 @@ def run_options(config: Mapping[str, Any], flags: Mapping[str, Any]) -> RunOptio
         forks=parse_forks(pick("forks")),
         list_tasks=bool(given.get("list_tasks")),
         list_tags=bool(given.get("list_tags")),
+        start_at=str(given["start_at"]) if given.get("start_at") else None,
+        resume=bool(given.get("resume")),
     )
 
 

@@ -201,6 +201,11 @@ def _in_step(error: ConfigError, step: Step) -> ConfigError:
     return type(error)(error.message, location=located, hint=error.hint)
 
 
+def registered_placeholders(host_plan: HostPlan) -> dict[str, Any]:
+    """What every step of the host registers, as a preview has it (cards, images of a lab)."""
+    return {s.register: _placeholder(s, host_plan) for s in host_plan.steps if s.register}
+
+
 def _placeholder(step: Step, host_plan: HostPlan) -> Any:
     """What a step registers, in a preview: a service's preferred port and URL, else a stand-in."""
     if step.action == "service":

@@ -183,14 +183,38 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class Artifact:
+    """The run wrote a file for someone to use: a participant's kubeconfig, diagnostics, cards."""
+
+    kind: ClassVar[str] = "artifact"
+    what: str  # "kubeconfig", "diagnostics", "cards"
+    path: str
+    host: str | None = None
+    note: str = ""  # "mode 0600", "ImagePullBackOff"
+    time: float = 0.0
+
+
+@dataclass(frozen=True)
+class HostFailure:
+    """Why a host was dropped from a run: the step, a short reason, where its diagnostics are."""
+
+    host: str
+    phase: str
+    step: str
+    reason: str
+    diagnostics: str = ""  # the folder with the host's diagnostics, "" when none were taken
+
+
+@dataclass(frozen=True)
 class RunEnded:
-    """The run is over: the recap per host."""
+    """The run is over: the recap per host and, per failed host, why it was dropped."""
 
     kind: ClassVar[str] = "run_end"
     recaps: Mapping[str, HostRecap]
     failed: bool = False
     interrupted: bool = False
     run_dir: str = ""
+    failures: tuple[HostFailure, ...] = ()
     time: float = 0.0
 
 
@@ -204,6 +228,7 @@ Event = (
     | ServiceStarted
     | ServiceStopped
     | Notice
+    | Artifact
     | RunEnded
 )
 
@@ -241,6 +266,7 @@ class RunSummary:
     recaps: dict[str, HostRecap] = field(default_factory=dict)
     results: list[StepResult] = field(default_factory=list)
     interrupted: bool = False
+    failures: dict[str, HostFailure] = field(default_factory=dict)  # host -> why it was dropped
 
     @property
     def failed(self) -> bool:

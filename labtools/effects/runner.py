@@ -6,6 +6,7 @@ and every known secret value is replaced wherever it appears (``labtools.core.re
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -30,14 +31,18 @@ from labtools.core.actions import (
     Skip,
     StartService,
 )
+from labtools.core.diagnose import failure_reason
 from labtools.core.errors import Interrupted, LabError
 from labtools.core.messages import Text, english, joined, msg, msgn
 from labtools.core.model import Command, HostPlan, Plan, Step
 from labtools.core.plan import step_vars
 from labtools.core.redact import Redactor, mask_result
 from labtools.core.results import (
+    Artifact,
     Event,
+    HostFailure,
     HostRecap,
+    Notice,
     Output,
     PhaseStarted,
     RunEnded,
@@ -54,10 +59,12 @@ from labtools.core.results import (
 )
 from labtools.effects import process
 from labtools.effects.checks import ChecksSession
-from labtools.providers.base import Provider
+from labtools.providers.base import ClusterOp, Provider
 from labtools.report import Fanout, Reporter
 
 DEFAULT_FORKS = 5
+FailureHook = Callable[[HostPlan, Provider, StepResult], HostFailure]
+"""Called (in the host's worker) when a failure drops a host: diagnose it, say why in one line."""
 
 
 @dataclass
@@ -69,6 +76,10 @@ class HostState:
     registered: dict[str, Any] = field(default_factory=dict)
     stopped: bool = False
     checks: ChecksSession | None = None  # the session this host's verify step shares
+
+    def __post_init__(self) -> None:
+        # a resumed run starts with what the skipped steps registered last time
+        self.registered = {**self.plan.registered, **self.registered}
 
 
 @dataclass(frozen=True)
@@ -96,8 +107,10 @@ class Runner:
         forks: int = DEFAULT_FORKS,
         redactor: Redactor | None = None,
         info: RunInfo | None = None,
+        on_failure: FailureHook | None = None,
     ) -> None:
         self.plan = plan
+        self.on_failure = on_failure
         self.fanout = Fanout(reporters)
         self.run_dir = Path(run_dir)
         self.templates_dir = templates_dir
@@ -112,6 +125,7 @@ class Runner:
         self.states = [HostState(hp, _provider_for(hp, providers)) for hp in plan.hosts]
         self._emit_lock = threading.Lock()
         self._workers = 1
+        self._bounds: dict[str, threading.Semaphore] = {}
 
     # --- events -------------------------------------------------------------------------
 
@@ -202,12 +216,15 @@ class Runner:
         self.registry.stop_all()
         for service in self.registry.stopped:
             self.emit(ServiceStopped(**_service_fields(service)))
+        order = [state.plan.host.name for state in self.states]
+        failures = tuple(self.summary.failures[h] for h in order if h in self.summary.failures)
         self.emit(
             RunEnded(
                 recaps=dict(self.summary.recaps),
                 failed=self.summary.failed,
                 interrupted=self.summary.interrupted,
                 run_dir=str(self.run_dir),
+                failures=failures,
             )
         )
         self.fanout.close()
@@ -236,6 +253,21 @@ class Runner:
         if result.status == "failed" and not result.ignored:
             state.stopped = True
         self.emit(StepEnded(result=result))
+        if state.stopped:
+            self._drop(state, result)
+
+    def _drop(self, state: HostState, result: StepResult) -> None:
+        """A failure drops the host from the rest of the run (Ansible): record why, diagnose."""
+        failure = HostFailure(result.host, result.phase, result.step, failure_reason(result))
+        if self.on_failure is not None:
+            try:
+                failure = self.redactor.value(self.on_failure(state.plan, state.provider, result))
+            except LabError as exc:  # diagnostics are a help: their failure is a notice
+                self.emit(Notice(message=f"diagnostics: {exc.format()}", host=result.host))
+        self.summary.failures[result.host] = failure
+        if failure.diagnostics:
+            note = failure.reason
+            self.emit(Artifact("diagnostics", failure.diagnostics, host=result.host, note=note))
 
     def _step_result(self, state: HostState, step: Step) -> StepResult:
         """Evaluate controls, run the action, register; template errors become failures."""
@@ -460,7 +492,7 @@ class Runner:
         )
 
     def _cluster(self, state: HostState, step: Step, action: Cluster) -> Output:
-        """Probe; when done -> ok, else run (+ after) -> changed."""
+        """Probe; when done -> ok, else run (+ after, credentials, removals) -> changed."""
         op = action.op
         started = time.perf_counter()
         if op.probe and op.is_done:
@@ -470,28 +502,64 @@ class Runner:
         if not op.run:
             return Output(0, changed=False, duration=time.perf_counter() - started)
         on_output = self._progress_callback(state, step) if op.progress else None
-        result = self._sub(op.run, action, on_output or self._output_callback(state, step))
+        on_output = on_output or self._output_callback(state, step)
+        with self._bound(op):
+            result = self._sub(op.run, action, on_output, stdin=action.stdin)
         outputs = [result]
         for argv in op.after if result.rc == 0 else ():
             outputs.append(self._sub(argv, action, None))
         failed = next((out for out in outputs if out.rc != 0), None)
-        return Output(
+        out = Output(
             rc=failed.rc if failed else 0,
             stdout="".join(out.stdout for out in outputs),
             stderr="".join(out.stderr for out in outputs),
             duration=time.perf_counter() - started,
             failed=failed is not None,
+            changed=op.changed_when(result) if op.changed_when else True,
             message=_cluster_failure(op.progress, failed) if failed else "",
         )
+        if failed is None and (op.credentials or op.removes):
+            out = self._participant_files(state, op, action, out)
+        return out
+
+    def _bound(self, op: ClusterOp) -> threading.Semaphore | contextlib.nullcontext[None]:
+        """At most ``op.parallel`` hosts run this operation at once (``minikube start``)."""
+        if not op.parallel:
+            return contextlib.nullcontext()
+        with self._emit_lock:
+            return self._bounds.setdefault(op.name, threading.Semaphore(op.parallel))
+
+    def _participant_files(
+        self, state: HostState, op: ClusterOp, action: Cluster, out: Output
+    ) -> Output:
+        """Issue the participant's kubeconfig or remove it (secrets never reach an event)."""
+        from labtools.effects import credentials
+
+        host = state.plan.host.name
+        if op.removes:
+            removed = credentials.remove(op.removes)
+            return dataclasses.replace(out, changed=out.changed or bool(removed))
+        assert op.credentials is not None
+        issued = credentials.issue(
+            op.credentials, out.stdout, lambda argv: self._sub(argv, action, None)
+        )
+        self.redactor.add(*issued.secrets)
+        for path in issued.written:
+            self.emit(Artifact(what="kubeconfig", path=path, host=host, note="mode 0600"))
+        if issued.failed:
+            return dataclasses.replace(out, rc=1, failed=True, message=issued.message)
+        note = f"{out.stdout.rstrip()}\n{issued.message}" if issued.message else out.stdout
+        return dataclasses.replace(out, stdout=note, changed=out.changed or issued.changed)
 
     def _sub(
         self,
         argv: tuple[str, ...],
         action: Cluster,
         on_output: Callable[[str, str], None] | None,
+        stdin: str | None = None,
     ) -> Output:
         """Run one command of a cluster operation."""
-        command = Command(argv=argv, env=action.env, timeout=action.timeout)
+        command = Command(argv=argv, env=action.env, timeout=action.timeout, stdin=stdin)
         return process.run(command, on_output=on_output, registry=self.registry)
 
     def _progress_callback(self, state: HostState, step: Step) -> Callable[[str, str], None]:
@@ -529,6 +597,7 @@ def run_plan(
     forks: int = DEFAULT_FORKS,
     redactor: Redactor | None = None,
     info: RunInfo | None = None,
+    on_failure: FailureHook | None = None,
 ) -> RunSummary:
     """Run ``plan``; every process it starts is stopped before this returns (or raises)."""
     runner = Runner(
@@ -542,6 +611,7 @@ def run_plan(
         forks=forks,
         redactor=redactor,
         info=info,
+        on_failure=on_failure,
     )
     return runner.run()
 

@@ -77,7 +77,8 @@ def host_defaults(host: str, variables: Mapping[str, Any]) -> dict[str, Any]:
     if name != AUTO and name not in REGISTRY:
         raise unknown_provider(name)
     provider = get_provider("minikube" if name == AUTO else name)
-    return {"provider": name, **provider.defaults(host, variables)}
+    # every host is a participant of its own (a workshop's display name; participants.csv)
+    return {"provider": name, "participant": host, **provider.defaults(host, variables)}
 
 
 def fake_banner(host: Host) -> Msg:

@@ -6,6 +6,7 @@ gathers for it and the checks preflight makes; ``labtools.providers`` registers 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,6 +24,13 @@ class ClusterOp:
     step is ``ok`` and ``run`` is not started. Otherwise ``run`` runs and the step is ``changed``.
     ``progress`` names a parser for live progress ("minikube-json" for ``start --output json``).
     ``skip_reason`` set means the operation does not apply to this provider (step ``skipped``).
+
+    A participant's place on a shared cluster adds: ``manifests`` (a folder under ``templates/``
+    whose ``*.yaml`` files are rendered with the host's variables and piped to ``run``),
+    ``changed_when`` (``run``'s own output says whether anything changed: ``kubectl apply``),
+    ``credentials`` (a kubeconfig to issue once ``run`` succeeded) and ``removes`` (files to
+    delete once it succeeded). ``env`` replaces the host's environment for these commands (the
+    instructor's, not the participant's).
     """
 
     name: str
@@ -33,6 +41,31 @@ class ClusterOp:
     progress: str | None = None
     skip_reason: Text | None = None
     timeout: float | None = None
+    manifests: str | None = None
+    changed_when: Callable[[Output], bool] | None = None
+    credentials: Credentials | None = None
+    removes: tuple[str, ...] = ()
+    env: Mapping[str, str] | None = None
+    parallel: int | None = None  # at most this many hosts run ``run`` at once (minikube start)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A participant's kubeconfig to issue: a ServiceAccount token and the cluster's CA.
+
+    ``token`` prints a TokenRequest token (``kubectl create token SA --duration D``) and
+    ``cluster`` the instructor context's cluster entry as JSON (server, CA data). Both outputs are
+    secrets handled by the runner alone: they reach the file, never an event.
+    """
+
+    path: str  # the kubeconfig written, mode 0600
+    token: tuple[str, ...]
+    cluster: tuple[str, ...]
+    context: str
+    user: str
+    namespace: str
+    account: str  # the ServiceAccount: when `run` (re)created it, older tokens are void
+    duration: float  # seconds asked for; a token with less than half of it left is renewed
 
 
 @dataclass(frozen=True)
@@ -96,6 +129,15 @@ class Provider(Protocol):
         """Full argv for ``minikube ARGS`` for this host's profile (-p PROFILE)."""
         ...
 
+    def admin_kubectl(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
+        """``kubectl ARGS`` in the lab's namespace as the cluster's owner (diagnostics, prepare):
+        the instructor on a shared cluster, where ``kubectl`` runs as the participant."""
+        ...
+
+    def admin_env(self, host: Host) -> Mapping[str, str]:
+        """The environment of ``admin_kubectl`` (never the participant's KUBECONFIG)."""
+        ...
+
     def env(self, host: Host) -> Mapping[str, str]:
         """Extra environment for every command of this host (KUBECONFIG, MINIKUBE_HOME...)."""
         ...
@@ -133,6 +175,30 @@ def where(host: Host) -> Text:
         return msg("host {host}", host=host.name)
     place = src.file if src.line is None else f"{src.file}:{src.line}"
     return msg("host {host} ({place})", host=host.name, place=place)
+
+
+PARTICIPANTS_DIR = ("runs", "participants")  # under the project root: <host>.kubeconfig
+
+
+def isolation_on(host: Host, default: bool) -> bool:
+    """The host's ``isolation`` var (a participant of a workshop), else ``default``."""
+    value = host.vars.get("isolation", default)
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
+def participant_kubeconfig(host: Host) -> str:
+    """Where a participant's own kubeconfig is: ``<participants_dir>/<host>.kubeconfig``.
+
+    The default folder, ``runs/participants`` under the project, outlives the runs (each run
+    directory links to it as ``participants``, so ``runs/latest/participants/`` has them all).
+    """
+    folder = host.vars.get("participants_dir")
+    if not folder:
+        root = str(host.vars.get("project_root") or os.getcwd())
+        folder = os.path.join(root, *PARTICIPANTS_DIR)
+    return os.path.join(os.path.abspath(str(folder)), f"{host.name}.kubeconfig")
 
 
 def kubectl_version_fact(host: Host) -> FactCommand:

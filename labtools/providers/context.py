@@ -1,7 +1,12 @@
 """The ``context`` provider: an existing cluster reached through a kubeconfig context.
 
 labtools does not own the cluster, so the lab runs in its own namespace (``lab-<host>`` by
-default): ``cluster start`` creates that namespace and ``cluster delete`` removes it.
+default). With ``isolation`` (on by default) each host is a workshop participant: ``cluster
+start`` applies ``templates/workshop/*.yaml`` as the instructor (the namespace, a ServiceAccount,
+a Role and RoleBinding, a ResourceQuota and LimitRange) and issues the participant's kubeconfig
+(a TokenRequest token and the cluster's CA, mode 0600); every other step then runs AS the
+participant, with that kubeconfig. ``cluster delete`` deletes what the templates made and the file.
+Without isolation ``cluster start`` creates the namespace and the lab runs as the instructor.
 """
 
 from __future__ import annotations
@@ -10,15 +15,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from labtools.core.errors import ConfigError, Location, ProviderError
+from labtools.core.kubeconfig import applied_changes, deleted_something, parse_duration
 from labtools.core.messages import Text, msg
 from labtools.core.model import Command, Host
 from labtools.core.results import Output
 from labtools.providers.base import (
     ClusterOp,
+    Credentials,
     FactCommand,
     Facts,
     PreflightProblem,
     binary_of,
+    isolation_on,
+    participant_kubeconfig,
     where,
 )
 from labtools.providers.minikube import _truthy, unknown_op
@@ -26,6 +35,25 @@ from labtools.providers.minikube import _truthy, unknown_op
 NO_MINIKUBE = msg("provider context: no minikube (existing cluster)")
 # Namespaces the cluster owns: labtools never deletes them, even when the inventory names one.
 SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+WORKSHOP_TEMPLATES = "workshop"  # templates/workshop/*.yaml: a participant's place
+# What a participant's place is sized to by default: the Basics lab with its extended part
+# (4 replicas plus one surge pod of a rolling update) fits; a runaway loop does not.
+ISOLATION_DEFAULTS: Mapping[str, Any] = {
+    "isolation": True,
+    "participant_account": "student",
+    "token_duration": "8h",
+    "quota_cpu": "4",
+    "quota_memory": "2Gi",
+    "quota_pods": 10,
+    "quota_services": 5,
+    "quota_configmaps": 10,
+    "quota_secrets": 10,
+    "quota_pvcs": 2,
+    "limit_cpu": "500m",
+    "limit_memory": "256Mi",
+    "request_cpu": "100m",
+    "request_memory": "64Mi",
+}
 
 
 def context_of(host: Host) -> str:
@@ -43,9 +71,24 @@ def context_of(host: Host) -> str:
     return str(value)
 
 
+def default_namespace(host: str) -> str:
+    """``lab-<host>``; a host already called ``lab-07`` keeps its name (not ``lab-lab-07``)."""
+    return host if host.startswith("lab-") else f"lab-{host}"
+
+
 def namespace_of(host: Host) -> str:
     """The lab's namespace on this host (``namespace`` var, default ``lab-<host>``)."""
-    return str(host.vars.get("namespace") or f"lab-{host.name}")
+    return str(host.vars.get("namespace") or default_namespace(host.name))
+
+
+def isolated(host: Host) -> bool:
+    """Per-participant isolation: on unless the inventory sets ``isolation: false``."""
+    return isolation_on(host, True)
+
+
+def participant_context(host: Host) -> str:
+    """The context name in the participant's kubeconfig: their namespace."""
+    return namespace_of(host)
 
 
 def namespace_exists(out: Output) -> bool:
@@ -68,12 +111,15 @@ class ContextProvider:
         "kube_context": "(required)",
         "kubeconfig": "$KUBECONFIG",
         "namespace": "lab-<host>",
+        "participants_dir": "runs/participants",
+        **{key: str(value) for key, value in ISOLATION_DEFAULTS.items()},
     }
     optional_binaries: tuple[str, ...] = ()
 
     def defaults(self, host: str, variables: Mapping[str, Any]) -> dict[str, Any]:
-        """On a shared cluster the lab gets its own namespace, ``lab-<host>``, never ``default``."""
-        return {"namespace": f"lab-{host}"}
+        """On a shared cluster the lab gets its own namespace, ``lab-<host>``, never ``default``,
+        and (isolation) a participant's account and quota sized for the lab."""
+        return {"namespace": default_namespace(host), **ISOLATION_DEFAULTS}
 
     def binaries(self, host: Host) -> tuple[str, ...]:
         """Only kubectl."""
@@ -95,12 +141,29 @@ class ContextProvider:
         return []
 
     def kubectl_base(self, host: Host) -> tuple[str, ...]:
-        """``kubectl --context CTX`` without a namespace (for cluster-scoped calls)."""
-        return (str(host.vars.get("kubectl_bin") or "kubectl"), "--context", context_of(host))
+        """The instructor's ``kubectl [--kubeconfig K] --context CTX`` (cluster-scoped calls)."""
+        argv = [binary_of(host, "kubectl")]
+        if host.vars.get("kubeconfig"):
+            argv += ["--kubeconfig", str(host.vars["kubeconfig"])]
+        return (*argv, "--context", context_of(host))
 
     def kubectl(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
-        """``kubectl --context CTX -n NS ARGS``."""
+        """``kubectl --context CTX -n NS ARGS``; with isolation the participant's kubeconfig."""
+        if isolated(host):
+            context_of(host)  # the instructor's context is needed all the same: say so early
+            kubeconfig = participant_kubeconfig(host)
+            context = participant_context(host)
+            base = (binary_of(host, "kubectl"), "--kubeconfig", kubeconfig, "--context", context)
+            return (*base, "-n", namespace_of(host), *args)
         return (*self.kubectl_base(host), "-n", namespace_of(host), *args)
+
+    def admin_kubectl(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
+        """The instructor's ``kubectl --context CTX -n NS ARGS``, isolation or not."""
+        return (*self.kubectl_base(host), "-n", namespace_of(host), *args)
+
+    def admin_env(self, host: Host) -> dict[str, str]:
+        """The instructor's ``kubeconfig`` (or the caller's own KUBECONFIG)."""
+        return {"KUBECONFIG": str(host.vars["kubeconfig"])} if host.vars.get("kubeconfig") else {}
 
     def minikube(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
         """There is no minikube here: the runner skips minikube steps (see ``has_minikube``)."""
@@ -109,11 +172,15 @@ class ContextProvider:
         )
 
     def env(self, host: Host) -> dict[str, str]:
-        """``KUBECONFIG`` when the host sets ``kubeconfig``."""
+        """``KUBECONFIG``: the participant's with isolation, else the host's ``kubeconfig``."""
+        if isolated(host):
+            return {"KUBECONFIG": participant_kubeconfig(host)}
         return {"KUBECONFIG": str(host.vars["kubeconfig"])} if host.vars.get("kubeconfig") else {}
 
     def cluster(self, host: Host, op: str) -> ClusterOp:
-        """start/delete create/remove the lab namespace; stop does not apply."""
+        """start/delete create/remove the lab namespace (a participant's place); no stop."""
+        if isolated(host) and op in ("start", "delete"):
+            return self.participant_op(host, op)
         namespace = namespace_of(host)
         probe = (*self.kubectl_base(host), "get", "namespace", namespace, "-o", "name")
         if op == "start":
@@ -131,6 +198,58 @@ class ContextProvider:
         if op == "status":
             return ClusterOp("status", probe, namespace_exists, probe)
         raise unknown_op(host, op)
+
+    def participant_op(self, host: Host, op: str) -> ClusterOp:
+        """Apply (start) or delete the participant's objects from ``templates/workshop/``."""
+        admin = self.kubectl_base(host)
+        env = self.admin_env(host)  # never the participant's KUBECONFIG
+        if op == "start":
+            return ClusterOp(
+                "start",
+                run=(*admin, "apply", "-f", "-"),
+                manifests=WORKSHOP_TEMPLATES,
+                changed_when=lambda out: applied_changes(out.stdout),
+                credentials=self.credentials(host),
+                env=env,
+            )
+        reason = self.delete_skip_reason(host, namespace_of(host))
+        if reason:
+            return ClusterOp("delete", skip_reason=reason)
+        return ClusterOp(
+            "delete",
+            run=(*admin, "delete", "-f", "-", "--ignore-not-found", "--wait=true"),
+            manifests=WORKSHOP_TEMPLATES,
+            changed_when=lambda out: deleted_something(out.stdout),
+            removes=(participant_kubeconfig(host),),
+            env=env,
+            timeout=300.0,
+        )
+
+    def credentials(self, host: Host) -> Credentials:
+        """The participant's kubeconfig: a token of their ServiceAccount and the cluster's CA."""
+        admin = self.kubectl_base(host)
+        namespace = namespace_of(host)
+        account = str(host.vars.get("participant_account") or "student")
+        duration = str(host.vars.get("token_duration") or "8h")
+        try:
+            seconds = parse_duration(duration)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"host {host.name}: {exc.message}", location=host.source, hint=exc.hint
+            ) from exc
+        token = (*admin, "-n", namespace, "create", "token", account, f"--duration={duration}")
+        jsonpath = "jsonpath={.clusters[0].cluster}"
+        cluster = (*admin, "config", "view", "--minify", "--flatten", "--raw", "-o", jsonpath)
+        return Credentials(
+            path=participant_kubeconfig(host),
+            token=token,
+            cluster=cluster,
+            context=participant_context(host),
+            user=f"system:serviceaccount:{namespace}:{account}",
+            namespace=namespace,
+            account=account,
+            duration=seconds,
+        )
 
     def delete_skip_reason(self, host: Host, namespace: str) -> Text | None:
         """Why ``delete`` must not remove the namespace, or None."""

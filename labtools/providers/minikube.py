@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -11,11 +12,25 @@ from labtools.core.messages import msg
 from labtools.core.model import Command, Host
 from labtools.core.results import Output
 from labtools.providers import minikube_checks as checks
-from labtools.providers.base import ClusterOp, FactCommand, Facts, PreflightProblem, binary_of
+from labtools.providers.base import (
+    ClusterOp,
+    FactCommand,
+    Facts,
+    PreflightProblem,
+    binary_of,
+    isolation_on,
+    participant_kubeconfig,
+)
 
 START_TIMEOUT = 900.0
 WAIT_COMPONENTS = "apiserver,system_pods,default_sa,node_ready"
 EXIT_PROFILE_NOT_FOUND = 85  # minikube's GUEST_NOT_FOUND
+# minikube's machines lock (pkg/minikube/machine/start.go, acquireMachinesLock) is per machine
+# for the container drivers ("With KIC, it's safe to provision multiple hosts simultaneously")
+# but per DRIVER for VM drivers, held while the VM is created (about a minute), timing out after
+# 13 minutes: more VM starts at once only queue on the lock, and the 14th waits too long.
+KIC_DRIVERS = frozenset({"docker", "podman"})
+VM_START_FORKS = 2  # one VM being created while the previous one boots Kubernetes
 # The inventory var -> the `minikube start` flag it sets; only vars the inventory sets are passed.
 START_FLAGS: tuple[tuple[str, str], ...] = (
     ("driver", "--driver"),
@@ -183,8 +198,30 @@ class MinikubeProvider:
         return checks.check_driver(host, facts) + checks.check_resources(host, facts)
 
     def preflight_together(self, hosts: Sequence[Host], facts: Facts) -> list[PreflightProblem]:
-        """minikube clusters on one machine share its memory: their sum must fit too."""
-        return checks.check_total_memory(hosts, facts.mem_available_mb)
+        """minikube clusters on one machine share its memory, cores and disk: N x each must fit."""
+        return (
+            checks.check_total_memory(hosts, facts.mem_available_mb)
+            + checks.check_total_cpus(hosts, facts.cpu_count)
+            + checks.check_total_disk(hosts, facts.disk_free_mb)
+        )
+
+    def start_forks(self, host: Host) -> int:
+        """How many ``minikube start`` run at once: var ``start_forks``, else by driver.
+
+        A container driver's start (kubeadm init in the node container) keeps about two cores
+        busy for most of a minute, so half the machine's cores; a VM driver's starts queue on
+        minikube's machines lock, so two (see VM_START_FORKS).
+        """
+        if host.vars.get("start_forks"):
+            return max(1, int(host.vars["start_forks"]))
+        driver = host.vars.get("driver")
+        if driver is not None and str(driver) not in KIC_DRIVERS:
+            return VM_START_FORKS
+        return max(1, (os.cpu_count() or 2) // 2)
+
+    def own_kubeconfig(self, host: Host) -> str | None:
+        """With ``isolation`` (a workshop machine), the host's own KUBECONFIG file."""
+        return participant_kubeconfig(host) if isolation_on(host, False) else None
 
     def minikube_base(self, host: Host) -> tuple[str, ...]:
         """The argv that runs minikube (the ``minikube_bin`` var, default ``minikube``)."""
@@ -203,6 +240,14 @@ class MinikubeProvider:
             argv += ["-n", namespace]
         return (*argv, *args)
 
+    def admin_kubectl(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
+        """The same as ``kubectl``: the profile's user owns its cluster."""
+        return self.kubectl(host, args)
+
+    def admin_env(self, host: Host) -> dict[str, str]:
+        """The host's own environment."""
+        return dict(self.env(host))
+
     def minikube(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
         """``minikube ARGS -p PROFILE`` (``-p`` stays before ``--`` of ``minikube kubectl --``)."""
         return (*self.minikube_base(host), *insert_before_dashdash(args, ("-p", profile_of(host))))
@@ -210,8 +255,9 @@ class MinikubeProvider:
     def env(self, host: Host) -> dict[str, str]:
         """``MINIKUBE_IN_STYLE=false`` (plain output), ``KUBECONFIG`` when the host sets one."""
         env = {"MINIKUBE_IN_STYLE": "false"}
-        if host.vars.get("kubeconfig"):
-            env["KUBECONFIG"] = str(host.vars["kubeconfig"])
+        own = self.own_kubeconfig(host)
+        if own or host.vars.get("kubeconfig"):
+            env["KUBECONFIG"] = own or str(host.vars["kubeconfig"])
         return env
 
     def start_args(self, host: Host) -> tuple[str, ...]:
@@ -234,7 +280,13 @@ class MinikubeProvider:
             timeout = float(host.vars.get("start_timeout") or START_TIMEOUT)
             run = self.minikube(host, self.start_args(host))
             return ClusterOp(
-                "start", status, start_is_done, run, progress="minikube-json", timeout=timeout
+                "start",
+                status,
+                start_is_done,
+                run,
+                progress="minikube-json",
+                timeout=timeout,
+                parallel=self.start_forks(host),
             )
         if op == "stop":
             return ClusterOp("stop", status, stop_is_done, self.minikube(host, ("stop",)))
@@ -248,7 +300,9 @@ class MinikubeProvider:
                 return ClusterOp("delete", skip_reason=reason)
             probe = (*self.minikube_base(host), "profile", "list", "-o", "json")
             run = self.minikube(host, ("delete",))
-            return ClusterOp("delete", probe, absent_from(profile_of(host)), run)
+            own = self.own_kubeconfig(host)
+            removes = (own,) if own else ()
+            return ClusterOp("delete", probe, absent_from(profile_of(host)), run, removes=removes)
         if op == "status":
             # ok when running; otherwise the same command runs and its non-zero exit fails the step
             return ClusterOp("status", status, start_is_done, status)

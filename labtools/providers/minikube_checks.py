@@ -185,3 +185,39 @@ def check_total_memory(hosts: Sequence[Host], available: int | None) -> list[Pre
     )
     hint = msg("run fewer hosts at once (--limit) or lower `memory`")
     return [PreflightProblem(", ".join(sized), "memory", message, hint)]
+
+
+CPU_OVERCOMMIT = 2  # container drivers cap a node's CPUs with a CFS quota: cores are shared
+
+
+def check_total_cpus(hosts: Sequence[Host], cpu_count: int | None) -> list[PreflightProblem]:
+    """The CPUs N clusters ask for, against the cores times ``cpu_overcommit`` (default 2)."""
+    asked = {h.name: cpus_of(h) for h in hosts}
+    sized = {name: n for name, n in asked.items() if n}
+    if len(sized) < 2 or cpu_count is None:
+        return []
+    factor = float(hosts[0].vars.get("cpu_overcommit") or CPU_OVERCOMMIT)
+    total = sum(sized.values())
+    if total <= cpu_count * factor:
+        return []
+    message = (
+        f"{len(sized)} minikube hosts together ask {total} CPUs; this machine has {cpu_count} "
+        f"cores (x{factor:g} overcommit)"
+    )
+    hint = "lower `cpus`, run fewer hosts at once (--limit), or raise `cpu_overcommit`"
+    return [PreflightProblem(", ".join(sized), "cpus", message, hint)]
+
+
+def check_total_disk(hosts: Sequence[Host], free_mb: int | None) -> list[PreflightProblem]:
+    """The disk N clusters may fill: ``disk_size`` where the inventory sets it (VM disks grow to
+    it; minikube's default is not counted, a container driver does not allocate it)."""
+    asked = {h.name: size_mb(h.vars["disk_size"]) for h in hosts if h.vars.get("disk_size")}
+    sized = {name: mb for name, mb in asked.items() if mb}
+    total = sum(sized.values())
+    if len(sized) < 2 or free_mb is None or total <= free_mb:
+        return []
+    message = (
+        f"{len(sized)} minikube hosts together ask {total} MB of disk but {free_mb} MB is free"
+    )
+    hint = "lower `disk_size`, free some disk or run fewer hosts at once (--limit)"
+    return [PreflightProblem(", ".join(sized), "disk", message, hint)]

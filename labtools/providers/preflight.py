@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 
 from labtools.core.errors import PreflightError
-from labtools.core.messages import joined, msg, msgn
+from labtools.core.messages import english, msg
 from labtools.core.model import Host
 from labtools.core.results import Output
 from labtools.providers.base import (
@@ -156,17 +157,92 @@ def missing_binary(host: Host, tool: str, binary: str) -> PreflightProblem:
 
 
 def preflight_error(problems: Sequence[PreflightProblem]) -> PreflightError:
-    """All problems in one paragraph."""
-    body = joined([msg("{problem}.", problem=p.text()) for p in problems], " ")
-    return PreflightError(
-        msgn(
-            "preflight found {n} problem: {problems}",
-            "preflight found {n} problems: {problems}",
-            len(problems),
-            problems=body,
-        ),
-        hint=msg("fix these, then run again"),
-    )
+    """All problems in one message: one line per problem, identical ones across hosts grouped."""
+    groups = group_problems(problems)
+    count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")
+    if len(groups) == 1 and len(problems) == 1:
+        only = english(problems[0].text())
+        return PreflightError(f"preflight found 1 problem: {only}", hint=FIX)
+    lines = [f"preflight found {count}:", *(f"  - {line}" for line in groups)]
+    return PreflightError("\n".join(lines), hint=FIX)
+
+
+FIX = "fix these, then run again"
+_THEM = "\0"
+
+
+def _where_pattern(host: str) -> re.Pattern[str]:
+    """``host NAME`` with its optional ``(file:line)``, as ``where()`` writes it."""
+    return re.compile(rf"host {re.escape(host)}(?: \(([^()]*)\))?")
+
+
+def group_problems(problems: Sequence[PreflightProblem]) -> list[str]:
+    """One text per distinct problem; hosts with the same problem share it (``31 hosts: ...``)."""
+    groups: dict[tuple[str, str], tuple[list[str], set[str]]] = {}
+    for problem in problems:
+        hosts = [name.strip() for name in problem.host.split(",") if name.strip()]
+        text = english(problem.text())
+        places: set[str] = set()
+        for host in hosts:
+            pattern = _where_pattern(host)
+            places.update(m.group(1) for m in pattern.finditer(text) if m.group(1))
+            text = pattern.sub(_THEM, text)
+        names, where_set = groups.setdefault((problem.what, text), ([], set()))
+        names.extend(h for h in hosts if h not in names)
+        where_set.update(places)
+    lines = []
+    for (_what, text), (names, places) in groups.items():
+        if len(names) <= 1:
+            single = f"host {names[0]}" if names else "a host"
+            if places:
+                single += f" ({', '.join(sorted(places))})"
+            lines.append(text.replace(_THEM, single))
+            continue
+        if _THEM not in text:  # a problem of the hosts together names them itself
+            lines.append(f"{text} ({compress_hosts(names)})")
+            continue
+        at = f"; {', '.join(sorted(places))}" if places else ""
+        lines.append(
+            f"{len(names)} hosts ({compress_hosts(names)}{at}): " + text.replace(_THEM, "them")
+        )
+    return lines
+
+
+def compress_hosts(names: Sequence[str]) -> str:
+    """``lab-01, lab-02, lab-03, team-a`` -> ``lab-[01:03], team-a`` (the inventory's ranges)."""
+    out: list[str] = []
+    run: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        if len(run) >= 3:
+            out.append(f"{run[0][0]}[{run[0][1]}:{run[-1][1]}]")
+        else:
+            out.extend(prefix + suffix for prefix, suffix in run)
+        run.clear()
+
+    for name in names:
+        match = re.fullmatch(r"(.*?)(\d+|[a-z])", name)
+        part = (match.group(1), match.group(2)) if match else (name, "")
+        if run and match and _follows(run[-1], part):
+            run.append(part)
+            continue
+        flush()
+        if match:
+            run.append(part)
+        else:
+            out.append(name)
+    flush()
+    return ", ".join(out)
+
+
+def _follows(last: tuple[str, str], part: tuple[str, str]) -> bool:
+    """``lab-02`` follows ``lab-01`` (same prefix and width); ``team-b`` follows ``team-a``."""
+    (prefix, suffix), (new_prefix, new_suffix) = last, part
+    if prefix != new_prefix or not suffix or len(suffix) != len(new_suffix):
+        return False
+    if suffix.isdigit() and new_suffix.isdigit():
+        return int(new_suffix) == int(suffix) + 1
+    return suffix.isalpha() and new_suffix.isalpha() and ord(new_suffix) == ord(suffix) + 1
 
 
 def cached(run: Run) -> Run:

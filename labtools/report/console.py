@@ -11,6 +11,7 @@ from typing import IO, Any
 from labtools.core.i18n import SOURCE_LANGUAGE, Translator, translator
 from labtools.core.messages import Text, msg
 from labtools.core.results import (
+    Artifact,
     Event,
     HostRecap,
     Notice,
@@ -128,6 +129,9 @@ class ConsoleReporter:
         self.interactive: set[tuple[str, str]] = set()
         self.results: list[StepResult] = []
         self.recaps: Mapping[str, HostRecap] = {}
+        self.artifacts: list[Artifact] = []
+        self.hosts: tuple[str, ...] = ()
+        self.run_dir = ""
         self._status: Any = None
         self._progress: Any = None
         self._progress_task: Any = None
@@ -193,10 +197,14 @@ class ConsoleReporter:
             case Notice():
                 warning = self.tr.gettext("WARNING: {message}", message=self._text(event.message))
                 self._prose(warning, "", style="yellow")
+            case Artifact():
+                self.artifacts.append(event)
             case RunEnded():
                 self._run_ended(event)
 
     def _run_started(self, event: RunStarted) -> None:
+        self.hosts = event.hosts
+        self.run_dir = event.run_dir
         for banner in event.banners:
             self.banner(banner)
         line = self.tr.gettext(
@@ -369,6 +377,8 @@ class ConsoleReporter:
         self.recaps = event.recaps
         self._print_recap()
         self._print_slowest()
+        self._print_artifacts()
+        self._print_outcome(event)
         if event.interrupted:
             text = self.tr.gettext("INTERRUPTED: every process the run started was stopped")
             self._print(text, style="bold red")
@@ -419,6 +429,33 @@ class ConsoleReporter:
                 slowest = self.tr.gettext("slowest of {n} hosts", n=len(durations))
                 hosts = f"  ({slowest})"
             self._print(f"  {format_duration(max(durations)):>8}  {phase}: {step}{hosts}")
+
+    def _print_artifacts(self) -> None:
+        """Where the files made for people are: kubeconfigs (one line per folder), diagnostics."""
+        folders: dict[str, int] = {}
+        for artifact in self.artifacts:
+            if artifact.what == "kubeconfig":
+                folder = os.path.dirname(artifact.path)
+                folders[folder] = folders.get(folder, 0) + 1
+        for folder, count in folders.items():
+            linked = os.path.join(self.run_dir, "participants")
+            if self.run_dir and os.path.realpath(linked) == os.path.realpath(folder):
+                folder = linked  # runs/<run>/participants -> runs/participants
+            self._print(f"participant kubeconfigs (mode 0600, {count} written): {folder}/")
+        for artifact in self.artifacts:
+            if artifact.what == "diagnostics":
+                note = f" ({artifact.note})" if artifact.note else ""
+                self._print(
+                    f"diagnostics of {artifact.host}{note}: {artifact.path}", style="yellow"
+                )
+
+    def _print_outcome(self, event: RunEnded) -> None:
+        """The recap's last line: ``28/30 ready; lab-07 failed at '...' (ImagePullBackOff)``."""
+        from labtools.report.outcome import outcome_line
+
+        hosts = self.hosts or tuple(event.recaps)
+        style = "bold red" if event.failures else "bold green"
+        self._print(outcome_line(hosts, event.failures), style=style)
 
     def close(self) -> None:
         """Stop live displays."""

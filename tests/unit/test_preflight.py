@@ -174,7 +174,7 @@ def real_run(path: Path) -> Any:
     return run
 
 
-def test_run_preflight_reports_every_problem_in_one_paragraph(tmp_path: Path) -> None:
+def test_run_preflight_reports_every_problem_in_one_message(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     write_tool(bin_dir, "kubectl", '{"clientVersion":{"gitVersion":"v1.32.4"}}')
@@ -187,8 +187,14 @@ def test_run_preflight_reports_every_problem_in_one_paragraph(tmp_path: Path) ->
     with pytest.raises(PreflightError) as caught:
         run_preflight(hosts, providers, which=which, run=real_run(bin_dir), meminfo=str(meminfo))
     text = caught.value.message
-    assert "\n" not in text
-    assert "minikube not found on PATH (needed by host lab-01 (inventory.yml:12))" in text
+    lines = text.splitlines()
+    assert lines[0] == "preflight found 6 problems:"
+    # one line per distinct problem: the two hosts without minikube share one
+    assert len(lines) == 6
+    assert (
+        "  - 2 hosts (lab-01, lab-02; inventory.yml:12): minikube: minikube not found on PATH "
+        "(needed by them)"
+    ) in text
     assert "`docker info` failed" in text
     assert "inventory asks 8192 MB for host lab-01" in text
     assert "2 minikube hosts together ask 10192 MB but 3900 MB is available" in text

@@ -253,17 +253,15 @@ def test_parse_profiles() -> None:
     assert profile_names('{"error":"x"}') == []
 
 
-CTX = {"kube_context": "kind-dev", "kubeconfig": "/home/u/my kube/config"}
+CTX = {"kube_context": "kind-dev", "kubeconfig": "/home/u/my kube/config", "isolation": False}
+ADMIN = ("kubectl", "--kubeconfig", "/home/u/my kube/config", "--context", "kind-dev")
 
 
 @pytest.mark.parametrize(
     ("vars", "expected"),
     [
-        (CTX, ("kubectl", "--context", "kind-dev", "-n", "lab-basics", "get", "pods")),
-        (
-            {**CTX, "namespace": "default"},
-            ("kubectl", "--context", "kind-dev", "-n", "default", "get", "pods"),
-        ),
+        (CTX, (*ADMIN, "-n", "lab-basics", "get", "pods")),
+        ({**CTX, "namespace": "default"}, (*ADMIN, "-n", "default", "get", "pods")),
     ],
 )
 def test_context_kubectl_argv(vars: dict[str, Any], expected: tuple[str, ...]) -> None:
@@ -288,17 +286,8 @@ def test_context_has_no_minikube() -> None:
 
 def test_context_start_creates_the_lab_namespace() -> None:
     op = get_provider("context").cluster(host(provider="context", **CTX), "start")
-    assert op.probe == (
-        "kubectl",
-        "--context",
-        "kind-dev",
-        "get",
-        "namespace",
-        "lab-basics",
-        "-o",
-        "name",
-    )
-    assert op.run == ("kubectl", "--context", "kind-dev", "create", "namespace", "lab-basics")
+    assert op.probe == (*ADMIN, "get", "namespace", "lab-basics", "-o", "name")
+    assert op.run == (*ADMIN, "create", "namespace", "lab-basics")
     assert op.is_done is not None
     assert op.is_done(Output(0, "namespace/lab-basics\n", ""))
     assert not op.is_done(Output(1, "", 'Error from server (NotFound): namespaces "x" not found'))
@@ -306,15 +295,7 @@ def test_context_start_creates_the_lab_namespace() -> None:
 
 def test_context_delete_removes_the_lab_namespace() -> None:
     op = get_provider("context").cluster(host(provider="context", **CTX), "delete")
-    assert op.run == (
-        "kubectl",
-        "--context",
-        "kind-dev",
-        "delete",
-        "namespace",
-        "lab-basics",
-        "--wait=true",
-    )
+    assert op.run == (*ADMIN, "delete", "namespace", "lab-basics", "--wait=true")
     assert op.is_done is not None
     not_found = 'Error from server (NotFound): namespaces "lab-basics" not found\n'
     assert op.is_done(Output(1, "", not_found))

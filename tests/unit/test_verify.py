@@ -199,7 +199,7 @@ def fake_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         inventory.write_text(
             "all:\n  hosts:\n    fakehost:\n      provider: context\n"
             f"      kube_context: {cluster.context}\n      kubeconfig: {cluster.kubeconfig}\n"
-            "      namespace: default\n"
+            "      namespace: default\n      isolation: false\n"
         )
         yield {"root": root, "env": env, "ctx": ctx, "inventory": inventory}
     finally:
@@ -339,8 +339,8 @@ USER_TESTS = """
 def test_hosts(lab_hosts, lab_host, kubectl, lab_vars, lab_proxy_url, lab_namespace):
     assert lab_proxy_url == "http://127.0.0.1:8001"
     assert [h.name for h in lab_hosts] == ["lab-01", "lab-02"]
-    assert kubectl == ("kubectl", "--context", "kind-dev", "-n", "lab-" + lab_host.name)
-    assert lab_namespace == "lab-" + lab_host.name  # the context provider's default
+    assert kubectl == ("kubectl", "--context", "kind-dev", "-n", lab_host.name)
+    assert lab_namespace == lab_host.name  # the context provider's default (lab-01 stays lab-01)
     assert lab_vars["replicas"] == 2  # --lab-set, as lab.up --set
     assert lab_vars["inventory_hostname"] == lab_host.name
 """
@@ -363,7 +363,7 @@ def run_pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_plugin_in_a_users_own_ci(tmp_path: Path) -> None:
     (tmp_path / "inventory.yml").write_text(
-        "all:\n  vars:\n    provider: context\n    kube_context: kind-dev\n"
+        "all:\n  vars:\n    provider: context\n    kube_context: kind-dev\n    isolation: false\n"
         "  hosts:\n    lab-[01:03]:\n"
     )
     (tmp_path / "test_mine.py").write_text(USER_TESTS)

@@ -104,10 +104,18 @@ def denied_message(image: str) -> str:
     )
 
 
-def pull_error(ctl: Controllers, image: str) -> str | None:
-    """The error of pulling ``image`` now (one use of a matching fault), or None if it pulls."""
+def pull_error(ctl: Controllers, image: str, pod: Obj | None = None) -> str | None:
+    """The error of pulling ``image`` now (one use of a matching fault), or None if it pulls.
+
+    A fault narrowed by ``pod``/``namespace`` globs fails only the pulls of matching pods (one
+    workshop participant's, a test's own namespace)."""
+    meta = (pod or {}).get("metadata", {})
     for fault in ctl.faults.pod_faults("image-pull"):
-        if fnmatch.fnmatchcase(image, fault.spec.get("image", "*")):
+        if not fnmatch.fnmatchcase(image, fault.spec.get("image", "*")):
+            continue
+        if fnmatch.fnmatchcase(
+            str(meta.get("name", "")), fault.spec.get("pod", "*")
+        ) and fnmatch.fnmatchcase(str(meta.get("namespace", "")), fault.spec.get("namespace", "*")):
             ctl.faults.use(fault)
             if fault.spec.get("message"):
                 return str(fault.spec["message"])
@@ -153,7 +161,7 @@ class ImageManager:
             return self._failed(pod, fp, "ImagePullBackOff", msg)
         if key in ctl.image_backoff.entries:  # a retry: the kubelet says it pulls again
             ctl.event(pod, "Normal", "Pulling", f'Pulling image "{image}"', "kubelet", fp)
-        error = pull_error(ctl, image)
+        error = pull_error(ctl, image, pod)
         if error is None:
             self.errors.pop(key, None)
             return None

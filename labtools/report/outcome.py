@@ -1,0 +1,30 @@
+"""The one line that ends a recap: how many hosts are ready, and why each dropped host failed.
+
+``28/30 ready; lab-07 failed at 'wait for the deployment' (ImagePullBackOff); lab-19 ...``.
+Hosts that failed at the same step for the same reason share one entry, so 30 participants with
+one broken image make one short line, not thirty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from labtools.core.results import HostFailure
+
+MAX_GROUPS = 6  # past this, "and N more": the recap table above has every host
+
+
+def outcome_line(hosts: Sequence[str], failures: Sequence[HostFailure]) -> str:
+    """``N/M ready`` then each (step, reason) group of failed hosts."""
+    failed = {failure.host for failure in failures}
+    ready = sum(1 for host in hosts if host not in failed)
+    groups: dict[tuple[str, str], list[str]] = {}
+    for failure in failures:
+        groups.setdefault((failure.step, failure.reason), []).append(failure.host)
+    parts = [f"{ready}/{len(hosts)} ready"]
+    for (step, reason), names in list(groups.items())[:MAX_GROUPS]:
+        parts.append(f"{', '.join(names)} failed at '{step}' ({reason})")
+    hidden = sum(len(names) for names in list(groups.values())[MAX_GROUPS:])
+    if hidden:
+        parts.append(f"and {hidden} more host(s) failed")
+    return "; ".join(parts)
