@@ -226,8 +226,11 @@ def reset(
     from labtools import app
     from labtools.core.options import parse_phases
 
-    phases = parse_phases(phase or "setup,deploy,explore,verify")
-    _guard(c, debug, lambda: app.reset_lab(ROOT, phases, _options(c, flags)), lang)
+    def run() -> Any:
+        phases = parse_phases(phase or "setup,deploy,explore,verify")
+        return app.reset_lab(ROOT, phases, _options(c, flags))
+
+    _guard(c, debug, run, lang)
 
 
 @lab_task(
@@ -235,6 +238,7 @@ def reset(
     "lab",
     "inventory",
     "set_",
+    "lang",
     "debug",
     doc="Prepare: before the workshop, cache (minikube: start --download-only, cache add) or "
     "test-pull (shared cluster: a pod per image) every image the lab names.",
@@ -245,12 +249,13 @@ def prepare(
     lab: str | None = None,
     inventory: str | None = None,
     set_: list[str] | None = None,
+    lang: str | None = None,
     debug: bool = False,
 ) -> None:
     flags = {key: value for key, value in locals().items() if key in RUN_FLAGS}
     from labtools import app
 
-    _guard(c, debug, lambda: app.prepare_lab(ROOT, _options(c, flags)))
+    _guard(c, debug, lambda: app.prepare_lab(ROOT, _options(c, flags)), lang)
 
 
 @lab_task(
@@ -260,6 +265,7 @@ def prepare(
     "set_",
     "with_token",
     "format",
+    "lang",
     "debug",
     doc="Cards: one access card per participant (printable HTML, 8 per A4 page, and Markdown) "
     "from templates/cards/, into runs/<time>-<lab>-cards/.",
@@ -272,18 +278,18 @@ def cards(
     set_: list[str] | None = None,
     with_token: bool = False,
     format: str | None = None,
+    lang: str | None = None,
     debug: bool = False,
 ) -> None:
     flags = {key: value for key, value in locals().items() if key in RUN_FLAGS}
     from labtools import app
     from labtools.core.options import parse_formats
 
-    formats = parse_formats(format)
-    _guard(
-        c,
-        debug,
-        lambda: app.make_cards(ROOT, _options(c, flags), with_token=with_token, formats=formats),
-    )
+    def run() -> Any:
+        formats = parse_formats(format)
+        return app.make_cards(ROOT, _options(c, flags), with_token=with_token, formats=formats)
+
+    _guard(c, debug, run, lang)
 
 
 @lab_task(

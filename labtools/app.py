@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labtools.core.errors import ConfigError, Interrupted, LabError, RunFailed, file_and_line
-from labtools.core.messages import Text, msg, msgn
+from labtools.core.messages import Text, joined, msg, msgn
 from labtools.core.model import PHASES, Host, HostPlan, Inventory, Lab, Plan
 from labtools.core.options import RunOptions
 from labtools.core.redact import Redactor
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from labtools.core.i18n import Translator
     from labtools.core.preview import PlannedStep
     from labtools.core.project import Project
+    from labtools.effects.prepare import Outcome
     from labtools.effects.runner import FailureHook
     from labtools.providers.base import Provider
     from labtools.report import Reporter
@@ -234,8 +235,8 @@ def last_journal(runs: Path, lab: str) -> Path:
         if '"kind": "step_end"' in path.read_text(encoding="utf-8", errors="replace"):
             return path
     raise OptionError(
-        f"--resume: no earlier run of lab {lab} in {runs}",
-        hint="run the lab once (invoke lab.up); --resume then redoes what failed",
+        msg("--resume: no earlier run of lab {lab} in {runs}", lab=lab, runs=runs),
+        hint=msg("run the lab once (invoke lab.up); --resume then redoes what failed"),
     )
 
 
@@ -287,7 +288,7 @@ def run_lab(root: Path, phases: Sequence[str], options: RunOptions) -> RunSummar
     """
     loaded = load(root, options, phases)
     if options.resume and not loaded.plan.hosts:
-        print("nothing to resume: every host finished the last run of this lab")
+        _say(options.lang, msg("nothing to resume: every host finished the last run of this lab"))
         return None
     if options.list_tasks or options.list_tags:
         from labtools.report.listing import print_tasks
@@ -358,8 +359,7 @@ def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSumma
         raise RunFailed(
             outcome_line(hosts, list(summary.failures.values())),
             hint=msg(
-                "the recap above has the details; the report is {report}; "
-                "`--resume` redoes what failed",
+                "the recap above has the details; the report is {report}",
                 report=report.path or run_dir / "journal.jsonl",
             ),
         )
@@ -421,8 +421,10 @@ def reset_lab(root: Path, phases: Sequence[str], options: RunOptions) -> RunSumm
 
     if not options.limit or not options.limit.strip():
         raise OptionError(
-            "lab.reset needs --limit: it tears down and re-provisions the hosts it is given",
-            hint="name the participants: invoke lab.reset --limit lab-07 (every host: --limit all)",
+            msg("lab.reset needs --limit: it tears down and re-provisions the hosts it is given"),
+            hint=msg(
+                "name the participants: invoke lab.reset --limit lab-07 (every host: --limit all)"
+            ),
         )
     again = tuple(phase for phase in phases if phase != "teardown")
     return run_lab(root, ("teardown", *again), options)
@@ -700,12 +702,21 @@ def make_cards(
     _link_participants(loaded, run_dir)
     chosen = tuple(formats) or tuple(FORMATS)
     written = write_cards(
-        cards, loaded.project.lab, loaded.project.templates_dir, run_dir, chosen, secret=with_token
+        cards,
+        loaded.project.lab,
+        loaded.project.templates_dir,
+        run_dir,
+        chosen,
+        secret=with_token,
+        lang=options.lang,
     )
     for path in written:
-        print(f"{len(cards)} cards: {path}")
+        _say(options.lang, msgn("{n} card: {path}", "{n} cards: {path}", len(cards), path=path))
     if with_token:
-        print("these cards hold the participants' tokens: hand them out, then delete them")
+        _say(
+            options.lang,
+            msg("these cards hold the participants' tokens: hand them out, then delete them"),
+        )
     return written
 
 
@@ -726,7 +737,7 @@ def _card(
     else:
         path = str(host.vars.get("kubeconfig") or os.environ.get("KUBECONFIG") or "~/.kube/config")
     shown = os.path.relpath(path, root) if path.startswith(str(root) + os.sep) else path
-    expires, token = _access(path, host, shared and isolation_on(host, True), with_token)
+    expires, lasts, token = _access(path, host, shared and isolation_on(host, True), with_token)
     return functools.partial(
         Card,
         host=host.name,
@@ -738,26 +749,27 @@ def _card(
         kubeconfig=shown,
         kubeconfig_name=os.path.basename(path) if shared else path,
         expires=expires,
+        lasts=lasts,
         token=token,
     )
 
 
-def _access(path: str, host: Host, tokens: bool, with_token: bool) -> tuple[str, str]:
-    """(when the participant's token expires, the token when asked for) from their kubeconfig."""
+def _access(path: str, host: Host, tokens: bool, with_token: bool) -> tuple[str, str, str]:
+    """(when the participant's token expires, how long it will last when it is not issued yet,
+    the token when asked for) from their kubeconfig."""
     import time
 
     from labtools.core.kubeconfig import kubeconfig_token, token_expiry
 
     if not tokens:
-        return "", ""
+        return "", "", ""
     try:
         token = kubeconfig_token(Path(path).read_text(encoding="utf-8")) or ""
     except OSError:
-        duration = host.vars.get("token_duration") or "8h"
-        return f"{duration} after `invoke lab.setup` issues it", ""
+        return "", str(host.vars.get("token_duration") or "8h"), ""
     expiry = token_expiry(token)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expiry)) if expiry else ""
-    return when, token if with_token else ""
+    return when, "", token if with_token else ""
 
 
 def lab_images(loaded: Loaded) -> list[str]:
@@ -802,7 +814,8 @@ def prepare_lab(root: Path, options: RunOptions) -> None:
     )
     loaded = load(root, everything, PHASES[:4])
     images = lab_images(loaded)
-    print(f"images the lab names ({len(images)}): {', '.join(images) or 'none'}")
+    listing = ", ".join(images) or msg("none")
+    _say(options.lang, msg("images the lab names ({n}): {images}", n=len(images), images=listing))
     outcomes = []
     groups: dict[tuple[str, str], list[Host]] = {}
     for host_plan in loaded.plan.hosts:
@@ -813,22 +826,43 @@ def prepare_lab(root: Path, options: RunOptions) -> None:
     for (name, where), hosts in groups.items():
         provider = loaded.providers[hosts[0].name]
         if name == "context":
-            print(f"shared cluster {where}: one pod per image")
+            _say(options.lang, msg("shared cluster {context}: one pod per image", context=where))
             outcomes += prepare.pull_check(hosts[0], provider, images, process.run)
         else:
             home = Path(provider.env(hosts[0]).get("MINIKUBE_HOME") or Path.home() / ".minikube")
             before = prepare.folder_mb(home / "cache")
             outcomes += prepare.cache_minikube(hosts, provider, images, process.run)
             after = prepare.folder_mb(home / "cache")
-            print(f"minikube cache {home / 'cache'}: {after:.1f} MB ({after - before:+.1f} MB)")
+            size, change = format(after, ".1f"), format(after - before, "+.1f")
+            cached = msg(
+                "minikube cache {folder}: {size} MB ({change} MB)",
+                folder=home / "cache",
+                size=size,
+                change=change,
+            )
+            _say(options.lang, cached)
     for outcome in outcomes:
-        print(
-            f"{'ok    ' if outcome.ok else 'FAILED'} {outcome.what}: {outcome.detail}".rstrip(": ")
-        )
+        _say(options.lang, _outcome_line(outcome))
     failed = [o for o in outcomes if not o.ok]
     if failed:
+        each = [msg("{what} ({detail})", what=o.what, detail=o.detail) for o in failed]
         raise RunFailed(
-            f"lab.prepare: {len(failed)} of {len(outcomes)} failed: "
-            + "; ".join(f"{o.what} ({o.detail})" for o in failed),
-            hint="fix the image names or the registry access, then run lab.prepare again",
+            msg(
+                "lab.prepare: {n} of {total} failed: {failures}",
+                n=len(failed),
+                total=len(outcomes),
+                failures=joined(each, msg("; ")),
+            ),
+            hint=msg("fix the image names or the registry access, then run lab.prepare again"),
         )
+
+
+def _outcome_line(outcome: Outcome) -> Text:
+    """``ok     pull IMAGE: pulled in 1.2s`` / ``FAILED pull IMAGE: ErrImagePull: ...``."""
+    if outcome.ok:
+        if outcome.detail:
+            return msg("ok     {what}: {detail}", what=outcome.what, detail=outcome.detail)
+        return msg("ok     {what}", what=outcome.what)
+    if outcome.detail:
+        return msg("FAILED {what}: {detail}", what=outcome.what, detail=outcome.detail)
+    return msg("FAILED {what}", what=outcome.what)

@@ -33,10 +33,16 @@ class Card:
     kubeconfig: str  # the file the participant uses (relative to the project when inside it)
     kubeconfig_name: str  # what they export: the file's name (shared) or its path (this machine)
     commands: tuple[str, ...]
-    expires: str = ""  # "2026-12-01 18:00 UTC", "" when access does not expire
+    expires: str = ""  # "2026-12-01 18:00 UTC", "" when access does not expire (or not yet)
+    lasts: str = ""  # the token's duration ("8h") while it is not issued yet
     url: str = ""
     qr_svg: str = ""
     token: str = ""  # only when the instructor asked for it (--with-token)
+
+    @property
+    def export(self) -> str:
+        """The line that points kubectl at their file, quoted for a shell."""
+        return shlex.join(["export", f"KUBECONFIG={self.kubeconfig_name}"])
 
 
 def participant_command(step: Step, variables: Mapping[str, Any], host_plan: HostPlan) -> str:

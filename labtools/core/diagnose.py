@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from labtools.core.messages import Msg, Text, msg
 from labtools.core.results import StepResult
 
 # Waiting reasons of the kubelet (pkg/kubelet/images/types.go, kuberuntime) that explain a failure.
@@ -26,6 +27,7 @@ WAITING_REASONS = (
     "CreateContainerError",
     "RunContainerError",
 )
+MAX_REASON = 120  # characters of a failure's reason in the summary line
 LOG_TAIL = 200  # lines of each failing container's log
 
 
@@ -145,11 +147,27 @@ def log_args(pod: str, container: str, previous: bool) -> tuple[str, ...]:
     return (*args, "--previous") if previous else args
 
 
-def failure_reason(result: StepResult) -> str:
-    """A failed step in a few words: its message, else the last line it wrote to stderr."""
-    for text in (str(result.message), result.stderr, result.stdout):
-        lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-        if lines:
-            line = lines[0] if text == str(result.message) else lines[-1]
-            return line if len(line) <= 120 else line[:117] + "..."
-    return "failed"
+def failure_reason(result: StepResult) -> Text:
+    """A failed step in a few words: its message (kept as a catalogue message when it is one
+    line), the last line it wrote to stderr when the message only gives the exit code."""
+    message = result.message
+    stderr = _lines(result.stderr)
+    if isinstance(message, Msg) and message.id == "exit code {rc}" and stderr:
+        return _short(stderr[-1])
+    lines = _lines(str(message))
+    if isinstance(message, Msg) and len(lines) == 1 and len(lines[0]) <= MAX_REASON:
+        return message
+    if lines:
+        return _short(lines[0])
+    for text in (result.stderr, result.stdout):
+        if _lines(text):
+            return _short(_lines(text)[-1])
+    return msg("failed")
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.strip().splitlines() if line.strip()]
+
+
+def _short(line: str) -> str:
+    return line if len(line) <= MAX_REASON else line[: MAX_REASON - 3] + "..."

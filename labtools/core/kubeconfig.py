@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from labtools.core.errors import ConfigError
+from labtools.core.messages import msg
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
@@ -29,8 +30,8 @@ def parse_duration(text: Any, key: str = "token_duration") -> float:
     parts = _DURATION_PART.findall(value)
     if not value or "".join(n + u for n, u in parts) != value:
         raise ConfigError(
-            f"`{key}`: {value!r} is not a duration",
-            hint="write hours, minutes or seconds as kubectl takes them: 8h, 90m, 1h30m",
+            msg("`{key}`: {value!r} is not a duration", key=key, value=value),
+            hint=msg("write hours, minutes or seconds as kubectl takes them: 8h, 90m, 1h30m"),
         )
     return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
 
@@ -60,9 +61,9 @@ def cluster_entry(text: str) -> dict[str, Any]:
     try:
         entry = json.loads(text)
     except ValueError as exc:
-        raise ConfigError(f"kubectl printed no cluster entry: {exc}") from exc
+        raise ConfigError(msg("kubectl printed no cluster entry: {error}", error=exc)) from exc
     if not isinstance(entry, dict) or not entry.get("server"):
-        raise ConfigError("the instructor's context has no cluster server")
+        raise ConfigError(msg("the instructor's context has no cluster server"))
     return entry
 
 

@@ -149,8 +149,10 @@ def parse_formats(value: str | None) -> tuple[str, ...]:
     wanted = [part.strip().lower() for part in value.split(",") if part.strip()]
     for fmt in wanted:
         if fmt not in CARD_FORMATS:
-            hint = did_you_mean(fmt, CARD_FORMATS) or f"formats: {', '.join(CARD_FORMATS)}"
-            raise OptionError(f"--format: unknown card format {fmt!r}", hint=hint)
+            hint = did_you_mean(fmt, CARD_FORMATS) or msg(
+                "formats: {formats}", formats=", ".join(CARD_FORMATS)
+            )
+            raise OptionError(msg("--format: unknown card format {fmt!r}", fmt=fmt), hint=hint)
     return tuple(dict.fromkeys(wanted))
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from labtools.core.errors import InventoryError, Location
+from labtools.core.messages import msg, msgn
 from labtools.core.model import Host, Inventory
 from labtools.core.yamlfile import did_you_mean
 
@@ -50,9 +51,9 @@ def parse_rows(text: str, path: str) -> tuple[list[str], list[Row]]:
     ]
     if not lines:
         raise InventoryError(
-            "the participants file is empty",
+            msg("the participants file is empty"),
             location=Location(path, 1),
-            hint="write a header row first: name,host",
+            hint=msg("write a header row first: name,host"),
         )
     header_line, header = lines[0]
     columns = [cell.strip() for cell in next(csv.reader(io.StringIO(header)))]
@@ -62,9 +63,13 @@ def parse_rows(text: str, path: str) -> tuple[list[str], list[Row]]:
         cells = next(csv.reader(io.StringIO(line)))
         if len(cells) > len(columns):
             raise InventoryError(
-                f"{len(cells)} values but the header has {len(columns)} columns",
+                msg(
+                    "{values} values but the header has {columns} columns",
+                    values=len(cells),
+                    columns=len(columns),
+                ),
                 location=Location(path, number),
-                hint='quote a value that holds a comma: "Chen, Alice"',
+                hint=msg('quote a value that holds a comma: "Chen, Alice"'),
             )
         values = {
             col: (cells[i].strip() if i < len(cells) else "") for i, col in enumerate(columns)
@@ -79,18 +84,24 @@ def check_header(columns: Sequence[str], path: str, line: int) -> None:
     for column in columns:
         if not _VARIABLE.match(column):
             raise InventoryError(
-                f"column {column!r} is not a variable name",
+                msg("column {column!r} is not a variable name", column=column),
                 location=Location(path, line),
-                hint="columns become variables: letters, digits and _ (email, team, seat)",
+                hint=msg("columns become variables: letters, digits and _ (email, team, seat)"),
             )
         if column in seen:
-            raise InventoryError(f"column {column!r} twice", location=Location(path, line))
+            raise InventoryError(
+                msg("column {column!r} twice", column=column), location=Location(path, line)
+            )
         seen.add(column)
     if not any(name in seen for name in NAME_COLUMNS):
         close = next((c for c in columns if did_you_mean(c, NAME_COLUMNS)), None)
-        hint = f"did you mean 'name' (not {close!r})?" if close else "the header is: name,host"
+        hint = (
+            msg("did you mean 'name' (not {close!r})?", close=close)
+            if close
+            else msg("the header is: name,host")
+        )
         raise InventoryError(
-            f"no 'name' column (columns: {', '.join(columns)})",
+            msg("no 'name' column (columns: {columns})", columns=", ".join(columns)),
             location=Location(path, line),
             hint=hint,
         )
@@ -105,14 +116,16 @@ def assign(
     for index, row in enumerate(rows):
         name = row.values[name_column]
         if not name:
-            raise InventoryError("a participant without a name", location=Location(path, row.line))
+            raise InventoryError(
+                msg("a participant without a name"), location=Location(path, row.line)
+            )
         host = row_host(row, index, hosts, path)
         if host in assigned:
             first = assigned[host][0].line
             raise InventoryError(
-                f"host {host} already has a participant (line {first})",
+                msg("host {host} already has a participant (line {first})", host=host, first=first),
                 location=Location(path, row.line),
-                hint="one line per host",
+                hint=msg("one line per host"),
             )
         values = {k: v for k, v in row.values.items() if k not in ("host", name_column) and v}
         assigned[host] = (row, {"participant": name, **values})
@@ -124,18 +137,24 @@ def row_host(row: Row, index: int, hosts: Sequence[str], path: str) -> str:
     if "host" not in row.values:
         if index >= len(hosts):
             raise InventoryError(
-                f"participant {index + 1} but only {len(hosts)} hosts read this file",
+                msgn(
+                    "participant {index} but only {n} host reads this file",
+                    "participant {index} but only {n} hosts read this file",
+                    len(hosts),
+                    index=index + 1,
+                ),
                 location=Location(path, row.line),
-                hint="add hosts to the inventory (lab-[01:40]) or give rows a host column",
+                hint=msg("add hosts to the inventory (lab-[01:40]) or give rows a host column"),
             )
         return hosts[index]
     host = row.values["host"]
     if host not in hosts:
         close = did_you_mean(host, hosts)
         raise InventoryError(
-            f"unknown host {host!r}" if host else "a row without a host",
+            msg("unknown host {host!r}", host=host) if host else msg("a row without a host"),
             location=Location(path, row.line),
-            hint=close or f"hosts that read this file: {', '.join(hosts) or 'none'}",
+            hint=close
+            or msg("hosts that read this file: {hosts}", hosts=", ".join(hosts) or msg("none")),
         )
     return host
 
@@ -169,9 +188,9 @@ def read_file(path: Path, where: Location | None) -> str:
         return path.read_text(encoding="utf-8-sig")  # spreadsheets write a BOM
     except OSError as exc:
         raise InventoryError(
-            f"participants file {path}: {exc.strerror or exc}",
+            msg("participants file {path}: {reason}", path=path, reason=exc.strerror or exc),
             location=where,
-            hint=f"`{FILE_VAR}` is relative to the inventory file",
+            hint=msg("`{var}` is relative to the inventory file", var=FILE_VAR),
         ) from exc
 
 
@@ -182,9 +201,14 @@ def with_values(host: Host, values: Mapping[str, str], where: Location) -> Host:
         if key in own:
             place = host.var_sources.get(key) or host.source
             raise InventoryError(
-                f"{key} of host {host.name} is set twice: here and at {place}",
+                msg(
+                    "{key} of host {host} is set twice: here and at {place}",
+                    key=key,
+                    host=host.name,
+                    place=place,
+                ),
                 location=where,
-                hint="keep it in one place",
+                hint=msg("keep it in one place"),
             )
     sources = {**host.var_sources, **dict.fromkeys(values, where)}
     merged: dict[str, Any] = {**host.vars, **values}

@@ -190,7 +190,7 @@ class Artifact:
     what: str  # "kubeconfig", "diagnostics", "cards"
     path: str
     host: str | None = None
-    note: str = ""  # "mode 0600", "ImagePullBackOff"
+    note: Text = ""  # "mode 0600", "ImagePullBackOff"
     time: float = 0.0
 
 
@@ -201,7 +201,7 @@ class HostFailure:
     host: str
     phase: str
     step: str
-    reason: str
+    reason: Text  # "ImagePullBackOff", the step's message or the last line of its stderr
     diagnostics: str = ""  # the folder with the host's diagnostics, "" when none were taken
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from labtools.core.errors import OptionError
+from labtools.core.messages import msg
 from labtools.core.model import HostPlan, Plan, Step
 from labtools.core.redact import MASK
 from labtools.core.yamlfile import did_you_mean
@@ -50,8 +51,12 @@ def start_at(plan: Plan, name: str) -> Plan:
     """Every host's plan from the first step called ``name`` (in any phase of the run)."""
     names = list(dict.fromkeys(step.name for hp in plan.hosts for step in hp.steps))
     if name not in names:
-        hint = did_you_mean(name, names) or f"steps of this run: {', '.join(names) or 'none'}"
-        raise OptionError(f"--start-at: no step '{name}' in the phases that run", hint=hint)
+        hint = did_you_mean(name, names) or msg(
+            "steps of this run: {steps}", steps=", ".join(names) or msg("none")
+        )
+        raise OptionError(
+            msg("--start-at: no step '{step}' in the phases that run", step=name), hint=hint
+        )
     hosts = []
     for host_plan in plan.hosts:
         index = next((i for i, s in enumerate(host_plan.steps) if s.name == name), None)

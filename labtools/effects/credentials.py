@@ -22,6 +22,7 @@ from labtools.core.kubeconfig import (
     recreated,
     token_expiry,
 )
+from labtools.core.messages import Text, msg
 from labtools.core.results import Output
 from labtools.providers.base import Credentials
 
@@ -34,7 +35,7 @@ class Issued:
 
     changed: bool = False
     failed: bool = False
-    message: str = ""
+    message: Text = ""
     secrets: list[str] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
 
@@ -47,17 +48,17 @@ def current_token(path: Path, context: str) -> str | None:
         return None
 
 
-def needs_token(creds: Credentials, applied: str, now: float) -> str | None:
+def needs_token(creds: Credentials, applied: str, now: float) -> Text | None:
     """Why a new token is needed, or None when the file's token is still good."""
     path = Path(creds.path)
     token = current_token(path, creds.context)
     if token is None:
-        return "no kubeconfig yet"
+        return msg("no kubeconfig yet")
     if recreated(applied, creds.account):
-        return f"serviceaccount {creds.account} was created again"
+        return msg("serviceaccount {account} was created again", account=creds.account)
     expiry = token_expiry(token)
     if expiry is None or expiry - now < creds.duration / 2:
-        return "the token expires soon"
+        return msg("the token expires soon")
     return None
 
 
@@ -69,14 +70,17 @@ def issue(creds: Credentials, applied: str, run: Run, now: float | None = None) 
     token_out = run(creds.token)
     secrets = [token_out.stdout.strip()] if token_out.stdout.strip() else []
     if token_out.rc != 0:
-        lines = token_out.stderr.strip().splitlines() or [f"exit code {token_out.rc}"]
-        return Issued(failed=True, message=f"kubectl create token: {lines[-1]}", secrets=secrets)
+        lines = token_out.stderr.strip().splitlines()
+        problem = lines[-1] if lines else msg("exit code {rc}", rc=token_out.rc)
+        failed = msg("kubectl create token: {problem}", problem=problem)
+        return Issued(failed=True, message=failed, secrets=secrets)
     cluster_out = run(creds.cluster)
     try:
         entry = cluster_entry(cluster_out.stdout if cluster_out.rc == 0 else "")
     except ConfigError as exc:
-        detail = cluster_out.stderr.strip() or exc.message
-        return Issued(failed=True, message=f"the cluster's CA: {detail}", secrets=secrets)
+        detail = cluster_out.stderr.strip() or exc.text
+        failed = msg("the cluster's CA: {problem}", problem=detail)
+        return Issued(failed=True, message=failed, secrets=secrets)
     text = participant_kubeconfig(
         entry,
         token_out.stdout,
@@ -85,7 +89,7 @@ def issue(creds: Credentials, applied: str, run: Run, now: float | None = None) 
         namespace=creds.namespace,
     )
     write_private(Path(creds.path), text)
-    message = f"kubeconfig {creds.path} written ({why})"
+    message = msg("kubeconfig {path} written ({why})", path=creds.path, why=why)
     return Issued(changed=True, message=message, secrets=secrets, written=[creds.path])
 
 

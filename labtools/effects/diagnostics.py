@@ -16,6 +16,7 @@ from pathlib import Path
 
 from labtools.core.diagnose import failure_reason, findings, log_args, parse_items
 from labtools.core.errors import LabError
+from labtools.core.messages import Text
 from labtools.core.model import Command, HostPlan
 from labtools.core.redact import Redactor
 from labtools.core.results import HostFailure, Output, StepResult
@@ -111,7 +112,7 @@ def diagnose_host(
 
 
 def readme(
-    result: StepResult, reason: str, details: tuple[str, ...], collector: Collector, budget: float
+    result: StepResult, reason: Text, details: tuple[str, ...], collector: Collector, budget: float
 ) -> str:
     """What failed, why, what is not ready and what ran to find out."""
     lines = [

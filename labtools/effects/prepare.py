@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labtools.core.diagnose import WAITING_REASONS
+from labtools.core.messages import Text, msg
 from labtools.core.model import Command, Host
 from labtools.core.results import Output
 from labtools.providers.base import Provider
@@ -28,9 +29,9 @@ PULL_FAILURES = frozenset(r for r in WAITING_REASONS if "Image" in r or "Pull" i
 class Outcome:
     """One line of the report: what was done, and whether it worked."""
 
-    what: str
+    what: Text
     ok: bool
-    detail: str = ""
+    detail: Text = ""
 
 
 def folder_mb(path: Path) -> float:
@@ -61,7 +62,10 @@ def cache_minikube(
         if version:
             args += ["--kubernetes-version", version]
         out = run(Command(provider.minikube(host, args), env=provider.env(host), timeout=1800))
-        label = f"minikube start --download-only (Kubernetes {version or 'default'})"
+        label = msg(
+            "minikube start --download-only (Kubernetes {version})",
+            version=version or msg("default version"),
+        )
         outcomes.append(Outcome(label, out.rc == 0, _last_line(out)))
     first = hosts[0]
     for image in images:
@@ -88,7 +92,7 @@ def pull_check(host: Host, provider: Provider, images: Sequence[str], run: Run) 
             )
         )  # fmt: skip
         if created.rc != 0:
-            outcomes.append(Outcome(f"pull {image}", False, _last_line(created)))
+            outcomes.append(Outcome(msg("pull {image}", image=image), False, _last_line(created)))
             continue
         try:
             outcomes.append(_await_pull(kubectl, name, image, env, run))
@@ -104,25 +108,26 @@ def _await_pull(
     """Watch the pod's container until it runs (pulled) or waits for a pull failure."""
     import json
 
+    pulling = msg("pull {image}", image=image)
     started = time.monotonic()
     while time.monotonic() - started < PULL_TIMEOUT:
         out = run(Command((*kubectl, "get", "pod", name, "-o", "json"), env=dict(env)))
         statuses = json.loads(out.stdout or "{}").get("status", {}).get("containerStatuses") or []
         state = statuses[0].get("state", {}) if statuses else {}
         waiting = state.get("waiting") or {}
-        took = f"{time.monotonic() - started:.1f}s"
+        took = f"{time.monotonic() - started:.1f}"
         if "running" in state or "terminated" in state:
-            return Outcome(f"pull {image}", True, f"pulled in {took}")
+            return Outcome(pulling, True, msg("pulled in {seconds}s", seconds=took))
         if waiting.get("reason") in PULL_FAILURES:
             message = str(waiting.get("message") or "").strip().splitlines()[:1]
             detail = f"{waiting['reason']}: {message[0]}" if message else str(waiting["reason"])
-            return Outcome(f"pull {image}", False, detail)
+            return Outcome(pulling, False, detail)
         time.sleep(1.0)
-    return Outcome(f"pull {image}", False, f"not pulled after {PULL_TIMEOUT:g}s")
+    return Outcome(pulling, False, msg("not pulled after {seconds}s", seconds=round(PULL_TIMEOUT)))
 
 
-def _last_line(out: Output) -> str:
+def _last_line(out: Output) -> Text:
     """A command's last line of output (its error, when it failed)."""
     text = (out.stderr if out.rc != 0 else "") or out.stdout
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ("" if out.rc == 0 else f"exit code {out.rc}")
+    return lines[-1] if lines else ("" if out.rc == 0 else msg("exit code {rc}", rc=out.rc))

@@ -263,7 +263,9 @@ class Runner:
             try:
                 failure = self.redactor.value(self.on_failure(state.plan, state.provider, result))
             except LabError as exc:  # diagnostics are a help: their failure is a notice
-                self.emit(Notice(message=f"diagnostics: {exc.format()}", host=result.host))
+                problem = _error_text(exc)
+                message = msg("diagnostics could not be collected: {problem}", problem=problem)
+                self.emit(Notice(message=message, host=result.host))
         self.summary.failures[result.host] = failure
         if failure.diagnostics:
             note = failure.reason

@@ -235,7 +235,9 @@ class ContextProvider:
             seconds = parse_duration(duration)
         except ConfigError as exc:
             raise ConfigError(
-                f"host {host.name}: {exc.message}", location=host.source, hint=exc.hint
+                msg("host {host}: {problem}", host=host.name, problem=exc.text),
+                location=host.source,
+                hint=exc.hint_text,
             ) from exc
         token = (*admin, "-n", namespace, "create", "token", account, f"--duration={duration}")
         jsonpath = "jsonpath={.clusters[0].cluster}"

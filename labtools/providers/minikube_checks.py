@@ -200,11 +200,15 @@ def check_total_cpus(hosts: Sequence[Host], cpu_count: int | None) -> list[Prefl
     total = sum(sized.values())
     if total <= cpu_count * factor:
         return []
-    message = (
-        f"{len(sized)} minikube hosts together ask {total} CPUs; this machine has {cpu_count} "
-        f"cores (x{factor:g} overcommit)"
+    message = msg(
+        "{count} minikube hosts together ask {total} CPUs; this machine has {cores} cores "
+        "(x{factor} overcommit)",
+        count=len(sized),
+        total=total,
+        cores=cpu_count,
+        factor=format(factor, "g"),
     )
-    hint = "lower `cpus`, run fewer hosts at once (--limit), or raise `cpu_overcommit`"
+    hint = msg("lower `cpus`, run fewer hosts at once (--limit), or raise `cpu_overcommit`")
     return [PreflightProblem(", ".join(sized), "cpus", message, hint)]
 
 
@@ -216,8 +220,11 @@ def check_total_disk(hosts: Sequence[Host], free_mb: int | None) -> list[Preflig
     total = sum(sized.values())
     if len(sized) < 2 or free_mb is None or total <= free_mb:
         return []
-    message = (
-        f"{len(sized)} minikube hosts together ask {total} MB of disk but {free_mb} MB is free"
+    message = msg(
+        "{count} minikube hosts together ask {total} MB of disk but {free} MB is free",
+        count=len(sized),
+        total=total,
+        free=free_mb,
     )
-    hint = "lower `disk_size`, free some disk or run fewer hosts at once (--limit)"
+    hint = msg("lower `disk_size`, free some disk or run fewer hosts at once (--limit)")
     return [PreflightProblem(", ".join(sized), "disk", message, hint)]

@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 
 from labtools.core.errors import PreflightError
-from labtools.core.messages import english, msg
+from labtools.core.messages import Text, english, msg, msgn
 from labtools.core.model import Host
 from labtools.core.results import Output
 from labtools.providers.base import (
@@ -159,15 +159,18 @@ def missing_binary(host: Host, tool: str, binary: str) -> PreflightProblem:
 def preflight_error(problems: Sequence[PreflightProblem]) -> PreflightError:
     """All problems in one message: one line per problem, identical ones across hosts grouped."""
     groups = group_problems(problems)
-    count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")
-    if len(groups) == 1 and len(problems) == 1:
-        only = english(problems[0].text())
-        return PreflightError(f"preflight found 1 problem: {only}", hint=FIX)
-    lines = [f"preflight found {count}:", *(f"  - {line}" for line in groups)]
-    return PreflightError("\n".join(lines), hint=FIX)
+    body: Text = groups[0] if len(groups) == 1 else "".join(f"\n  - {line}" for line in groups)
+    return PreflightError(
+        msgn(
+            "preflight found {n} problem: {problems}",
+            "preflight found {n} problems: {problems}",
+            len(problems),
+            problems=body,
+        ),
+        hint=msg("fix these, then run again"),
+    )
 
 
-FIX = "fix these, then run again"
 _THEM = "\0"
 
 

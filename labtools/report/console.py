@@ -438,24 +438,37 @@ class ConsoleReporter:
                 folder = os.path.dirname(artifact.path)
                 folders[folder] = folders.get(folder, 0) + 1
         for folder, count in folders.items():
-            linked = os.path.join(self.run_dir, "participants")
+            linked = os.path.join(self.run_dir, "participants")  # i18n: not text (a folder name)
             if self.run_dir and os.path.realpath(linked) == os.path.realpath(folder):
                 folder = linked  # runs/<run>/participants -> runs/participants
-            self._print(f"participant kubeconfigs (mode 0600, {count} written): {folder}/")
+            line = self.tr.gettext(
+                "participant kubeconfigs (mode 0600, {n} written): {folder}",
+                n=count,
+                folder=folder + os.sep,
+            )
+            self._print(line)
         for artifact in self.artifacts:
             if artifact.what == "diagnostics":
-                note = f" ({artifact.note})" if artifact.note else ""
-                self._print(
-                    f"diagnostics of {artifact.host}{note}: {artifact.path}", style="yellow"
-                )
+                if artifact.note:
+                    line = self.tr.gettext(
+                        "diagnostics of {host} ({reason}): {path}",
+                        host=artifact.host,
+                        reason=self._text(artifact.note),
+                        path=artifact.path,
+                    )
+                else:
+                    line = self.tr.gettext(
+                        "diagnostics of {host}: {path}", host=artifact.host, path=artifact.path
+                    )
+                self._print(line, style="yellow")
 
     def _print_outcome(self, event: RunEnded) -> None:
         """The recap's last line: ``28/30 ready; lab-07 failed at '...' (ImagePullBackOff)``."""
         from labtools.report.outcome import outcome_line
 
         hosts = self.hosts or tuple(event.recaps)
-        style = "bold red" if event.failures else "bold green"
-        self._print(outcome_line(hosts, event.failures), style=style)
+        line = self._text(outcome_line(hosts, event.failures))
+        self._print(line, style="bold red" if event.failures else "bold green")
 
     def close(self) -> None:
         """Stop live displays."""

@@ -9,22 +9,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from labtools.core.messages import Text, english, joined, msg, msgn
 from labtools.core.results import HostFailure
 
 MAX_GROUPS = 6  # past this, "and N more": the recap table above has every host
 
 
-def outcome_line(hosts: Sequence[str], failures: Sequence[HostFailure]) -> str:
+def outcome_line(hosts: Sequence[str], failures: Sequence[HostFailure]) -> Text:
     """``N/M ready`` then each (step, reason) group of failed hosts."""
     failed = {failure.host for failure in failures}
     ready = sum(1 for host in hosts if host not in failed)
-    groups: dict[tuple[str, str], list[str]] = {}
+    groups: dict[tuple[str, str], tuple[Text, list[str]]] = {}
     for failure in failures:
-        groups.setdefault((failure.step, failure.reason), []).append(failure.host)
-    parts = [f"{ready}/{len(hosts)} ready"]
-    for (step, reason), names in list(groups.items())[:MAX_GROUPS]:
-        parts.append(f"{', '.join(names)} failed at '{step}' ({reason})")
-    hidden = sum(len(names) for names in list(groups.values())[MAX_GROUPS:])
+        key = (failure.step, english(failure.reason))
+        groups.setdefault(key, (failure.reason, []))[1].append(failure.host)
+    parts: list[Text] = [msg("{ready}/{total} ready", ready=ready, total=len(hosts))]
+    for (step, _), (reason, names) in list(groups.items())[:MAX_GROUPS]:
+        parts.append(
+            msg(
+                "{hosts} failed at '{step}' ({reason})",
+                hosts=", ".join(names),
+                step=step,
+                reason=reason,
+            )
+        )
+    hidden = sum(len(names) for _, names in list(groups.values())[MAX_GROUPS:])
     if hidden:
-        parts.append(f"and {hidden} more host(s) failed")
-    return "; ".join(parts)
+        parts.append(msgn("and {n} more host failed", "and {n} more hosts failed", hidden))
+    return joined(parts, msg("; "))

@@ -55,6 +55,7 @@ class PageResult:
     requests: list[str] = field(default_factory=list)  # URLs other than the page itself
     screenshot: bytes = b""
     pdf: bytes = b""
+    element_shot: bytes = b""  # the ``element`` asked for, magnified (a QR code to decode)
 
 
 class _Pipe:
@@ -107,8 +108,20 @@ class _Pipe:
             self.events.append(event)
 
 
-def open_page(binary: str, page: Path, expression: str, profile: Path) -> PageResult:
-    """Load ``page`` (a file), evaluate ``expression``, take a screenshot and print a PDF."""
+def open_page(
+    binary: str,
+    page: Path,
+    expression: str,
+    profile: Path,
+    *,
+    print_options: dict[str, Any] | None = None,
+    element: str | None = None,
+) -> PageResult:
+    """Load ``page`` (a file), evaluate ``expression``, take a screenshot and print a PDF.
+
+    ``print_options`` go to ``Page.printToPDF`` (``preferCSSPageSize``: the page's ``@page``
+    size, not Letter); ``element`` (a CSS selector) is also shot alone at four times its size.
+    """
     to_browser_r, to_browser_w = os.pipe()
     from_browser_r, from_browser_w = os.pipe()
     argv = [
@@ -137,7 +150,8 @@ def open_page(binary: str, page: Path, expression: str, profile: Path) -> PageRe
     os.close(to_browser_r)
     os.close(from_browser_w)
     try:
-        return _drive(_Pipe(to_browser_w, from_browser_r), page, expression)
+        pipe = _Pipe(to_browser_w, from_browser_r)
+        return _drive(pipe, page, expression, print_options or {}, element)
     finally:
         with contextlib.suppress(OSError):
             os.close(to_browser_w)
@@ -162,7 +176,9 @@ def _pipes_at_3_and_4(read_end: int, write_end: int) -> None:
     os.dup2(high_write, 4)
 
 
-def _drive(pipe: _Pipe, page: Path, expression: str) -> PageResult:
+def _drive(
+    pipe: _Pipe, page: Path, expression: str, print_options: dict[str, Any], element: str | None
+) -> PageResult:
     targets = pipe.send("Target.getTargets")["targetInfos"]
     target = next(t["targetId"] for t in targets if t["type"] == "page")
     session = pipe.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
@@ -179,7 +195,9 @@ def _drive(pipe: _Pipe, page: Path, expression: str) -> PageResult:
     result.value = answer["result"].get("value")
     shot = pipe.send("Page.captureScreenshot", session, format="png", captureBeyondViewport=True)
     result.screenshot = base64.b64decode(shot["data"])
-    result.pdf = base64.b64decode(pipe.send("Page.printToPDF", session)["data"])
+    if element:
+        result.element_shot = _element_shot(pipe, session, element)
+    result.pdf = base64.b64decode(pipe.send("Page.printToPDF", session, **print_options)["data"])
     for event in pipe.events:
         params = event.get("params", {})
         if event.get("method") == "Runtime.consoleAPICalled" and params.get("type") in (
@@ -200,6 +218,21 @@ def _drive(pipe: _Pipe, page: Path, expression: str) -> PageResult:
             if requested != url:
                 result.requests.append(requested)
     return result
+
+
+def _element_shot(pipe: _Pipe, session: str, selector: str) -> bytes:
+    """A screenshot of the first element ``selector`` matches, at four times its size."""
+    where = (
+        f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
+        ".getBoundingClientRect(); return {x: r.left + window.scrollX, "
+        "y: r.top + window.scrollY, width: r.width, height: r.height}; })()"
+    )
+    box = pipe.send("Runtime.evaluate", session, expression=where, returnByValue=True)
+    clip = {**box["result"]["value"], "scale": 4}
+    shot = pipe.send(
+        "Page.captureScreenshot", session, format="png", clip=clip, captureBeyondViewport=True
+    )
+    return base64.b64decode(shot["data"])
 
 
 def pdf_pages(pdf: bytes) -> int:

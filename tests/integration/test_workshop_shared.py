@@ -8,8 +8,6 @@ Forbidden next door with the real API server's text; `lab.down` leaves nothing b
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ import pytest
 import yaml
 
 from labtools.core.kubeconfig import kubeconfig_token
+from tests.integration.chromium import chromium, open_page, pdf_pages
 from tests.integration.helpers import (
     LabProject,
     copy_project,
@@ -33,6 +32,7 @@ pytestmark = [pytest.mark.fake, pytest.mark.slow]
 
 PARTICIPANTS = [f"lab-{i:02d}" for i in range(1, 31)]
 LABELLED = "namespaces,clusterroles,clusterrolebindings"
+CARD_URL = "https://labs.example.org/"
 
 
 def participants_csv() -> str:
@@ -61,6 +61,7 @@ def workshop(tmp_path: Path) -> Iterator[tuple[LabProject, Any]]:
         "all:\n  vars:\n    provider: context\n"
         f"    kube_context: {cluster.context}\n    kubeconfig: {cluster.kubeconfig}\n"
         "    participants_file: participants.csv\n    token_duration: 2h\n"
+        f"    card_url: '{CARD_URL}{{{{ participant | urlencode }}}}'\n"
         "  children:\n    workshop:\n      hosts:\n        lab-[01:30]:\n"
         # lab-07's wait gives up sooner (a host var beats the lab's wait_timeout: 300)
         "    impatient:\n      hosts:\n        lab-07:\n          wait_timeout: 15\n"
@@ -146,7 +147,7 @@ def test_thirty_participants_on_one_shared_cluster(
         assert token, host
         assert token not in everything, host
 
-    check_cards(project, tokens)
+    check_cards(project, tokens, tmp_path)
 
     # A second run changes nothing and keeps the tokens.
     again = project.invoke("lab.setup", "--forks", "10")
@@ -165,17 +166,9 @@ def test_thirty_participants_on_one_shared_cluster(
     assert [p for p in wait_until_gone(str(tmp_path / "project")) if " proxy " in p[1]] == []
 
 
-def chromium(*args: str) -> subprocess.CompletedProcess[str]:
-    """Headless Chromium (the helper of the HTML report's tests replaces this when it lands)."""
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    if binary is None:
-        pytest.fail("headless Chromium is needed to check the cards (apt-get install chromium)")
-    argv = [binary, "--headless=new", "--no-sandbox", "--disable-gpu", *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
-
-
-def check_cards(project: LabProject, tokens: dict[str, str | None]) -> None:
-    """`lab.cards`: 30 cards, 8 per A4 page in Chromium, no token unless asked."""
+def check_cards(project: LabProject, tokens: dict[str, str | None], tmp_path: Path) -> None:
+    """`lab.cards`: 30 cards, 8 per A4 page in Chromium, a QR code that scans, no token unless
+    asked for."""
     made = project.invoke("lab.cards")
     assert made.returncode == 0, made.stdout + made.stderr
     folder = project.latest_run()
@@ -189,15 +182,26 @@ def check_cards(project: LabProject, tokens: dict[str, str | None]) -> None:
     assert (
         "export KUBECONFIG=lab-07.kubeconfig\nkubectl version\nkubectl cluster-info\n" in markdown
     )
+    assert f"- Lab page: <{CARD_URL}Participant%2007>" in markdown
     html = folder / "cards.html"
-    dom = chromium("--dump-dom", html.as_uri()).stdout
-    assert dom.count('class="card"') == 30
-    assert "Access expires 20" in dom  # the token's own expiry, read from its kubeconfig
-    pdf = folder / "cards.pdf"
-    chromium("--no-pdf-header-footer", f"--print-to-pdf={pdf}", html.as_uri())
-    pages = re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes())
-    assert len(pages) == 4  # 30 cards, 8 per A4 page
-    everything = markdown + html.read_text()
+    page = open_page(
+        chromium(),
+        html,
+        "document.querySelectorAll('section.card').length",
+        tmp_path / "chromium",
+        print_options={"preferCSSPageSize": True},  # the cards' @page is A4
+        element="#card-lab-07 .qr svg",
+    )
+    (folder / "cards.png").write_bytes(page.screenshot)
+    assert page.value == 30
+    assert page.title == "basics: access cards"
+    assert (page.console, page.exceptions, page.requests) == ([], [], [])
+    assert pdf_pages(page.pdf) == 4  # 30 cards, 8 per A4 page
+    # the QR code on lab-07's card, as Chromium draws it, reads as lab-07's URL
+    assert decode_qr(page.element_shot) == [f"{CARD_URL}Participant%2007"]
+    text = html.read_text()
+    assert "Access expires 20" in text  # the token's own expiry, read from its kubeconfig
+    everything = markdown + text
     assert not [host for host, token in tokens.items() if token and token in everything]
 
     secret = project.invoke("lab.cards", "--limit", "lab-07", "--with-token", "--format", "md")
@@ -206,6 +210,22 @@ def check_cards(project: LabProject, tokens: dict[str, str | None]) -> None:
     assert stat.S_IMODE(card.stat().st_mode) == 0o600
     assert f"Token: `{tokens['lab-07']}`" in card.read_text()
     card.unlink()
+
+    chinese = project.invoke("lab.cards", "--limit", "lab-07", "--format", "md", "--lang", "zh-TW")
+    assert chinese.returncode == 0, chinese.stdout + chinese.stderr
+    assert chinese.stdout.strip() == f"1 張存取卡：{project.latest_run() / 'cards.md'}"  # noqa: RUF001
+    card_zh = (project.latest_run() / "cards.md").read_text(encoding="utf-8")
+    assert "- `training` 上的命名空間 `lab-07`" in card_zh
+
+
+def decode_qr(png: bytes) -> list[str]:
+    """The texts of the QR codes in a PNG (zxing-cpp, from the test extra)."""
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    return [found.text for found in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
 
 
 def test_an_image_pull_failure_drops_one_participant_and_resume_finishes_it(

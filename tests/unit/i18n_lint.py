@@ -11,7 +11,8 @@ Two rules, checked on the source (AST) by ``tests/unit/test_catalogue.py``:
    text for people: keyword arguments (``style="bold"``), comparisons, dict keys, subscripts,
    ``case`` patterns, or a line marked ``# i18n: not text`` with the reason.
 
-Plus the templates under ``templates/``: text outside ``{{ ... }}``/``{% ... %}`` has no words.
+Plus the report, handout and card templates under ``templates/``: text outside ``{{ ... }}`` and
+``{% ... %}`` has no words.
 """
 
 from __future__ import annotations
@@ -284,7 +285,7 @@ def template_violations(root: Path = ROOT) -> list[str]:
     """Words in templates outside Jinja expressions (``{{ _("...") }}`` is the way)."""
     found = []
     for path in sorted((root / "templates").glob("**/*.j2")):
-        if path.parent.name not in ("report", "handout"):
+        if path.parent.name not in ("report", "handout", "cards"):
             continue
         bare = JINJA.sub(" ", path.read_text(encoding="utf-8"))
         if path.name.endswith(".html.j2"):

@@ -187,8 +187,8 @@ def test_run_preflight_reports_every_problem_in_one_message(tmp_path: Path) -> N
     with pytest.raises(PreflightError) as caught:
         run_preflight(hosts, providers, which=which, run=real_run(bin_dir), meminfo=str(meminfo))
     text = caught.value.message
-    lines = text.splitlines()
-    assert lines[0] == "preflight found 6 problems:"
+    lines = str(text).splitlines()
+    assert lines[0] == "preflight found 6 problems: "
     # one line per distinct problem: the two hosts without minikube share one
     assert len(lines) == 6
     assert (

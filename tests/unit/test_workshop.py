@@ -1,5 +1,6 @@
 """Workshops, the pure parts: participants files, participant kubeconfigs, isolation argv,
 resume points, diagnoses and the recap's outcome line."""
+# ruff: noqa: RUF001  (the zh-TW texts compared here use fullwidth punctuation, as Chinese does)
 
 from __future__ import annotations
 
@@ -89,6 +90,18 @@ def test_participants_file_errors_name_the_line(
     assert caught.value.location is not None
     assert caught.value.location.line == line
     assert caught.value.location.file.endswith("people.csv")
+
+
+def test_participants_file_errors_speak_the_readers_language(tmp_path: Path) -> None:
+    from labtools.core.i18n import translator
+
+    with pytest.raises(InventoryError) as caught:
+        load(tmp_path, "name,host\nAlice,lab-01\nBob,lab-01\n")
+    text = caught.value.format(translator("zh-TW"))
+    assert text == (
+        f"{tmp_path / 'people.csv'}:3: 主機 lab-01 已經有學員了（第 2 行）\n"
+        "  提示：每台主機只能有一行"
+    )
 
 
 def test_more_names_than_hosts(tmp_path: Path) -> None:
@@ -348,6 +361,53 @@ def test_outcome_line_groups_hosts_that_failed_alike() -> None:
     assert outcome_line(hosts[:2], []) == "2/2 ready"
 
 
+def test_outcome_line_in_zh_tw_keeps_the_kubelets_word_and_translates_the_rest() -> None:
+    from labtools.core.i18n import translator
+    from labtools.core.messages import msg
+
+    hosts = [f"lab-{i:02d}" for i in range(1, 4)]
+    failures = [
+        HostFailure("lab-02", "deploy", "wait", "ImagePullBackOff"),
+        HostFailure("lab-03", "setup", "start", msg("timed out after {seconds}s", seconds=30)),
+    ]
+    line = translator("zh-TW").render(outcome_line(hosts, failures))
+    assert line == (
+        "1/3 就緒；lab-02 在 'wait' 失敗（ImagePullBackOff）；lab-03 在 'start' 失敗（30 秒後逾時）"
+    )
+    many = [HostFailure(h, "deploy", f"step {h}", "x") for h in hosts]
+    assert str(outcome_line(hosts, many)).startswith("0/3 ready;")
+    # past six groups the line says how many more (the recap table lists every host)
+    seven = [f"h{i}" for i in range(8)]
+    grouped = [HostFailure(h, "deploy", f"step {h}", "x") for h in seven]
+    assert str(outcome_line(seven, grouped)).endswith("; and 2 more hosts failed")
+
+
+@pytest.mark.parametrize(
+    ("message", "stderr", "reason"),
+    [
+        # a failed command: kubectl's own error says more than the exit code
+        (
+            "exit code {rc}",
+            "warning: x\nError from server (Forbidden): no\n",
+            "Error from server (Forbidden): no",
+        ),
+        ("exit code {rc}", "", "exit code 1"),
+        ("timed out after {seconds}s", "partial output\n", "timed out after 5s"),
+    ],
+)
+def test_failure_reason_of_a_dropped_host(message: str, stderr: str, reason: str) -> None:
+    from labtools.core.diagnose import failure_reason
+    from labtools.core.messages import Msg, msg
+    from labtools.core.results import StepResult
+
+    text = msg(message, rc=1, seconds=5)
+    result = StepResult("h", "deploy", "s", "failed", rc=1, stderr=stderr, message=text)
+    found = failure_reason(result)
+    assert found == reason
+    if reason == str(text):
+        assert isinstance(found, Msg)  # still a catalogue message: the summary translates it
+
+
 # ---------------------------------------------------------------- host mode: preflight, forks
 
 
@@ -368,9 +428,9 @@ def test_preflight_groups_identical_problems_across_hosts() -> None:
         )
         for h in hosts
     ] + [PreflightProblem("team-a", "kube_context", "context x of host team-a is unknown")]
-    message = preflight_error(problems).message
+    message = str(preflight_error(problems).message)
     assert message.splitlines() == [
-        "preflight found 16 problems:",
+        "preflight found 16 problems: ",
         "  - 15 hosts (lab-[01:15]; inv.yml:13): driver: inventory asks driver docker for them "
         "but `docker info` failed; start the docker daemon",
         "  - kube_context: context x of host team-a is unknown",
@@ -431,3 +491,45 @@ def test_images_named_by_commands_and_manifests() -> None:
     cron = {"spec": {"jobTemplate": {"spec": {"template": pod}}}}
     assert images_in_docs([pod, cron]) == ["init:1", "app:1", "init:1", "app:1"]
     assert not usable("<image>")
+
+
+# ---------------------------------------------------------------- access cards
+
+
+def card(**changes: Any) -> Any:
+    from labtools.core.cards import Card
+
+    fields: dict[str, Any] = {
+        "host": "lab-07",
+        "participant": "<b>Bo</b> & Li",
+        "provider": "context",
+        "shared": True,
+        "place": "lab-07",
+        "cluster": "training",
+        "kubeconfig": "runs/participants/lab-07.kubeconfig",
+        "kubeconfig_name": "lab-07.kubeconfig",
+        "commands": ("kubectl get pods",),
+        "expires": "2026-12-01 18:00 UTC",
+    }
+    return Card(**{**fields, **changes})
+
+
+def test_cards_in_zh_tw_markup_only_where_the_template_puts_it() -> None:
+    from labtools.report.cards import render_cards
+
+    templates = Path(__file__).resolve().parents[2] / "templates"
+    lab = Lab("basics", "playbooks/basics.yml", "Basics")
+    html = render_cards([card()], lab, templates, "html", lang="zh-TW")
+    assert '<html lang="zh-TW">' in html
+    assert "<title>basics：存取卡</title>" in html
+    # the participant's name is text; code() is markup inside the translated sentence
+    assert "<h2>&lt;b&gt;Bo&lt;/b&gt; &amp; Li</h2>" in html
+    assert "<code>training</code> 上的命名空間 <code>lab-07</code>" in html
+    assert "您的 kubeconfig：<code>lab-07.kubeconfig</code>（向講師索取）" in html
+    assert "存取權限到期時間：2026-12-01 18:00 UTC" in html
+    markdown = render_cards([card(expires="", lasts="2h")], lab, templates, "md")
+    assert "- namespace `lab-07` on `training`\n" in markdown
+    assert "- Access lasts 2h from when your place is set up\n" in markdown
+    assert "```sh\nexport KUBECONFIG=lab-07.kubeconfig\nkubectl get pods\n```" in markdown
+    spaced = render_cards([card(kubeconfig_name="my files/a.kubeconfig")], lab, templates, "md")
+    assert "export 'KUBECONFIG=my files/a.kubeconfig'\n" in spaced  # a shell reads it whole
