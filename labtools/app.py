@@ -806,6 +806,7 @@ def prepare_lab(root: Path, options: RunOptions) -> None:
     from labtools.core.errors import RunFailed
     from labtools.core.plan import lab_tags
     from labtools.effects import prepare, process
+    from labtools.providers.minikube_checks import mini_path
 
     project_lab = load(root, options, PHASES[:4]).project.lab
     # every step, whatever its tags: a room may run the optional part too
@@ -829,7 +830,7 @@ def prepare_lab(root: Path, options: RunOptions) -> None:
             _say(options.lang, msg("shared cluster {context}: one pod per image", context=where))
             outcomes += prepare.pull_check(hosts[0], provider, images, process.run)
         else:
-            home = Path(provider.env(hosts[0]).get("MINIKUBE_HOME") or Path.home() / ".minikube")
+            home = mini_path(provider.env(hosts[0]).get("MINIKUBE_HOME"))
             before = prepare.folder_mb(home / "cache")
             outcomes += prepare.cache_minikube(hosts, provider, images, process.run)
             after = prepare.folder_mb(home / "cache")

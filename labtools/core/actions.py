@@ -17,6 +17,7 @@ from labtools.providers.base import ClusterOp, Provider
 
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_READY_TIMEOUT = 30.0
+MANIFEST_SUFFIXES = (".yaml.j2", ".yaml")  # a folder of manifests (templates/workshop/)
 MASK = "********"
 INTERACTIVE_SKIP = msg("needs a terminal (stdin is not a TTY)")
 
@@ -432,17 +433,27 @@ def _build_cluster(step: Step, variables: Mapping[str, Any], ctx: Context) -> Ac
 
 
 def render_folder(folder: str, variables: Mapping[str, Any], templates_dir: Path | None) -> str:
-    """Every ``templates/<folder>/*.yaml`` rendered, in name order, as one YAML stream."""
+    """Every manifest of ``templates/<folder>/`` (``*.yaml.j2`` rendered, ``*.yaml`` as it is),
+    in name order, as one YAML stream."""
     from labtools.core.render import render_manifest
 
     where = templates_dir / folder if templates_dir is not None else None
-    names = sorted(p.name for p in where.glob("*.yaml")) if where and where.is_dir() else []
+    names = (
+        sorted(p.name for p in where.iterdir() if p.name.endswith(MANIFEST_SUFFIXES))
+        if (where and where.is_dir())
+        else []
+    )
     if not names or templates_dir is None:
+        shown = str(where or "templates/" + folder) + "/"
+        files = "templates/" + folder + "/*.yaml.j2"
         raise TemplateError(
-            f"no manifest templates in {where or 'templates/' + folder}/",
+            msg("no manifest templates in {folder}", folder=shown),
             location=Location(str(where or folder)),
-            hint=f"a shared cluster's participants are made from templates/{folder}/*.yaml: "
-            "copy them from the labtools repository, or set `isolation: false`",
+            hint=msg(
+                "a shared cluster's participants are made from {files}: copy them from the "
+                "labtools repository, or set `isolation: false`",
+                files=files,
+            ),
         )
     texts = [
         render_manifest(f"{folder}/{name}", variables, templates_dir=templates_dir)[0]
@@ -532,7 +543,7 @@ def display_text(action: Action) -> str:
         parts = [shlex.join(op.probe)] if op.probe else []
         run = shlex.join(op.run) if op.run else ""
         if op.manifests:
-            run += f" < templates/{op.manifests}/*.yaml"
+            run += f" < templates/{op.manifests}/*.yaml.j2"
         parts += [run] if run else []
         text = f"cluster {op.name}: " + " || ".join(parts)
         if op.credentials:

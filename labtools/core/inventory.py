@@ -461,8 +461,11 @@ def parse_inventory(doc: YamlDoc) -> Inventory:
 
 
 def load_inventory(path: str | Path) -> Inventory:
-    """Read, parse and validate an inventory file."""
-    return parse_inventory(load_yaml(path))
+    """Read, parse and validate an inventory file, with its participants file when it names one
+    (``participants_file``: each row's name and columns become a host's vars)."""
+    from labtools.core.participants import attach_participants
+
+    return attach_participants(parse_inventory(load_yaml(path)))
 
 
 # ---------------------------------------------------------------------------- --limit patterns

@@ -33,7 +33,6 @@ class Project:
     def load(cls, root: Path, lab: str | None, inventory: str | None) -> Project:
         """Load ``inventory`` (default inventory.yml) and ``playbooks/<lab>/playbook.yml``."""
         from labtools.core.inventory import load_inventory
-        from labtools.core.participants import attach_participants
         from labtools.core.playbook import load_lab
 
         root = Path(root).resolve()
@@ -43,7 +42,7 @@ class Project:
         inventory_file = inventory_path(root, inventory)
         return cls(
             root=root,
-            inventory=attach_participants(load_inventory(inventory_file)),
+            inventory=load_inventory(inventory_file),
             lab=load_lab(playbook, templates_dir=templates_dir),
             templates_dir=templates_dir,
             playbooks_dir=playbooks_dir,

@@ -26,7 +26,7 @@ class ClusterOp:
     ``skip_reason`` set means the operation does not apply to this provider (step ``skipped``).
 
     A participant's place on a shared cluster adds: ``manifests`` (a folder under ``templates/``
-    whose ``*.yaml`` files are rendered with the host's variables and piped to ``run``),
+    whose ``*.yaml.j2`` files are rendered with the host's variables and piped to ``run``),
     ``changed_when`` (``run``'s own output says whether anything changed: ``kubectl apply``),
     ``credentials`` (a kubeconfig to issue once ``run`` succeeded) and ``removes`` (files to
     delete once it succeeded). ``env`` replaces the host's environment for these commands (the

@@ -2,7 +2,7 @@
 
 labtools does not own the cluster, so the lab runs in its own namespace (``lab-<host>`` by
 default). With ``isolation`` (on by default) each host is a workshop participant: ``cluster
-start`` applies ``templates/workshop/*.yaml`` as the instructor (the namespace, a ServiceAccount,
+start`` applies ``templates/workshop/*.yaml.j2`` as the instructor (the namespace, a ServiceAccount,
 a Role and RoleBinding, a ResourceQuota and LimitRange) and issues the participant's kubeconfig
 (a TokenRequest token and the cluster's CA, mode 0600); every other step then runs AS the
 participant, with that kubeconfig. ``cluster delete`` deletes what the templates made and the file.
@@ -35,7 +35,7 @@ from labtools.providers.minikube import _truthy, unknown_op
 NO_MINIKUBE = msg("provider context: no minikube (existing cluster)")
 # Namespaces the cluster owns: labtools never deletes them, even when the inventory names one.
 SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
-WORKSHOP_TEMPLATES = "workshop"  # templates/workshop/*.yaml: a participant's place
+WORKSHOP_TEMPLATES = "workshop"  # templates/workshop/*.yaml.j2: a participant's place
 # What a participant's place is sized to by default: the Basics lab with its extended part
 # (4 replicas plus one surge pod of a rolling update) fits; a runaway loop does not.
 ISOLATION_DEFAULTS: Mapping[str, Any] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from labtools.core.messages import msg, msgn
@@ -51,6 +52,15 @@ def drivers_to_probe(host: Host) -> tuple[str, ...]:
     if driver is None:
         return DRIVERS_PROBED
     return (str(driver),) if driver in DRIVERS_PROBED else ()
+
+
+def mini_path(minikube_home_var: str | None) -> Path:
+    """localpath.MiniPath: ``$MINIKUBE_HOME`` with ``.minikube`` appended unless it ends so,
+    else ``~/.minikube`` (where the cache, profiles and machines are)."""
+    if not minikube_home_var:
+        return Path.home() / ".minikube"
+    path = Path(minikube_home_var).expanduser()
+    return path if path.name == ".minikube" else path / ".minikube"
 
 
 def minikube_home(host: Host) -> str:

@@ -24,7 +24,6 @@ from labtools.core.kubeconfig import (
     token_expiry,
 )
 from labtools.core.model import Host, HostPlan, Lab, Plan, Step
-from labtools.core.participants import attach_participants
 from labtools.core.results import HostFailure
 from labtools.core.resume import resume, start_at
 from labtools.providers import get_provider
@@ -45,7 +44,7 @@ INVENTORY = """all:
 def load(tmp_path: Path, csv: str, inventory: str = INVENTORY) -> dict[str, Host]:
     (tmp_path / "inventory.yml").write_text(inventory)
     (tmp_path / "people.csv").write_text(csv)
-    return dict(attach_participants(load_inventory(tmp_path / "inventory.yml")).hosts)
+    return dict(load_inventory(tmp_path / "inventory.yml").hosts)
 
 
 def test_participants_by_host_column_with_extra_columns(tmp_path: Path) -> None:
@@ -115,7 +114,7 @@ def test_more_names_than_hosts(tmp_path: Path) -> None:
 def test_missing_participants_file_points_at_the_var(tmp_path: Path) -> None:
     (tmp_path / "inventory.yml").write_text(INVENTORY)
     with pytest.raises(InventoryError, match=r"people\.csv") as caught:
-        attach_participants(load_inventory(tmp_path / "inventory.yml"))
+        load_inventory(tmp_path / "inventory.yml")
     assert str(caught.value.location).startswith(str(tmp_path / "inventory.yml") + ":3")
 
 
