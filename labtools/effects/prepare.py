@@ -69,10 +69,24 @@ def cache_minikube(
         outcomes.append(Outcome(label, out.rc == 0, _last_line(out)))
     first = hosts[0]
     for image in images:
-        argv = (*provider.minikube_base(first), "cache", "add", image)  # type: ignore[attr-defined]
+        # `cache add` needs an existing profile: the first host's, saved by its --download-only;
+        # the image goes into minikube's config, so every profile's start loads it
+        argv = provider.minikube(first, ["cache", "add", image])
         out = run(Command(argv, env=provider.env(first), timeout=1800))
-        outcomes.append(Outcome(f"minikube cache add {image}", out.rc == 0, _last_line(out)))
+        missing = _not_found(out)
+        ok = out.rc == 0 and not missing
+        what = msg("minikube cache add {image}", image=image)
+        outcomes.append(Outcome(what, ok, missing or _last_line(out)))
     return outcomes
+
+
+def _not_found(out: Output) -> str:
+    """minikube's warning for an image the registry does not have: ``cache add`` still exits 0
+    (``pkg/minikube/image/cache.go`` SaveToDir), but nothing was cached."""
+    for line in out.stderr.splitlines():
+        if "was not found; unable to add it to cache" in line:
+            return line.lstrip("❗! ").strip()
+    return ""
 
 
 def pull_check(host: Host, provider: Provider, images: Sequence[str], run: Run) -> list[Outcome]:

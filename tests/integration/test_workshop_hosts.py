@@ -116,3 +116,42 @@ def machine_pods(machine: LabProject) -> dict[str, str]:
             if record.get("kind") == "step_end" and record.get("step") == "POD_NAME":
                 found[str(record["host"])] = str(record["result"]["stdout"]).strip()
     return found
+
+
+def test_prepare_caches_every_image_the_lab_names(machine: LabProject) -> None:
+    """`lab.prepare` on a training machine: `minikube start --download-only` once for the
+    Kubernetes version, `minikube cache add` per image the plan names; an image the registry
+    does not have fails the run (minikube itself only warns and exits 0), nothing is started."""
+    from labtools.testing.apiserver.ctl_images import MISSING_IMAGES_ENV
+    from labtools.testing.minikube.images import arch
+
+    v1 = "gcr.io/google-samples/kubernetes-bootcamp:v1"
+    v2 = "docker.io/jocatalin/kubernetes-bootcamp:v2"
+    machine.env[MISSING_IMAGES_ENV] = v2
+    failed = machine.invoke("lab.prepare")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    lines = failed.stdout.splitlines()
+    assert lines[0] == f"images the lab names (2): {v1}, {v2}"
+    assert (
+        "ok     minikube start --download-only (Kubernetes default version): * Download complete!"
+        in lines
+    )
+    assert f"ok     minikube cache add {v1}" in lines
+    assert (
+        f"FAILED minikube cache add {v2}: The image '{v2}' was not found; unable to add it to "
+        "cache." in lines
+    )
+    assert f"lab.prepare: 1 of 3 failed: minikube cache add {v2} (The image" in failed.stderr
+    cache_line = next(line for line in lines if line.startswith("minikube cache "))
+    cache = Path(cache_line.split()[2].rstrip(":"))
+    tarball = cache / "images" / arch() / "gcr.io" / "google-samples" / "kubernetes-bootcamp_v1"
+    assert tarball.is_file()
+    config = json.loads((cache.parent / "config" / "config.json").read_text())
+    assert set(config["cache"]) == {v1, v2}  # minikube records both; only v1 is cached
+    # --download-only starts nothing: no API server mentions this project's minikube home
+    assert not (cache.parent / "machines").exists()
+
+    del machine.env[MISSING_IMAGES_ENV]
+    again = machine.invoke("lab.prepare")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"ok     minikube cache add {v2}" in again.stdout.splitlines()

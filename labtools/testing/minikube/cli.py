@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-from labtools.testing.minikube import commands, common, extras, start
+from labtools.testing.minikube import commands, common, extras, images, start
 from labtools.testing.minikube.common import Invocation
 from labtools.testing.minikube.console import Console, Exit
 from labtools.testing.minikube.flags import Flag, UsageError, parse
@@ -111,6 +111,17 @@ COMMANDS: dict[str, Command] = {
     "update-context": Command(
         (), commands.update_context, "Update kubeconfig in case of an IP or port change"
     ),
+    "cache": Command((Flag("all", None, "bool", False),), images.cache, "Manage cache for images"),
+    "image": Command(
+        (
+            Flag("pull", None, "bool", False),
+            Flag("daemon", None, "bool", False),
+            Flag("remote", None, "bool", False),
+            Flag("overwrite", None, "bool", True),
+        ),
+        images.image,
+        "Manage images",
+    ),
     "version": Command(
         (OUTPUT, Flag("short", None, "bool", False), Flag("components", None, "bool", False)),
         commands.version,
@@ -129,6 +140,8 @@ Basic Commands:
   delete           Deletes a local Kubernetes cluster
 
 Images Commands:
+  cache            Manage cache for images
+  image            Manage images
 
 Configuration and Management Commands:
   addons           Enable or disable a minikube addon

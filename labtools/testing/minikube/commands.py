@@ -41,6 +41,10 @@ def version(inv: Invocation) -> int:
 
 def node_status(name: str) -> dict[str, Any]:
     """The Status struct of the profile's only node."""
+    if not (state.minikube_home() / "machines" / name).is_dir():
+        # no machine yet (`start --download-only` saved only the config): status.go returns
+        # its initial struct, every field "Nonexistent", when machine.Status is state.None
+        return dict(zip(STATUS_FIELDS, (name, *["Nonexistent"] * 4, False), strict=True))
     if state.running_pid(name) is None:
         return dict(zip(STATUS_FIELDS, (name, *["Stopped"] * 4, False), strict=True))
     kube = common.kubeconfig_state(name)

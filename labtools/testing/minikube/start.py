@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from labtools.testing.minikube import clusterconfig as cc
-from labtools.testing.minikube import common, kubeconfig, state
+from labtools.testing.minikube import common, images, kubeconfig, state
 from labtools.testing.minikube.common import Invocation
 from labtools.testing.minikube.console import GUEST_START, MK_CONFIG, START_STEPS, Reason
 from labtools.testing.minikube.flags import Flag
@@ -142,6 +142,8 @@ def run(inv: Invocation) -> int:
             f"minimum {cc.RECOMMENDED_MEMORY_MB}MB. Deployments may fail."
         )
     try:
+        if inv.flag("download-only"):
+            return images.download_only(inv, opts, existing)
         return _start(inv, opts, existing)
     finally:
         con.save_events(state.profile_dir(name) / "events.json")
@@ -179,7 +181,10 @@ def _start(inv: Invocation, opts: cc.StartOptions, existing: dict[str, Any] | No
     if opts.driver in KIC_DRIVERS:
         con.step("Pulling Base Image", "pull", f"Pulling base image {KIC_BASE_VERSION} ...")
     running = state.running_pid(name) is not None
-    if existing is None:
+    # a profile saved by `start --download-only` has a config but no machine yet: created now
+    machine_dir = state.minikube_home() / "machines" / name
+    created = existing is None or not machine_dir.is_dir()
+    if created or existing is None:
         _create_line(inv, opts)
         config = cc.build(name, opts, state.node_ip(name))
     else:
@@ -197,16 +202,19 @@ def _start(inv: Invocation, opts: cc.StartOptions, existing: dict[str, Any] | No
         )
         con.step("Creating Container", "running", text)
     state.save_config(name, config)
-    (state.minikube_home() / "machines" / name).mkdir(parents=True, exist_ok=True)
+    machine_dir.mkdir(parents=True, exist_ok=True)
     if not running:
         _boot(inv, opts)
+    # CacheAndLoadImagesInConfig: what `minikube cache add` put in the config is loaded
+    cached = [i for i in images.config_images() if images.image_path(i).exists()]
+    images.load_into([name], cached)
     runtime = RUNTIME_LABELS.get(opts.container_runtime, opts.container_runtime)
     con.step(
         "Preparing Kubernetes",
         "docker" if opts.container_runtime == "docker" else "box",
         f"Preparing Kubernetes {opts.kubernetes_version} on {runtime} ...",
     )
-    if existing is None:
+    if created:
         con.step("Generating certificates", "sub", "Generating certificates and keys ...")
         con.step("Booting control plane", "sub", "Booting up control plane ...")
         con.step("Configuring RBAC rules", "sub", "Configuring RBAC rules ...")
