@@ -198,15 +198,9 @@ def image(inv: Invocation) -> int:
 
 
 def download_only(inv: Invocation, opts: cc.StartOptions, existing: dict[str, Any] | None) -> int:
-    """`minikube start --download-only`: the profile's config and the cache; nothing runs."""
-    con, name = inv.console, inv.profile
-    con.step(
-        "Starting Node",
-        "thumbs",
-        f'Starting "{name}" primary control-plane node in "{name}" cluster',
-    )
-    if opts.driver in ("docker", "podman"):
-        con.step("Pulling Base Image", "pull", f"Pulling base image {KIC_BASE_VERSION} ...")
+    """`minikube start --download-only` after its first lines: the profile's config and the
+    cache; nothing runs."""
+    name = inv.profile
     if existing is None:
         state.save_config(name, cc.build(name, opts, state.node_ip(name)))
     version, runtime = opts.kubernetes_version, opts.container_runtime
@@ -225,5 +219,5 @@ def download_only(inv: Invocation, opts: cc.StartOptions, existing: dict[str, An
         if not path.exists():
             _write(path, f"labtools fake minikube: {path.name}\n".encode())
     save_to_dir(inv, config_images())
-    con.styled("check", "Download complete!")
+    inv.console.styled("check", "Download complete!")
     return 0

@@ -143,6 +143,7 @@ def run(inv: Invocation) -> int:
         )
     try:
         if inv.flag("download-only"):
+            _provision_lines(inv, opts)
             return images.download_only(inv, opts, existing)
         return _start(inv, opts, existing)
     finally:
@@ -171,15 +172,21 @@ def _driver_line(
         inv.console.styled("pin", "Using Docker driver with root privileges")
 
 
-def _start(inv: Invocation, opts: cc.StartOptions, existing: dict[str, Any] | None) -> int:
-    con, name = inv.console, inv.profile
-    con.step(
+def _provision_lines(inv: Invocation, opts: cc.StartOptions) -> None:
+    """node.Provision's first lines (a --download-only start prints them too)."""
+    name = inv.profile
+    inv.console.step(
         "Starting Node",
         "thumbs",
         f'Starting "{name}" primary control-plane node in "{name}" cluster',
     )
     if opts.driver in KIC_DRIVERS:
-        con.step("Pulling Base Image", "pull", f"Pulling base image {KIC_BASE_VERSION} ...")
+        inv.console.step("Pulling Base Image", "pull", f"Pulling base image {KIC_BASE_VERSION} ...")
+
+
+def _start(inv: Invocation, opts: cc.StartOptions, existing: dict[str, Any] | None) -> int:
+    con, name = inv.console, inv.profile
+    _provision_lines(inv, opts)
     running = state.running_pid(name) is not None
     # a profile saved by `start --download-only` has a config but no machine yet: created now
     machine_dir = state.minikube_home() / "machines" / name
