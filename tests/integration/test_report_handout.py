@@ -30,8 +30,10 @@ def test_a_lab_run_ends_naming_its_report_and_gives_handouts(
         f"講義：{run / 'handouts' / 'team-b.html'}",
     ]
     markdown = (run / "handouts" / "team-b.md").read_text(encoding="utf-8")
-    assert "$ kubectl --context" in markdown  # the exact commands this participant ran
-    assert "-n lab-team-b" in markdown
+    # the exact commands this participant ran: as themselves (isolation is on by default on a
+    # shared cluster: their own kubeconfig, docs/workshops.md), in their namespace
+    assert "$ kubectl --kubeconfig " in markdown
+    assert "team-b.kubeconfig --context lab-team-b -n lab-team-b get nodes" in markdown
     assert "kubernetes-bootcamp" in markdown  # their real output
     assert "檢查證實了什麼" in markdown
     assert "| 通過 |" in markdown  # the verify checks passed on this host
