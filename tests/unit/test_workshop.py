@@ -529,6 +529,8 @@ def test_cards_in_zh_tw_markup_only_where_the_template_puts_it() -> None:
     markdown = render_cards([card(expires="", lasts="2h")], lab, templates, "md")
     assert "- namespace `lab-07` on `training`\n" in markdown
     assert "- Access lasts 2h from when your place is set up\n" in markdown
+    # the file's name as the participant gets it, not the instructor's path to it
+    assert "- Your kubeconfig: `lab-07.kubeconfig` (from your instructor)\n" in markdown
     assert "```sh\nexport KUBECONFIG=lab-07.kubeconfig\nkubectl get pods\n```" in markdown
     spaced = render_cards([card(kubeconfig_name="my files/a.kubeconfig")], lab, templates, "md")
     assert "export 'KUBECONFIG=my files/a.kubeconfig'\n" in spaced  # a shell reads it whole
