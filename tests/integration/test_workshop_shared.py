@@ -187,13 +187,16 @@ def check_cards(project: LabProject, tokens: dict[str, str | None], tmp_path: Pa
     page = open_page(
         chromium(),
         html,
-        "document.querySelectorAll('section.card').length",
+        # how many cards, and those whose last line (the expiry) falls outside the card
+        "[document.querySelectorAll('section.card').length, [...document.querySelectorAll("
+        "'section.card')].filter(c => c.lastElementChild.getBoundingClientRect().bottom > "
+        "c.getBoundingClientRect().bottom).map(c => c.id)]",
         tmp_path / "chromium",
         print_options={"preferCSSPageSize": True},  # the cards' @page is A4
         element="#card-lab-07 .qr svg",
     )
     (folder / "cards.png").write_bytes(page.screenshot)
-    assert page.value == 30
+    assert page.value == [30, []]  # every line of every card is on the card
     assert page.title == "basics: access cards"
     assert (page.console, page.exceptions, page.requests) == ([], [], [])
     assert pdf_pages(page.pdf) == 4  # 30 cards, 8 per A4 page
