@@ -31,10 +31,13 @@ sys.path.insert(0, str(REPO))
 
 from labtools.testing.cluster import FakeCluster  # noqa: E402
 
+# one printf (one write, so parallel calls do not interleave): each argument NUL-terminated,
+# then a record separator; `echo "$*"` lost the quoting of arguments that hold spaces or quotes
 WRAPPER = """#!/bin/sh
-echo "$*" >> {log}
+printf '%s\\0' "$@" '{end}' >> {log}
 exec {real} "$@"
 """
+END = "\x1e"  # ASCII record separator: ends each call's record in the log
 
 
 def children_cpu() -> float:
@@ -63,7 +66,7 @@ class Project:
         bin_dir = base / "bin"
         bin_dir.mkdir()
         real = shutil.which("kubectl") or "kubectl"
-        (bin_dir / "kubectl").write_text(WRAPPER.format(log=self.log, real=real))
+        (bin_dir / "kubectl").write_text(WRAPPER.format(log=self.log, real=real, end=END))
         (bin_dir / "kubectl").chmod(0o755)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("INVOKE_", "LABTOOLS_"))}
         home = base / "home"
@@ -93,11 +96,12 @@ class Project:
         wall = time.perf_counter() - started
         if done.returncode != 0:
             sys.exit(f"invoke {' '.join(args)} failed:\n{done.stdout[-3000:]}{done.stderr}")
-        return wall, children_cpu() - cpu, len(self.log.read_text().splitlines())
+        return wall, children_cpu() - cpu, len(self.kubectl_calls())
 
-    def kubectl_lines(self) -> list[str]:
-        """The kubectl argv lines of the last invoke."""
-        return self.log.read_text().splitlines()
+    def kubectl_calls(self) -> list[list[str]]:
+        """The argv of each kubectl call of the last invoke."""
+        records = self.log.read_text().split(END + "\0")
+        return [record.split("\0")[:-1] for record in records if record]
 
 
 def replay_script(project: Project, base: Path, hosts: list[str], forks: int) -> Path:
@@ -120,11 +124,11 @@ def replay_script(project: Project, base: Path, hosts: list[str], forks: int) ->
         )
         (base / f"{host_plan.host.name}.yaml").write_text(text)
     real = shutil.which("kubectl", path=os.environ.get("PATH")) or "kubectl"
-    for line in project.kubectl_lines():
+    for words in project.kubectl_calls():
+        line = " ".join(words)
         host = next((h for h in hosts if f"{h}.kubeconfig" in line or f" -n {h} " in line), None)
         if host is None:
             continue
-        words = shlex.split(line)
         command = shlex.join([real, *words])
         if words[-3:] == ["apply", "-f", "-"]:
             command += f" < {base / (host + '.yaml')}"
@@ -210,8 +214,7 @@ def host_replay(project: Project, base: Path, hosts: list[str], forks: int) -> P
             for r in records
             if r["kind"] == "step_end" and r["host"] == host and r["step"] == "minikube start"
         ]
-        for line in project.kubectl_lines():
-            words = shlex.split(line)
+        for words in project.kubectl_calls():
             if "--context" in words and words[words.index("--context") + 1] == host:
                 command = shlex.join([real, *words])
                 if "proxy" in words:
