@@ -21,7 +21,7 @@ from .patch import json_patch, merge_patch, strategic_merge
 from .schema import converter_error, go_value, json_error, smd_errors, unknown_fields
 from .selectors import match_requirements, parse_fields, parse_labels, selector_string
 from .status import ApiError, already_exists, bad_request, conflict, invalid, not_found
-from .store import Obj, Store, now_micro, now_rfc3339
+from .store import Obj, Store, copy_of, now_micro, now_rfc3339
 
 if TYPE_CHECKING:
     from .admission import Admission
@@ -652,13 +652,14 @@ class Api:
             inv["fieldPath"] = field_path
         now = now_rfc3339()
         with self.lock:
-            for ev in self.store.list(R.EVENT.key, ns):
+            for stored in self.store.scan(R.EVENT.key, ns):
                 same = (
-                    ev.get("involvedObject", {}).get("uid") == inv["uid"]
-                    and ev.get("reason") == reason
-                    and ev.get("message") == message
+                    stored.get("involvedObject", {}).get("uid") == inv["uid"]
+                    and stored.get("reason") == reason
+                    and stored.get("message") == message
                 )
                 if same:
+                    ev = copy_of(stored)
                     ev["count"] = int(ev.get("count", 1)) + 1
                     ev["lastTimestamp"] = now
                     self.store.put(R.EVENT.key, ev)

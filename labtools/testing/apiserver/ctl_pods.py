@@ -20,7 +20,7 @@ from . import resources as R
 from .backoff import go_seconds
 from .ctl_images import wait_images
 from .ctl_nodes import node_down, unschedulable_message, untolerated
-from .store import Obj, now_rfc3339
+from .store import Obj, copy_of, now_rfc3339
 
 if TYPE_CHECKING:
     from .controllers import Controllers
@@ -56,32 +56,33 @@ def sync_pods(ctl: Controllers) -> None:
     now = time.monotonic()
     # while the node is unreachable its kubelet does nothing: no start, status or termination
     kubelet = not node_down(ctl)
-    for pod in ctl.store.list(R.POD.key):
-        meta = pod["metadata"]
+    # the stored pods, not copies (most passes change nothing): copied before any change
+    for live in ctl.store.scan(R.POD.key):
+        meta = live["metadata"]
         key = f"{meta['namespace']}/{meta['name']}/{meta['uid']}"
         if meta.get("deletionTimestamp"):
             if kubelet or meta["namespace"] == "kube-system":
-                _terminate(ctl, pod, key)
+                _terminate(ctl, copy_of(live), key)
             continue
-        if not pod["spec"].get("nodeName"):
-            _schedule(ctl, pod, key)
+        if not live["spec"].get("nodeName"):
+            _schedule(ctl, copy_of(live), key)
             continue
         if not kubelet and meta["namespace"] != "kube-system":
             continue
-        phase = pod.get("status", {}).get("phase")
+        phase = live.get("status", {}).get("phase")
         if phase == "Pending" and key not in ctl.starting:
             if key not in ctl.timers:
                 ctl.timers[key] = now + ctl.delay
             if ctl.timers[key] <= now:
-                _kubelet_start(ctl, pod, key)
+                _kubelet_start(ctl, copy_of(live), key)
         elif phase == "Running" and key not in ctl.starting:
-            _watch_containers(ctl, pod, key, now)
+            _watch_containers(ctl, live, key, now)
     _prune(ctl)
 
 
 def _prune(ctl: Controllers) -> None:
     """Forget the timers, back-offs and faults' bookkeeping of pods that are gone."""
-    pods = ctl.store.list(R.POD.key)
+    pods = ctl.store.scan(R.POD.key)
     live = {
         f"{p['metadata']['namespace']}/{p['metadata']['name']}/{p['metadata']['uid']}" for p in pods
     }
@@ -594,6 +595,7 @@ def _ready_now(ctl: Controllers, pod: Obj, key: str, now: float) -> None:
     if due is None or due > now:
         return
     ctl.timers.pop("ready:" + key)
+    pod = copy_of(pod)
     status = pod["status"]
     if not all(
         "running" in (cs.get("state") or {}) for cs in status.get("containerStatuses") or []
@@ -699,7 +701,7 @@ def _watch_containers(ctl: Controllers, pod: Obj, key: str, now: float) -> None:
     if restart_due is not None:
         if restart_due <= now:
             ctl.timers.pop("restart:" + key)
-            _restart(ctl, pod, key)
+            _restart(ctl, copy_of(pod), key)
         return
     exited = {
         n: c
@@ -707,7 +709,7 @@ def _watch_containers(ctl: Controllers, pod: Obj, key: str, now: float) -> None:
         if c is not None
     }
     if exited:
-        _containers_exited(ctl, pod, key, exited, now)
+        _containers_exited(ctl, copy_of(pod), key, exited, now)
 
 
 def _containers_exited(
