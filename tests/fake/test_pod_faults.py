@@ -94,6 +94,25 @@ def test_image_pull_fault_err_image_pull_then_back_off(cluster: FakeCluster) -> 
     assert "timed out waiting for the condition on pods/bad" in waited.stderr
 
 
+def test_image_pull_fault_for_one_namespace_only(cluster: FakeCluster) -> None:
+    # a workshop: every participant runs the same image; one of them cannot pull it
+    cluster.inject("image-pull", image=BOOTCAMP, namespace="lab-07")
+    for ns in ("lab-06", "lab-07"):
+        assert cluster.kubectl("create", "namespace", ns).returncode == 0
+        made = cluster.kubectl("-n", ns, "create", "deployment", "web", f"--image={BOOTCAMP}")
+        assert made.returncode == 0
+    ok = cluster.kubectl("-n", "lab-06", "rollout", "status", "deploy/web", "--timeout=30s")
+    assert ok.returncode == 0, ok.stderr
+    stuck = "{.items[0].status.containerStatuses[0].state.waiting.reason}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        got = cluster.kubectl("-n", "lab-07", "get", "pods", "-o", f"jsonpath={stuck}").stdout
+        if got == "ImagePullBackOff":
+            break
+        time.sleep(0.1)
+    assert got == "ImagePullBackOff"
+
+
 def test_err_image_pull_shows_the_runtimes_message(cluster: FakeCluster) -> None:
     cluster.inject("image-pull", image="ghcr.io/acme/*", reason="denied")
     assert cluster.kubectl("run", "priv", "--image=ghcr.io/acme/app:1").returncode == 0

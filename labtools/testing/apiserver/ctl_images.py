@@ -104,10 +104,19 @@ def denied_message(image: str) -> str:
     )
 
 
-def pull_error(ctl: Controllers, image: str) -> str | None:
-    """The error of pulling ``image`` now (one use of a matching fault), or None if it pulls."""
+def _matches(spec: dict[str, str], image: str, pod: Obj) -> bool:
+    meta = pod["metadata"]
+    return (
+        fnmatch.fnmatchcase(image, spec.get("image", "*"))
+        and fnmatch.fnmatchcase(meta["name"], spec.get("pod", "*"))
+        and fnmatch.fnmatchcase(meta["namespace"], spec.get("namespace", "*"))
+    )
+
+
+def pull_error(ctl: Controllers, image: str, pod: Obj) -> str | None:
+    """The error of pulling ``image`` for ``pod`` now (one use of a matching fault), or None."""
     for fault in ctl.faults.pod_faults("image-pull"):
-        if fnmatch.fnmatchcase(image, fault.spec.get("image", "*")):
+        if _matches(fault.spec, image, pod):
             ctl.faults.use(fault)
             if fault.spec.get("message"):
                 return str(fault.spec["message"])
@@ -153,7 +162,7 @@ class ImageManager:
             return self._failed(pod, fp, "ImagePullBackOff", msg)
         if key in ctl.image_backoff.entries:  # a retry: the kubelet says it pulls again
             ctl.event(pod, "Normal", "Pulling", f'Pulling image "{image}"', "kubelet", fp)
-        error = pull_error(ctl, image)
+        error = pull_error(ctl, image, pod)
         if error is None:
             self.errors.pop(key, None)
             return None

@@ -56,7 +56,7 @@ COMMON_KEYS = ("count", "seconds", "path", "verb", "method")
 KIND_KEYS: dict[str, tuple[str, ...]] = {
     "error": (*COMMON_KEYS, "code", "message", "retryAfter", "body"),
     "hang": (*COMMON_KEYS, "stage"),
-    "image-pull": ("count", "seconds", "image", "reason", "message"),
+    "image-pull": ("count", "seconds", "image", "reason", "message", "pod", "namespace"),
     "crash": ("count", "seconds", "pod", "namespace", "container", "exitCode", "after", "lines"),
     "node-not-ready": ("seconds", "node"),
     "readiness-delay": ("count", "seconds", "pod", "namespace", "delay"),
@@ -228,6 +228,7 @@ def _image_spec(spec: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
     if image is None:
         raise bad_request("fault image-pull: 'image' is required (an image or a glob: 'nginx:*')")
     return {
+        **_pod_match(spec),
         "image": image,
         "reason": _text(spec, "reason", ("not-found", "denied")) or "not-found",
         "message": _text(spec, "message"),
