@@ -47,6 +47,7 @@ class HostedContainer:
         self.returncode: int | None = None
         # what to close once the container is gone (its log file)
         self.closers: list[Callable[[], None]] = []
+        self.failed: int | None = None
 
     def poll(self) -> int | None:
         """The exit code once the container ended (its holder was killed), else None."""
@@ -59,7 +60,14 @@ class HostedContainer:
     def _ended(self, code: int) -> None:
         self.host.remove(self)
         # the emulated process ends as node or nginx would: 143 on SIGTERM, 137 on SIGKILL
-        self.returncode = 128 - code if code < 0 else code
+        self.returncode = (
+            self.failed if self.failed is not None else (128 - code if code < 0 else code)
+        )
+
+    def fail(self, code: int) -> None:
+        """The emulation could not start (its port is taken): it exits with ``code``."""
+        self.failed = code
+        self.kill()
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the end; ``subprocess.TimeoutExpired`` after ``timeout``."""

@@ -438,9 +438,9 @@ class PodRuntime:
             sandbox.port_map[port] = free_port()
         try:
             listener = listen(sandbox.port_map.get(port, port), self._socket_factory(sandbox))
-        except OSError as exc:
+        except OSError as exc:  # another container of the pod has the port
             writer.line(f"listen tcp :{port}: bind: {exc.strerror}")
-            container.kill()
+            container.fail(1)
             return container
         self.apphost.serve(container, listener, handler)
         for line in apps.banner(handler):

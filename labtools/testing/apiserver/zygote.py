@@ -44,7 +44,8 @@ from typing import Any
 
 PR_SET_PDEATHSIG = 1
 CLONE_NEWNET, CLONE_NEWUTS = 0x40000000, 0x04000000
-MAX_MESSAGE = 1 << 20
+# a request carries a container's environment: far below the socket buffer (~208 KiB)
+MAX_MESSAGE = 1 << 17
 _libc: Any = None
 
 
