@@ -44,6 +44,10 @@ def jsonpath(cluster: FakeCluster, what: str, path: str) -> str:
     return result.stdout
 
 
+def _epoch(stamp: str) -> float:
+    return time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
+
+
 def until(cluster: FakeCluster, what: str, path: str, wanted: str, timeout: float = 20) -> str:
     """Poll a jsonpath until it contains ``wanted``; the last value."""
     deadline = time.monotonic() + timeout
@@ -235,11 +239,18 @@ def test_readiness_delay_holds_ready_then_waits_succeed(cluster: FakeCluster) ->
     assert jsonpath(cluster, "pods", "{.items[0].status.containerStatuses[0].ready}") == "false"
     ready = jsonpath(cluster, "pods", '{.items[0].status.conditions[?(@.type=="Ready")]}')
     assert json.loads(ready)["reason"] == "ContainersNotReady"
-    began = time.monotonic()
     rolled = cluster.kubectl("rollout", "status", "deployment/slow", "--timeout=30s")
     assert rolled.returncode == 0, rolled.stderr
     assert 'deployment "slow" successfully rolled out' in rolled.stdout
-    assert time.monotonic() - began >= 1.0
+    # Ready came `delay` after the container started (the pod's own times, not this loaded
+    # machine's wall clock: RFC 3339 seconds, so a 2 s delay is a difference of 2)
+    started = jsonpath(
+        cluster, "pods", "{.items[0].status.containerStatuses[0].state.running.startedAt}"
+    )
+    became = jsonpath(
+        cluster, "pods", '{.items[0].status.conditions[?(@.type=="Ready")].lastTransitionTime}'
+    )
+    assert _epoch(became) - _epoch(started) >= 2
 
 
 # ---- the node -----------------------------------------------------------------------------
