@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from . import fieldmanager
+from . import fieldmanager, strict
 from . import resources as R
 from .defaults import GENERATION_GROUPS, apply_defaults, validate
 from .jobs import generate_job_selector
@@ -146,10 +146,12 @@ class Api:
             )
 
     def _check_fields(self, res: R.Resource, obj: Obj, opts: WriteOptions) -> None:
-        if opts.field_validation == "Ignore":
+        lenient = opts.field_validation in ("Ignore", "Warn")
+        unknown = strict.unknown_fields(res.group, res.version, res.kind, obj, drop=lenient)
+        if unknown is None:
+            unknown = unknown_fields(res.kind, obj)
+        if not unknown or opts.field_validation == "Ignore":
             return
-        unknown = unknown_fields(res.kind, obj)
-        if not unknown:
             return
         texts = [f'unknown field "{u}"' for u in unknown]
         if opts.field_validation == "Strict":
