@@ -5,6 +5,11 @@ Each expected text names the Kubernetes v1.32 source it comes from.
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -56,5 +61,100 @@ def test_strict_decoding_covers_every_kind_and_status(kube: Kube, tmp_path: Path
     # what the server stores and serves back passes its own strict check (get -> replace)
     served = kube.ok("get", "job", "typo", "-o", "yaml")
     again = tmp_path / "served.yaml"
-    again.write_text(served)
+    # without its resourceVersion: the Job controller may write status in between (a Conflict)
+    again.write_text("".join(x for x in served.splitlines(True) if "resourceVersion:" not in x))
     assert kube.ok("replace", "-f", str(again)) == "job.batch/typo replaced\n"
+
+
+# ---- port-forward -------------------------------------------------------------------------
+BOOTCAMP = "gcr.io/google-samples/kubernetes-bootcamp:v1"
+
+
+def _port_forward(kube: Kube, *args: str) -> subprocess.Popen[str]:
+    cluster = kube.cluster
+    argv = [
+        "kubectl",
+        f"--kubeconfig={cluster.kubeconfig}",
+        f"--context={cluster.context}",
+        "-n",
+        kube.namespace,
+        "port-forward",
+        *args,
+    ]
+    return subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cluster.env(),
+        start_new_session=True,
+    )
+
+
+def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    out, err = process.communicate(timeout=20)
+    return out, err
+
+
+def _local_port(process: subprocess.Popen[str]) -> int:
+    assert process.stdout is not None
+    line, other = process.stdout.readline(), process.stdout.readline()
+    match = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)$", line.strip())
+    assert match, line
+    assert other == f"Forwarding from [::1]:{match.group(1)} -> {match.group(2)}\n"
+    return int(match.group(1))
+
+
+def _get(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as answer:
+        body: bytes = answer.read()
+    return body.decode()
+
+
+def test_port_forward_to_a_pod_and_a_service(kube: Kube) -> None:
+    """kubectl v1.32 tunnels SPDY/3.1 over a WebSocket (client-go tools/portforward/
+    tunneling_dialer.go); each connection is an error and a data stream, served as the
+    kubelet's cri/streaming/portforward/httpstream.go serves them."""
+    kube.ok("create", "deployment", "kb", f"--image={BOOTCAMP}")
+    kube.ok("expose", "deployment", "kb", "--port=80", "--target-port=8080")
+    kube.ok("rollout", "status", "deployment/kb", "--timeout=60s")
+    pod = kube.ok("get", "pods", "-o", "name").strip()
+    process = _port_forward(kube, pod, ":8080")
+    try:
+        port = _local_port(process)
+        first, second = _get(port), _get(port)
+    finally:
+        out, err = _stop(process)
+    assert first == second
+    assert first.startswith("Hello Kubernetes bootcamp! | Running on: kb-")
+    assert out == f"Handling connection for {port}\n" * 2
+    assert err == ""
+    # a Service resolves to one of its pods and the target port (kubectl's own doing)
+    process = _port_forward(kube, "svc/kb", ":80")
+    try:
+        answer = _get(_local_port(process))
+    finally:
+        _stop(process)
+    assert answer.startswith("Hello Kubernetes bootcamp!")
+
+
+def test_port_forward_to_a_closed_port_ends_the_command(kube: Kube) -> None:
+    """The kubelet writes `error forwarding port P to pod ID, uid : ...` on the error stream;
+    kubectl v1.32 logs it and closes the connection (portforward.go handleConnection)."""
+    kube.ok("run", "quiet", f"--image={BOOTCAMP}")
+    kube.ok("wait", "--for=condition=Ready", "pod/quiet", "--timeout=60s")
+    process = _port_forward(kube, "pod/quiet", ":9999")
+    try:
+        port = _local_port(process)
+        with pytest.raises(OSError, match=r"Remote end closed|Connection reset"):
+            _get(port)
+        process.wait(timeout=20)
+    finally:
+        _, err = _stop(process)
+    assert process.returncode == 1
+    assert "an error occurred forwarding" in err
+    assert "error forwarding port 9999 to pod " in err
+    assert "Connection refused" in err
+    assert err.endswith("error: lost connection to pod\n")

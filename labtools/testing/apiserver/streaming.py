@@ -2,8 +2,9 @@
 
 Each handler owns the response of a ``BaseHTTPRequestHandler``: it writes a Status error, a
 plain or chunked body, or upgrades the connection to WebSocket (``v5.channel.k8s.io`` or
-``v4.channel.k8s.io``). SPDY is not implemented: a client that offers only SPDY
-(``KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false``) gets a 400 Status that says so.
+``v4.channel.k8s.io``; port-forward: ``SPDY/3.1+portforward.k8s.io``). Plain SPDY is not
+implemented: a client that offers only SPDY (``KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false``) gets a
+400 Status that says so.
 """
 
 from __future__ import annotations
@@ -644,9 +645,23 @@ def _dial_error(
 def handle_portforward(
     handler: Any, runtime: PodRuntime, pod: dict[str, Any], query: dict[str, list[str]]
 ) -> None:
-    """``pods/NAME/portforward``: not implemented; a clear Status instead."""
-    message = (
-        "port-forward is not supported by the fake API server; "
-        f"use kubectl proxy (/api/v1/namespaces/{pod_key(pod)[0]}/pods/NAME:PORT/proxy/)"
-    )
-    send_status(handler, StatusError(400, "BadRequest", message))
+    """``pods/NAME/portforward``: SPDY/3.1 tunnelled over WebSocket (``portforward.py``)."""
+    from labtools.testing.apiserver import portforward
+
+    if not is_upgrade_request(handler.headers):
+        upgrade = handler.headers.get("Upgrade") or ""
+        message = "Upgrade request required"
+        if upgrade.upper().startswith("SPDY"):
+            message = (
+                "the fake API server forwards ports only over WebSocket "
+                f"({portforward.PROTOCOL}); SPDY is not supported: unset "
+                "KUBECTL_PORT_FORWARD_WEBSOCKETS"
+            )
+        send_status(handler, StatusError(400, "BadRequest", message))
+        return
+    ws = WebSocket.accept(handler, [portforward.PROTOCOL])
+    if ws is None:
+        message = f"unable to negotiate a port-forward subprotocol ({portforward.PROTOCOL})"
+        send_status(handler, StatusError(400, "BadRequest", message))
+        return
+    portforward.Session(ws, runtime, pod).run()
