@@ -77,8 +77,8 @@ def image_missing(image: str) -> bool:
     if image in listed:
         return True
     name, _, tag = image.rpartition(":")
-    if "/" in tag:
-        return False
+    if not name or "/" in tag:  # no tag (`does-not-exist/x`) or a registry port (`host:5000/x`)
+        name, tag = image, ""
     return (
         (name.endswith("kubernetes-bootcamp") and tag == "v10")
         or "does-not-exist" in image
