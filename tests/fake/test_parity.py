@@ -5,10 +5,12 @@ Each expected text names the Kubernetes v1.32 source it comes from.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -158,3 +160,25 @@ def test_port_forward_to_a_closed_port_ends_the_command(kube: Kube) -> None:
     assert "error forwarding port 9999 to pod " in err
     assert "Connection refused" in err
     assert err.endswith("error: lost connection to pod\n")
+
+
+# ---- a pod's image updated in place -------------------------------------------------------
+def test_set_image_on_a_pod_restarts_its_container(kube: Kube) -> None:
+    """kuberuntime_manager.go computePodActions: a changed container spec hash kills the
+    container ("Container C definition changed, will be restarted") and starts the new image."""
+    kube.ok("run", "solo", "--image=nginx")
+    kube.ok("wait", "--for=condition=Ready", "pod/solo", "--timeout=60s")
+    assert kube.ok("set", "image", "pod/solo", "solo=nginx:1.25") == "pod/solo image updated\n"
+    status = "{.status.containerStatuses[0]}"
+    deadline = time.monotonic() + 30
+    while True:
+        current = json.loads(kube.ok("get", "pod", "solo", "-o", f"jsonpath={status}"))
+        if current["image"] == "nginx:1.25" and current["ready"]:
+            break
+        assert time.monotonic() < deadline, current
+        time.sleep(0.2)
+    assert current["restartCount"] == 1
+    assert current["lastState"]["terminated"]["reason"] == "Completed"
+    events = kube.ok("events", "--for", "pod/solo")
+    assert "Killing     Pod/solo   Container solo definition changed, will be restarted" in events
+    assert 'Pulling image "nginx:1.25"' in events

@@ -703,6 +703,8 @@ def _watch_containers(ctl: Controllers, pod: Obj, key: str, now: float) -> None:
             ctl.timers.pop("restart:" + key)
             _restart(ctl, copy_of(pod), key)
         return
+    if _definition_changed(ctl, pod, key):
+        return
     exited = {
         n: c
         for n, c in states(pod["metadata"]["namespace"], pod["metadata"]["name"]).items()
@@ -710,6 +712,55 @@ def _watch_containers(ctl: Controllers, pod: Obj, key: str, now: float) -> None:
     }
     if exited:
         _containers_exited(ctl, copy_of(pod), key, exited, now)
+
+
+def _definition_changed(ctl: Controllers, pod: Obj, key: str) -> bool:
+    """A running container whose image was updated is killed and started with the new one.
+
+    `computePodActions` (`pkg/kubelet/kuberuntime/kuberuntime_manager.go`): the container's
+    spec hash changed, so `Killing` "Container C definition changed, will be restarted", then
+    the new image is pulled and started (`restartCount` + 1, the old instance in `lastState`).
+    """
+    statuses = {cs["name"]: cs for cs in pod["status"].get("containerStatuses") or []}
+    changed = [
+        c["name"]
+        for c in pod["spec"].get("containers") or []
+        if c["name"] in statuses
+        and "running" in (statuses[c["name"]].get("state") or {})
+        and statuses[c["name"]].get("image") != c.get("image")
+    ]
+    if not changed:
+        return False
+    pod = copy_of(pod)
+    stamp = now_rfc3339()
+    for cs in pod["status"]["containerStatuses"]:
+        if cs["name"] not in changed:
+            continue
+        fp = f"spec.containers{{{cs['name']}}}"
+        message = f"Container {cs['name']} definition changed, will be restarted"
+        ctl.event(pod, "Normal", "Killing", message, "kubelet", fp)
+        # nginx ends 0 on the kubelet's SIGTERM (fast shutdown); the emulated images end 143
+        code = 0 if _image_name(str(cs.get("image"))) == "nginx" else 143
+        term = {
+            "exitCode": code,
+            "reason": "Completed" if code == 0 else "Error",
+            "startedAt": cs["state"]["running"].get("startedAt", stamp),
+            "finishedAt": stamp,
+            "containerID": cs.get("containerID", ""),
+        }
+        cs.update(ready=False, started=False, state={"terminated": term})
+        cs["lastState"] = {"terminated": dict(term)}
+    for c in pod["spec"]["containers"]:
+        if c["name"] in changed:
+            fp = f"spec.containers{{{c['name']}}}"
+            ctl.event(pod, "Normal", "Pulling", f'Pulling image "{c["image"]}"', "kubelet", fp)
+    _restart(ctl, pod, key)
+    return True
+
+
+def _image_name(image: str) -> str:
+    last = image.split("@")[0].rsplit("/", 1)[-1]
+    return last.split(":")[0]
 
 
 def _containers_exited(
