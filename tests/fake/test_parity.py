@@ -182,3 +182,104 @@ def test_set_image_on_a_pod_restarts_its_container(kube: Kube) -> None:
     events = kube.ok("events", "--for", "pod/solo")
     assert "Killing     Pod/solo   Container solo definition changed, will be restarted" in events
     assert 'Pulling image "nginx:1.25"' in events
+
+
+# ---- validation of specs ------------------------------------------------------------------
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: v}
+spec:
+  restartPolicy: %(policy)s
+  containers:
+  - name: c
+    image: nginx
+    ports: [{containerPort: %(port)s}]
+    resources: {requests: {cpu: "%(request)s"}, limits: {cpu: "1"}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("values", "error"),
+    [
+        (
+            {"port": 70000},
+            "spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 "
+            "and 65535, inclusive",
+        ),
+        (
+            {"request": "2"},
+            'spec.containers[0].resources.requests[cpu]: Invalid value: "2": must be less than '
+            "or equal to cpu limit of 1",
+        ),
+        (
+            {"policy": "Sometimes"},
+            'spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always", '
+            '"OnFailure", "Never"',
+        ),
+    ],
+)
+def test_pod_spec_validation(
+    kube: Kube, tmp_path: Path, values: dict[str, object], error: str
+) -> None:
+    """core/validation/validation.go: validateContainerPorts, ValidateResourceRequirements,
+    validateRestartPolicy (field.Invalid / field.NotSupported texts)."""
+    path = tmp_path / "pod.yaml"
+    path.write_text(POD % {"policy": "Always", "port": 80, "request": "500m", **values})
+    result = kube("create", "-f", str(path))
+    assert result.returncode == 1
+    assert result.stderr == f'The Pod "v" is invalid: {error}\n'
+
+
+def test_owner_kinds_restrict_the_restart_policy(kube: Kube) -> None:
+    """apps/validation ValidatePodTemplateSpecForReplicaSet (only Always) and
+    batch/validation validateJobSpec (Always or unset: Required, with the valid values)."""
+    deploy = kube.ok("create", "deployment", "d", "--image=nginx", "--dry-run=client", "-o", "yaml")
+    deploy = deploy.replace("    spec:\n", "    spec:\n      restartPolicy: Never\n", 1)
+    result = kube("create", "-f", "-", stdin=deploy)
+    assert result.stderr == (
+        'The Deployment "d" is invalid: spec.template.spec.restartPolicy: Unsupported value: '
+        '"Never": supported values: "Always"\n'
+    )
+    job = kube.ok("create", "job", "j", "--image=busybox", "--dry-run=client", "-o", "yaml")
+    result = kube(
+        "create", "-f", "-", stdin=job.replace("restartPolicy: Never", "restartPolicy: Always")
+    )
+    assert result.stderr == (
+        'The Job "j" is invalid: spec.template.spec.restartPolicy: Required value: valid '
+        'values: "OnFailure", "Never"\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("schedule", "error"),
+    [
+        ("bad", "expected exactly 5 fields, found 1: [bad]"),
+        ("61 * * * *", "end of range (61) above maximum (59): 61"),
+        ("x * * * *", 'failed to parse int from x: strconv.Atoi: parsing "x": invalid syntax'),
+        ("@often", "unrecognized descriptor: @often"),
+    ],
+)
+def test_cronjob_schedule_is_parsed(kube: Kube, schedule: str, error: str) -> None:
+    """batch/validation validateScheduleFormat: cron.ParseStandard's error (robfig/cron v3
+    parser.go); kubectl create cronjob words it `failed to create cronjob: ...`."""
+    result = kube("create", "cronjob", "c", "--image=busybox", f"--schedule={schedule}")
+    assert result.returncode == 1
+    assert result.stderr == (
+        f'error: failed to create cronjob: CronJob.batch "c" is invalid: spec.schedule: '
+        f'Invalid value: "{schedule}": {error}\n'
+    )
+    made = kube("create", "cronjob", "ok", "--image=busybox", "--schedule=*/5 * * * *")
+    assert made.stdout == "cronjob.batch/ok created\n"
+
+
+def test_service_type_is_one_of_four(kube: Kube) -> None:
+    """core/validation ValidateService: field.NotSupported over the four Service types."""
+    svc = kube.ok(
+        "create", "service", "clusterip", "s", "--tcp=80:8080", "--dry-run=client", "-o", "yaml"
+    )
+    result = kube("create", "-f", "-", stdin=svc.replace("type: ClusterIP", "type: Foo"))
+    assert result.stderr == (
+        'The Service "s" is invalid: spec.type: Unsupported value: "Foo": supported values: '
+        '"ClusterIP", "ExternalName", "LoadBalancer", "NodePort"\n'
+    )
