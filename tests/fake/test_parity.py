@@ -283,3 +283,61 @@ def test_service_type_is_one_of_four(kube: Kube) -> None:
         'The Service "s" is invalid: spec.type: Unsupported value: "Foo": supported values: '
         '"ClusterIP", "ExternalName", "LoadBalancer", "NodePort"\n'
     )
+
+
+# ---- labels: names on objects, selectors on lists -----------------------------------------
+QNAME = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "
+    "end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
+    "used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+
+
+def test_label_and_annotation_keys_are_validated(kube: Kube) -> None:
+    """meta/v1/validation ValidateLabels and api/validation ValidateAnnotations
+    (validation.IsQualifiedName); kubectl label checks only the value itself."""
+    kube.ok("run", "p", "--image=nginx")
+    result = kube("label", "pod", "p", "bad key=v")
+    assert (
+        result.stderr
+        == f'The Pod "p" is invalid: metadata.labels: Invalid value: "bad key": {QNAME}\n'
+    )
+    result = kube("annotate", "pod", "p", "a b=c")
+    assert result.stderr == (
+        f'The Pod "p" is invalid: metadata.annotations: Invalid value: "a b": {QNAME}\n'
+    )
+    made = kube("run", "q", "--image=nginx", "--labels=app=x,bad label=y")
+    assert made.returncode == 1
+    assert 'metadata.labels: Invalid value: "bad label": name part' in made.stderr
+    assert kube.ok("label", "pod", "p", "example.com/tier=fe") == "pod/p labeled\n"
+
+
+@pytest.mark.parametrize(
+    ("selector", "error"),
+    [
+        ("app in (a,b", "unable to parse requirement: found '', expected: ',' or ')'"),
+        (
+            "bad key",
+            "unable to parse requirement: found 'key', expected: '=', '!=', '==', 'in', notin'",
+        ),
+        ("a=b c", "found 'c', expected: ',' or 'end of string'"),
+        ("=b", "found '=', expected: !, identifier, or 'end of string'"),
+    ],
+)
+def test_label_selector_errors(kube: Kube, selector: str, error: str) -> None:
+    """labels.Parse (apimachinery pkg/labels/selector.go): the server's BadRequest, which
+    kubectl words `Unable to find ... that match label selector ...`."""
+    result = kube("get", "pods", "-l", selector)
+    assert result.returncode == 1
+    assert result.stderr == (
+        'Error from server (BadRequest): Unable to find "/v1, Resource=pods" that match label '
+        f'selector "{selector}", field selector "": {error}\n'
+    )
+
+
+def test_set_based_selectors_select(kube: Kube) -> None:
+    kube.ok("run", "a", "--image=nginx", "--labels=tier=fe,env=prod")
+    kube.ok("run", "b", "--image=nginx", "--labels=tier=be")
+    assert kube.ok("get", "pods", "-l", "tier in (fe,x),env", "-o", "name") == "pod/a\n"
+    assert kube.ok("get", "pods", "-l", "tier notin (fe),!env", "-o", "name") == "pod/b\n"
+    assert kube.ok("get", "pods", "-l", "tier!=fe", "-o", "name") == "pod/b\n"

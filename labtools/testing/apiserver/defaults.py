@@ -8,6 +8,7 @@ from typing import Any
 
 from . import validation as V
 from .hpa import default_hpa
+from .labels import metadata_causes
 from .resources import Resource
 from .status import invalid
 
@@ -377,6 +378,7 @@ def _workload_causes(res: Resource, obj: Obj) -> list[Cause]:
                 f"Invalid value: {replicas}: must be greater than or equal to 0",
             )
         )
+    causes += metadata_causes(tpl.get("metadata") or {}, "spec.template.metadata")
     causes += _pod_spec_causes(res.kind, tpl.get("spec") or {}, "spec.template.spec")
     return causes
 
@@ -413,7 +415,7 @@ def _service_causes(obj: Obj) -> list[Cause]:
 def validate(res: Resource, obj: Obj) -> None:
     """Raise 422 Invalid with the real field messages for common mistakes."""
     meta = obj.get("metadata") or {}
-    causes = _name_causes(res, meta)
+    causes = _name_causes(res, meta) + metadata_causes(meta)
     if res.kind == "Pod":
         causes += _pod_spec_causes("Pod", obj.get("spec") or {}, "spec")
     elif res.kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job"):
