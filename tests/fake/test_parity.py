@@ -341,3 +341,18 @@ def test_set_based_selectors_select(kube: Kube) -> None:
     assert kube.ok("get", "pods", "-l", "tier in (fe,x),env", "-o", "name") == "pod/a\n"
     assert kube.ok("get", "pods", "-l", "tier notin (fe),!env", "-o", "name") == "pod/b\n"
     assert kube.ok("get", "pods", "-l", "tier!=fe", "-o", "name") == "pod/b\n"
+
+
+@pytest.mark.parametrize(
+    ("patch", "kind"), [("notjson", "string"), ("[1]", "array"), ("5", "number")]
+)
+def test_strategic_patch_that_is_not_an_object(kube: Kube, patch: str, kind: str) -> None:
+    """apiserver handlers/patch.go strategicPatchObject: the patch is unmarshalled into a map
+    first; its decoder's error is a BadRequest."""
+    kube.ok("create", "deployment", "web", "--image=nginx")
+    result = kube("patch", "deployment", "web", "-p", patch)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "Error from server (BadRequest): json: cannot unmarshal "
+        f"{kind} into Go value of type map[string]interface {{}}\n"
+    )

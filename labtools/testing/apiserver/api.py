@@ -451,7 +451,7 @@ class Api:
                 if ctype == "application/apply-patch+yaml":
                     new = self._apply(res, current, patch_doc, opts)
                 else:
-                    new = strategic_merge(current, patch_doc)
+                    new = strategic_merge(current, _patch_map(patch_doc))
             else:
                 raise ApiError(
                     415,
@@ -800,6 +800,19 @@ def _check_patched_types(res: R.Resource, ctype: str, patch_doc: Any, new: Obj) 
 def _go_quote(text: str) -> str:
     """Go's %q of a string (strconv.Quote) for printable text."""
     return json.dumps(text, ensure_ascii=False)
+
+
+def _patch_map(doc: Any) -> Any:
+    """strategicPatchObject unmarshals the patch into a map first (handlers/patch.go): a
+    document that is not an object is that decoder's BadRequest; `null` is an empty map."""
+    if doc is None:
+        return {}
+    if isinstance(doc, dict):
+        return doc
+    kind = {str: "string", bool: "bool", list: "array"}.get(type(doc), "number")
+    raise bad_request(
+        f"json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}"
+    )
 
 
 def _decode_patch(body: bytes, ctype: str) -> Any:
