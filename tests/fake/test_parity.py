@@ -356,3 +356,38 @@ def test_strategic_patch_that_is_not_an_object(kube: Kube, patch: str, kind: str
         "Error from server (BadRequest): json: cannot unmarshal "
         f"{kind} into Go value of type map[string]interface {{}}\n"
     )
+
+
+# ---- a namespace being deleted ------------------------------------------------------------
+def test_terminating_namespace_refuses_new_content(kube: Kube) -> None:
+    """The namespace controller deletes the content (pods gracefully) and the namespace stays
+    Terminating while anything is left (here a pod held by a finalizer); NamespaceLifecycle
+    admission refuses new objects: NewForbidden(resource, name, ...)."""
+    cluster = kube.cluster
+    ns = f"{kube.namespace}-gone"
+    cluster.kubectl("create", "namespace", ns, check=True)
+    pod = kube.ok("run", "held", "--image=nginx", "-n", ns, "--dry-run=client", "-o", "yaml")
+    pod = pod.replace("  name: held\n", "  name: held\n  finalizers: [example.com/hold]\n", 1)
+    assert cluster.kubectl("-n", ns, "create", "-f", "-", stdin=pod).returncode == 0
+    cluster.kubectl("-n", ns, "create", "configmap", "keep", "--from-literal=a=b", check=True)
+    assert cluster.kubectl("delete", "namespace", ns, "--wait=false").returncode == 0
+    deadline = time.monotonic() + 20
+    while cluster.kubectl("-n", ns, "get", "configmap", "keep").returncode == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    phase = cluster.kubectl("get", "namespace", ns, "-o", "jsonpath={.status.phase}")
+    assert phase.stdout == "Terminating"
+    held = cluster.kubectl(
+        "-n", ns, "get", "pod", "held", "-o", "jsonpath={.metadata.deletionTimestamp}"
+    )
+    assert held.stdout  # deleted gracefully, kept by its finalizer
+    refused = cluster.kubectl("-n", ns, "create", "configmap", "late", "--from-literal=a=b")
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        'error: failed to create configmap: configmaps "late" is forbidden: unable to create new '
+        f"content in namespace {ns} because it is being terminated\n"
+    )
+    patch = '{"metadata":{"finalizers":null}}'
+    cluster.kubectl("-n", ns, "patch", "pod", "held", "--type=merge", "-p", patch, check=True)
+    gone = cluster.kubectl("wait", "--for=delete", f"namespace/{ns}", "--timeout=30s")
+    assert gone.returncode == 0, gone.stderr

@@ -122,7 +122,7 @@ class Api:
         return self.matcher(res, label_selector, field_selector)(obj)
 
     # ---- create ------------------------------------------------------------------------
-    def _check_namespace(self, res: R.Resource, ns: str) -> None:
+    def _check_namespace(self, res: R.Resource, ns: str, name: str = "") -> None:
         if not res.namespaced:
             return
         nso = self.store.get(R.NAMESPACE.key, "", ns)
@@ -132,9 +132,10 @@ class Api:
             raise ApiError(
                 403,
                 "Forbidden",
-                f'{res.plural} "" is forbidden: unable to create '
+                # NamespaceLifecycle: NewForbidden(resource, the object's name, ...)
+                f'{res.plural} "{name}" is forbidden: unable to create '
                 f"new content in namespace {ns} because it is being terminated",
-                {"kind": res.plural},
+                {"kind": res.plural, "name": name},
             )
 
     def _check_types(self, res: R.Resource, obj: Obj) -> None:
@@ -191,7 +192,8 @@ class Api:
             meta["namespace"] = ns
         else:
             meta.pop("namespace", None)
-        if not meta.get("name") and meta.get("generateName"):
+        generated = not meta.get("name") and bool(meta.get("generateName"))
+        if generated:
             meta["name"] = meta["generateName"][:58] + random_suffix()
         for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "selfLink"):
             meta.pop(key, None)
@@ -204,7 +206,7 @@ class Api:
         if res.kind == "Pod" and obj["metadata"].get("namespace") != "kube-system":
             _service_account_volume(obj)
         with self.lock:
-            self._check_namespace(res, ns)
+            self._check_namespace(res, ns, "" if generated else meta["name"])
             if self.store.get(res.key, meta.get("namespace", ""), meta["name"]) is not None:
                 raise already_exists(res, meta["name"])
             if res.group in GENERATION_GROUPS:
