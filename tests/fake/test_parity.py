@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from labtools.testing.apiserver.pods import detect_isolation
 from labtools.testing.cluster import NamespacedKubectl as Kube
 
 pytestmark = pytest.mark.fake
@@ -391,3 +392,139 @@ def test_terminating_namespace_refuses_new_content(kube: Kube) -> None:
     cluster.kubectl("-n", ns, "patch", "pod", "held", "--type=merge", "-p", patch, check=True)
     gone = cluster.kubectl("wait", "--for=delete", f"namespace/{ns}", "--timeout=30s")
     assert gone.returncode == 0, gone.stderr
+
+
+# ---- persistent volumes -------------------------------------------------------------------
+CLAIM_AND_POD = """\
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  volumes: [{name: data, persistentVolumeClaim: {claimName: data}}]
+  containers:
+  - name: web
+    image: nginx
+    volumeMounts: [{mountPath: /data, name: data}]
+"""
+
+
+def _jsonpath(kube: Kube, *args: str) -> str:
+    return kube.ok("get", *args[:-1], "-o", f"jsonpath={args[-1]}")
+
+
+def _until_bound(kube: Kube, claim: str) -> None:
+    deadline = time.monotonic() + 30
+    while _jsonpath(kube, "pvc", claim, "{.status.phase}") != "Bound":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
+def test_claim_is_provisioned_by_minikubes_hostpath_provisioner(kube: Kube) -> None:
+    """DefaultStorageClass admission gives the claim `standard`; pv_controller.go asks the
+    class's provisioner (event ExternalProvisioning), minikube's storage-provisioner makes
+    `pvc-<uid>` (Delete policy) and both end Bound with the pv.kubernetes.io annotations."""
+    kube.ok("apply", "-f", "-", stdin=CLAIM_AND_POD % "first")
+    _until_bound(kube, "data")
+    uid = _jsonpath(kube, "pvc", "data", "{.metadata.uid}")
+    claim = json.loads(kube.ok("get", "pvc", "data", "-o", "json"))
+    assert claim["spec"]["storageClassName"] == "standard"
+    assert claim["spec"]["volumeMode"] == "Filesystem"
+    assert claim["spec"]["volumeName"] == f"pvc-{uid}"
+    assert claim["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
+    notes = claim["metadata"]["annotations"]
+    assert notes["pv.kubernetes.io/bind-completed"] == "yes"
+    assert notes["pv.kubernetes.io/bound-by-controller"] == "yes"
+    assert notes["volume.kubernetes.io/storage-provisioner"] == "k8s.io/minikube-hostpath"
+    assert claim["status"] == {
+        "accessModes": ["ReadWriteOnce"],
+        "capacity": {"storage": "1Gi"},
+        "phase": "Bound",
+    }
+    pv = json.loads(kube.ok("get", "pv", f"pvc-{uid}", "-o", "json"))
+    assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Delete"
+    assert pv["spec"]["claimRef"]["name"] == "data"
+    assert pv["spec"]["hostPath"]["path"] == f"/tmp/hostpath-provisioner/{kube.namespace}/data"
+    assert pv["status"]["phase"] == "Bound"
+    events = kube.ok("events", "--for", "pvc/data")
+    assert "ExternalProvisioning" in events
+    assert "ProvisioningSucceeded" in events
+    # deleting the claim (once no pod uses it) deletes its Delete-policy volume
+    kube.ok("delete", "pod", "first")
+    kube.ok("delete", "pvc", "data", "--timeout=30s")
+    gone = kube("wait", "--for=delete", f"pv/pvc-{uid}", "--timeout=30s")
+    assert gone.returncode == 0, gone.stderr
+
+
+@pytest.mark.skipif(
+    detect_isolation() != "netns",
+    reason="volumes appear at their mountPath only with pod isolation (root, netns)",
+)
+def test_claim_files_outlive_the_pod(kube: Kube) -> None:
+    """A claim's volume is the node's directory, not the pod's: a new pod sees the files."""
+    kube.ok("apply", "-f", "-", stdin=CLAIM_AND_POD % "first")
+    kube.ok("wait", "--for=condition=Ready", "pod/first", "--timeout=60s")
+    kube.ok("exec", "first", "--", "sh", "-c", "echo kept > /data/note")
+    kube.ok("delete", "pod", "first")
+    kube.ok("apply", "-f", "-", stdin=CLAIM_AND_POD % "second")
+    kube.ok("wait", "--for=condition=Ready", "pod/second", "--timeout=60s")
+    assert kube.ok("exec", "second", "--", "cat", "/data/note") == "kept\n"
+
+
+STATIC = """\
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: %(ns)s-pv}
+spec:
+  storageClassName: manual
+  capacity: {storage: 10Gi}
+  accessModes: [ReadWriteOnce]
+  hostPath: {path: /mnt/data}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: task-pv-claim}
+spec:
+  storageClassName: manual
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 3Gi}}
+"""
+
+
+def test_claim_binds_a_matching_volume(kube: Kube) -> None:
+    """The "Configure a Pod to Use a PersistentVolume" task: findBestMatchForClaim binds the
+    manual-class volume (bound-by-controller on both); Retain leaves it Released after."""
+    pv = f"{kube.namespace}-pv"
+    try:
+        kube.ok("apply", "-f", "-", stdin=STATIC % {"ns": kube.namespace})
+        _until_bound(kube, "task-pv-claim")
+        assert _jsonpath(kube, "pvc", "task-pv-claim", "{.spec.volumeName}") == pv
+        assert _jsonpath(kube, "pvc", "task-pv-claim", "{.status.capacity.storage}") == "10Gi"
+        bound = "{.metadata.annotations.pv\\.kubernetes\\.io/bound-by-controller}"
+        assert _jsonpath(kube, "pv", pv, bound) == "yes"
+        kube.ok("delete", "pvc", "task-pv-claim", "--timeout=30s")
+        deadline = time.monotonic() + 30
+        while _jsonpath(kube, "pv", pv, "{.status.phase}") != "Released":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        kube("delete", "pv", pv, "--wait=false")
+
+
+def test_pod_waits_for_its_claim(kube: Kube) -> None:
+    """The scheduler's VolumeBinding plugin: a missing claim keeps the pod Pending."""
+    overrides = '{"spec":{"volumes":[{"name":"d","persistentVolumeClaim":{"claimName":"nope"}}]}}'
+    kube.ok("run", "waits", "--image=nginx", f"--overrides={overrides}")
+    deadline = time.monotonic() + 20
+    while "FailedScheduling" not in kube.ok("events", "--for", "pod/waits"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert (
+        '0/1 nodes are available: persistentvolumeclaim "nope" not found. preemption: 0/1 '
+        "nodes are available: 1 Preemption is not helpful for scheduling."
+    ) in kube.ok("events", "--for", "pod/waits")
+    assert _jsonpath(kube, "pod", "waits", "{.status.phase}") == "Pending"

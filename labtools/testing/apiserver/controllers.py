@@ -28,6 +28,7 @@ from .ctl_quota import sync_quotas
 from .ctl_replicasets import sync_replicasets
 from .ctl_services import sync_endpoints
 from .ctl_tokens import sync_token_secrets
+from .ctl_volumes import sync_volumes
 from .faults import Faults
 from .jobs import sync_jobs
 from .store import Obj
@@ -152,6 +153,7 @@ class Controllers:
             sync_deployments,
             sync_replicasets,
             sync_jobs,
+            sync_volumes,
             sync_pods,
             sync_nodes,
             sync_endpoints,

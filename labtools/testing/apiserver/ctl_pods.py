@@ -104,6 +104,10 @@ def _schedule(ctl: Controllers, pod: Obj, key: str) -> None:
     if taint is not None:
         _unschedulable(ctl, pod, taint)
         return
+    claims = _claims_problem(ctl, pod)
+    if claims is not None:
+        _unschedulable(ctl, pod, claims)
+        return
     ctl.timers[key] = time.monotonic() + ctl.delay
     pod["spec"]["nodeName"] = ctl.node
     containers = pod["spec"].get("containers") or []
@@ -126,9 +130,32 @@ def _schedule(ctl: Controllers, pod: Obj, key: str) -> None:
     _pulling_events(ctl, pod)
 
 
-def _unschedulable(ctl: Controllers, pod: Obj, taint: Obj) -> None:
+def _claims_problem(ctl: Controllers, pod: Obj) -> str | None:
+    """The VolumeBinding plugin's reason a pod cannot be placed yet, or None."""
+    ns = pod["metadata"]["namespace"]
+    for volume in pod["spec"].get("volumes") or []:
+        name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+        if not name:
+            continue
+        claim = ctl.store.get(("", "persistentvolumeclaims"), ns, name)
+        if claim is None:
+            reason = f'persistentvolumeclaim "{name}" not found'
+        elif claim["metadata"].get("deletionTimestamp"):
+            reason = f'persistentvolumeclaim "{name}" is being deleted'
+        elif not (claim.get("spec") or {}).get("volumeName"):
+            reason = "pod has unbound immediate PersistentVolumeClaims"
+        else:
+            continue
+        return (
+            f"0/1 nodes are available: {reason}. preemption: 0/1 nodes are available: 1 "
+            "Preemption is not helpful for scheduling."
+        )
+    return None
+
+
+def _unschedulable(ctl: Controllers, pod: Obj, taint: Obj | str) -> None:
     """The scheduler cannot place the pod: PodScheduled False, one FailedScheduling event."""
-    message = unschedulable_message(taint)
+    message = taint if isinstance(taint, str) else unschedulable_message(taint)
     status = pod.setdefault("status", {})
     conds = status.setdefault("conditions", [])
     current = next((c for c in conds if c.get("type") == "PodScheduled"), None)

@@ -252,7 +252,24 @@ def _default_cronjob(obj: Obj) -> None:
     _default_template(spec.setdefault("jobTemplate", {}).setdefault("spec", {}))
 
 
+def _default_pvc(obj: Obj) -> None:
+    # SetDefaults_PersistentVolumeClaim(Spec): Filesystem, and a new claim is Pending
+    obj.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+    status = obj.setdefault("status", {})
+    status.setdefault("phase", "Pending")
+
+
+def _default_pv(obj: Obj) -> None:
+    # SetDefaults_PersistentVolume(Spec): Retain, Filesystem, and a new volume is Pending
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("persistentVolumeReclaimPolicy", "Retain")
+    spec.setdefault("volumeMode", "Filesystem")
+    obj.setdefault("status", {}).setdefault("phase", "Pending")
+
+
 DEFAULTERS = {
+    "PersistentVolumeClaim": _default_pvc,
+    "PersistentVolume": _default_pv,
     "Pod": _default_pod,
     "Deployment": _default_deployment,
     "ReplicaSet": _default_replicaset,
