@@ -12,11 +12,13 @@ import signal
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from labtools.testing.apiserver.pods import detect_isolation
+from labtools.testing.cluster import FakeCluster
 from labtools.testing.cluster import NamespacedKubectl as Kube
 
 pytestmark = pytest.mark.fake
@@ -528,3 +530,67 @@ def test_pod_waits_for_its_claim(kube: Kube) -> None:
         "nodes are available: 1 Preemption is not helpful for scheduling."
     ) in kube.ok("events", "--for", "pod/waits")
     assert _jsonpath(kube, "pod", "waits", "{.status.phase}") == "Pending"
+
+
+# ---- cordon, drain and disruption budgets (a cluster of its own: the node is shared) -------
+@pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[FakeCluster]:
+    with FakeCluster(tmp_path / "c", pod_ready_delay=0.2) as running:
+        yield running
+
+
+def _ok(cluster: FakeCluster, *args: str, timeout: float = 60) -> str:
+    result = cluster.kubectl(*args, timeout=timeout)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_cordon_taints_the_node_and_new_pods_wait(own_cluster: FakeCluster) -> None:
+    """The node lifecycle controller taints a cordoned node (node.kubernetes.io/unschedulable)
+    and the scheduler's NodeUnschedulable filter keeps new pods Pending."""
+    node = own_cluster.node_name
+    assert _ok(own_cluster, "cordon", node) == f"node/{node} cordoned\n"
+    _ok(own_cluster, "run", "late", "--image=nginx")
+    deadline = time.monotonic() + 20
+    while "FailedScheduling" not in _ok(own_cluster, "events", "--for", "pod/late"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert (
+        "0/1 nodes are available: 1 node(s) were unschedulable. preemption: 0/1 nodes are "
+        "available: 1 Preemption is not helpful for scheduling."
+    ) in _ok(own_cluster, "events", "--for", "pod/late")
+    taints = _ok(own_cluster, "get", "node", node, "-o", "jsonpath={.spec.taints[*].key}")
+    assert taints == "node.kubernetes.io/unschedulable"
+    _ok(own_cluster, "uncordon", node)
+    ready = own_cluster.kubectl("wait", "--for=condition=Ready", "pod/late", "--timeout=30s")
+    assert ready.returncode == 0, ready.stderr
+    assert _ok(own_cluster, "get", "node", node, "-o", "jsonpath={.spec.taints}") == ""
+
+
+def test_drain_evicts_within_the_disruption_budget(own_cluster: FakeCluster) -> None:
+    """kubectl drain evicts (pods/eviction, policy/v1), skips mirror and DaemonSet pods; the
+    eviction registry refuses what the budget does not allow (429, eviction.go) and the
+    disruption controller keeps `ALLOWED DISRUPTIONS`."""
+    node = own_cluster.node_name
+    _ok(own_cluster, "create", "deployment", "web", "--image=nginx", "--replicas=2")
+    _ok(own_cluster, "create", "pdb", "web", "--selector=app=web", "--min-available=2")
+    _ok(own_cluster, "rollout", "status", "deployment/web", "--timeout=60s")
+    deadline = time.monotonic() + 20
+    while _ok(own_cluster, "get", "pdb", "web", "-o", "jsonpath={.status.currentHealthy}") != "2":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    pdb = json.loads(_ok(own_cluster, "get", "pdb", "web", "-o", "json"))["status"]
+    assert (pdb["disruptionsAllowed"], pdb["desiredHealthy"], pdb["expectedPods"]) == (0, 2, 2)
+    assert pdb["conditions"][0]["reason"] == "InsufficientPods"
+    drained = own_cluster.kubectl(
+        "drain", node, "--ignore-daemonsets", "--force", "--timeout=7s", timeout=60
+    )
+    assert drained.returncode == 1
+    assert "evicting pod kube-system/storage-provisioner" in drained.stdout
+    assert "pod/storage-provisioner evicted" in drained.stdout
+    assert f"etcd-{node}" not in drained.stdout + drained.stderr  # a mirror pod: skipped
+    assert 'error when evicting pods/"web-' in drained.stderr
+    assert "Cannot evict pod as it would violate the pod's disruption budget." in drained.stderr
+    assert len(_ok(own_cluster, "get", "pods", "-l", "app=web", "-o", "name").split()) == 2
+    kube_system = _ok(own_cluster, "get", "pods", "-n", "kube-system", "-o", "name")
+    assert f"pod/etcd-{node}" in kube_system.split()

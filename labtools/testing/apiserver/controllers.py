@@ -29,6 +29,7 @@ from .ctl_replicasets import sync_replicasets
 from .ctl_services import sync_endpoints
 from .ctl_tokens import sync_token_secrets
 from .ctl_volumes import sync_volumes
+from .disruption import sync_disruption
 from .faults import Faults
 from .jobs import sync_jobs
 from .store import Obj
@@ -154,6 +155,7 @@ class Controllers:
             sync_replicasets,
             sync_jobs,
             sync_volumes,
+            sync_disruption,
             sync_pods,
             sync_nodes,
             sync_endpoints,

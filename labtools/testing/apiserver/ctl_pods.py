@@ -19,7 +19,7 @@ from . import podenv, volumes
 from . import resources as R
 from .backoff import go_seconds
 from .ctl_images import wait_images
-from .ctl_nodes import node_down, unschedulable_message, untolerated
+from .ctl_nodes import cordoned_message, node_down, unschedulable_message, untolerated
 from .store import Obj, copy_of, now_rfc3339
 
 if TYPE_CHECKING:
@@ -100,6 +100,10 @@ def _prune(ctl: Controllers) -> None:
 def _schedule(ctl: Controllers, pod: Obj, key: str) -> None:
     meta = pod["metadata"]
     node = ctl.store.get(R.NODE.key, "", ctl.node)
+    cordoned = cordoned_message(pod, node) if node is not None else None
+    if cordoned is not None:
+        _unschedulable(ctl, pod, cordoned)
+        return
     taint = untolerated(pod, node) if node is not None else None
     if taint is not None:
         _unschedulable(ctl, pod, taint)
