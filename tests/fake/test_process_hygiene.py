@@ -201,3 +201,24 @@ def test_the_shim_tests_write_nothing_into_home(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == []
+
+
+def test_a_runtime_shutdown_ends_its_fork_server(tmp_path: Path) -> None:
+    """PodRuntime.shutdown ends the zygote at once (not only when its parent dies): an
+    in-process runtime (the streaming tests) must not leave one fork server per test."""
+    from labtools.testing.apiserver.pods import PodRuntime
+
+    runtime = PodRuntime(tmp_path / "state")
+    pod = {
+        "metadata": {"name": "p", "namespace": "default", "uid": "uid-p"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}], "nodeName": "minikube"},
+    }
+    runtime.start(pod)  # the fork server starts with the first pod
+    client = runtime.zygote
+    assert client._proc is not None
+    pid = client._proc.pid
+    runtime.shutdown()
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists()

@@ -411,6 +411,10 @@ class ZygoteClient:
             sock, self._sock = self._sock, None
             proc = self._proc
         if sock is not None:
+            # shutdown, not just close: the reader thread blocked in recv() keeps the socket
+            # open past close(), and the fork server would never see its end of file
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
             sock.close()
         if proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
