@@ -5,6 +5,7 @@ Each expected text names the Kubernetes v1.32 source it comes from.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -594,3 +595,40 @@ def test_drain_evicts_within_the_disruption_budget(own_cluster: FakeCluster) -> 
     assert len(_ok(own_cluster, "get", "pods", "-l", "app=web", "-o", "name").split()) == 2
     kube_system = _ok(own_cluster, "get", "pods", "-n", "kube-system", "-o", "name")
     assert f"pod/etcd-{node}" in kube_system.split()
+
+
+# ---- CronJobs -----------------------------------------------------------------------------
+def test_cronjob_starts_its_job_for_the_latest_missed_minute(kube: Kube) -> None:
+    """cronjob_controllerv2.go: the most recent unmet schedule time since lastScheduleTime
+    becomes a Job `<name>-<unix minutes>` with the scheduled-timestamp annotation, owned by
+    the CronJob; a finished Job leaves `active` with a SawCompletedJob event."""
+    kube.ok("create", "cronjob", "hello", "--image=busybox", "--schedule=* * * * *", "--", "true")
+    earlier = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=3)
+    stamp = earlier.strftime("%Y-%m-%dT%H:%M:00Z")
+    patch = json.dumps({"status": {"lastScheduleTime": stamp}})
+    kube.ok("patch", "cronjob", "hello", "--subresource=status", "--type=merge", "-p", patch)
+    deadline = time.monotonic() + 30
+    while not kube.ok("get", "jobs", "-o", "name"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    job = json.loads(kube.ok("get", "jobs", "-o", "json"))["items"]
+    assert len(job) == 1  # only the latest of the three missed minutes
+    meta = job[0]["metadata"]
+    scheduled = meta["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"]
+    when = dt.datetime.strptime(scheduled, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    assert meta["name"] == f"hello-{int(when.timestamp()) // 60}"
+    assert when > earlier
+    owner = meta["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["controller"]) == ("CronJob", "hello", True)
+    kube.ok("wait", "--for=condition=complete", f"job/{meta['name']}", "--timeout=60s")
+    deadline = time.monotonic() + 30
+    while "SawCompletedJob" not in kube.ok("events", "--for", "cronjob/hello"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    events = kube.ok("events", "--for", "cronjob/hello")
+    assert f"Created job {meta['name']}" in events
+    assert f"Saw completed job: {meta['name']}, condition: Complete" in events
+    status = json.loads(kube.ok("get", "cronjob", "hello", "-o", "json"))["status"]
+    assert status["lastScheduleTime"] == scheduled
+    assert "active" not in status
+    assert "lastSuccessfulTime" in status

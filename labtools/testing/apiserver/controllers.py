@@ -18,6 +18,7 @@ from . import resources as R
 from .api import Api, random_suffix
 from .backoff import Backoff
 from .bootstrap_policy import sync_aggregation
+from .ctl_cronjobs import sync_cronjobs
 from .ctl_deployments import compute_hash, sync_deployments
 from .ctl_gc import sync_gc
 from .ctl_images import ImageManager, image_missing
@@ -153,6 +154,7 @@ class Controllers:
             sync_gc,
             sync_deployments,
             sync_replicasets,
+            sync_cronjobs,
             sync_jobs,
             sync_volumes,
             sync_disruption,

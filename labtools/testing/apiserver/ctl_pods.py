@@ -87,7 +87,9 @@ def _prune(ctl: Controllers) -> None:
         f"{p['metadata']['namespace']}/{p['metadata']['name']}/{p['metadata']['uid']}" for p in pods
     }
     ctl.timers = {
-        k: v for k, v in ctl.timers.items() if k.split(":", 1)[-1] in live or k in ("poll", "evict")
+        k: v
+        for k, v in ctl.timers.items()
+        if k.split(":", 1)[-1] in live or k in ("poll", "evict", "cron")
     }
     ctl.backoffs = {k: v for k, v in ctl.backoffs.items() if k.split(":", 1)[-1] in live}
     ctl.crashes = {k: v for k, v in ctl.crashes.items() if k in live}

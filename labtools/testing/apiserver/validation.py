@@ -293,3 +293,55 @@ def cronjob_causes(obj: Obj) -> list[Cause]:
             text = "cannot use TZ or CRON_TZ in schedule, use timeZone field instead"
             causes.append(inv("spec.schedule", go_q(schedule), text))
     return causes
+
+
+# ---- what a valid schedule selects (robfig/cron v3 SpecSchedule) --------------------------
+DESCRIPTOR_SPECS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
+def _field_set(text: str, low: int, high: int, names: dict[str, int]) -> tuple[set[int], bool]:
+    """The values one field selects, and whether it is a star (which changes day matching)."""
+    values: set[int] = set()
+    star = False
+    for expr in [e for e in text.split(",") if e]:
+        range_step = expr.split("/")
+        parts = range_step[0].split("-")
+        step = int(range_step[1]) if len(range_step) == 2 else 1
+        if parts[0] in ("*", "?"):
+            start, end = low, high
+            star = star or step == 1
+        else:
+            start = _int_or_name(parts[0], names)[0]
+            end = _int_or_name(parts[-1], names)[0] if len(parts) == 2 else start
+            if len(range_step) == 2 and len(parts) == 1:
+                end = high
+        values.update(range(start, end + 1, step))
+    return values, star
+
+
+def schedule_matcher(spec: str) -> Any:
+    """A predicate on (minute, hour, day, month, weekday 0=Sunday) for a schedule that parses
+    (cron.ParseStandard's SpecSchedule: day of month OR day of week when neither is a star)."""
+    if spec.startswith(("TZ=", "CRON_TZ=")):
+        spec = spec[spec.find(" ") :].strip()
+    spec = DESCRIPTOR_SPECS.get(spec, spec)
+    fields = spec.split()
+    sets = [_field_set(text, *bounds) for text, bounds in zip(fields, BOUNDS.values(), strict=True)]
+    (minutes, _), (hours, _), (days, dom_star), (months, _), (weekdays, dow_star) = sets
+
+    def matches(minute: int, hour: int, day: int, month: int, weekday: int) -> bool:
+        if minute not in minutes or hour not in hours or month not in months:
+            return False
+        if dom_star or dow_star:
+            return day in days and weekday in weekdays
+        return day in days or weekday in weekdays
+
+    return matches
