@@ -632,3 +632,13 @@ def test_cronjob_starts_its_job_for_the_latest_missed_minute(kube: Kube) -> None
     assert status["lastScheduleTime"] == scheduled
     assert "active" not in status
     assert "lastSuccessfulTime" in status
+
+
+def test_logs_since_time(kube: Kube) -> None:
+    """PodLogOptions.sinceTime: only lines at or after it (kubectl logs --since-time)."""
+    kube.ok("run", "talks", "--image=gcr.io/google-samples/kubernetes-bootcamp:v1")
+    kube.ok("wait", "--for=condition=Ready", "pod/talks", "--timeout=60s")
+    assert "Kubernetes Bootcamp App Started" in kube.ok(
+        "logs", "talks", "--since-time=2000-01-01T00:00:00Z"
+    )
+    assert kube.ok("logs", "talks", "--since-time=2100-01-01T00:00:00Z") == ""

@@ -9,6 +9,8 @@ implemented: a client that offers only SPDY (``KUBECTL_REMOTE_COMMAND_WEBSOCKETS
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import fcntl
 import http.client
 import json
@@ -395,10 +397,16 @@ def _read_from(path: Any, offset: int) -> tuple[int, str]:
 
 
 def select_entries(entries: list[LogEntry], query: dict[str, list[str]]) -> list[LogEntry]:
-    """Apply ``sinceSeconds`` and ``tailLines``."""
+    """Apply ``sinceSeconds`` or ``sinceTime`` (RFC 3339), then ``tailLines``."""
     since = _param(query, "sinceSeconds")
+    since_time = _param(query, "sinceTime")
+    cutoff = None
     if since:
         cutoff = time.time() - int(since)
+    elif since_time:
+        with contextlib.suppress(ValueError):  # kubectl checks the format before it asks
+            cutoff = dt.datetime.fromisoformat(since_time.replace("Z", "+00:00")).timestamp()
+    if cutoff is not None:
         entries = [e for e in entries if e.epoch() >= cutoff]
     tail = _param(query, "tailLines")
     if tail:
