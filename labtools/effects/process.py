@@ -305,7 +305,9 @@ def run(
         raise Interrupted(INTERRUPTED)
     program = _command(command.argv[0])
     if interactive:
-        return _run_interactive(program, command)
+        from labtools.effects.terminal import run_in_terminal
+
+        return run_in_terminal(command, registry)
     if on_output is None:
         return _run_spooled(program, command, registry)
     out: list[str] = []
@@ -377,20 +379,6 @@ def _wait(proc: Any, command: Command, registry: ProcessRegistry) -> tuple[int, 
     if registry.interrupted.is_set():
         raise Interrupted(INTERRUPTED)
     return (TIMEOUT_RC if timed_out.is_set() else int(proc.exit_code)), timed_out.is_set()
-
-
-def _run_interactive(program: Any, command: Command) -> Output:
-    """Run with the user's terminal as stdio, in the foreground group (Ctrl-C reaches it)."""
-    started = time.perf_counter()
-    proc = program(
-        *command.argv[1:],
-        _fg=True,
-        _env=_environment(command.env),
-        _ok_code=_OK_CODES,
-        _cwd=command.cwd,
-    )
-    rc = int(proc.exit_code)
-    return Output(rc, "", "", time.perf_counter() - started, failed=rc != 0)
 
 
 def _expire(pgid: int, flag: threading.Event) -> None:

@@ -6,6 +6,7 @@ and every known secret value is replaced wherever it appears (``labtools.core.re
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -112,6 +113,7 @@ class Runner:
         self.states = [HostState(hp, _provider_for(hp, providers)) for hp in plan.hosts]
         self._emit_lock = threading.Lock()
         self._workers = 1
+        self._terminal = threading.Lock()  # held by the host whose interactive step runs
 
     # --- events -------------------------------------------------------------------------
 
@@ -246,19 +248,22 @@ class Runner:
             action = self._build(state, step, variables)
             if step.no_log:
                 self.redactor.add(*_secret_words(action))
-            self.emit(
-                StepStarted(
-                    host=state.plan.host.name,
-                    phase=step.phase,
-                    step=step.name,
-                    action=step.action,
-                    display=actions.display_text(action),
-                    explain=dict(step.explain),
-                    no_log=step.no_log,
-                    interactive=isinstance(action, RunCommand) and action.interactive,
+            interactive = isinstance(action, RunCommand) and action.interactive
+            # one terminal: hosts take turns at an interactive step, announced when it is theirs
+            with self._terminal if interactive else contextlib.nullcontext():
+                self.emit(
+                    StepStarted(
+                        host=state.plan.host.name,
+                        phase=step.phase,
+                        step=step.name,
+                        action=step.action,
+                        display=actions.display_text(action),
+                        explain=dict(step.explain),
+                        no_log=step.no_log,
+                        interactive=interactive,
+                    )
                 )
-            )
-            return self._execute(state, step, variables, action)
+                return self._execute(state, step, variables, action)
         except Interrupted:
             raise
         except LabError as exc:

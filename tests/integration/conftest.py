@@ -70,3 +70,20 @@ def context_project(tmp_path: Path) -> Iterator[tuple[LabProject, object]]:
     finally:
         cluster.stop()
         kill_processes_mentioning(str(tmp_path))
+
+
+@pytest.fixture
+def fake_project(tmp_path: Path) -> Iterator[LabProject]:
+    """The project on provider `fake` (the fake minikube run by labtools, state in .labtools/)."""
+    root = tmp_path / "project"
+    root.mkdir()
+    copy_project(root)
+    (root / "inventory.yml").write_text(
+        "all:\n  vars:\n    provider: fake\n  hosts:\n    basics:\n      profile: labtools-basics\n"
+    )
+    project = LabProject(root, isolated_env(tmp_path))
+    try:
+        yield project
+    finally:
+        project.invoke("lab.down", timeout=120)
+        kill_processes_mentioning(str(tmp_path))
