@@ -245,6 +245,11 @@ def run_lab(root: Path, phases: Sequence[str], options: RunOptions) -> RunSummar
         return None
     if "setup" in phases:
         _preflight([hp.host for hp in loaded.plan.hosts], loaded.providers)
+    return run_loaded(loaded, phases, options)
+
+
+def run_loaded(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSummary:
+    """Run a loaded lab (the run tasks, ``lab.test``'s teardowns); RunFailed when a step failed."""
     return _run(loaded, phases, options)
 
 
@@ -256,8 +261,10 @@ def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSumma
     from labtools.report.html import ReportReporter
     from labtools.report.journal import JournalReporter
     from labtools.report.junit import JUnitReporter
+    from labtools.tutor.run import step_gate
 
     project = loaded.project
+    gate = step_gate(options, project.templates_dir)  # before the run directory: may refuse
     run_dir = new_run_dir(project.root / "runs", project.lab.name, _label(phases))
     console = ConsoleReporter(sys.stdout, verbosity=options.verbosity, lang=options.lang)
     info = RunInfo(
@@ -282,6 +289,7 @@ def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSumma
         forks=options.forks,
         redactor=redactor_for(loaded.plan),
         info=info,
+        gate=gate,
     )
     _name_the_report(console, report)
     if summary.interrupted:
@@ -319,6 +327,11 @@ def _label(phases: Sequence[str]) -> str:
     if tuple(phases) == PHASES[:4]:
         return "up"
     return "-".join(phases)
+
+
+def preflight(hosts: Sequence[Host], providers: Mapping[str, Provider]) -> None:
+    """Check binaries, driver, CPU, memory and disk of these hosts before anything starts."""
+    _preflight(hosts, providers)
 
 
 def _preflight(hosts: Sequence[Host], providers: Mapping[str, Provider]) -> None:

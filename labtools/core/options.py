@@ -112,6 +112,7 @@ class RunOptions:
     forks: int = DEFAULT_FORKS
     list_tasks: bool = False
     list_tags: bool = False
+    step: bool = False  # --step: ask before each step (y/n/c)
 
 
 def parse_lang(value: Any) -> str:
@@ -172,6 +173,7 @@ def run_options(config: Mapping[str, Any], flags: Mapping[str, Any]) -> RunOptio
         forks=parse_forks(pick("forks")),
         list_tasks=bool(given.get("list_tasks")),
         list_tags=bool(given.get("list_tags")),
+        step=bool(given.get("step")),
     )
 
 

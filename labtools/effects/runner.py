@@ -15,11 +15,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from labtools.core import actions
 from labtools.core.actions import (
@@ -81,6 +81,19 @@ class RunInfo:
     verbosity: int = 0
 
 
+class StepGate(Protocol):
+    """Asked once per step before any host runs it, and told the results after (``--step``,
+    ``lab.test``). Called in the main thread while no step runs."""
+
+    def before(self, step: Step, hosts: Sequence[HostState]) -> str | None:
+        """None to run ``step`` on ``hosts``; else the reason it is skipped on all of them."""
+        ...
+
+    def after(self, step: Step, results: Sequence[StepResult]) -> None:
+        """The step's results on every host of the batch (skipped ones included)."""
+        ...
+
+
 class Runner:
     """One run of a plan; ``run()`` is what ``run_plan`` calls."""
 
@@ -97,6 +110,7 @@ class Runner:
         forks: int = DEFAULT_FORKS,
         redactor: Redactor | None = None,
         info: RunInfo | None = None,
+        gate: StepGate | None = None,
     ) -> None:
         self.plan = plan
         self.fanout = Fanout(reporters)
@@ -107,6 +121,7 @@ class Runner:
         self.forks = max(1, forks)
         self.redactor = redactor or Redactor()
         self.info = info or RunInfo(verbosity=verbosity)
+        self.gate = gate
         self.registry = process.ProcessRegistry()
         self.ports = process.PortClaims()
         self.summary = RunSummary(run_dir=str(run_dir))
@@ -127,21 +142,34 @@ class Runner:
 
     def run(self) -> RunSummary:
         """Run every step on every host (linear strategy) and return the summary."""
+        self._workers = min(self.forks, max(1, len(self.states)))
+        pool = ThreadPoolExecutor(max_workers=self._workers)
+        # the pool is shut down after every process is stopped: its threads wait on them
+        with self.session(cleanup=lambda: pool.shutdown(wait=True, cancel_futures=True)):
+            self._run_steps(pool)
+        return self.summary
+
+    @contextlib.contextmanager
+    def session(self, cleanup: Callable[[], None] | None = None) -> Iterator[RunSummary]:
+        """RunStarted, then the body; on any exit: every process stopped, RunEnded, reporters
+        closed. ``lab.up`` runs the plan in one; the tutor runs steps one by one in one."""
         for state in self.states:
             self.summary.recaps[state.plan.host.name] = HostRecap(state.plan.host.name)
         self.emit(self._run_started())
-        self._workers = min(self.forks, max(1, len(self.states)))
-        pool = ThreadPoolExecutor(max_workers=self._workers)
         try:
             with process.stop_all_on_exit(self.registry):
-                self._run_steps(pool)
+                yield self.summary
         except Interrupted:
             self.summary.interrupted = True
             raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if cleanup is not None:
+                cleanup()
             self._finish()
-        return self.summary
+
+    def run_step(self, state: HostState, step: Step) -> StepResult:
+        """Run one step on one host now (inside ``session()``), with every control."""
+        return self._run_host_step(state, step)
 
     def _run_started(self) -> RunStarted:
         """What the run start tells reporters."""
@@ -168,16 +196,26 @@ class Runner:
             ]
             if not batch:
                 break
-            phase = batch[0].plan.steps[index].phase
-            if phase not in started_phases:
-                started_phases.add(phase)
-                self.emit(PhaseStarted(phase=phase))
-            self._share_checks(batch, index)
-            futures: list[Future[None]] = [
-                pool.submit(self._run_host_step, state, state.plan.steps[index]) for state in batch
-            ]
-            for future in futures:
-                _wait_interruptibly(future)
+            step = batch[0].plan.steps[index]
+            if step.phase not in started_phases:
+                started_phases.add(step.phase)
+                self.emit(PhaseStarted(phase=step.phase))
+            # asked once per step, in this thread, while no step runs (so no live display draws)
+            skip = self.gate.before(step, batch) if self.gate is not None else None
+            if skip is not None:
+                results = [
+                    self._record(state, step, self._skipped(state, step, skip), 0.0)
+                    for state in batch
+                ]
+            else:
+                self._share_checks(batch, index)
+                futures: list[Future[StepResult]] = [
+                    pool.submit(self._run_host_step, state, state.plan.steps[index])
+                    for state in batch
+                ]
+                results = [_wait_interruptibly(future) for future in futures]
+            if self.gate is not None:
+                self.gate.after(step, results)
 
     def _share_checks(self, batch: list[HostState], index: int) -> None:
         """Hosts running the same ``verify:`` step share checks sessions (one pytest each).
@@ -216,7 +254,7 @@ class Runner:
 
     # --- one step on one host -----------------------------------------------------------
 
-    def _run_host_step(self, state: HostState, step: Step) -> None:
+    def _run_host_step(self, state: HostState, step: Step) -> StepResult:
         """Run ``step`` on one host, record and report its result."""
         started = time.time()
         clock = time.perf_counter()
@@ -226,8 +264,20 @@ class Runner:
             if state.checks is not None:  # whatever happened, the other hosts must not wait
                 state.checks.leave(state.plan.host.name)
                 state.checks = None
+        return self._record(state, step, result, started, clock)
+
+    def _record(
+        self,
+        state: HostState,
+        step: Step,
+        result: StepResult,
+        started: float,
+        clock: float | None = None,
+    ) -> StepResult:
+        """Stamp, mask, count and report a step's result."""
+        elapsed = time.perf_counter() - clock if clock is not None else 0.0
         result = dataclasses.replace(
-            result, started=started, duration=result.duration or time.perf_counter() - clock
+            result, started=started or time.time(), duration=result.duration or elapsed
         )
         if step.no_log:
             self.redactor.add(result.stdout, result.stderr)
@@ -238,6 +288,7 @@ class Runner:
         if result.status == "failed" and not result.ignored:
             state.stopped = True
         self.emit(StepEnded(result=result))
+        return result
 
     def _step_result(self, state: HostState, step: Step) -> StepResult:
         """Evaluate controls, run the action, register; template errors become failures."""
@@ -534,6 +585,7 @@ def run_plan(
     forks: int = DEFAULT_FORKS,
     redactor: Redactor | None = None,
     info: RunInfo | None = None,
+    gate: StepGate | None = None,
 ) -> RunSummary:
     """Run ``plan``; every process it starts is stopped before this returns (or raises)."""
     runner = Runner(
@@ -547,6 +599,7 @@ def run_plan(
         forks=forks,
         redactor=redactor,
         info=info,
+        gate=gate,
     )
     return runner.run()
 
@@ -575,7 +628,7 @@ def until_waits(retries: int, delay: float) -> tuple[float, ...]:
     return tuple(waits)
 
 
-def _wait_interruptibly(future: Future[None]) -> None:
+def _wait_interruptibly(future: Future[StepResult]) -> StepResult:
     """``future.result()``, waking up now and then so Ctrl-C and SIGTERM are handled.
 
     A process-directed signal may be delivered to any thread (sh's, the pool's); CPython then
@@ -584,8 +637,7 @@ def _wait_interruptibly(future: Future[None]) -> None:
     """
     while True:
         try:
-            future.result(timeout=SIGNAL_POLL)
-            return
+            return future.result(timeout=SIGNAL_POLL)
         except TimeoutError:
             continue
 

@@ -33,6 +33,7 @@ class ClusterOp:
     progress: str | None = None
     skip_reason: Text | None = None
     timeout: float | None = None
+    shown: tuple[str, ...] | None = None  # what a person types for it (no machine output)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,14 @@ class Provider(Protocol):
 
     def env(self, host: Host) -> Mapping[str, str]:
         """Extra environment for every command of this host (KUBECONFIG, MINIKUBE_HOME...)."""
+        ...
+
+    def shell_env(self, host: Host) -> Mapping[str, str]:
+        """What a person's shell needs to reach this host as the runner does (tutor, lab.shell)."""
+        ...
+
+    def shell_commands(self, host: Host) -> Mapping[str, tuple[str, ...]]:
+        """Commands a person's shell needs by name that are not on PATH (the fake's minikube)."""
         ...
 
     def cluster(self, host: Host, op: str) -> ClusterOp:

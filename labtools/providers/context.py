@@ -112,6 +112,14 @@ class ContextProvider:
         """``KUBECONFIG`` when the host sets ``kubeconfig``."""
         return {"KUBECONFIG": str(host.vars["kubeconfig"])} if host.vars.get("kubeconfig") else {}
 
+    def shell_env(self, host: Host) -> dict[str, str]:
+        """The same ``KUBECONFIG`` the runner uses."""
+        return self.env(host)
+
+    def shell_commands(self, host: Host) -> dict[str, tuple[str, ...]]:
+        """Nothing: kubectl is on PATH."""
+        return {}
+
     def cluster(self, host: Host, op: str) -> ClusterOp:
         """start/delete create/remove the lab namespace; stop does not apply."""
         namespace = namespace_of(host)

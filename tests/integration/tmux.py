@@ -67,10 +67,12 @@ class Tmux:
         """Everything the pane shows, scrollback included, without colours."""
         return self._tmux("capture-pane", "-p", "-J", "-S", "-", "-t", target).stdout
 
-    def wait_for(self, target: str, pattern: str, *, timeout: float = 60.0, after: int = 0) -> str:
+    def wait_for(
+        self, target: str, pattern: str, *, timeout: float = 60.0, after: int = 0, flags: int = 0
+    ) -> str:
         """The screen once ``pattern`` (a regex) appears past offset ``after``; fail otherwise."""
         deadline = time.monotonic() + timeout
-        regex = re.compile(pattern, re.MULTILINE)
+        regex = re.compile(pattern, re.MULTILINE | flags)
         text = ""
         while time.monotonic() < deadline:
             text = self.screen(target)

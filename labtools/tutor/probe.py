@@ -1,0 +1,100 @@
+"""Effects: judge a ``Probe`` once: run its command or request, or read the student's shell log.
+
+The tutor polls this with backoff; ``lab.test`` calls it before and after each step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from labtools.core.checks import LoggedCommand, Probe, history_matches
+from labtools.core.errors import Interrupted, LabError
+from labtools.core.results import Output
+from labtools.effects import process
+
+DETAIL_LINES = 3
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a check holds, and what it saw (the reason it does not, in a line or three)."""
+
+    passed: bool
+    detail: str = ""
+    registered: Mapping[str, Any] = field(default_factory=dict)  # the check's own result
+
+
+def judge(
+    probe: Probe,
+    registry: process.ProcessRegistry,
+    logged: Sequence[LoggedCommand] = (),
+) -> Verdict:
+    """Run ``probe`` once (history: against ``logged``, the commands run since the step began)."""
+    if probe.kind == "confirm":
+        return Verdict(False, "waiting for Enter")
+    if probe.kind == "history":
+        return judge_history(probe.words, logged)
+    try:
+        output = _perform(probe, registry)
+    except Interrupted:
+        raise
+    except LabError as exc:
+        return Verdict(False, exc.format())
+    return _verdict(probe, output)
+
+
+def judge_history(words: Sequence[str], logged: Sequence[LoggedCommand]) -> Verdict:
+    """Passed when a logged command has ``words`` and exited 0; else the closest miss."""
+    matching = [entry for entry in logged if history_matches(words, entry.text)]
+    if any(entry.rc == 0 for entry in matching):
+        return Verdict(True, next(e.text for e in matching if e.rc == 0))
+    if matching:
+        last = matching[-1]
+        return Verdict(False, f"`{last.text}` exited with {last.rc}")
+    return Verdict(False, "not run yet")
+
+
+def _perform(probe: Probe, registry: process.ProcessRegistry) -> Output:
+    """The probe's command or HTTP request, once."""
+    from labtools.core.actions import HttpCheck, RunCommand
+    from labtools.effects.runner import _http
+
+    if isinstance(probe.action, RunCommand):
+        return process.run(probe.action.command, registry=registry)
+    if isinstance(probe.action, HttpCheck):
+        return _http(probe.action)
+    raise LabError(f"a {probe.kind} check has nothing to run")
+
+
+def _verdict(probe: Probe, output: Output) -> Verdict:
+    """Evaluate ``that`` over the output, as a step's controls see ``result``."""
+    from labtools.core.render import evaluate
+    from labtools.effects.runner import _registered
+
+    result = _registered(output)
+    try:
+        passed = bool(evaluate(probe.that, {**probe.variables, "result": result}))
+    except LabError as exc:  # `result.json.x` on a command that printed no JSON: not yet
+        return Verdict(False, _short(exc.message), result)
+    if passed:
+        return Verdict(True, "", result)
+    return Verdict(False, _why(probe, output), result)
+
+
+def _why(probe: Probe, output: Output) -> str:
+    """The most telling lines of a failed check: pytest's assertion, stderr, or the condition."""
+    if probe.kind == "testinfra":
+        errors = [line[1:].strip() for line in output.stdout.splitlines() if line.startswith("E ")]
+        if errors:
+            return _short("\n".join(errors))
+    text = output.stderr.strip() or output.message.strip()
+    if text:
+        return _short(text)
+    return f"{probe.that} is false (exit code {output.rc})"
+
+
+def _short(text: str) -> str:
+    lines = [line.rstrip() for line in text.strip().splitlines() if line.strip()]
+    return "\n".join(lines[:DETAIL_LINES])
