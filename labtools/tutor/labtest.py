@@ -188,3 +188,33 @@ def _service_port(action: Action, step: Step, state: HostState, after: bool) -> 
         if isinstance(registered, dict) and registered.get("port"):
             return {"port": int(registered["port"])}
     return {"port": action.port}
+
+
+def every_step_tags(playbooks_dir: Path, lab: str) -> str:
+    """``--tags`` that select every step of a lab: ``all`` plus the tags of ``never`` steps."""
+    from labtools.core.playbook import load_lab
+    from labtools.core.project import lab_path
+
+    steps = [
+        step for phase in load_lab(lab_path(playbooks_dir, lab)).phases.values() for step in phase
+    ]
+    hidden = sorted({tag for s in steps if "never" in s.tags for tag in s.tags} - {"never"})
+    return ",".join(["all", *hidden])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m labtools.tutor.labtest --all-steps DIR``: ``LAB TAGS`` per lab (.ci/run)."""
+    import sys
+
+    from labtools.core.playbook import list_labs
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2 or args[0] != "--all-steps":
+        raise SystemExit("usage: python -m labtools.tutor.labtest --all-steps PLAYBOOKS_DIR")
+    directory = Path(args[1])
+    for lab in list_labs(directory):
+        print(lab, every_step_tags(directory, lab))
+
+
+if __name__ == "__main__":
+    main()
