@@ -15,6 +15,7 @@ from tests.integration.helpers import (
     isolated_env,
     kill_processes_mentioning,
 )
+from tests.integration.tmux import Tmux
 
 
 @pytest.fixture
@@ -87,3 +88,15 @@ def fake_project(tmp_path: Path) -> Iterator[LabProject]:
     finally:
         project.invoke("lab.down", timeout=120)
         kill_processes_mentioning(str(tmp_path))
+
+
+@pytest.fixture
+def terminal(fake_project: LabProject, tmp_path: Path) -> Iterator[Tmux]:
+    """A colour terminal (tmux) with the fake project's environment, as a student has it."""
+    env = {k: v for k, v in fake_project.env.items() if k != "NO_COLOR"}
+    env["TERM"] = "xterm-256color"
+    tmux = Tmux(tmp_path, env)
+    try:
+        yield tmux
+    finally:
+        tmux.close()

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -32,18 +30,6 @@ def deployed(fake_project: LabProject) -> LabProject:
         done = fake_project.invoke(task)
         assert done.returncode == 0, done.stdout + done.stderr
     return fake_project
-
-
-@pytest.fixture
-def terminal(deployed: LabProject, tmp_path: Path) -> Iterator[Tmux]:
-    # a colour terminal, as a student has: the spinner and colours are on
-    env = {k: v for k, v in deployed.env.items() if k != "NO_COLOR"}
-    env["TERM"] = "xterm-256color"
-    tmux = Tmux(tmp_path, env)
-    try:
-        yield tmux
-    finally:
-        tmux.close()
 
 
 def step_end(project: LabProject, step: str) -> dict[str, object]:

@@ -5,8 +5,6 @@ no spinner draws over the question. Without a terminal, --step is refused before
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -38,17 +36,6 @@ def demo(fake_project: LabProject) -> LabProject:
         "all:\n  vars:\n    provider: fake\n  hosts:\n    h1:\n    h2:\n"
     )
     return fake_project
-
-
-@pytest.fixture
-def terminal(demo: LabProject, tmp_path: Path) -> Iterator[Tmux]:
-    env = {k: v for k, v in demo.env.items() if k != "NO_COLOR"}
-    env["TERM"] = "xterm-256color"
-    tmux = Tmux(tmp_path, env)
-    try:
-        yield tmux
-    finally:
-        tmux.close()
 
 
 def test_step_asks_before_each_step_in_a_terminal(demo: LabProject, terminal: Tmux) -> None:

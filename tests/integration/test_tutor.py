@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,28 +125,15 @@ class Student:
         self.tmux.type(pane, "exit")
 
 
-@pytest.fixture
-def student_env(fake_project: LabProject) -> dict[str, str]:
-    env = {k: v for k, v in fake_project.env.items() if k != "NO_COLOR"}
-    env["TERM"] = "xterm-256color"
-    return env
-
-
-@pytest.fixture
-def tmux(tmp_path: Path, student_env: dict[str, str]) -> Iterator[Tmux]:
-    terminal = Tmux(tmp_path, student_env)
-    try:
-        yield terminal
-    finally:
-        terminal.close()
-
-
 def tutor_dir(project: LabProject) -> Path:
     return project.root / ".labtools" / "tutor" / "basics" / "basics"
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-TW"])
-def test_a_student_plays_the_basics_lab(fake_project: LabProject, tmux: Tmux, lang: str) -> None:
+def test_a_student_plays_the_basics_lab(
+    fake_project: LabProject, terminal: Tmux, lang: str
+) -> None:
+    tmux = terminal
     student = Student(tmux, fake_project, lang)
     student.start_tutor()
     intro = student.exercise(1)
