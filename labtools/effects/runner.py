@@ -384,7 +384,7 @@ class Runner:
                 note = msg("attempt {attempt}/{attempts}", attempt=attempts, attempts=total)
                 self._progress(state, step, note, attempts, total)
             output = self._perform(state, step, action)
-            registered = _registered(output)
+            registered = registered_value(output)
             status, message = _status(step, variables, registered, output)
             if not step.until or output.skipped:
                 break
@@ -449,7 +449,7 @@ class Runner:
             if isinstance(action, Cluster):
                 return self._cluster(state, step, action)
             if isinstance(action, HttpCheck):
-                return _http(action)
+                return http_request(action)
             if isinstance(action, Skip):
                 return Output(rc=None, changed=False, skipped=True, message=action.reason)
             return self._wait(action.seconds)
@@ -668,7 +668,7 @@ def _truthy(expression: str | bool, variables: Mapping[str, Any], step: Step) ->
     return bool(evaluate(expression, variables, source=step.source))
 
 
-def _registered(output: Output) -> dict[str, Any]:
+def registered_value(output: Output) -> dict[str, Any]:
     """The value ``register:`` stores (and expressions see as ``result``)."""
     value: dict[str, Any] = {
         "rc": output.rc,
@@ -755,7 +755,7 @@ def _cluster_failure(progress: str | None, failed: Output) -> Text:
     return msg("exit code {rc}", rc=failed.rc)
 
 
-def _http(action: HttpCheck) -> Output:
+def http_request(action: HttpCheck) -> Output:
     """Make the request (headers, body) and compare status and body with the expectations."""
     started = time.perf_counter()
     request = urllib.request.Request(

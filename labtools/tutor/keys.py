@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 EOF_KEY = "\x04"  # what read() returns once the input is closed
+TYPING = "\x00"  # what read() returns for a burst of keys: someone typed a command here
+BURST_GAP = 0.15  # seconds: keys closer together than this are typing, not a key press
 
 
 class Keys:
@@ -79,5 +81,21 @@ class Keys:
             # a line from a pipe: its first character is the key ("\n" for an empty line)
             lines = data.splitlines(keepends=True)
             data = "".join(line.strip()[:1] or "\n" for line in lines)
+        elif len(data) > 1 or self._more_soon():
+            # a command typed (or pasted) into the tutor's window: its letters are not keys
+            self._swallow()
+            return TYPING
         key, self._pending = data[0], data[1:]
         return key
+
+    def _more_soon(self) -> bool:
+        """Another key follows at once (typing, not a single key press)."""
+        ready, _, _ = select.select([self.fd], [], [], BURST_GAP)
+        return bool(ready)
+
+    def _swallow(self) -> None:
+        """Read what is being typed until the keyboard is quiet."""
+        while self._more_soon():
+            if not os.read(self.fd, 1024):
+                self.closed = True
+                return

@@ -180,14 +180,16 @@ class LabTestGate:
 
 
 def _service_port(action: Action, step: Step, state: HostState, after: bool) -> dict[str, int]:
-    """``port`` for a service step's check: the port it got once it ran, else a free one now."""
+    """``port`` for a service step's check: after, the port the service got; before, a port
+    nothing listens on (the service's preferred one may be another run's by then, and a check
+    must fail while the service is not running)."""
     if not isinstance(action, StartService) or action.port is None:
         return {}
     if after and step.register:
         registered = state.registered.get(step.register) or {}
         if isinstance(registered, dict) and registered.get("port"):
             return {"port": int(registered["port"])}
-    return {"port": action.port}
+    return {"port": action.port if after else process.free_port()}
 
 
 def every_step_tags(playbooks_dir: Path, lab: str) -> str:

@@ -59,21 +59,21 @@ def judge_history(words: Sequence[str], logged: Sequence[LoggedCommand]) -> Verd
 def _perform(probe: Probe, registry: process.ProcessRegistry) -> Output:
     """The probe's command or HTTP request, once."""
     from labtools.core.actions import HttpCheck, RunCommand
-    from labtools.effects.runner import _http
+    from labtools.effects.runner import http_request
 
     if isinstance(probe.action, RunCommand):
         return process.run(probe.action.command, registry=registry)
     if isinstance(probe.action, HttpCheck):
-        return _http(probe.action)
+        return http_request(probe.action)
     raise LabError(f"a {probe.kind} check has nothing to run")
 
 
 def _verdict(probe: Probe, output: Output) -> Verdict:
     """Evaluate ``that`` over the output, as a step's controls see ``result``."""
     from labtools.core.render import evaluate
-    from labtools.effects.runner import _registered
+    from labtools.effects.runner import registered_value
 
-    result = _registered(output)
+    result = registered_value(output)
     try:
         passed = bool(evaluate(probe.that, {**probe.variables, "result": result}))
     except LabError as exc:  # `result.json.x` on a command that printed no JSON: not yet

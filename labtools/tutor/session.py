@@ -11,6 +11,7 @@ observe). Everything runs in one run of the runner, so a service the tutor start
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from labtools.core.results import StepChecked, StepResult
 from labtools.effects import process
 from labtools.effects.runner import HostState, Runner
 from labtools.providers.base import Provider
-from labtools.tutor.keys import EOF_KEY, Keys
+from labtools.tutor.keys import EOF_KEY, TYPING, Keys
 from labtools.tutor.probe import Verdict, judge
 from labtools.tutor.shell import ShellLog, ShellSetup, export_line
 from labtools.tutor.state import Progress, step_key
@@ -36,6 +37,8 @@ BACKOFF = 1.6
 LAST_POLL = 5.0
 KEY_WAIT = 0.25  # the longest wait for a key before looking at the shell log again
 OUTPUT_LINES = 15  # of a solution's output
+COMMAND_KEYS = ("h", "s", "q")
+TYPING_PAUSE = 1.5  # seconds after another letter during which h/s/q are typing too
 
 
 @dataclass
@@ -87,6 +90,8 @@ class Tutor:
         self.templates_dir = templates_dir
         self.steps = list(self.state.plan.steps)
         self.state.registered.update(progress.registered)
+        self._told = ""  # the last feedback given, not to repeat it
+        self._typing_until = 0.0  # keys before this are someone typing into the tutor's window
 
     @property
     def host_plan(self) -> HostPlan:
@@ -148,7 +153,7 @@ class Tutor:
         action = build(step, variables, ctx)
         port = action.port if isinstance(action, StartService) else None
         scope = {**variables, "port": port} if port is not None else variables
-        if automatic(action):
+        if automatic(action) or not _applies(step, variables):
             probe = Probe("automatic", "")
             return Exercise(step, number, action, None, None, probe)
         typed = typed_for(action, self.setup.shims)
@@ -202,16 +207,27 @@ class Tutor:
         return judge(exercise.probe, self.runner.registry, logged)
 
     def _feedback(self, exercise: Exercise, since: int) -> None:
-        """A command of the step that failed gets a word at once (the check says why)."""
+        """A command of the step that failed gets a word at once (the check says why), once."""
         if exercise.probe.kind != "history":
             return
         verdict = self._judge(exercise, since)
-        if not verdict.passed and verdict.detail != "not run yet":
-            self.view.not_yet(verdict.detail)
+        if verdict.passed or verdict.detail in ("not run yet", self._told):
+            return
+        self._told = verdict.detail
+        self.view.not_yet(verdict.detail)
 
     def _key(self, key: str, exercise: Exercise, last: Verdict | None) -> bool | None:
         """Act on a key: True/False ends the wait (done / quit), None goes on waiting."""
         key = key.lower()
+        if key == TYPING or (key in COMMAND_KEYS and time.monotonic() < self._typing_until):
+            # slow typing gets here one letter at a time: a command key right after other
+            # letters is part of a word, not a request
+            self._typing_until = time.monotonic() + TYPING_PAUSE
+            self.view.typing_here()
+            return None
+        if key.isprintable() and key not in (*COMMAND_KEYS, " ", "?"):
+            self._typing_until = time.monotonic() + TYPING_PAUSE
+            return None
         if key == "h":
             self.view.hint(exercise.step)
         elif key == "s":
@@ -336,3 +352,12 @@ def _service_value(port: int, url: str) -> dict[str, Any]:
         "url": url,
         "pid": None,
     }
+
+
+def _applies(step: Step, variables: Mapping[str, Any]) -> bool:
+    """The step's ``when:`` holds (a step that does not apply is skipped by the tutor)."""
+    if step.when is None:
+        return True
+    from labtools.core.render import evaluate
+
+    return bool(evaluate(step.when, variables, source=step.source))

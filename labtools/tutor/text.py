@@ -46,6 +46,9 @@ ZH_TW: Mapping[str, str] = {
         "還沒看到：請在 `{shell}` 中執行，或按 s 由導師執行。"
     ),
     "Hint: {text}": "提示：{text}",
+    "This window is the tutor: type the commands in your own terminal or in `{shell}`.": (
+        "這個視窗是導師：請在你自己的終端機或 `{shell}` 中輸入指令。"
+    ),
     "No hint for this step: press s and the tutor does it.": "這一步沒有提示：按 s 由導師完成。",
     "Solution: {text}": "解答：{text}",
     "The tutor runs it for you:": "導師為你執行：",

@@ -180,6 +180,17 @@ class TutorView:
         for line in detail.splitlines()[1:]:
             self._line(f"{INDENT}  {line}", "yellow")
 
+    def typing_here(self) -> None:
+        """Someone typed a command into the tutor's window."""
+        self._line(
+            INDENT
+            + self.tr.gettext(
+                "This window is the tutor: type the commands in your own terminal or in `{shell}`.",
+                shell=self.shell_task,
+            ),
+            "yellow",
+        )
+
     def hint(self, step: Step) -> None:
         """``h``: the step's hint in the student's language."""
         text = self.tr.pick(step.hint)

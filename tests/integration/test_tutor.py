@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from labtools.effects.process import free_port
 from tests.integration.helpers import LabProject
 from tests.integration.tmux import Tmux
 
@@ -69,6 +70,7 @@ class Student:
         self.tutor = tmux.window("tutor", "bash --norc --noprofile", project.root)
         self.shell = self.open_shell("shell")
         self.session_start = 0  # where the current tutor session begins on the tutor's screen
+        self.port = free_port()
 
     def open_shell(self, name: str) -> str:
         pane = self.tmux.window(name, "bash --norc --noprofile", self.project.root)
@@ -78,7 +80,10 @@ class Student:
 
     def start_tutor(self, *flags: str) -> None:
         self.session_start = len(self.tmux.screen(self.tutor).rstrip())
-        self.tmux.type(self.tutor, " ".join(["invoke", "lab.tutor", "--lang", self.lang, *flags]))
+        # a port of its own for the proxy: on a shared machine another run may hold 8001 (the
+        # tutor would show another port then, but one can take 8001 between show and start)
+        words = ["invoke", "lab.tutor", "--lang", self.lang, "-e", f"proxy_port={self.port}"]
+        self.tmux.type(self.tutor, " ".join([*words, *flags]))
 
     def exercise(self, number: int) -> str:
         """The tutor's text from step ``number``'s header on, once it is shown."""

@@ -22,7 +22,7 @@ from labtools.core.results import Event, StepChecked, StepEnded, StepResult
 from labtools.core.yamlfile import parse_yaml
 from labtools.effects.runner import Runner, run_plan
 from labtools.providers.base import ClusterOp
-from labtools.tutor.keys import EOF_KEY, Keys
+from labtools.tutor.keys import EOF_KEY, TYPING, Keys
 from labtools.tutor.labtest import LabTestGate
 from labtools.tutor.shell import ShellLog, ShellSetup, export_line, write_shell_files
 from labtools.tutor.state import load_progress, progress_path, reset_progress
@@ -282,6 +282,22 @@ def test_keys_from_a_pipe_are_first_letters_of_lines() -> None:
     os.close(write)
     with os.fdopen(read) as stream, Keys(stream) as keys:
         assert [keys.read(1.0) for _ in range(4)] == ["h", "\n", "s", EOF_KEY]
+
+
+def test_keys_on_a_terminal_are_single_presses_and_typing_is_not(tmp_path: Path) -> None:
+    master, slave = os.openpty()
+    try:
+        with os.fdopen(slave, closefd=False) as stream, Keys(stream) as keys:
+            os.write(master, b"h")
+            assert keys.read(1.0) == "h"  # cbreak: no Enter needed
+            os.write(master, b"kubectl get pods\r")  # a command typed into the tutor's window
+            assert keys.read(1.0) == TYPING
+            assert keys.read(0.2) is None  # all of it was swallowed, its "s" is not a key
+            os.write(master, b"\r")
+            assert keys.read(1.0) == "\n"
+    finally:
+        os.close(master)
+        os.close(slave)
 
 
 def test_keys_time_out() -> None:
