@@ -159,7 +159,7 @@ class StepChecked:
     check: str  # the check's kind: kubectl, history, testinfra, ...
     passed: bool
     how: str = ""
-    detail: str = ""  # what the check saw (why it does not hold yet)
+    detail: Text = ""  # what the check saw (why it does not hold yet)
     time: float = 0.0
 
 

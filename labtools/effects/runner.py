@@ -85,7 +85,7 @@ class StepGate(Protocol):
     """Asked once per step before any host runs it, and told the results after (``--step``,
     ``lab.test``). Called in the main thread while no step runs."""
 
-    def before(self, step: Step, hosts: Sequence[HostState]) -> str | None:
+    def before(self, step: Step, hosts: Sequence[HostState]) -> Text | None:
         """None to run ``step`` on ``hosts``; else the reason it is skipped on all of them."""
         ...
 

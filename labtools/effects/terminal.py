@@ -63,7 +63,7 @@ def run_in_terminal(command: Command, registry: ProcessRegistry) -> Output:
         if fd is not None:
             _take_back(fd, modes)
     if registry.interrupted.is_set():
-        raise Interrupted("the run was interrupted")
+        raise Interrupted(process.INTERRUPTED)
     rc = process.TIMEOUT_RC if timed_out.is_set() else rc
     duration = time.perf_counter() - started
     return Output(rc, "", "", duration, timed_out=timed_out.is_set(), failed=rc != 0)

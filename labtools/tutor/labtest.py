@@ -24,6 +24,7 @@ from labtools.core.checks import (
     typed_text,
 )
 from labtools.core.errors import LabError
+from labtools.core.messages import Text, msg, msgp
 from labtools.core.model import Step
 from labtools.core.plan import step_vars
 from labtools.core.results import StepChecked, StepResult
@@ -44,8 +45,8 @@ class CheckTest:
     kind: str
     before: Verdict | None = None
     after: Verdict | None = None
-    problem: str = ""
-    note: str = ""  # not tested, and why
+    problem: Text = ""
+    note: Text = ""  # not tested, and why
 
     def where(self) -> str:
         """``playbooks/x.yml:12: explore[3] 'kubectl get pods' [host]``."""
@@ -83,17 +84,18 @@ class LabTestGate:
             try:
                 probe, _ = self._probe(state, step, after=False)
             except LabError as exc:
-                test.before = Verdict(False, exc.message)  # cannot even render: it cannot hold
+                test.before = Verdict(False, exc.text)  # cannot even render: it cannot hold
                 continue
             if probe.kind == "confirm":
-                test.note = "a confirm check cannot be tested (the student presses Enter)"
+                test.note = msg("a confirm check cannot be tested (the student presses Enter)")
                 continue
             test.before = judge(probe, self.registry, ())
             self._emit(state, step, probe, test.before, "before")
             if test.before.passed:
-                test.problem = (
-                    f"the check holds BEFORE the step ran ({probe.text}), so it cannot tell "
-                    "whether the student did the step"
+                test.problem = msg(
+                    "the check holds BEFORE the step ran ({check}), so it cannot tell whether "
+                    "the student did the step",
+                    check=probe.text,
                 )
         return None
 
@@ -107,20 +109,27 @@ class LabTestGate:
             if test is None or test.note:
                 continue
             if result.status in ("failed", "skipped"):
-                test.note = f"not tested after: the step was {result.status} ({result.message})"
+                test.note = msg(
+                    "not tested after: the step was {status} ({reason})",
+                    status=msgp("status", result.status),
+                    reason=result.message,
+                )
                 continue
             state = states[result.host]
             try:
                 probe, typed = self._probe(state, step, after=True)
             except LabError as exc:
-                test.problem = f"the check cannot be rendered after the step: {exc.message}"
+                test.problem = msg(
+                    "the check cannot be rendered after the step: {error}", error=exc.text
+                )
                 continue
             test.after = self._settle(probe, typed)
             self._emit(state, step, probe, test.after, "after")
             if not test.after.passed and not test.problem:
-                test.problem = (
-                    f"the check does not hold AFTER the step ran ({probe.text}): "
-                    f"{test.after.detail or 'false'}"
+                test.problem = msg(
+                    "the check does not hold AFTER the step ran ({check}): {detail}",
+                    check=probe.text,
+                    detail=test.after.detail or msg("the check is false"),
                 )
 
     def _states(self) -> list[HostState]:

@@ -11,10 +11,12 @@ from typing import Any
 
 from labtools.core.checks import LoggedCommand, Probe, history_matches
 from labtools.core.errors import Interrupted, LabError
+from labtools.core.messages import Msg, Text, msg
 from labtools.core.results import Output
 from labtools.effects import process
 
 DETAIL_LINES = 3
+NOT_RUN_YET = msg("not run yet")
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class Verdict:
     """Whether a check holds, and what it saw (the reason it does not, in a line or three)."""
 
     passed: bool
-    detail: str = ""
+    detail: Text = ""
     registered: Mapping[str, Any] = field(default_factory=dict)  # the check's own result
 
 
@@ -33,7 +35,7 @@ def judge(
 ) -> Verdict:
     """Run ``probe`` once (history: against ``logged``, the commands run since the step began)."""
     if probe.kind == "confirm":
-        return Verdict(False, "waiting for Enter")
+        return Verdict(False, msg("waiting for Enter"))
     if probe.kind == "history":
         return judge_history(probe.words, logged)
     try:
@@ -41,7 +43,7 @@ def judge(
     except Interrupted:
         raise
     except LabError as exc:
-        return Verdict(False, exc.format())
+        return Verdict(False, exc.text)
     return _verdict(probe, output)
 
 
@@ -52,8 +54,8 @@ def judge_history(words: Sequence[str], logged: Sequence[LoggedCommand]) -> Verd
         return Verdict(True, next(e.text for e in matching if e.rc == 0))
     if matching:
         last = matching[-1]
-        return Verdict(False, f"`{last.text}` exited with {last.rc}")
-    return Verdict(False, "not run yet")
+        return Verdict(False, msg("`{command}` exited with {rc}", command=last.text, rc=last.rc))
+    return Verdict(False, NOT_RUN_YET)
 
 
 def _perform(probe: Probe, registry: process.ProcessRegistry) -> Output:
@@ -65,7 +67,7 @@ def _perform(probe: Probe, registry: process.ProcessRegistry) -> Output:
         return process.run(probe.action.command, registry=registry)
     if isinstance(probe.action, HttpCheck):
         return http_request(probe.action)
-    raise LabError(f"a {probe.kind} check has nothing to run")
+    raise LabError(msg("a {kind} check has nothing to run", kind=probe.kind))
 
 
 def _verdict(probe: Probe, output: Output) -> Verdict:
@@ -83,16 +85,17 @@ def _verdict(probe: Probe, output: Output) -> Verdict:
     return Verdict(False, _why(probe, output), result)
 
 
-def _why(probe: Probe, output: Output) -> str:
+def _why(probe: Probe, output: Output) -> Text:
     """The most telling lines of a failed check: pytest's assertion, stderr, or the condition."""
     if probe.kind == "testinfra":
         errors = [line[1:].strip() for line in output.stdout.splitlines() if line.startswith("E ")]
         if errors:
             return _short("\n".join(errors))
-    text = output.stderr.strip() or output.message.strip()
-    if text:
-        return _short(text)
-    return f"{probe.that} is false (exit code {output.rc})"
+    if output.stderr.strip():
+        return _short(output.stderr)
+    if isinstance(output.message, Msg) or output.message.strip():
+        return output.message
+    return msg("{that} is false (exit code {rc})", that=probe.that, rc=output.rc)
 
 
 def _short(text: str) -> str:

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from labtools.core.errors import Interrupted, OptionError, RunFailed
+from labtools.core.i18n import Translator, translator
+from labtools.core.messages import joined, msg, msgn
 from labtools.core.model import PHASES, HostPlan, Plan
 from labtools.core.options import RunOptions
-from labtools.tutor.text import Translator, translator
+from labtools.report.console import fill_cells
 
 if TYPE_CHECKING:
     from labtools.app import Loaded
@@ -34,8 +36,8 @@ def step_gate(options: RunOptions, templates_dir: Path | None) -> StepGate | Non
         return None
     if not sys.stdin.isatty():
         raise OptionError(
-            "--step asks before each step and needs a terminal (stdin is not one)",
-            hint="run it in a terminal, or leave --step out",
+            msg("--step asks before each step and needs a terminal (stdin is not one)"),
+            hint=msg("run it in a terminal, or leave --step out"),
         )
     from labtools.tutor.stepping import StepPrompt
 
@@ -50,10 +52,14 @@ def one_participant(loaded: Loaded) -> HostPlan:
     hosts = loaded.plan.hosts
     if len(hosts) == 1:
         return hosts[0]
-    names = ", ".join(hp.host.name for hp in hosts) or "none"
     raise OptionError(
-        f"the tutor teaches one participant, and {len(hosts)} hosts are selected ({names})",
-        hint="pick yours with -l HOST (--limit)",
+        msgn(
+            "the tutor teaches one participant, and {n} host is selected ({hosts})",
+            "the tutor teaches one participant, and {n} hosts are selected ({hosts})",
+            len(hosts),
+            hosts=", ".join(hp.host.name for hp in hosts),
+        ),
+        hint=msg("pick yours with -l HOST (--limit)"),
     )
 
 
@@ -216,7 +222,7 @@ def test_lab(root: Path, options: RunOptions) -> LabTestGate:
         gate, summary_failed = _test_run(loaded, options)
     finally:
         app.run_loaded(down, ("teardown",), options)
-    _report(gate, loaded.project.lab.name)
+    _report(gate, loaded.project.lab.name, translator(options.lang))
     _judge(gate, summary_failed, loaded.project.lab.name)
     return gate
 
@@ -258,38 +264,63 @@ def _test_run(loaded: Loaded, options: RunOptions) -> tuple[LabTestGate, list[st
     return gate, failed
 
 
-def _report(gate: LabTestGate, lab: str) -> None:
+def _report(gate: LabTestGate, lab: str, tr: Translator) -> None:
     """A line per check and host: held before? held after? and what was not tested."""
     print()
-    print(f"LAB TEST {lab}: {len(gate.tests)} check(s)")
+    print(
+        tr.ngettext(
+            "LAB TEST {lab}: {n} check", "LAB TEST {lab}: {n} checks", len(gate.tests), lab=lab
+        )
+    )
     for test in gate.tests:
         if test.problem:
-            word = "FAILED"
+            word = tr.pgettext("check", "failed")
         elif test.note:
-            word = "untested"
+            word = tr.pgettext("check", "untested")
         else:
-            word = "ok"
-        line = f"  {word:<9}{test.step.phase}: {test.step.name} [{test.host}] ({test.kind})"
-        print(line)
+            word = tr.pgettext("check", "passed")
+        where = f"{test.step.phase}: {test.step.name} [{test.host}] ({test.kind})"
+        print(f"  {fill_cells(word, 9)}{where}")
         for text in (test.problem, test.note):
             if text:
-                print(f"           {text}")
+                print(f"           {tr.render(text)}")
     if gate.unchecked:
         names = ", ".join(f"{step.phase}: {step.name}" for step in gate.unchecked)
-        print(f"  {len(gate.unchecked)} step(s) without a check (Enter in the tutor): {names}")
+        count = len(gate.unchecked)
+        print(
+            "  "
+            + tr.ngettext(
+                "{n} step without a check (Enter in the tutor): {steps}",
+                "{n} steps without a check (Enter in the tutor): {steps}",
+                count,
+                steps=names,
+            )
+        )
 
 
 def _judge(gate: LabTestGate, failed_steps: list[str], lab: str) -> None:
     """RunFailed for checks that failed their test, or for steps that failed."""
     problems = gate.problems()
     if problems:
-        lines = [f"{test.where()}: {test.problem}" for test in problems]
+        lines = [joined([test.where(), test.problem], ": ") for test in problems]
         raise RunFailed(
-            f"lab.test {lab}: {len(problems)} check(s) failed their test:\n" + "\n".join(lines),
-            hint="a check must fail before its step runs and hold after it",
+            msgn(
+                "lab.test {lab}: {n} check failed its test:\n{problems}",
+                "lab.test {lab}: {n} checks failed their test:\n{problems}",
+                len(problems),
+                lab=lab,
+                problems=joined(lines, "\n"),
+            ),
+            hint=msg("a check must fail before its step runs and hold after it"),
         )
     if failed_steps:
         raise RunFailed(
-            f"lab.test {lab}: {len(failed_steps)} step(s) failed: " + "; ".join(failed_steps),
-            hint="the output above has the details",
+            msgn(
+                "lab.test {lab}: {n} step failed: {steps}",
+                "lab.test {lab}: {n} steps failed: {steps}",
+                len(failed_steps),
+                lab=lab,
+                steps="; ".join(failed_steps),
+            ),
+            hint=msg("the output above has the details"),
         )

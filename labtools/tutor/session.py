@@ -19,6 +19,8 @@ from typing import Any
 from labtools.core.actions import Action, Context, RunCommand, StartService, Wait, build
 from labtools.core.checks import Probe, Typed, automatic, build_probe, typed_for, typed_text
 from labtools.core.errors import LabError
+from labtools.core.i18n import Translator
+from labtools.core.messages import msg
 from labtools.core.model import HostPlan, Step
 from labtools.core.plan import step_vars
 from labtools.core.results import StepChecked, StepResult
@@ -26,10 +28,9 @@ from labtools.effects import process
 from labtools.effects.runner import HostState, Runner
 from labtools.providers.base import Provider
 from labtools.tutor.keys import EOF_KEY, TYPING, Keys
-from labtools.tutor.probe import Verdict, judge
+from labtools.tutor.probe import NOT_RUN_YET, Verdict, judge
 from labtools.tutor.shell import ShellLog, ShellSetup, export_line
 from labtools.tutor.state import Progress, step_key
-from labtools.tutor.text import Translator
 from labtools.tutor.view import TutorView
 
 FIRST_POLL = 0.5  # seconds until a check is tried again; grows by BACKOFF up to LAST_POLL
@@ -132,7 +133,7 @@ class Tutor:
         try:
             exercise = self._exercise(step, number)
         except LabError as exc:  # e.g. it needs a value an earlier step did not register
-            self.view.cannot_show(step, number, len(self.steps), exc.format())
+            self.view.cannot_show(step, number, len(self.steps), exc.format(self.tr))
             return self._wait_keys(Exercise(step, number, Wait(0), None, None, Probe("", "")))
         self.view.exercise(exercise, self.progress.count(self.steps), len(self.steps))
         if exercise.command is None:
@@ -211,9 +212,9 @@ class Tutor:
         if exercise.probe.kind != "history":
             return
         verdict = self._judge(exercise, since)
-        if verdict.passed or verdict.detail in ("not run yet", self._told):
+        if verdict.passed or verdict.detail == NOT_RUN_YET or str(verdict.detail) == self._told:
             return
-        self._told = verdict.detail
+        self._told = str(verdict.detail)
         self.view.not_yet(verdict.detail)
 
     def _key(self, key: str, exercise: Exercise, last: Verdict | None) -> bool | None:
@@ -237,7 +238,7 @@ class Tutor:
             return False
         elif key in ("\n", "\r", " "):
             if self._confirmable(exercise):
-                return self._passed(exercise, Verdict(True, "confirmed"))
+                return self._passed(exercise, Verdict(True, msg("confirmed")))
             if last is not None:
                 self.view.not_yet(last.detail, exercise.probe)
         elif key == "?":

@@ -19,6 +19,7 @@ from typing import NoReturn
 
 from labtools.core.checks import LoggedCommand, parse_log_line
 from labtools.core.errors import MissingBinaryError
+from labtools.core.messages import msg
 from labtools.core.model import Host
 from labtools.providers.base import Provider
 
@@ -135,7 +136,8 @@ def exec_shell(setup: ShellSetup) -> NoReturn:
     bash = shutil.which("bash")
     if bash is None:
         raise MissingBinaryError(
-            "command not found: bash", hint="install bash (Debian/Ubuntu: `apt-get install bash`)"
+            msg("command not found: {binary}", binary="bash"),
+            hint=msg("install bash (Debian/Ubuntu: `apt-get install bash`)"),
         )
     write_shell_files(setup)
     os.execv(bash, [bash, "--rcfile", str(setup.rcfile), "-i"])

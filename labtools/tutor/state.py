@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from labtools.core.errors import ConfigError
+from labtools.core.messages import msg
 from labtools.core.model import Step
 
 VERSION = 1
+RESET_HINT = msg("`invoke lab.tutor --reset` starts the lab over")
 HOW = ("student", "solution", "automatic")  # who did a step
 
 
@@ -76,13 +78,17 @@ def load_progress(path: Path, lab: str, host: str) -> Progress:
         return Progress(path, lab, host)
     except (OSError, ValueError) as exc:
         raise ConfigError(
-            f"{path}: the tutor's progress file cannot be read: {exc}",
-            hint="`invoke lab.tutor --reset` starts the lab over",
+            msg("{path}: the tutor's progress file cannot be read: {error}", path=path, error=exc),
+            hint=RESET_HINT,
         ) from exc
     if not isinstance(data, dict) or data.get("version") != VERSION:
         raise ConfigError(
-            f"{path}: not a progress file of this labtools (version {VERSION})",
-            hint="`invoke lab.tutor --reset` starts the lab over",
+            msg(
+                "{path}: not a progress file of this labtools (version {version})",
+                path=path,
+                version=VERSION,
+            ),
+            hint=RESET_HINT,
         )
     done = {str(k): str(v) for k, v in dict(data.get("done") or {}).items() if v in HOW}
     return Progress(path, lab, host, done, dict(data.get("registered") or {}))

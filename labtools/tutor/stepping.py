@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import IO
 
 from labtools.core.errors import Interrupted, LabError
+from labtools.core.i18n import Translator
+from labtools.core.messages import Text, msg
 from labtools.core.model import Step
 from labtools.core.plan import step_vars
 from labtools.core.preview import preview_step
 from labtools.core.results import StepResult
 from labtools.effects.runner import HostState
-from labtools.tutor.text import Translator
+from labtools.tutor.text import pick
 
 MAX_HOSTS_SHOWN = 5
+SKIPPED = msg("skipped at the --step prompt")
 YES, NO, CONTINUE = ("y", "yes"), ("n", "no"), ("c", "continue")
 
 
@@ -36,7 +39,7 @@ class StepPrompt:
         self.templates_dir = templates_dir
         self.asking = True
 
-    def before(self, step: Step, hosts: Sequence[HostState]) -> str | None:
+    def before(self, step: Step, hosts: Sequence[HostState]) -> Text | None:
         """Ask; None runs the step, a reason skips it."""
         if not self.asking:
             return None
@@ -49,7 +52,7 @@ class StepPrompt:
                 self.asking = False
                 return None
             if answer in NO:
-                return self.tr.gettext("skipped at the --step prompt")
+                return SKIPPED
             self._write(
                 self.tr.gettext(
                     "Answer y (run it), n (skip it) or c (run it and every step after it "
@@ -64,7 +67,7 @@ class StepPrompt:
     def _show(self, step: Step, hosts: Sequence[HostState]) -> None:
         """The step's name, explanation and command on each host (a few of them)."""
         lines = ["", f"STEP {step.name}"]
-        explanation = self.tr.pick(step.explain)
+        explanation = pick(step.explain, self.tr.lang)
         lines += [f"  {line}" for line in explanation.splitlines()]
         for state in hosts[:MAX_HOSTS_SHOWN]:
             lines.append(f"  [{state.plan.host.name}] $ {self._display(step, state)}")
@@ -81,7 +84,7 @@ class StepPrompt:
                 step, variables, state.plan.host, state.provider, templates_dir=self.templates_dir
             )
         except LabError as exc:  # it fails the same way when it runs
-            return f"({exc.message})"
+            return f"({self.tr.render(exc.text)})"
         return planned.display
 
     def _ask(self, step: Step) -> str:
@@ -89,7 +92,7 @@ class StepPrompt:
         self._write(self.tr.gettext("Perform step '{step}' (y/n/c)? ", step=step.name))
         line = self.inp.readline()
         if not line:
-            raise Interrupted("--step: no answer (the input was closed)")
+            raise Interrupted(msg("--step: no answer (the input was closed)"))
         return line.strip().lower()
 
     def _write(self, text: str) -> None:

@@ -7,6 +7,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING
 
+from labtools.core.i18n import Translator
+from labtools.core.messages import Text
 from labtools.core.model import HostPlan, Step
 from labtools.core.results import (
     Event,
@@ -17,8 +19,8 @@ from labtools.core.results import (
     StepChecked,
     StepResult,
 )
-from labtools.report.console import ConsoleReporter, tail
-from labtools.tutor.text import Translator
+from labtools.report.console import ConsoleReporter, fill_cells, phase_name, tail
+from labtools.tutor.text import pick
 
 if TYPE_CHECKING:
     from labtools.core.checks import Probe
@@ -68,22 +70,23 @@ class TutorView:
         self._console = reporter.console
 
     def _line(self, text: str = "", style: str | None = None) -> None:
-        self._console._print(text, style)
+        self._console._print(text, style=style)
 
-    def _indented(self, text: str, style: str | None = None) -> None:
-        for line in text.strip().splitlines():
-            self._line(f"{INDENT}{line.rstrip()}", style)
+    def _indented(self, text: Text, style: str | None = None) -> None:
+        """Prose (explanations, hints), wrapped to the terminal with its indent kept."""
+        for paragraph in self.tr.render(text).strip().splitlines():
+            self._console._prose(paragraph.rstrip(), INDENT, style=style)
 
     # --- the session ------------------------------------------------------------------------
 
     def intro(self, host_plan: HostPlan, done: int, total: int, export: str | None) -> None:
         """Who is taught what, how their kubectl reaches the lab, and the keys."""
-        t = self.tr.gettext
+        _ = self.tr.gettext
         host = host_plan.host
         lab = host_plan.vars.get("lab_name", "")
         provider = host_plan.vars.get("provider", host.provider)
         self._line(
-            t(
+            _(
                 "TUTOR {lab} on host {host} (provider {provider}): {done}/{total} done",
                 lab=lab,
                 host=host.name,
@@ -94,11 +97,11 @@ class TutorView:
             "bold",
         )
         if export:
-            self._line(t("Your kubectl reaches the lab once this line ran in your terminal:"))
+            self._line(_("Your kubectl reaches the lab once this line ran in your terminal:"))
             self._line(f"{INDENT}{export}")
         else:
-            self._line(t("Your kubectl reaches the lab as it is (it runs with --context)."))
-        self._line(t("Or open a shell with everything set, where the tutor sees what you run:"))
+            self._line(_("Your kubectl reaches the lab as it is (it runs with --context)."))
+        self._line(_("Or open a shell with everything set, where the tutor sees what you run:"))
         self._line(f"{INDENT}{self.shell_task}")
         self.keys_help()
 
@@ -114,25 +117,26 @@ class TutorView:
     def phase(self, phase: str) -> None:
         """A phase begins."""
         self._line("")
-        self._line(f"{self.tr.gettext('PHASE {phase}', phase=phase)} ".ljust(60, "*"), "bold")
+        header = self.tr.gettext("PHASE {phase}", phase=phase_name(self.tr, phase))
+        self._line(fill_cells(header + " ", 60, "*"), "bold")
 
     def exercise(self, exercise: Exercise, done: int, total: int) -> None:
         """The step: number, name, explanation, the command to type, how it is checked."""
-        t = self.tr.gettext
+        _ = self.tr.gettext
         step = exercise.step
         self._line("")
         self._line(f"[{exercise.number}/{total}] {step.name}", "bold")
-        explanation = self.tr.pick(step.explain)
+        explanation = pick(step.explain, self.tr.lang)
         if explanation:
             self._indented(explanation)
         if exercise.command is None:
-            self._line(f"{INDENT}{t('The tutor does this step itself.')}", "dim")
+            self._line(f"{INDENT}{_('The tutor does this step itself.')}", "dim")
             return
         self._line(f"{INDENT}$ {exercise.command}", "bold cyan")
         if exercise.typed is not None and exercise.typed.keeps_running:
             self._line(
                 INDENT
-                + t(
+                + _(
                     "It keeps running: start it in a second terminal (`{shell}`) and leave it.",
                     shell=self.shell_task,
                 ),
@@ -141,43 +145,43 @@ class TutorView:
         self._line(f"{INDENT}{self._checked_by(exercise.probe)}", "dim")
 
     def _checked_by(self, probe: Probe) -> str:
-        t = self.tr.gettext
+        _ = self.tr.gettext
         if probe.kind == "history":
-            return t(
+            return _(
                 "Checked: you run it in `{shell}` (or press Enter when done).",
                 shell=self.shell_task,
             )
         if probe.kind == "confirm":
-            return t("Press Enter when it is done.")
-        return t("Checked: {what}", what=probe.text)
+            return _("Press Enter when it is done.")
+        return _("Checked: {what}", what=probe.text)
 
     def passed(self, exercise: Exercise, done: int, total: int, how: str = "student") -> None:
         """The step is done."""
-        t = self.tr.gettext
+        _ = self.tr.gettext
         if how == "solution":
-            text = t("Done by the tutor ({done}/{total} done).", done=done, total=total)
+            text = _("Done by the tutor ({done}/{total} done).", done=done, total=total)
         elif how == "automatic":
-            text = t("Done ({done}/{total} done).", done=done, total=total)
+            text = _("Done ({done}/{total} done).", done=done, total=total)
         else:
-            text = t("Passed ({done}/{total} done).", done=done, total=total)
+            text = _("Passed ({done}/{total} done).", done=done, total=total)
         self._line(f"{INDENT}OK {text}", "green")
 
-    def not_yet(self, detail: str, probe: Probe | None = None) -> None:
+    def not_yet(self, detail: Text, probe: Probe | None = None) -> None:
         """Why the check does not hold yet."""
-        t = self.tr.gettext
+        _ = self.tr.gettext
         if probe is not None and probe.kind == "history" and detail == "not run yet":
             self._line(
                 INDENT
-                + t(
+                + _(
                     "Not seen yet: run it in `{shell}`, or press s and the tutor runs it.",
                     shell=self.shell_task,
                 ),
                 "yellow",
             )
             return
-        first = detail.splitlines()[0] if detail else ""
-        self._line(INDENT + t("Not yet: {detail}", detail=first), "yellow")
-        for line in detail.splitlines()[1:]:
+        lines = self.tr.render(detail).splitlines()
+        self._line(INDENT + _("Not yet: {detail}", detail=lines[0] if lines else ""), "yellow")
+        for line in lines[1:]:
             self._line(f"{INDENT}  {line}", "yellow")
 
     def typing_here(self) -> None:
@@ -193,20 +197,20 @@ class TutorView:
 
     def hint(self, step: Step) -> None:
         """``h``: the step's hint in the student's language."""
-        text = self.tr.pick(step.hint)
-        t = self.tr.gettext
+        text = pick(step.hint, self.tr.lang)
+        _ = self.tr.gettext
         if text:
-            self._indented(t("Hint: {text}", text=text), "magenta")
+            self._indented(_("Hint: {text}", text=text), "magenta")
         else:
-            self._line(f"{INDENT}{t('No hint for this step: press s and the tutor does it.')}")
+            self._line(f"{INDENT}{_('No hint for this step: press s and the tutor does it.')}")
 
     def solution(self, exercise: Exercise) -> None:
         """``s``: the solution text, then the tutor runs the step."""
-        t = self.tr.gettext
-        text = self.tr.pick(exercise.step.solution)
+        _ = self.tr.gettext
+        text = pick(exercise.step.solution, self.tr.lang)
         if text:
-            self._indented(t("Solution: {text}", text=text), "magenta")
-        self._line(f"{INDENT}{t('The tutor runs it for you:')}", "dim")
+            self._indented(_("Solution: {text}", text=text), "magenta")
+        self._line(f"{INDENT}{_('The tutor runs it for you:')}", "dim")
 
     def output(self, result: StepResult, lines: int) -> None:
         """The last lines a step the tutor ran printed (its status line came from the console)."""
