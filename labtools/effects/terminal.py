@@ -41,20 +41,24 @@ def run_in_terminal(command: Command, registry: ProcessRegistry) -> Output:
     fd = foreground_terminal()
     modes = _modes(fd)
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        command.argv,
-        env=process._environment(command.env),
-        cwd=command.cwd,
-        process_group=0 if fd is not None else None,
-    )
-    pgid = proc.pid if fd is not None else None
-    timed_out = threading.Event()
-    token = process.WATCHDOG.add(command.timeout, lambda: _expire(proc, pgid, timed_out))
-    if pgid is not None:
-        registry.add(pgid)
-    try:
+    with registry.handing_over() as missed_interrupt:
+        proc = subprocess.Popen(
+            command.argv,
+            env=process._environment(command.env),
+            cwd=command.cwd,
+            process_group=0 if fd is not None else None,
+        )
+        pgid = proc.pid if fd is not None else None
+        if pgid is not None:
+            registry.add(pgid)
         if fd is not None and pgid is not None:
             _give_terminal(fd, pgid)
+            if missed_interrupt():  # typed before its group owned the terminal: it is its own
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pgid, signal.SIGINT)
+    timed_out = threading.Event()
+    token = process.WATCHDOG.add(command.timeout, lambda: _expire(proc, pgid, timed_out))
+    try:
         rc = _wait(proc, fd, pgid)
     finally:
         process.WATCHDOG.cancel(token)

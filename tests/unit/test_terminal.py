@@ -2,7 +2,7 @@
 
 Each case runs a small Python program as the session leader of a fresh pty (the pty is its
 controlling terminal, as in a terminal emulator); that program calls ``run_in_terminal`` from a
-worker thread, as the runner does, and prints what it saw.
+worker thread inside ``stop_all_on_exit``, as the runner does, and prints what it saw.
 """
 
 from __future__ import annotations
@@ -24,17 +24,18 @@ PROGRAM = textwrap.dedent(
     """
     import fcntl, os, subprocess, sys, termios, threading
     from labtools.core.model import Command
-    from labtools.effects.process import ProcessRegistry
+    from labtools.effects.process import ProcessRegistry, stop_all_on_exit
     from labtools.effects.terminal import run_in_terminal
 
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # this pty is our controlling terminal
     argv = sys.argv[1:]
     result = {}
-    worker = threading.Thread(
-        target=lambda: result.update(out=run_in_terminal(Command(tuple(argv), timeout=20),
-                                                         ProcessRegistry())))
-    worker.start()
-    worker.join()
+    with stop_all_on_exit(ProcessRegistry()) as registry:  # as a run: Ctrl-C handling included
+        worker = threading.Thread(
+            target=lambda: result.update(out=run_in_terminal(Command(tuple(argv), timeout=20),
+                                                             registry)))
+        worker.start()
+        worker.join()
     lflag = termios.tcgetattr(0)[3]
     fg = os.tcgetpgrp(0) == os.getpgrp()
     print(f"RESULT rc={result['out'].rc} echo={bool(lflag & termios.ECHO)} "
@@ -115,3 +116,17 @@ def test_a_timeout_ends_it_with_124() -> None:
     result = run_in_terminal(Command(("sleep", "30"), timeout=0.5), ProcessRegistry())
     assert (result.rc, result.timed_out) == (124, True)
     assert time.monotonic() - started < 10
+
+
+def test_a_ctrl_c_typed_while_the_terminal_is_handed_over_is_the_commands() -> None:
+    # the window between the command's start and its group owning the terminal: the run's
+    # SIGINT handler asks the registry, which notes it for the command instead of the run
+    registry = ProcessRegistry()
+    assert not registry.interrupt_is_for_the_command()
+    with registry.handing_over() as missed:
+        assert registry.interrupt_is_for_the_command()
+        assert missed()  # the caller passes it on (SIGINT to the command's group)
+        assert not registry.interrupt_is_for_the_command()  # handed over: the run's again
+    with registry.handing_over() as missed:
+        assert not missed()  # noted once, not carried over to the next command
+    assert not registry.interrupt_is_for_the_command()
