@@ -24,7 +24,8 @@ from labtools.tutor.text import pick
 
 MAX_HOSTS_SHOWN = 5
 SKIPPED = msg("skipped at the --step prompt")
-YES, NO, CONTINUE = ("y", "yes"), ("n", "no"), ("c", "continue")
+# the answers, in every language (as ansible-playbook --step): i18n: not text
+YES, NO, CONTINUE = ("y", "yes"), ("n", "no"), ("c", "continue")  # i18n: not text (answers)
 
 
 class StepPrompt:
@@ -66,7 +67,7 @@ class StepPrompt:
 
     def _show(self, step: Step, hosts: Sequence[HostState]) -> None:
         """The step's name, explanation and command on each host (a few of them)."""
-        lines = ["", f"STEP {step.name}"]
+        lines = ["", self.tr.gettext("STEP {step}", step=step.name)]
         explanation = pick(step.explain, self.tr.lang)
         lines += [f"  {line}" for line in explanation.splitlines()]
         for state in hosts[:MAX_HOSTS_SHOWN]:

@@ -83,8 +83,8 @@ class TutorView:
         """Who is taught what, how their kubectl reaches the lab, and the keys."""
         _ = self.tr.gettext
         host = host_plan.host
-        lab = host_plan.vars.get("lab_name", "")
-        provider = host_plan.vars.get("provider", host.provider)
+        lab = host_plan.vars.get("lab_name", "")  # i18n: not text (a variable's name)
+        provider = host_plan.vars.get("provider", host.provider)  # i18n: not text (as above)
         self._line(
             _(
                 "TUTOR {lab} on host {host} (provider {provider}): {done}/{total} done",
@@ -94,7 +94,7 @@ class TutorView:
                 done=done,
                 total=total,
             ),
-            "bold",
+            style="bold",
         )
         if export:
             self._line(_("Your kubectl reaches the lab once this line ran in your terminal:"))
@@ -111,28 +111,28 @@ class TutorView:
             self.tr.gettext(
                 "Keys: h hint, s solve it for me, q quit (resume later), Enter check now"
             ),
-            "dim",
+            style="dim",
         )
 
     def phase(self, phase: str) -> None:
         """A phase begins."""
         self._line("")
         header = self.tr.gettext("PHASE {phase}", phase=phase_name(self.tr, phase))
-        self._line(fill_cells(header + " ", 60, "*"), "bold")
+        self._line(fill_cells(header + " ", 60, "*"), style="bold")
 
     def exercise(self, exercise: Exercise, done: int, total: int) -> None:
         """The step: number, name, explanation, the command to type, how it is checked."""
         _ = self.tr.gettext
         step = exercise.step
         self._line("")
-        self._line(f"[{exercise.number}/{total}] {step.name}", "bold")
+        self._line(f"[{exercise.number}/{total}] {step.name}", style="bold")
         explanation = pick(step.explain, self.tr.lang)
         if explanation:
             self._indented(explanation)
         if exercise.command is None:
-            self._line(f"{INDENT}{_('The tutor does this step itself.')}", "dim")
+            self._line(f"{INDENT}{_('The tutor does this step itself.')}", style="dim")
             return
-        self._line(f"{INDENT}$ {exercise.command}", "bold cyan")
+        self._line(f"{INDENT}$ {exercise.command}", style="bold cyan")
         if exercise.typed is not None and exercise.typed.keeps_running:
             self._line(
                 INDENT
@@ -140,9 +140,9 @@ class TutorView:
                     "It keeps running: start it in a second terminal (`{shell}`) and leave it.",
                     shell=self.shell_task,
                 ),
-                "yellow",
+                style="yellow",
             )
-        self._line(f"{INDENT}{self._checked_by(exercise.probe)}", "dim")
+        self._line(f"{INDENT}{self._checked_by(exercise.probe)}", style="dim")
 
     def _checked_by(self, probe: Probe) -> str:
         _ = self.tr.gettext
@@ -155,7 +155,13 @@ class TutorView:
             return _("Press Enter when it is done.")
         return _("Checked: {what}", what=probe.text)
 
-    def passed(self, exercise: Exercise, done: int, total: int, how: str = "student") -> None:
+    def passed(
+        self,
+        exercise: Exercise,
+        done: int,
+        total: int,
+        how: str = "student",  # i18n: not text (who did it: student, solution, automatic)
+    ) -> None:
         """The step is done."""
         _ = self.tr.gettext
         if how == "solution":
@@ -164,7 +170,7 @@ class TutorView:
             text = _("Done ({done}/{total} done).", done=done, total=total)
         else:
             text = _("Passed ({done}/{total} done).", done=done, total=total)
-        self._line(f"{INDENT}OK {text}", "green")
+        self._line(f"{INDENT}✔ {text}", style="green")
 
     def not_yet(self, detail: Text, probe: Probe | None = None) -> None:
         """Why the check does not hold yet."""
@@ -176,13 +182,15 @@ class TutorView:
                     "Not seen yet: run it in `{shell}`, or press s and the tutor runs it.",
                     shell=self.shell_task,
                 ),
-                "yellow",
+                style="yellow",
             )
             return
         lines = self.tr.render(detail).splitlines()
-        self._line(INDENT + _("Not yet: {detail}", detail=lines[0] if lines else ""), "yellow")
+        self._line(
+            INDENT + _("Not yet: {detail}", detail=lines[0] if lines else ""), style="yellow"
+        )
         for line in lines[1:]:
-            self._line(f"{INDENT}  {line}", "yellow")
+            self._line(f"{INDENT}  {line}", style="yellow")
 
     def typing_here(self) -> None:
         """Someone typed a command into the tutor's window."""
@@ -192,7 +200,7 @@ class TutorView:
                 "This window is the tutor: type the commands in your own terminal or in `{shell}`.",
                 shell=self.shell_task,
             ),
-            "yellow",
+            style="yellow",
         )
 
     def hint(self, step: Step) -> None:
@@ -200,7 +208,7 @@ class TutorView:
         text = pick(step.hint, self.tr.lang)
         _ = self.tr.gettext
         if text:
-            self._indented(_("Hint: {text}", text=text), "magenta")
+            self._indented(_("Hint: {text}", text=text), style="magenta")
         else:
             self._line(f"{INDENT}{_('No hint for this step: press s and the tutor does it.')}")
 
@@ -209,14 +217,14 @@ class TutorView:
         _ = self.tr.gettext
         text = pick(exercise.step.solution, self.tr.lang)
         if text:
-            self._indented(_("Solution: {text}", text=text), "magenta")
-        self._line(f"{INDENT}{_('The tutor runs it for you:')}", "dim")
+            self._indented(_("Solution: {text}", text=text), style="magenta")
+        self._line(f"{INDENT}{_('The tutor runs it for you:')}", style="dim")
 
     def output(self, result: StepResult, lines: int) -> None:
         """The last lines a step the tutor ran printed (its status line came from the console)."""
         if result.status != "failed" and result.stdout.strip():
             for line in tail(result.stdout, lines).splitlines():
-                self._line(f"{INDENT}| {line}", "dim")
+                self._line(f"{INDENT}| {line}", style="dim")
 
     def solution_failed(self) -> None:
         """The tutor's own run of the step failed."""
@@ -225,14 +233,14 @@ class TutorView:
             + self.tr.gettext(
                 "That did not work (see above): fix it and run it yourself, s tries again."
             ),
-            "red",
+            style="red",
         )
 
     def registered(self, name: str, result: StepResult) -> None:
         """The value a step the student ran registered (``POD_NAME = ...``)."""
         value = result.stdout.strip().splitlines()
         shown = value[0] if len(value) == 1 else f"{value[0]} (+{len(value) - 1})" if value else ""
-        self._line(f"{INDENT}{name} = {shown}", "dim")
+        self._line(f"{INDENT}{name} = {shown}", style="dim")
 
     def restarting(self, step: Step) -> None:
         """A service the tutor started in an earlier session starts again."""
@@ -240,7 +248,7 @@ class TutorView:
             self.tr.gettext(
                 "The tutor starts '{step}' again (it ran it for you before).", step=step.name
             ),
-            "dim",
+            style="dim",
         )
 
     def quit(self, done: int, total: int) -> None:
@@ -253,7 +261,7 @@ class TutorView:
                 done=done,
                 total=total,
             ),
-            "bold",
+            style="bold",
         )
 
     def finished(self, done: int, total: int) -> None:
@@ -265,15 +273,15 @@ class TutorView:
                 "`invoke lab.down` removes it.",
                 total=total,
             ),
-            "bold green",
+            style="bold green",
         )
 
     def cannot_show(self, step: Step, number: int, total: int, error: str) -> None:
         """A step that cannot be rendered for this participant (s tries to run it, q quits)."""
         self._line("")
-        self._line(f"[{number}/{total}] {step.name}", "bold")
+        self._line(f"[{number}/{total}] {step.name}", style="bold")
         self._indented(
-            self.tr.gettext("This step cannot be shown yet: {error}", error=error), "red"
+            self.tr.gettext("This step cannot be shown yet: {error}", error=error), style="red"
         )
         self.keys_help()
 
