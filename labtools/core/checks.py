@@ -39,17 +39,20 @@ class Probe:
     action: RunCommand | HttpCheck | None = None  # kubectl, minikube, command, http, testinfra
     that: str = DEFAULT_THAT
     words: tuple[str, ...] = ()  # history: the words a command in the shell log must have
+    ok_codes: tuple[int, ...] = (0,)  # history: the exit codes of a command that did the step
     variables: Mapping[str, Any] = field(default_factory=dict)  # the scope of `that`
 
 
 @dataclass(frozen=True)
 class Typed:
     """What a person types to do an action: argv, the text it reads on stdin (the tutor writes
-    it to a file), and whether it keeps running (a service) until Ctrl-C."""
+    it to a file), whether it keeps running (a service) until Ctrl-C, and the exit codes that
+    mean it worked (``kubectl diff``: 1 is "there are differences")."""
 
     argv: tuple[str, ...]
     stdin: str | None = None
     keeps_running: bool = False
+    ok_codes: tuple[int, ...] = (0,)
 
 
 def typed_for(action: Action, shims: Mapping[str, Sequence[str]]) -> Typed | None:
@@ -60,7 +63,7 @@ def typed_for(action: Action, shims: Mapping[str, Sequence[str]]) -> Typed | Non
     """
     if isinstance(action, RunCommand):
         argv = _shimmed(action.display or action.command.argv, shims)
-        return Typed(argv, action.command.stdin)
+        return Typed(argv, action.command.stdin, ok_codes=action.ok_codes)
     if isinstance(action, StartService):
         return Typed(_shimmed(action.display or action.command.argv, shims), keeps_running=True)
     if isinstance(action, Cluster):
@@ -121,17 +124,19 @@ def build_probe(
     variables: Mapping[str, Any],
     ctx: Context,
     own_command: Sequence[str] = (),
+    ok_codes: Sequence[int] = (0,),
 ) -> Probe:
     """Render ``step.check`` for the host of ``ctx`` (TemplateError like a step's own templates).
 
-    ``own_command`` is what the student types for the step: ``check: history`` looks for it.
+    ``own_command`` is what the student types for the step: ``check: history`` looks for it, and
+    takes its exit codes in ``ok_codes`` as done.
     A step without a check gets a ``confirm`` probe: the student says when it is done.
     """
     check = step.check
     if check is None or check.kind == "confirm":
         return Probe("confirm", "you press Enter when it is done")
     if check.kind == "history":
-        return _history_probe(check, variables, own_command)
+        return _history_probe(check, variables, own_command, tuple(ok_codes))
     if check.kind == "testinfra":
         return _testinfra_probe(check, variables, ctx)
     action = build(_check_step(step, check), variables, ctx)
@@ -159,17 +164,20 @@ def _check_step(step: Step, check: Check) -> Step:
     )
 
 
-def _history_probe(check: Check, variables: Mapping[str, Any], own: Sequence[str]) -> Probe:
+def _history_probe(
+    check: Check, variables: Mapping[str, Any], own: Sequence[str], ok_codes: tuple[int, ...]
+) -> Probe:
     """Words the student's shell log must show: the check's own, else the step's command."""
     from labtools.core.render import render_argv
 
     if check.spec is None or check.spec is True:
-        words = tuple(own)
+        # `-f -` reads stdin: the student's command names the file the tutor wrote instead
+        words = tuple(own[:-1]) if tuple(own[-2:]) == ("-f", "-") else tuple(own)
     else:
         words = tuple(render_argv(check.spec, variables, source=check.source))
     if not words:
         raise TemplateError("a history check needs words to look for", location=check.source)
-    return Probe("history", f"you run `{shlex.join(words)}`", words=words)
+    return Probe("history", f"you run `{shlex.join(words)}`", words=words, ok_codes=ok_codes)
 
 
 def _testinfra_probe(check: Check, variables: Mapping[str, Any], ctx: Context) -> Probe:

@@ -50,7 +50,8 @@ HTTP_KEYS: tuple[str, ...] = ("url", "method", "status", "contains", "headers", 
 EXPRESSIONS: tuple[str, ...] = ("when", "until", "changed_when", "failed_when")
 CHECK_SHORTHANDS: tuple[str, ...] = ("history", "confirm")  # `check: history`
 CHECK_CONDITIONS: tuple[str, ...] = ("kubectl", "minikube", "command", "http")  # take `that:`
-HISTORY_ACTIONS: tuple[str, ...] = ("kubectl", "minikube", "command")  # have a typed command
+# steps whose own typed command `check: history` can look for (http: the curl the tutor shows)
+HISTORY_ACTIONS: tuple[str, ...] = ("kubectl", "minikube", "command", "manifest", "http")
 DEFAULT_UNTIL_RETRIES = 3
 
 _TYPE_NAMES = {
@@ -465,7 +466,8 @@ class _Checker:
             if not actions:
                 raise self.fail(
                     path,
-                    "a history check of its own command needs a kubectl, minikube or command step",
+                    "a history check of its own command needs a step the student types: "
+                    + ", ".join(HISTORY_ACTIONS),
                     "name the words to look for: `check: {history: kubectl get pods}`",
                 )
             return
@@ -482,7 +484,7 @@ class _Checker:
         if isinstance(value, str):
             return {"en": value}
         self.expect(path, value, (dict,), "a mapping of language: text (en, zh-TW)")
-        self.keys(path, value, LANGUAGES, "explain")
+        self.keys(path, value, LANGUAGES, str(path[-1]))
         for lang, text in value.items():
             self.expect((*path, lang), text, (str,), "a string")
         return dict(value)

@@ -322,6 +322,10 @@ class Runner:
 
     def _build(self, state: HostState, step: Step, variables: Mapping[str, Any]) -> Action:
         """Render the step's action for this host."""
+        return actions.build(step, variables, self.context(state))
+
+    def context(self, state: HostState, **changes: Any) -> Context:
+        """What building an action for this host needs in this run (``changes``: e.g. a tty)."""
         ctx = Context(
             host=state.plan.host,
             provider=state.provider,
@@ -332,7 +336,7 @@ class Runner:
             choose_port=self.ports.choose,
             run_dir=self.run_dir,
         )
-        return actions.build(step, variables, ctx)
+        return dataclasses.replace(ctx, **changes) if changes else ctx
 
     def _skipped(self, state: HostState, step: Step, reason: Text) -> StepResult:
         """A skipped result (registered as skipped, like Ansible)."""

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labtools.core.actions import Action, Context, StartService, build
+from labtools.core.actions import Action, StartService, build
 from labtools.core.checks import (
     LoggedCommand,
     Probe,
@@ -139,18 +139,14 @@ class LabTestGate:
     def _probe(self, state: HostState, step: Step, *, after: bool) -> tuple[Probe, str | None]:
         """The check for this host now, and the command a student types for the step."""
         variables = step_vars(state.plan, step, state.registered)
-        ctx = Context(
-            host=state.plan.host,
-            provider=state.provider,
-            templates_dir=self.templates_dir,
-            tty=True,
-            choose_port=process.choose_port,
-        )
+        assert self.runner is not None
+        ctx = self.runner.context(state, tty=True, choose_port=process.choose_port)
         action = build(step, variables, ctx)
         scope = {**variables, **_service_port(action, step, state, after)}
         typed = typed_for(action, self.shims.get(state.plan.host.name, {}))
         own = typed.argv if typed else ()
-        probe = build_probe(step, scope, ctx, own_command=own)
+        codes = typed.ok_codes if typed else (0,)
+        probe = build_probe(step, scope, ctx, own_command=own, ok_codes=codes)
         return probe, typed_text(typed, "FILE") if typed else None
 
     def _settle(self, probe: Probe, typed: str | None) -> Verdict:

@@ -37,7 +37,7 @@ def judge(
     if probe.kind == "confirm":
         return Verdict(False, msg("waiting for Enter"))
     if probe.kind == "history":
-        return judge_history(probe.words, logged)
+        return judge_history(probe.words, logged, probe.ok_codes)
     try:
         output = _perform(probe, registry)
     except Interrupted:
@@ -47,11 +47,15 @@ def judge(
     return _verdict(probe, output)
 
 
-def judge_history(words: Sequence[str], logged: Sequence[LoggedCommand]) -> Verdict:
-    """Passed when a logged command has ``words`` and exited 0; else the closest miss."""
+def judge_history(
+    words: Sequence[str], logged: Sequence[LoggedCommand], ok_codes: Sequence[int] = (0,)
+) -> Verdict:
+    """Passed when a logged command has ``words`` and exited with one of ``ok_codes``; else the
+    closest miss."""
     matching = [entry for entry in logged if history_matches(words, entry.text)]
-    if any(entry.rc == 0 for entry in matching):
-        return Verdict(True, next(e.text for e in matching if e.rc == 0))
+    done = [entry for entry in matching if entry.rc in ok_codes]
+    if done:
+        return Verdict(True, done[0].text)
     if matching:
         last = matching[-1]
         return Verdict(False, msg("`{command}` exited with {rc}", command=last.text, rc=last.rc))

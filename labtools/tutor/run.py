@@ -93,7 +93,6 @@ def run_tutor(
 
     loaded = app.load(root, options, phases)
     host_plan = one_participant(loaded)
-    _check_probes(loaded)
     if "setup" in phases:
         app.preflight([host_plan.host], loaded.providers)
     setup = _setup(loaded, host_plan)
@@ -159,26 +158,10 @@ def _runner(
         templates_dir=project.templates_dir,
         verbosity=verbosity,
         forks=1,
-        redactor=redactor_for(loaded),
+        redactor=redactor_for(loaded.plan),
         info=info,
         gate=gate,
     )
-
-
-def _check_probes(loaded: Loaded) -> None:
-    """Every step's check renders for every host (placeholders for what runs will register)."""
-    from labtools.core.actions import Context
-    from labtools.core.checks import build_probe
-    from labtools.core.plan import registered_placeholders, step_vars
-
-    for host_plan in loaded.plan.hosts:
-        provider = loaded.providers[host_plan.host.name]
-        ctx = Context(host=host_plan.host, provider=provider, tty=True)
-        registered = registered_placeholders(host_plan)
-        for step in host_plan.steps:
-            if step.check is not None:
-                variables = {**step_vars(host_plan, step, registered), "port": 0}
-                build_probe(step, variables, ctx, own_command=("placeholder",))
 
 
 # --- lab.shell ---------------------------------------------------------------------------------
@@ -215,7 +198,6 @@ def test_lab(root: Path, options: RunOptions) -> LabTestGate:
 
     loaded = app.load(root, options, TEST_PHASES)
     down = app.load(root, options, ("teardown",))
-    _check_probes(loaded)
     app.preflight([hp.host for hp in loaded.plan.hosts], loaded.providers)
     app.run_loaded(down, ("teardown",), options)  # a check can only fail on a lab that is not there
     try:
@@ -252,7 +234,7 @@ def _test_run(loaded: Loaded, options: RunOptions) -> tuple[LabTestGate, list[st
         templates_dir=project.templates_dir,
         verbosity=options.verbosity,
         forks=options.forks,
-        redactor=redactor_for(loaded),
+        redactor=redactor_for(loaded.plan),
         info=RunInfo(banners=loaded.banners, verbosity=options.verbosity),
         gate=gate,
     )

@@ -10,13 +10,14 @@ observe). Everything runs in one run of the runner, so a service the tutor start
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labtools.core.actions import Action, Context, RunCommand, StartService, Wait, build
+from labtools.core.actions import Action, RunCommand, StartService, Wait, build
 from labtools.core.checks import Probe, Typed, automatic, build_probe, typed_for, typed_text
 from labtools.core.errors import LabError
 from labtools.core.i18n import Translator
@@ -143,14 +144,8 @@ class Tutor:
     def _exercise(self, step: Step, number: int) -> Exercise:
         """The step rendered for this participant, with its check."""
         variables = step_vars(self.host_plan, step, self.state.registered)
-        ctx = Context(
-            host=self.host_plan.host,
-            provider=self.provider,
-            templates_dir=self.templates_dir,
-            tty=True,
-            choose_port=process.choose_port,  # the port the student's command will use
-            run_dir=self.runner.run_dir,
-        )
+        # the port the student's command will use: one free now (the run's own choice is later)
+        ctx = self.runner.context(self.state, tty=True, choose_port=process.choose_port)
         action = build(step, variables, ctx)
         port = action.port if isinstance(action, StartService) else None
         scope = {**variables, "port": port} if port is not None else variables
@@ -160,7 +155,8 @@ class Tutor:
         typed = typed_for(action, self.setup.shims)
         command = typed_text(typed, self._stdin_file(step, typed)) if typed else None
         own = typed.argv if typed else ()
-        probe = build_probe(step, scope, ctx, own_command=own)
+        codes = typed.ok_codes if typed else (0,)
+        probe = build_probe(step, scope, ctx, own_command=own, ok_codes=codes)
         return Exercise(step, number, action, typed, command, probe, port)
 
     def _stdin_file(self, step: Step, typed: Typed) -> str | None:
@@ -169,8 +165,12 @@ class Tutor:
             return None
         safe = "".join(c if c.isalnum() else "-" for c in step.name).strip("-")[:40]
         path = self.setup.directory / "files" / f"{step.phase}-{safe}.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(typed.stdin, encoding="utf-8")
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # a Secret's manifest holds its values: readable by the student only
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(typed.stdin)
+        os.chmod(path, 0o600)  # a file from an older session may have other bits
         return str(path)
 
     # --- waiting for the student ----------------------------------------------------------

@@ -48,11 +48,12 @@ def test_every_check_of_a_shipped_lab_can_fail(fake_project: LabProject, lab: st
 
 
 def test_a_check_that_cannot_fail_fails_the_test(fake_project: LabProject) -> None:
-    (fake_project.root / "playbooks" / "cannot-fail.yml").write_text(CANNOT_FAIL)
+    (fake_project.root / "playbooks" / "cannot-fail").mkdir()
+    (fake_project.root / "playbooks" / "cannot-fail" / "playbook.yml").write_text(CANNOT_FAIL)
     done = fake_project.invoke("lab.test", "--lab", "cannot-fail", timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr
     message = done.stderr
-    where = f"{fake_project.root}/playbooks/cannot-fail.yml:6: setup[0].check"
+    where = f"{fake_project.root}/playbooks/cannot-fail/playbook.yml:6: setup[0].check"
     assert f"{where}: step 'make the marker' [basics]: the check holds BEFORE the step ran" in (
         message
     ), message

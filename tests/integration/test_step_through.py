@@ -31,7 +31,8 @@ SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 @pytest.fixture
 def demo(fake_project: LabProject) -> LabProject:
-    (fake_project.root / "playbooks" / "demo.yml").write_text(DEMO)
+    (fake_project.root / "playbooks" / "demo").mkdir()
+    (fake_project.root / "playbooks" / "demo" / "playbook.yml").write_text(DEMO)
     (fake_project.root / "inventory.yml").write_text(
         "all:\n  vars:\n    provider: fake\n  hosts:\n    h1:\n    h2:\n"
     )

@@ -59,6 +59,12 @@ WORDS = {
 }
 
 
+def line_start(screen: str) -> int:
+    """Where the last line of a screen begins: what a command prints from now on is after it
+    (a program that redraws the current line, as a shell's prompt does, starts there too)."""
+    return screen.rstrip().rfind("\n") + 1
+
+
 class Student:
     """Reads the tutor's window, types in the lab shell's."""
 
@@ -115,15 +121,15 @@ class Student:
         pane = self.shell
         if "keeps running" in block or "持續執行" in block:
             pane = self.open_shell("proxy")
+        before = line_start(self.tmux.screen(pane))  # the pod's shell may redraw the prompt line
         self.tmux.type(pane, command)
         if " -ti " in command:
-            self.in_the_pod(pane)
+            self.in_the_pod(pane, before)
         self.wait_passed(number)
         return command
 
-    def in_the_pod(self, pane: str) -> None:
+    def in_the_pod(self, pane: str, before: int) -> None:
         """The pod's shell: `curl localhost:8080`, the app answers, `exit`."""
-        before = len(self.tmux.screen(pane).rstrip())
         self.tmux.wait_for(pane, POD_PROMPT, timeout=60, after=before)
         self.tmux.type(pane, "curl localhost:8080")
         self.tmux.wait_for(pane, HELLO, timeout=30, after=before)
@@ -184,8 +190,9 @@ def test_a_student_plays_the_basics_lab(
     if lang == "zh-TW":
         # the tutor solves the interactive step: it hands its own terminal to the pod's shell
         student.exercise(16)
+        before = line_start(tmux.screen(student.tutor))
         tmux.key(student.tutor, "s")
-        student.in_the_pod(student.tutor)
+        student.in_the_pod(student.tutor, before)
         student.wait_passed(16, student.words.solved)
     else:
         student.do(16)

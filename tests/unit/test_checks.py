@@ -3,6 +3,7 @@ student types, the shell-log matching, and judging probes with real processes.""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -31,11 +32,17 @@ from labtools.providers.fake import FakeProvider
 from labtools.tutor.probe import judge, judge_history
 
 REPO = Path(__file__).resolve().parents[2]
+BASICS = REPO / "playbooks" / "basics"
+
+
+def one_lab(step_yaml: str, name: str = "basics") -> Any:
+    """A lab of one step, in the folder of the Basics lab (its checks/ for testinfra checks)."""
+    doc = parse_yaml(f"name: {name}\nsetup:\n  - {step_yaml}\n", "lab.yml")
+    return parse_lab(doc, lab_dir=BASICS)
 
 
 def one_step(step_yaml: str, name: str = "basics") -> Any:
-    lab = parse_lab(parse_yaml(f"name: {name}\nsetup:\n  - {step_yaml}\n", "lab.yml"))
-    return lab.phases["setup"][0]
+    return one_lab(step_yaml, name).phases["setup"][0]
 
 
 class EchoProvider:
@@ -110,12 +117,14 @@ def test_bad_checks_name_file_line_and_key(check: str, message: str, hint: str |
 
 
 def test_history_of_its_own_command_needs_a_command_step() -> None:
-    with pytest.raises(SchemaError, match="needs a kubectl, minikube or command step"):
+    with pytest.raises(
+        SchemaError, match="needs a step the student types: kubectl, minikube, command"
+    ):
         one_step("{name: a, wait: 1, check: history}")
 
 
 def test_every_step_of_the_basics_lab_has_a_check_hint_and_solution() -> None:
-    lab = load_lab(REPO / "playbooks" / "basics.yml")
+    lab = load_lab(REPO / "playbooks" / "basics" / "playbook.yml")
     steps = [step for phase in lab.phases.values() for step in phase]
     # the lab's own checks are the one step the tutor runs itself (it is a check)
     missing = [s.name for s in steps if s.action != "verify" and not (s.check and s.hint)]
@@ -252,12 +261,14 @@ def test_a_step_without_a_check_is_confirmed_with_enter() -> None:
 
 
 def test_testinfra_checks_run_one_named_test_of_the_lab() -> None:
-    step = one_step("{name: a, command: 'true', check: {testinfra: test_node_is_ready}}")
-    probe = build_probe(step, {"lab_name": "basics", "project_root": "/p"}, CTX)
+    lab = one_lab("{name: a, command: 'true', check: {testinfra: test_node_is_ready}}")
+    ctx = dataclasses.replace(CTX, lab=lab)
+    probe = build_probe(lab.phases["setup"][0], {"project_root": str(REPO)}, ctx)
     assert isinstance(probe.action, RunCommand)
     argv = probe.action.command.argv
-    assert any(arg.endswith("test_basics.py::test_node_is_ready") for arg in argv)
-    assert "--lab-hosts=h1" in argv
+    assert "playbooks/basics/checks/test_basics.py::test_node_is_ready" in argv
+    assert argv[argv.index("--lab-hosts") + 1] == "h1"
+    assert probe.action.command.cwd == str(REPO)
 
 
 def test_the_fake_provider_gives_the_student_its_kubeconfig_and_minikube(tmp_path: Path) -> None:
@@ -269,3 +280,16 @@ def test_the_fake_provider_gives_the_student_its_kubeconfig_and_minikube(tmp_pat
     assert provider.shell_commands(host) == {
         "minikube": (sys.executable, "-m", "labtools.testing.minikube")
     }
+
+
+def test_a_diff_is_done_with_exit_code_1_and_reads_the_tutors_file() -> None:
+    lab = one_lab("{name: d, manifest: {template: basics/x.yaml, diff: true}, check: history}")
+    step = lab.phases["setup"][0]
+    own = ("kubectl", "--context", "c", "diff", "-f", "-")
+    probe = build_probe(step, {}, CTX, own_command=own, ok_codes=(0, 1))
+    assert probe.words == ("kubectl", "--context", "c", "diff", "-f")
+    typed = "kubectl --context c diff -f /p/.labtools/tutor/files/setup-d.yaml"
+    assert judge_history(probe.words, [LoggedCommand(1, typed)], probe.ok_codes).passed
+    failed = judge_history(probe.words, [LoggedCommand(2, typed)], probe.ok_codes)
+    assert not failed.passed
+    assert str(failed.detail) == f"`{typed}` exited with 2"
