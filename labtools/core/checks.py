@@ -24,6 +24,7 @@ from labtools.core.actions import (
     build,
 )
 from labtools.core.errors import TemplateError
+from labtools.core.messages import Text, msg
 from labtools.core.model import Check, Command, Step
 
 CHECK_TIMEOUT = 30.0  # seconds for one run of a check's command
@@ -35,7 +36,7 @@ class Probe:
     """A check rendered for one host: what to run (or look for) and how to judge it."""
 
     kind: str
-    text: str  # one line saying what is checked, for messages
+    text: Text  # one line saying what is checked, for messages
     action: RunCommand | HttpCheck | None = None  # kubectl, minikube, command, http, testinfra
     that: str = DEFAULT_THAT
     words: tuple[str, ...] = ()  # history: the words a command in the shell log must have
@@ -134,19 +135,21 @@ def build_probe(
     """
     check = step.check
     if check is None or check.kind == "confirm":
-        return Probe("confirm", "you press Enter when it is done")
+        return Probe("confirm", msg("you press Enter when it is done"))
     if check.kind == "history":
         return _history_probe(check, variables, own_command, tuple(ok_codes))
     if check.kind == "testinfra":
         return _testinfra_probe(check, variables, ctx)
     action = build(_check_step(step, check), variables, ctx)
     if isinstance(action, Skip):  # e.g. a minikube check on a provider without minikube
-        return Probe("confirm", f"you press Enter when it is done ({action.reason})")
+        text = msg("you press Enter when it is done ({reason})", reason=action.reason)
+        return Probe("confirm", text)
     if not isinstance(action, RunCommand | HttpCheck):
         raise TemplateError(f"a {check.kind} check must run a command", location=check.source)
     that = check.that or (DEFAULT_THAT if isinstance(action, RunCommand) else "not result.failed")
     shown = shlex.join(action.command.argv) if isinstance(action, RunCommand) else action.url
-    return Probe(check.kind, f"`{shown}` (that: {that})", action, that, variables=variables)
+    text = msg("`{command}` (that: {that})", command=shown, that=that)
+    return Probe(check.kind, text, action, that, variables=variables)
 
 
 def _check_step(step: Step, check: Check) -> Step:
@@ -177,7 +180,8 @@ def _history_probe(
         words = tuple(render_argv(check.spec, variables, source=check.source))
     if not words:
         raise TemplateError("a history check needs words to look for", location=check.source)
-    return Probe("history", f"you run `{shlex.join(words)}`", words=words, ok_codes=ok_codes)
+    text = msg("you run `{command}`", command=shlex.join(words))
+    return Probe("history", text, words=words, ok_codes=ok_codes)
 
 
 def _testinfra_probe(check: Check, variables: Mapping[str, Any], ctx: Context) -> Probe:
@@ -198,7 +202,8 @@ def _testinfra_probe(check: Check, variables: Mapping[str, Any], ctx: Context) -
     env = {**ctx.provider.env(ctx.host), **CHECKS_ENV}
     command = Command(argv=argv, env=env, timeout=CHECK_TIMEOUT * 2, cwd=str(root))
     action = RunCommand(command=command, readonly=True, display=shown(argv))
-    return Probe("testinfra", f"test {name} of lab {folder.name}", action, DEFAULT_THAT)
+    text = msg("test {test} of the lab's checks ({file})", test=name, file=files[0].name)
+    return Probe("testinfra", text, action, DEFAULT_THAT)
 
 
 # --- the student's shell log ---------------------------------------------------------------

@@ -130,7 +130,7 @@ class TutorView:
         if explanation:
             self._indented(explanation)
         if exercise.command is None:
-            self._line(f"{INDENT}{_('The tutor does this step itself.')}", style="dim")
+            self._line(INDENT + _("The tutor does this step itself."), style="dim")
             return
         self._line(f"{INDENT}$ {exercise.command}", style="bold cyan")
         if exercise.typed is not None and exercise.typed.keeps_running:
@@ -210,7 +210,7 @@ class TutorView:
         if text:
             self._indented(_("Hint: {text}", text=text), style="magenta")
         else:
-            self._line(f"{INDENT}{_('No hint for this step: press s and the tutor does it.')}")
+            self._line(INDENT + _("No hint for this step: press s and the tutor does it."))
 
     def solution(self, exercise: Exercise) -> None:
         """``s``: the solution text, then the tutor runs the step."""
@@ -218,7 +218,7 @@ class TutorView:
         text = pick(exercise.step.solution, self.tr.lang)
         if text:
             self._indented(_("Solution: {text}", text=text), style="magenta")
-        self._line(f"{INDENT}{_('The tutor runs it for you:')}", style="dim")
+        self._line(INDENT + _("The tutor runs it for you:"), style="dim")
 
     def output(self, result: StepResult, lines: int) -> None:
         """The last lines a step the tutor ran printed (its status line came from the console)."""

@@ -12,7 +12,9 @@ Two rules, checked on the source (AST) by ``tests/unit/test_catalogue.py``:
    text for people: keyword arguments (``style="bold"``), comparisons, dict keys, subscripts,
    ``case`` patterns, or a line marked ``# i18n: not text`` with the reason.
 
-Plus the templates under ``templates/``: text outside ``{{ ... }}``/``{% ... %}`` has no words.
+Plus the templates under ``templates/``: text outside ``{{ ... }}``/``{% ... %}`` has no words,
+and no catalogue call sits inside an f-string (Babel's extraction does not see into one, so the
+message would silently never be translated).
 """
 
 from __future__ import annotations
@@ -254,6 +256,29 @@ def report_violations(root: Path = ROOT) -> list[str]:
             if PRAGMA in lines[node.lineno - 1] or _allowed_place(node, scope):
                 continue
             found.append(f"{_relative(path, root)}:{node.lineno}: {node.value!r}")
+    return found
+
+
+def fstring_violations(root: Path = ROOT) -> list[str]:
+    """Catalogue calls inside f-strings: extraction cannot see them, so they stay English."""
+    found = []
+    for pattern in ERROR_SOURCES:
+        for path in sorted(root.glob(pattern)):
+            if _relative(path, root).startswith(ERROR_SKIPPED):
+                continue
+            module = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(module):
+                if not isinstance(node, ast.JoinedStr):
+                    continue
+                for inner in ast.walk(node):
+                    if (
+                        isinstance(inner, ast.Call)
+                        and _call_name(inner) in CATALOGUE_CALLS
+                        and inner.args
+                        and isinstance(inner.args[0], ast.Constant)
+                    ):
+                        text = inner.args[0].value
+                        found.append(f"{_relative(path, root)}:{inner.lineno}: {text!r}")
     return found
 
 
