@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from labtools.core.errors import Interrupted, OptionError, RunFailed
-from labtools.core.i18n import Translator, translator
+from labtools.core.i18n import SOURCE_LANGUAGE, Translator, translator
 from labtools.core.messages import joined, msg, msgn
 from labtools.core.model import PHASES, HostPlan, Plan
 from labtools.core.options import RunOptions
@@ -63,8 +63,9 @@ def one_participant(loaded: Loaded) -> HostPlan:
     )
 
 
-def shell_task(loaded: Loaded, host: str) -> str:
-    """How this participant opens their lab shell (``invoke lab.shell [--lab X] [-l HOST]``)."""
+def shell_task(loaded: Loaded, host: str, lang: str = SOURCE_LANGUAGE) -> str:
+    """How this participant opens their lab shell (``invoke lab.shell [--lab X] [-l HOST]
+    [--lang L]``): the flags that pick this lab, host and language, and no others."""
     from labtools.core.playbook import list_labs
 
     project = loaded.project
@@ -73,6 +74,8 @@ def shell_task(loaded: Loaded, host: str) -> str:
         words += ["--lab", project.lab.name]
     if len(project.inventory.hosts) > 1:
         words += ["-l", host]
+    if lang != SOURCE_LANGUAGE:
+        words += ["--lang", lang]
     return shlex.join(words)
 
 
@@ -115,7 +118,7 @@ def _session(
 
     reporter = TutorReporter(ConsoleReporter(sys.stdout, verbosity=0, lang=tr.lang))
     runner = _runner(loaded, host_plan, "tutor", [reporter])
-    view = TutorView(sys.stdout, tr, reporter, shell_task(loaded, host_plan.host.name))
+    view = TutorView(sys.stdout, tr, reporter, shell_task(loaded, host_plan.host.name, tr.lang))
     provider = loaded.providers[host_plan.host.name]
     try:
         with runner.session(), Keys() as keys:

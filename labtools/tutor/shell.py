@@ -84,7 +84,13 @@ def export_line(setup: ShellSetup) -> str | None:
 
 
 def write_shell_files(setup: ShellSetup) -> None:
-    """The shims (executable two-line scripts) and the rc file of ``lab.shell``."""
+    """The shims (executable two-line scripts) and the rc file of ``lab.shell``.
+
+    The participant's folder is theirs only (0700): the shell log and history hold what they
+    typed, a `--set db_password=...` included.
+    """
+    setup.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    setup.directory.chmod(0o700)  # made by an older labtools with the default mode
     setup.bin_dir.mkdir(parents=True, exist_ok=True)
     for name, command in setup.shims.items():
         shim = setup.bin_dir / name

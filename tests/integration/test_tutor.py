@@ -24,7 +24,7 @@ from tests.integration.tmux import Tmux
 
 pytestmark = [pytest.mark.fake, pytest.mark.slow]
 
-TOTAL = 18
+TOTAL = 19
 HEADER = re.compile(r"^\[(\d+)/(\d+)\] (.*)$", re.MULTILINE)
 POD_PROMPT = r"root@kubernetes-bootcamp-[a-z0-9]+-[a-z0-9]+:[^\n]*# *$"
 HELLO = r"Hello Kubernetes bootcamp! \| Running on: kubernetes-bootcamp-\S+ \| v=1"
@@ -46,15 +46,15 @@ WORDS = {
         hint_of_kubectl_version="Hint: kubectl needs `--context`",
         passed="Passed (",
         solved="Done by the tutor (",
-        saved="Progress saved: 11/18 done.",
-        finished="All 18 steps done.",
+        saved="Progress saved: 12/19 done.",
+        finished="All 19 steps done.",
     ),
     "zh-TW": Words(
         hint_of_kubectl_version="提示：kubectl 需要 `--context`",
         passed="通過（已完成 ",
         solved="由導師完成（已完成 ",
-        saved="進度已儲存：已完成 11/18。",
-        finished="全部 18 個步驟都完成了。",
+        saved="進度已儲存：已完成 12/19。",
+        finished="全部 19 個步驟都完成了。",
     ),
 }
 
@@ -152,7 +152,9 @@ def test_a_student_plays_the_basics_lab(
     # the one line that makes kubectl reach the fake cluster, which lives under .labtools/
     kubeconfig = fake_project.root / ".labtools" / "fake-minikube" / "kubeconfig"
     assert f"export KUBECONFIG={kubeconfig}" in screen
-    assert "invoke lab.shell" in screen
+    # the shell that reaches this lab, in the student's language (two labs ship: --lab says which)
+    shell = "invoke lab.shell --lab basics" + (" --lang zh-TW" if lang == "zh-TW" else "")
+    assert re.search(rf"^  {re.escape(shell)}$", screen, re.MULTILINE), screen
     assert "$ minikube version -p labtools-basics" in intro
 
     for number in (1, 2):
@@ -161,42 +163,42 @@ def test_a_student_plays_the_basics_lab(
     student.exercise(3)
     tmux.key(student.tutor, "h")
     tmux.wait_for(student.tutor, re.escape(student.words.hint_of_kubectl_version))
-    for number in range(3, 8):
+    for number in range(3, 9):
         student.do(number)
     if lang == "en":
         # the tutor solves one step for the student
-        student.exercise(8)
+        student.exercise(9)
         tmux.key(student.tutor, "s")
-        student.wait_passed(8, student.words.solved)
+        student.wait_passed(9, student.words.solved)
     else:
-        student.do(8)
-    for number in range(9, 12):
+        student.do(9)
+    for number in range(10, 13):
         student.do(number)
 
     # quit, and resume where the student stopped
-    student.exercise(12)
+    student.exercise(13)
     tmux.key(student.tutor, "q")
     tmux.wait_for(student.tutor, re.escape(student.words.saved))
     progress = json.loads((tutor_dir(fake_project) / "progress.json").read_text())
-    assert len(progress["done"]) == 11
+    assert len(progress["done"]) == 12
     student.start_tutor()
-    tmux.wait_for(student.tutor, r"11/18", after=student.session_start)
-    assert "[11/18]" not in tmux.screen(student.tutor)[student.session_start :]
+    tmux.wait_for(student.tutor, r"12/19", after=student.session_start)
+    assert "[12/19]" not in tmux.screen(student.tutor)[student.session_start :]
 
-    for number in range(12, 16):
+    for number in range(13, 17):
         command = student.do(number)
     pod = progress_pod(fake_project)
     assert pod in command  # the real POD_NAME, filled in for this participant
     if lang == "zh-TW":
         # the tutor solves the interactive step: it hands its own terminal to the pod's shell
-        student.exercise(16)
+        student.exercise(17)
         before = line_start(tmux.screen(student.tutor))
         tmux.key(student.tutor, "s")
         student.in_the_pod(student.tutor, before)
-        student.wait_passed(16, student.words.solved)
+        student.wait_passed(17, student.words.solved)
     else:
-        student.do(16)
-    for number in (17, 18):
+        student.do(17)
+    for number in (18, 19):
         student.do(number)
     tmux.wait_for(student.tutor, re.escape(student.words.finished), after=student.session_start)
 

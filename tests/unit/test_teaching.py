@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_runner import StubProvider
 
 from labtools.core.errors import ConfigError, Interrupted
 from labtools.core.i18n import translator
@@ -29,20 +31,10 @@ from labtools.tutor.stepping import StepPrompt
 from labtools.tutor.text import pick
 
 
-class PlainProvider:
-    """kubectl is `echo kubectl ...`; no environment."""
+class PlainProvider(StubProvider):
+    """kubectl is `echo kubectl ...`; no environment, no shims, no cluster to start."""
 
     name = "plain"
-    has_minikube = False
-
-    def kubectl(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
-        return ("echo", "kubectl", *args)
-
-    def minikube(self, host: Host, args: Sequence[str]) -> tuple[str, ...]:
-        return ("echo", "minikube", *args)
-
-    def env(self, host: Host) -> Mapping[str, str]:
-        return {}
 
     def shell_commands(self, host: Host) -> Mapping[str, tuple[str, ...]]:
         return {}
@@ -246,6 +238,7 @@ def test_the_lab_shell_logs_each_command_with_its_exit_code(tmp_path: Path) -> N
         timeout=30,
         check=False,
     )
+    assert stat.S_IMODE(setup.directory.stat().st_mode) == 0o700  # what they type is theirs
     assert f"{tmp_path}/a dir/kubeconfig\n" in done.stdout
     assert "fake-minikube version\n" in done.stdout  # the shim is first on PATH
     logged = ShellLog(setup).since(0)
