@@ -1,5 +1,6 @@
 """invoke tasks: `invoke lab.setup | lab.deploy | lab.explore | lab.verify | lab.teardown`,
-`lab.up`, `lab.down`, `lab.plan`, `lab.list`, `lab.lint`, `lab.new`.
+`lab.up`, `lab.down`, `lab.plan`, `lab.list`, `lab.lint`, `lab.new`; teaching: `lab.tutor`,
+`lab.shell`, `lab.test`.
 
 Each task is a few lines that call into `labtools.app`. This file is the ONE place where a
 `LabError` becomes an exit code and a message (a traceback only with `--debug`).
@@ -35,7 +36,8 @@ HELP = {
     "list_tasks": "list the steps that would run (after --tags/--skip-tags), run nothing",
     "list_tags": "list the tags of the steps that would run, run nothing",
     "debug": "show a traceback on errors",
-    "phase": "the phase(s) to show, comma separated (default: all of them)",
+    "phase": "the phase(s), comma separated (lab.plan: all of them; lab.tutor: "
+    "setup,deploy,explore)",
     "run": "the run directory (a path or a name under runs/; default: runs/latest)",
     "name": "the new lab's name (lowercase letters, digits, '-'): playbooks/NAME/",
     "start_at": "start at the step of this name (in any phase of the run); earlier steps that "
@@ -44,6 +46,8 @@ HELP = {
     "format": "card formats, comma separated: html,md (default: both)",
     "resume": "from the last run's journal: each host that failed (or did not finish) again from "
     "where it stopped; hosts that finished are left out (like --limit @failed)",
+    "step": "ask before each step: y runs it, n skips it, c runs it and the rest without asking",
+    "reset": "forget the progress and start the lab over",
 }
 # Ansible's short flags where users bring Ansible habits (ansible-playbook -i -l -t -C -f -e -v).
 SHORT_FLAGS = {
@@ -139,6 +143,7 @@ RUN_FLAGS = (
     "debug",
     "start_at",
     "resume",
+    "step",
 )
 
 
@@ -160,6 +165,7 @@ def _phase_task(name: str, phases: tuple[str, ...], doc: str) -> Any:
         debug: bool = False,
         start_at: str | None = None,
         resume: bool = False,
+        step: bool = False,
     ) -> None:
         flags = {key: value for key, value in locals().items() if key in RUN_FLAGS}
         from labtools import app
@@ -426,6 +432,90 @@ def new(c: Any, name: str, debug: bool = False) -> None:
     _guard(c, debug, lambda: app.new_lab(ROOT, name, lang))
 
 
+TEACH_FLAGS = ("limit", "lab", "inventory", "tags", "skip_tags", "set_", "lang", "debug")
+
+
+@lab_task(
+    *TEACH_FLAGS,
+    "phase",
+    "reset",
+    doc="Tutor: you type each step's command in your terminal, the tutor checks it "
+    "(h hint, s solve, q quit; it resumes where you stopped).",
+)
+def tutor(
+    c: Any,
+    limit: str | None = None,
+    lab: str | None = None,
+    inventory: str | None = None,
+    tags: str | None = None,
+    skip_tags: str | None = None,
+    set_: list[str] | None = None,
+    lang: str | None = None,
+    debug: bool = False,
+    phase: str | None = None,
+    reset: bool = False,
+) -> None:
+    flags = {key: value for key, value in locals().items() if key in RUN_FLAGS}
+    from labtools.tutor.run import TUTOR_PHASES, run_tutor
+
+    phases = _phases(phase, TUTOR_PHASES)
+    _guard(c, debug, lambda: run_tutor(ROOT, _options(c, flags), reset=reset, phases=phases), lang)
+
+
+@lab_task(
+    *TEACH_FLAGS,
+    doc="Shell: a shell whose kubectl (and minikube) reach the lab; the tutor sees what you run.",
+)
+def shell(
+    c: Any,
+    limit: str | None = None,
+    lab: str | None = None,
+    inventory: str | None = None,
+    tags: str | None = None,
+    skip_tags: str | None = None,
+    set_: list[str] | None = None,
+    lang: str | None = None,
+    debug: bool = False,
+) -> None:
+    flags = {key: value for key, value in locals().items() if key in RUN_FLAGS}
+    from labtools.tutor.run import open_shell
+
+    _guard(c, debug, lambda: open_shell(ROOT, _options(c, flags)), lang)
+
+
+@lab_task(
+    *TEACH_FLAGS,
+    "verbose",
+    "forks",
+    doc="Test (for lab authors): every check must fail before its step and hold after it; "
+    "tears the lab down before and after.",
+)
+def lab_test(
+    c: Any,
+    limit: str | None = None,
+    lab: str | None = None,
+    inventory: str | None = None,
+    tags: str | None = None,
+    skip_tags: str | None = None,
+    set_: list[str] | None = None,
+    lang: str | None = None,
+    debug: bool = False,
+    verbose: int = 0,
+    forks: int | None = None,
+) -> None:
+    flags = {key: value for key, value in locals().items() if key in RUN_FLAGS}
+    from labtools.tutor.run import test_lab
+
+    _guard(c, debug, lambda: test_lab(ROOT, _options(c, flags)), lang)
+
+
+def _phases(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """``--phase``: phases as given (validated), else ``default``."""
+    from labtools.core.options import parse_phases
+
+    return parse_phases(value) if value else default
+
+
 lab = Collection(
     "lab",
     setup,
@@ -443,8 +533,11 @@ lab = Collection(
     handout,
     lint,
     new,
+    tutor,
+    shell,
 )
 lab.add_task(list_, name="list")
+lab.add_task(lab_test, name="test")
 ns = Collection(lab)
 ns.configure(
     {

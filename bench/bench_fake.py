@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,8 +113,52 @@ def pss_mib(pids: list[int]) -> float:
     return total_kb / 1024
 
 
-def pod_figures(workdir: Path, count: int, image: str) -> tuple[int, float, int, float, float]:
-    """(baseline processes, baseline PSS, processes, PSS, seconds to Ready) for ``count`` pods."""
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of ``pids`` and of the children they reaped."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])
+    return total / tick
+
+
+@dataclass
+class PodFigures:
+    """What 100 Ready pods cost, and the same server before them."""
+
+    base_processes: int
+    base_pss: float
+    processes: int
+    pss: float
+    apply_seconds: float
+    seconds: float
+    cpu: float
+
+
+READY = '{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}'
+
+
+def wait_all_ready(cluster: FakeCluster, count: int) -> float:
+    """When ``count`` pods were all Ready (``perf_counter``), polling one list every 50 ms.
+
+    One list, not ``kubectl wait --all``: that waits for the pods one after the other, a
+    request each, and would measure kubectl more than the pods.
+    """
+    deadline = time.perf_counter() + 600
+    while time.perf_counter() < deadline:
+        got = cluster.kubectl("get", "pods", "-o", f"jsonpath={READY}").stdout.split()
+        if len(got) == count and all(s == "True" for s in got):
+            return time.perf_counter()
+        time.sleep(0.05)
+    raise SystemExit(f"{count} pods were not Ready within 600 s")
+
+
+def pod_figures(workdir: Path, count: int, image: str) -> PodFigures:
+    """Start ``count`` pods on a fresh server and measure them (see the module docstring)."""
     from labtools.testing.cluster import FakeCluster
 
     with FakeCluster(workdir, name="bench", node_name="bench") as cluster:
@@ -121,35 +166,36 @@ def pod_figures(workdir: Path, count: int, image: str) -> tuple[int, float, int,
         cluster.kubectl("get", "pods")  # discovery cached: the timing is the pods' own
         time.sleep(0.5)
         base = tree(cluster.pid)
-        base_pss = pss_mib(base)
+        base_pss, cpu_before = pss_mib(base), cpu_seconds(base)
         began = time.perf_counter()
         cluster.kubectl("apply", "-f", "-", stdin=pod_list(count, image), check=True)
-        cluster.kubectl(
-            "wait", "--for=condition=Ready", "pod", "--all", "--timeout=600s", check=True,
-            timeout=700,
-        )  # fmt: skip
-        took = time.perf_counter() - began
+        applied = time.perf_counter() - began
+        took = wait_all_ready(cluster, count) - began
+        pids = tree(cluster.pid)
+        cpu = cpu_seconds(pids) - cpu_before
         time.sleep(1.0)  # let start-up garbage settle before reading PSS
         pids = tree(cluster.pid)
-        return len(base), base_pss, len(pids), pss_mib(pids), took
+        return PodFigures(len(base), base_pss, len(pids), pss_mib(pids), applied, took, cpu)
 
 
 def print_pods(count: int, image: str) -> bool:
     """Print the pod figures against the empty-server baseline; whether they meet the aims."""
     with tempfile.TemporaryDirectory() as tmp:
-        base_n, base_pss, n, pss, took = pod_figures(Path(tmp) / "pods", count, image)
-    extra_n, extra_pss = n - base_n, pss - base_pss
-    print(f"{count} Ready pods ({image}):")
-    print(f"  baseline (no pods): {base_n} processes, {base_pss:.0f} MiB PSS")
+        f = pod_figures(Path(tmp) / "pods", count, image)
+    load = os.getloadavg()[0]
+    print(f"{count} Ready pods ({image}), load average {load:.1f} on {os.cpu_count()} CPUs:")
+    print(f"  baseline (no pods): {f.base_processes} processes, {f.base_pss:.0f} MiB PSS")
     print(
-        f"  with pods: {n} processes, {pss:.0f} MiB PSS, {took:.1f} s to Ready "
-        f"(aims <= {AIM_PSS_MIB:.0f} MiB, <= {AIM_SECONDS:.0f} s)"
+        f"  with pods: {f.processes} processes, {f.pss:.0f} MiB PSS, {f.seconds:.1f} s to Ready "
+        f"(aims <= {AIM_PSS_MIB:.0f} MiB, <= {AIM_SECONDS:.0f} s); of it `kubectl apply` "
+        f"{f.apply_seconds:.1f} s"
     )
     print(
-        f"  per pod: {extra_n / count:.2f} processes, {extra_pss / count:.2f} MiB PSS, "
-        f"{took / count * 1000:.0f} ms"
+        f"  per pod: {(f.processes - f.base_processes) / count:.2f} processes, "
+        f"{(f.pss - f.base_pss) / count:.2f} MiB PSS, {f.cpu / count * 1000:.0f} ms CPU of the "
+        f"server and its pods ({f.cpu:.1f} CPU-s in all; wall time follows the machine's load)"
     )
-    return pss <= AIM_PSS_MIB and took <= AIM_SECONDS
+    return f.pss <= AIM_PSS_MIB and f.seconds <= AIM_SECONDS
 
 
 def main(argv: list[str] | None = None) -> int:

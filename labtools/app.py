@@ -306,6 +306,11 @@ def run_lab(root: Path, phases: Sequence[str], options: RunOptions) -> RunSummar
         return None
     if "setup" in phases:
         _preflight([hp.host for hp in loaded.plan.hosts], loaded.providers)
+    return run_loaded(loaded, phases, options)
+
+
+def run_loaded(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSummary:
+    """Run a loaded lab (the run tasks, ``lab.test``'s teardowns); RunFailed when a step failed."""
     return _run(loaded, phases, options)
 
 
@@ -317,8 +322,10 @@ def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSumma
     from labtools.report.html import ReportReporter
     from labtools.report.journal import JournalReporter
     from labtools.report.junit import JUnitReporter
+    from labtools.tutor.run import step_gate
 
     project = loaded.project
+    gate = step_gate(options, project.templates_dir)  # before the run directory: may refuse
     run_dir = new_run_dir(project.root / "runs", project.lab.name, _label(phases))
     _link_participants(loaded, run_dir)
     console = ConsoleReporter(sys.stdout, verbosity=options.verbosity, lang=options.lang)
@@ -346,6 +353,7 @@ def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSumma
         redactor=redactor,
         info=info,
         on_failure=_diagnose(run_dir, redactor),
+        gate=gate,
     )
     _name_the_report(console, report)
     if summary.interrupted:
@@ -428,6 +436,11 @@ def reset_lab(root: Path, phases: Sequence[str], options: RunOptions) -> RunSumm
         )
     again = tuple(phase for phase in phases if phase != "teardown")
     return run_lab(root, ("teardown", *again), options)
+
+
+def preflight(hosts: Sequence[Host], providers: Mapping[str, Provider]) -> None:
+    """Check binaries, driver, CPU, memory and disk of these hosts before anything starts."""
+    _preflight(hosts, providers)
 
 
 def _preflight(hosts: Sequence[Host], providers: Mapping[str, Provider]) -> None:

@@ -468,38 +468,61 @@ def _build_verify(step: Step, variables: Mapping[str, Any], ctx: Context) -> Act
     The command is short and can be pasted into CI: the checks load the lab's variables
     themselves; only --set values and the step's own ``vars:`` travel on it, secrets never.
     """
-    from labtools.core.plan import INTERNAL_VARS
     from labtools.core.render import render_text
     from labtools.verify.run import shown
 
-    if ctx.lab is None or not ctx.lab.folder:
-        raise TemplateError("no lab folder to find the checks in", location=step.source)
-    folder = Path(ctx.lab.folder)
+    lab, folder = lab_folder(ctx, step.source)
     checks = render_text(str(step.spec), variables, source=spec_at(step))
+    junit = ctx.run_dir / f"verify-{ctx.host.name}.xml" if ctx.run_dir is not None else None
+    own = {k: variables[k] for k in step.vars if k != "proxy_url" and k in variables}
+    call = checks_call(variables, ctx, lab, [folder / "checks" / f"test_{checks}.py"], own, junit)
+    argv = call.argv([call], call.junit)
+    command = _command(step, variables, ctx, argv)
+    env = {**command.env, **CHECKS_ENV}
+    command = dataclasses.replace(command, cwd=call.root, env=env)
+    return RunCommand(command=command, readonly=True, display=shown(argv), checks=call)
+
+
+# Only the plugins the checks need (named with -p): every installed pytest11 plugin would
+# load otherwise (hypothesis, labtools' own fake-cluster fixtures...), a third of the start.
+CHECKS_ENV: Mapping[str, str] = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
+
+def lab_folder(ctx: Context, location: Location) -> tuple[Lab, Path]:
+    """The running lab and its ``playbooks/<lab>/``, where its ``checks/`` are."""
+    if ctx.lab is None or not ctx.lab.folder:
+        raise TemplateError("no lab folder to find the checks in", location=location)
+    return ctx.lab, Path(ctx.lab.folder)
+
+
+def checks_call(
+    variables: Mapping[str, Any],
+    ctx: Context,
+    lab: Lab,
+    checks: Sequence[str | Path],
+    own: Mapping[str, Any],
+    junit: Path | None = None,
+) -> ChecksCall:
+    """pytest on ``checks`` against this host, run in the project root (``call.root``).
+
+    ``checks`` are files or ``file::test`` ids; ``own`` are values the step adds to --set.
+    """
+    from labtools.core.plan import INTERNAL_VARS
+
     root = Path(str(variables.get("project_root") or "."))
     proxy = variables.get("proxy_url")
     passed = {k: v for k, v in ctx.extra_vars.items() if k not in INTERNAL_VARS}
-    passed.update({k: variables[k] for k in step.vars if k != "proxy_url" and k in variables})
-    junit = ctx.run_dir / f"verify-{ctx.host.name}.xml" if ctx.run_dir is not None else None
-    call = ChecksCall(
+    passed.update(own)
+    return ChecksCall(
         root=str(root),
-        lab=folder.name,
-        checks=(str(folder / "checks" / f"test_{checks}.py"),),
+        lab=Path(lab.folder).name,
+        checks=tuple(str(path) for path in checks),
         inventory=str(variables.get("inventory_file") or "inventory.yml"),
         host=ctx.host.name,
-        sets_json=json.dumps(
-            _without_secrets(passed, ctx.lab, variables), default=str, sort_keys=True
-        ),
+        sets_json=json.dumps(_without_secrets(passed, lab, variables), default=str, sort_keys=True),
         proxy_url=str(proxy) if proxy not in (None, "") else None,
         junit=str(junit) if junit is not None else None,
     )
-    argv = call.argv([call], call.junit)
-    command = _command(step, variables, ctx, argv)
-    # Only the plugins the checks need (named with -p): every installed pytest11 plugin would
-    # load otherwise (hypothesis, labtools' own fake-cluster fixtures...), a third of the start.
-    env = {**command.env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    command = dataclasses.replace(command, cwd=str(root), env=env)
-    return RunCommand(command=command, readonly=True, display=shown(argv), checks=call)
 
 
 def _without_secrets(

@@ -2,12 +2,14 @@
 
 Everything a run would stop on is checked by the one checker (``playbook.check_playbook`` and
 ``preview.check_plan``) that ``app.load`` uses too; these rules add what makes a lab complete:
-every step explained in every language, a README, a name that matches the folder.
+every step explained in every language, a README, a name that matches the folder, and for a
+lab that claims tutor support (any step has a ``check:``, ``hint:`` or ``solution:``) every step
+the student does in the tutor checked, hinted and solved in every language.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,9 @@ from labtools.core.options import LANGUAGES
 from labtools.core.yamlfile import YamlDoc
 
 README = "README.md"
+TUTOR_KEYS = ("check", "hint", "solution")
+TUTOR_PHASES = ("setup", "deploy", "explore")  # what `invoke lab.tutor` teaches
+SELF_DONE = ("wait", "verify")  # the tutor does these itself: the student types nothing
 
 
 def style_problems(doc: YamlDoc, lab: Lab, lab_dir: Path) -> list[ConfigError]:
@@ -38,20 +43,86 @@ def style_problems(doc: YamlDoc, lab: Lab, lab_dir: Path) -> list[ConfigError]:
                 hint=f"`--lab {lab_dir.name}` selects it: call it '{lab_dir.name}' too",
             )
         )
+    steps = list(_raw_steps(doc))
+    tutored = any(key in raw for _, raw in steps for key in TUTOR_KEYS)
+    for path, raw in steps:
+        problems.extend(_explain_problems(doc, path, raw))
+        problems.extend(_tutor_problems(doc, path, raw, tutored))
+    return problems
+
+
+def _raw_steps(doc: YamlDoc) -> Iterator[tuple[tuple[str, int], Mapping[str, Any]]]:
+    """(``(phase, index)``, the step's mapping) of every step, as written."""
     data = doc.data if isinstance(doc.data, Mapping) else {}
     for phase in PHASES:
         steps = data.get(phase)
         for index, raw in enumerate(steps if isinstance(steps, list) else []):
             if isinstance(raw, Mapping):
-                problems.extend(_explain_problems(doc, (phase, index), raw))
+                yield (phase, index), raw
+
+
+def _step_name(path: tuple[str, int], raw: Mapping[str, Any]) -> str:
+    return raw["name"] if isinstance(raw.get("name"), str) else f"{path[0]}[{path[1]}]"
+
+
+def _tutor_problems(
+    doc: YamlDoc, path: tuple[str, int], raw: Mapping[str, Any], tutored: bool
+) -> list[ConfigError]:
+    """hint/solution in every language; in a tutor lab, each student step has all three keys.
+
+    A step the student does in ``lab.tutor`` without a check can only be passed by pressing
+    Enter, which proves nothing: say so, unless the author chose it (``check: confirm``).
+    """
+    name = _step_name(path, raw)
+    problems: list[ConfigError] = [
+        SchemaError(
+            f"step '{name}': {key} has no {lang} text",
+            location=doc.location((*path, key)),
+            hint=f"write the {lang} {key} next to the others",
+        )
+        for key in ("hint", "solution")
+        if isinstance(raw.get(key), Mapping | str)
+        for lang in LANGUAGES
+        if not _has_text(raw[key], lang)
+    ]
+    if not tutored or path[0] not in TUTOR_PHASES or any(key in raw for key in SELF_DONE):
+        return problems
+    for key in TUTOR_KEYS:
+        if raw.get(key) is None:
+            problems.append(
+                SchemaError(
+                    f"step '{name}' has no {key} (in a tutor lab each step a student does has "
+                    "check, hint and solution)",
+                    location=doc.location(path),
+                    hint=TUTOR_HINTS[key],
+                )
+            )
     return problems
+
+
+def _has_text(value: Any, lang: str) -> bool:
+    texts = {"en": value} if isinstance(value, str) else value
+    return (
+        isinstance(texts, Mapping)
+        and isinstance(texts.get(lang), str)
+        and bool(texts[lang].strip())
+    )
+
+
+TUTOR_HINTS = {
+    "check": "say how the tutor sees the step done: `check: {kubectl: ..., that: ...}`, "
+    "`{testinfra: TEST}`, `history` for a read-only command, or `confirm` for Enter "
+    "(docs/teaching.md)",
+    "hint": "add hint: with en and zh-TW (h in the tutor shows it)",
+    "solution": "add solution: with en and zh-TW (s in the tutor shows it and runs the step)",
+}
 
 
 def _explain_problems(
     doc: YamlDoc, path: tuple[str, int], raw: Mapping[str, Any]
 ) -> list[ConfigError]:
     """A step explains itself to the student in every language of the message catalogue."""
-    name = raw.get("name") if isinstance(raw.get("name"), str) else f"{path[0]}[{path[1]}]"
+    name = _step_name(path, raw)
     explain = raw.get("explain")
     if explain is None:
         return [

@@ -45,6 +45,31 @@ class Inventory:
     groups: Mapping[str, tuple[str, ...]]
 
 
+CHECK_KINDS: tuple[str, ...] = (
+    "kubectl",  # argv template run through the provider, with `that:` (default: rc 0)
+    "minikube",  # the same for minikube
+    "command",  # argv template run as is
+    "http",  # a URL (or an http: mapping), with `that:` over status and body
+    "testinfra",  # a test of the lab's checks, by name (`test_deployment_is_available`)
+    "history",  # the student ran this command (words) in `invoke lab.shell`; rc 0
+    "confirm",  # the student presses Enter: a step nothing can observe
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """How the tutor knows a student did a step (and ``lab.test`` that the check can fail).
+
+    ``spec`` is the kind's raw value: an argv template, a URL or mapping, a test name, the words
+    expected in the shell history (``None``: the step's own command), or nothing for ``confirm``.
+    """
+
+    kind: str
+    spec: Any
+    source: Location
+    that: str | None = None  # expression over `result` (rc, stdout, json, status)
+
+
 @dataclass(frozen=True)
 class Step:
     """One named step of a lab: exactly one action plus the Ansible-style controls."""
@@ -71,6 +96,9 @@ class Step:
     interactive: bool = False  # needs a terminal; skipped with a reason when stdin is not a TTY
     stdin: str | None = None  # template for the command's standard input
     spec_source: Location | None = None  # where the action's value is (``deploy[0].kubectl``)
+    check: Check | None = None  # tutor mode: how to see that the student did it
+    hint: Mapping[str, str] = field(default_factory=dict)  # {"en": ..., "zh-TW": ...}
+    solution: Mapping[str, str] = field(default_factory=dict)  # shown when the tutor solves it
 
 
 @dataclass(frozen=True)

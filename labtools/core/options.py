@@ -114,6 +114,7 @@ class RunOptions:
     list_tags: bool = False
     start_at: str | None = None  # run from this step on (any phase of the run)
     resume: bool = False  # from the last run's journal: each unfinished host where it stopped
+    step: bool = False  # --step: ask before each step (y/n/c)
 
 
 def parse_lang(value: Any) -> str:
@@ -193,6 +194,7 @@ def run_options(config: Mapping[str, Any], flags: Mapping[str, Any]) -> RunOptio
         list_tags=bool(given.get("list_tags")),
         start_at=str(given["start_at"]) if given.get("start_at") else None,
         resume=bool(given.get("resume")),
+        step=bool(given.get("step")),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import keyword
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 from labtools.core.errors import ConfigError, Location, SchemaError, TemplateError
 from labtools.core.messages import Text, msg
-from labtools.core.model import ACTIONS, PHASES, Lab, Step
+from labtools.core.model import ACTIONS, CHECK_KINDS, PHASES, Check, Lab, Step
 from labtools.core.yamlfile import KeyPath, YamlDoc, did_you_mean, key_path, load_yaml
 
 PLAYBOOK = "playbook.yml"  # playbooks/<lab>/playbook.yml
@@ -35,6 +36,9 @@ CONTROLS: tuple[str, ...] = (
     "explain",
     "interactive",
     "stdin",
+    "check",
+    "hint",
+    "solution",
 )
 STEP_KEYS: tuple[str, ...] = (*ACTIONS, *CONTROLS)
 CLUSTER_OPS: tuple[str, ...] = ("start", "stop", "delete", "status")
@@ -44,6 +48,10 @@ READY_KEYS: tuple[str, ...] = ("http", "tcp")
 MANIFEST_KEYS: tuple[str, ...] = ("template", "diff", "server_side")
 HTTP_KEYS: tuple[str, ...] = ("url", "method", "status", "contains", "headers", "body")
 EXPRESSIONS: tuple[str, ...] = ("when", "until", "changed_when", "failed_when")
+CHECK_SHORTHANDS: tuple[str, ...] = ("history", "confirm")  # `check: history`
+CHECK_CONDITIONS: tuple[str, ...] = ("kubectl", "minikube", "command", "http")  # take `that:`
+# steps whose own typed command `check: history` can look for (http: the curl the tutor shows)
+HISTORY_ACTIONS: tuple[str, ...] = ("kubectl", "minikube", "command", "manifest", "http")
 DEFAULT_UNTIL_RETRIES = 3
 
 _TYPE_NAMES = {
@@ -308,6 +316,9 @@ class _Checker:
                     out[key] = check(self, (*path, key), raw[key])
         if "until" in out and "retries" not in raw:
             out["retries"] = DEFAULT_UNTIL_RETRIES
+        if raw.get("check") is not None:  # it needs the step: a history check of its command
+            with self.collecting():
+                out["check"] = self.check((*path, "check"), raw["check"], raw)
         return out
 
     def control_condition(self, path: KeyPath, value: Any) -> str | bool:
@@ -386,11 +397,94 @@ class _Checker:
             out[str(key)] = text
         return out
 
+    def check(self, path: KeyPath, value: Any, step: Mapping[str, Any]) -> Check:
+        """``check:``: one kind (kubectl, minikube, command, http, testinfra, history, confirm)."""
+        if isinstance(value, str):
+            if value not in CHECK_SHORTHANDS:
+                hint = did_you_mean(value, CHECK_SHORTHANDS) or (
+                    "write `check: history`, `check: confirm` or a mapping such as "
+                    "`check: {kubectl: get deployment NAME, that: result.rc == 0}`"
+                )
+                raise self.fail(path, f"unknown check {value!r}", hint)
+            value = {value: None}
+        self.expect(path, value, (dict,), "a mapping (kubectl:, testinfra:, history: ...)")
+        self.keys(path, value, (*CHECK_KINDS, "that"), "check")
+        kinds = [key for key in CHECK_KINDS if key in value]
+        if len(kinds) != 1:
+            what = "no kind" if not kinds else f"{len(kinds)} kinds ({', '.join(kinds)})"
+            raise self.fail(
+                path, f"check has {what}", f"give exactly one of: {', '.join(CHECK_KINDS)}"
+            )
+        kind = kinds[0]
+        spec = value[kind]
+        CHECK_SPECS[kind](self, (*path, kind), spec, step)
+        that = value.get("that")
+        if that is not None:
+            if kind not in CHECK_CONDITIONS:
+                raise self.fail(
+                    (*path, "that"),
+                    f"a {kind} check takes no 'that'",
+                    f"'that' goes with {', '.join(CHECK_CONDITIONS)}",
+                )
+            self.expect((*path, "that"), that, (str,), "an expression (string)")
+            self.expression((*path, "that"), that)
+        return Check(kind, spec, self.doc.location(path), that)
+
+    def check_argv(self, path: KeyPath, spec: Any, step: Mapping[str, Any]) -> None:
+        self.argv_spec(path, spec)
+
+    def check_http(self, path: KeyPath, spec: Any, step: Mapping[str, Any]) -> None:
+        self.http_spec(path, spec)
+
+    def check_testinfra(self, path: KeyPath, spec: Any, step: Mapping[str, Any]) -> None:
+        self.expect(path, spec, (str,), "the name of a test in the lab's checks/")
+        if self.lab_dir is None:
+            return
+        checks = self.lab_dir / CHECKS_DIR
+        files = test_files(checks, spec)
+        if len(files) == 1:
+            return
+        shown = f"{self.lab_dir.name}/{CHECKS_DIR}/"
+        if files:
+            raise self.fail(
+                path,
+                f"test {spec!r} is in {len(files)} files of {shown}: "
+                + ", ".join(f.name for f in files),
+                "give each test of the lab's checks its own name",
+            )
+        names = test_names(checks)
+        hint = did_you_mean(spec, names) or (
+            f"the tests in {shown}: {', '.join(names)}"
+            if names
+            else f"write a pytest-testinfra test `def {spec}(host):` in {shown}test_<name>.py"
+        )
+        raise self.fail(path, f"no test {spec!r} in {shown}", hint)
+
+    def check_history(self, path: KeyPath, spec: Any, step: Mapping[str, Any]) -> None:
+        if spec is None or spec is True:
+            actions = [key for key in HISTORY_ACTIONS if key in step]
+            if not actions:
+                raise self.fail(
+                    path,
+                    "a history check of its own command needs a step the student types: "
+                    + ", ".join(HISTORY_ACTIONS),
+                    "name the words to look for: `check: {history: kubectl get pods}`",
+                )
+            return
+        self.expect(path, spec, (str,), "the words of the command to look for (a template)")
+        if not spec.strip():
+            raise self.fail(path, "'history' must not be empty")
+        self.template(path, spec)
+
+    def check_confirm(self, path: KeyPath, spec: Any, step: Mapping[str, Any]) -> None:
+        if spec not in (None, True):
+            raise self.fail(path, "'confirm' takes no value", "write `check: confirm`")
+
     def explain(self, path: KeyPath, value: Any) -> dict[str, str]:
         if isinstance(value, str):
             return {"en": value}
         self.expect(path, value, (dict,), "a mapping of language: text (en, zh-TW)")
-        self.keys(path, value, LANGUAGES, "explain")
+        self.keys(path, value, LANGUAGES, str(path[-1]))
         for lang, text in value.items():
             self.expect((*path, lang), text, (str,), "a string")
         return dict(value)
@@ -558,7 +652,20 @@ CONTROL_CHECKS: dict[str, Callable[[_Checker, KeyPath, Any], Any]] = {
     "env": _Checker.env,
     "vars": _Checker.variables,
     "explain": _Checker.explain,
+    "hint": _Checker.explain,
+    "solution": _Checker.explain,
     "stdin": _Checker.control_stdin,
+}
+
+
+CHECK_SPECS: dict[str, Callable[[_Checker, KeyPath, Any, Mapping[str, Any]], None]] = {
+    "kubectl": _Checker.check_argv,
+    "minikube": _Checker.check_argv,
+    "command": _Checker.check_argv,
+    "http": _Checker.check_http,
+    "testinfra": _Checker.check_testinfra,
+    "history": _Checker.check_history,
+    "confirm": _Checker.check_confirm,
 }
 
 
@@ -623,6 +730,24 @@ def check_names(checks_dir: Path) -> list[str]:
     if not checks_dir.is_dir():
         return []
     return sorted(p.stem.removeprefix("test_") for p in checks_dir.glob("test_*.py"))
+
+
+def test_names(checks_dir: Path) -> list[str]:
+    """The test functions of a checks folder (what a ``testinfra:`` check may name)."""
+    return sorted({name for path in _check_files(checks_dir) for name in _tests_in(path)})
+
+
+def test_files(checks_dir: Path, name: str) -> list[Path]:
+    """The files of a checks folder that define the test function ``name``."""
+    return [path for path in _check_files(checks_dir) if name in _tests_in(path)]
+
+
+def _check_files(checks_dir: Path) -> list[Path]:
+    return sorted(checks_dir.glob("test_*.py")) if checks_dir.is_dir() else []
+
+
+def _tests_in(path: Path) -> set[str]:
+    return set(re.findall(r"^def (test_\w+)\(", path.read_text(encoding="utf-8"), re.MULTILINE))
 
 
 def lab_description(playbooks_dir: str | Path, name: str) -> Text:

@@ -165,7 +165,35 @@ def _check_step(
         expression = getattr(step, key)
         if isinstance(expression, str):
             _names_in(expression, scope, step, key)
+    if step.check is not None:
+        _check_probe(step, variables, host_plan, provider, plan.lab, templates_dir)
     return item
+
+
+def _check_probe(
+    step: Step,
+    variables: Mapping[str, Any],
+    host_plan: HostPlan,
+    provider: Provider,
+    lab: Lab,
+    templates_dir: Path | None,
+) -> None:
+    """The step's ``check:`` (tutor mode, ``lab.test``) renders too, and its ``that`` by name."""
+    from labtools.core.checks import build_probe
+
+    ctx = Context(
+        host=host_plan.host,
+        provider=provider,
+        templates_dir=templates_dir,
+        lab=lab,
+        extra_vars=host_plan.extra_vars,
+        tty=True,
+    )
+    # a service step's check sees the port the service got; any port renders the same
+    scope = {**variables, "port": 0}
+    build_probe(step, scope, ctx, own_command=("placeholder",))
+    if step.check is not None and step.check.that:
+        _names_in(step.check.that, {**scope, "result": Unresolved("result")}, step, "check.that")
 
 
 def _names_in(expression: str, variables: Mapping[str, Any], step: Step, key: str) -> None:

@@ -147,6 +147,23 @@ class StepEnded:
 
 
 @dataclass(frozen=True)
+class StepChecked:
+    """A step's ``check:`` was judged on a host: in tutor mode (``how``: ``student`` did it, the
+    tutor ran the ``solution``, or did an ``automatic`` step), or by ``lab.test`` (``before`` /
+    ``after`` the step ran)."""
+
+    kind: ClassVar[str] = "step_check"
+    host: str
+    phase: str
+    step: str
+    check: str  # the check's kind: kubectl, history, testinfra, ...
+    passed: bool
+    how: str = ""
+    detail: Text = ""  # what the check saw (why it does not hold yet)
+    time: float = 0.0
+
+
+@dataclass(frozen=True)
 class ServiceStarted:
     """A background service became ready."""
 
@@ -225,6 +242,7 @@ Event = (
     | StepOutput
     | StepProgress
     | StepEnded
+    | StepChecked
     | ServiceStarted
     | ServiceStopped
     | Notice

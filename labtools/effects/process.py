@@ -244,6 +244,40 @@ class ProcessRegistry:
         self._services: list[Service] = []
         self.stopped: list[Service] = []  # services stop_all ended, in order
         self.interrupted = threading.Event()
+        # an interactive command is being given the terminal: a Ctrl-C now was typed for it
+        self._handover = threading.RLock()  # RLock: the SIGINT handler takes it in main thread
+        self._handing_over = False
+        self._missed_interrupt = False
+
+    @contextlib.contextmanager
+    def handing_over(self) -> Iterator[Callable[[], bool]]:
+        """While a command is started and given the terminal; yields "was Ctrl-C typed since?".
+
+        Between the command's start and the moment its group owns the terminal, a Ctrl-C still
+        reaches this process; ``stop_all_on_exit`` notes it here instead of ending the run, and
+        the caller passes it on to the command.
+        """
+        with self._handover:
+            self._handing_over, self._missed_interrupt = True, False
+
+        def missed() -> bool:
+            with self._handover:
+                self._handing_over = False
+                return self._missed_interrupt
+
+        try:
+            yield missed
+        finally:
+            with self._handover:
+                self._handing_over = False
+
+    def interrupt_is_for_the_command(self) -> bool:
+        """SIGINT handler: True (and noted) when the Ctrl-C was typed for a command being given
+        the terminal; False when it is for the run."""
+        with self._handover:
+            if self._handing_over:
+                self._missed_interrupt = True
+            return self._handing_over
 
     def add(self, pgid: int) -> None:
         """Track a started process group."""
@@ -305,7 +339,9 @@ def run(
         raise Interrupted(INTERRUPTED)
     program = _command(command.argv[0])
     if interactive:
-        return _run_interactive(program, command)
+        from labtools.effects.terminal import run_in_terminal
+
+        return run_in_terminal(command, registry)
     if on_output is None:
         return _run_spooled(program, command, registry)
     out: list[str] = []
@@ -377,20 +413,6 @@ def _wait(proc: Any, command: Command, registry: ProcessRegistry) -> tuple[int, 
     if registry.interrupted.is_set():
         raise Interrupted(INTERRUPTED)
     return (TIMEOUT_RC if timed_out.is_set() else int(proc.exit_code)), timed_out.is_set()
-
-
-def _run_interactive(program: Any, command: Command) -> Output:
-    """Run with the user's terminal as stdio, in the foreground group (Ctrl-C reaches it)."""
-    started = time.perf_counter()
-    proc = program(
-        *command.argv[1:],
-        _fg=True,
-        _env=_environment(command.env),
-        _ok_code=_OK_CODES,
-        _cwd=command.cwd,
-    )
-    rc = int(proc.exit_code)
-    return Output(rc, "", "", time.perf_counter() - started, failed=rc != 0)
 
 
 def _expire(pgid: int, flag: threading.Event) -> None:
@@ -597,6 +619,7 @@ class _Terminated(BaseException):
 def stop_all_on_exit(registry: ProcessRegistry) -> Iterator[ProcessRegistry]:
     """Stop every process group of ``registry`` on any exit; Ctrl-C/SIGTERM raise Interrupted."""
     previous = _install_sigterm()
+    previous_int = _install_sigint(registry)
     try:
         yield registry
     except (KeyboardInterrupt, _Terminated) as exc:
@@ -607,6 +630,8 @@ def stop_all_on_exit(registry: ProcessRegistry) -> Iterator[ProcessRegistry]:
         registry.stop_all()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if previous_int is not None:
+            signal.signal(signal.SIGINT, previous_int)
 
 
 def _install_sigterm() -> Any:
@@ -618,6 +643,21 @@ def _install_sigterm() -> Any:
         raise _Terminated()
 
     return signal.signal(signal.SIGTERM, terminate)
+
+
+def _install_sigint(registry: ProcessRegistry) -> Any:
+    """Ctrl-C raises KeyboardInterrupt in the main thread, unless it was typed for an
+    interactive command that is being given the terminal (``ProcessRegistry.handing_over``)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return None  # someone chose another handling (SIG_IGN, a test harness): keep it
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if not registry.interrupt_is_for_the_command():
+            raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGINT, interrupt)
 
 
 def _base_url(ready_http: str | None, port: int | None) -> str | None:

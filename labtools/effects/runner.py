@@ -15,11 +15,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from labtools.core import actions
 from labtools.core.actions import (
@@ -91,6 +91,19 @@ class RunInfo:
     verbosity: int = 0
 
 
+class StepGate(Protocol):
+    """Asked once per step before any host runs it, and told the results after (``--step``,
+    ``lab.test``). Called in the main thread while no step runs."""
+
+    def before(self, step: Step, hosts: Sequence[HostState]) -> Text | None:
+        """None to run ``step`` on ``hosts``; else the reason it is skipped on all of them."""
+        ...
+
+    def after(self, step: Step, results: Sequence[StepResult]) -> None:
+        """The step's results on every host of the batch (skipped ones included)."""
+        ...
+
+
 class Runner:
     """One run of a plan; ``run()`` is what ``run_plan`` calls."""
 
@@ -108,6 +121,7 @@ class Runner:
         redactor: Redactor | None = None,
         info: RunInfo | None = None,
         on_failure: FailureHook | None = None,
+        gate: StepGate | None = None,
     ) -> None:
         self.plan = plan
         self.on_failure = on_failure
@@ -119,6 +133,7 @@ class Runner:
         self.forks = max(1, forks)
         self.redactor = redactor or Redactor()
         self.info = info or RunInfo(verbosity=verbosity)
+        self.gate = gate
         self.registry = process.ProcessRegistry()
         self.ports = process.PortClaims()
         self.summary = RunSummary(run_dir=str(run_dir))
@@ -126,6 +141,7 @@ class Runner:
         self._emit_lock = threading.Lock()
         self._workers = 1
         self._bounds: dict[str, threading.Semaphore] = {}
+        self._terminal = threading.Lock()  # held by the host whose interactive step runs
 
     # --- events -------------------------------------------------------------------------
 
@@ -139,21 +155,34 @@ class Runner:
 
     def run(self) -> RunSummary:
         """Run every step on every host (linear strategy) and return the summary."""
+        self._workers = min(self.forks, max(1, len(self.states)))
+        pool = ThreadPoolExecutor(max_workers=self._workers)
+        # the pool is shut down after every process is stopped: its threads wait on them
+        with self.session(cleanup=lambda: pool.shutdown(wait=True, cancel_futures=True)):
+            self._run_steps(pool)
+        return self.summary
+
+    @contextlib.contextmanager
+    def session(self, cleanup: Callable[[], None] | None = None) -> Iterator[RunSummary]:
+        """RunStarted, then the body; on any exit: every process stopped, RunEnded, reporters
+        closed. ``lab.up`` runs the plan in one; the tutor runs steps one by one in one."""
         for state in self.states:
             self.summary.recaps[state.plan.host.name] = HostRecap(state.plan.host.name)
         self.emit(self._run_started())
-        self._workers = min(self.forks, max(1, len(self.states)))
-        pool = ThreadPoolExecutor(max_workers=self._workers)
         try:
             with process.stop_all_on_exit(self.registry):
-                self._run_steps(pool)
+                yield self.summary
         except Interrupted:
             self.summary.interrupted = True
             raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if cleanup is not None:
+                cleanup()
             self._finish()
-        return self.summary
+
+    def run_step(self, state: HostState, step: Step) -> StepResult:
+        """Run one step on one host now (inside ``session()``), with every control."""
+        return self._run_host_step(state, step)
 
     def _run_started(self) -> RunStarted:
         """What the run start tells reporters."""
@@ -180,16 +209,26 @@ class Runner:
             ]
             if not batch:
                 break
-            phase = batch[0].plan.steps[index].phase
-            if phase not in started_phases:
-                started_phases.add(phase)
-                self.emit(PhaseStarted(phase=phase))
-            self._share_checks(batch, index)
-            futures: list[Future[None]] = [
-                pool.submit(self._run_host_step, state, state.plan.steps[index]) for state in batch
-            ]
-            for future in futures:
-                _wait_interruptibly(future)
+            step = batch[0].plan.steps[index]
+            if step.phase not in started_phases:
+                started_phases.add(step.phase)
+                self.emit(PhaseStarted(phase=step.phase))
+            # asked once per step, in this thread, while no step runs (so no live display draws)
+            skip = self.gate.before(step, batch) if self.gate is not None else None
+            if skip is not None:
+                results = [
+                    self._record(state, step, self._skipped(state, step, skip), 0.0)
+                    for state in batch
+                ]
+            else:
+                self._share_checks(batch, index)
+                futures: list[Future[StepResult]] = [
+                    pool.submit(self._run_host_step, state, state.plan.steps[index])
+                    for state in batch
+                ]
+                results = [_wait_interruptibly(future) for future in futures]
+            if self.gate is not None:
+                self.gate.after(step, results)
 
     def _share_checks(self, batch: list[HostState], index: int) -> None:
         """Hosts running the same ``verify:`` step share checks sessions (one pytest each).
@@ -231,7 +270,7 @@ class Runner:
 
     # --- one step on one host -----------------------------------------------------------
 
-    def _run_host_step(self, state: HostState, step: Step) -> None:
+    def _run_host_step(self, state: HostState, step: Step) -> StepResult:
         """Run ``step`` on one host, record and report its result."""
         started = time.time()
         clock = time.perf_counter()
@@ -241,8 +280,20 @@ class Runner:
             if state.checks is not None:  # whatever happened, the other hosts must not wait
                 state.checks.leave(state.plan.host.name)
                 state.checks = None
+        return self._record(state, step, result, started, clock)
+
+    def _record(
+        self,
+        state: HostState,
+        step: Step,
+        result: StepResult,
+        started: float,
+        clock: float | None = None,
+    ) -> StepResult:
+        """Stamp, mask, count and report a step's result."""
+        elapsed = time.perf_counter() - clock if clock is not None else 0.0
         result = dataclasses.replace(
-            result, started=started, duration=result.duration or time.perf_counter() - clock
+            result, started=started or time.time(), duration=result.duration or elapsed
         )
         if step.no_log:
             self.redactor.add(result.stdout, result.stderr)
@@ -255,6 +306,7 @@ class Runner:
         self.emit(StepEnded(result=result))
         if state.stopped:
             self._drop(state, result)
+        return result
 
     def _drop(self, state: HostState, result: StepResult) -> None:
         """A failure drops the host from the rest of the run (Ansible): record why, diagnose."""
@@ -280,19 +332,22 @@ class Runner:
             action = self._build(state, step, variables)
             if step.no_log:
                 self.redactor.add(*_secret_words(action))
-            self.emit(
-                StepStarted(
-                    host=state.plan.host.name,
-                    phase=step.phase,
-                    step=step.name,
-                    action=step.action,
-                    display=actions.display_text(action),
-                    explain=dict(step.explain),
-                    no_log=step.no_log,
-                    interactive=isinstance(action, RunCommand) and action.interactive,
+            interactive = isinstance(action, RunCommand) and action.interactive
+            # one terminal: hosts take turns at an interactive step, announced when it is theirs
+            with self._terminal if interactive else contextlib.nullcontext():
+                self.emit(
+                    StepStarted(
+                        host=state.plan.host.name,
+                        phase=step.phase,
+                        step=step.name,
+                        action=step.action,
+                        display=actions.display_text(action),
+                        explain=dict(step.explain),
+                        no_log=step.no_log,
+                        interactive=interactive,
+                    )
                 )
-            )
-            return self._execute(state, step, variables, action)
+                return self._execute(state, step, variables, action)
         except Interrupted:
             raise
         except LabError as exc:
@@ -300,6 +355,10 @@ class Runner:
 
     def _build(self, state: HostState, step: Step, variables: Mapping[str, Any]) -> Action:
         """Render the step's action for this host."""
+        return actions.build(step, variables, self.context(state))
+
+    def context(self, state: HostState, **changes: Any) -> Context:
+        """What building an action for this host needs in this run (``changes``: e.g. a tty)."""
         ctx = Context(
             host=state.plan.host,
             provider=state.provider,
@@ -310,7 +369,7 @@ class Runner:
             choose_port=self.ports.choose,
             run_dir=self.run_dir,
         )
-        return actions.build(step, variables, ctx)
+        return dataclasses.replace(ctx, **changes) if changes else ctx
 
     def _skipped(self, state: HostState, step: Step, reason: Text) -> StepResult:
         """A skipped result (registered as skipped, like Ansible)."""
@@ -362,7 +421,7 @@ class Runner:
                 note = msg("attempt {attempt}/{attempts}", attempt=attempts, attempts=total)
                 self._progress(state, step, note, attempts, total)
             output = self._perform(state, step, action)
-            registered = _registered(output)
+            registered = registered_value(output)
             status, message = _status(step, variables, registered, output)
             if not step.until or output.skipped:
                 break
@@ -427,7 +486,7 @@ class Runner:
             if isinstance(action, Cluster):
                 return self._cluster(state, step, action)
             if isinstance(action, HttpCheck):
-                return _http(action)
+                return http_request(action)
             if isinstance(action, Skip):
                 return Output(rc=None, changed=False, skipped=True, message=action.reason)
             return self._wait(action.seconds)
@@ -600,6 +659,7 @@ def run_plan(
     redactor: Redactor | None = None,
     info: RunInfo | None = None,
     on_failure: FailureHook | None = None,
+    gate: StepGate | None = None,
 ) -> RunSummary:
     """Run ``plan``; every process it starts is stopped before this returns (or raises)."""
     runner = Runner(
@@ -614,6 +674,7 @@ def run_plan(
         redactor=redactor,
         info=info,
         on_failure=on_failure,
+        gate=gate,
     )
     return runner.run()
 
@@ -642,7 +703,7 @@ def until_waits(retries: int, delay: float) -> tuple[float, ...]:
     return tuple(waits)
 
 
-def _wait_interruptibly(future: Future[None]) -> None:
+def _wait_interruptibly(future: Future[StepResult]) -> StepResult:
     """``future.result()``, waking up now and then so Ctrl-C and SIGTERM are handled.
 
     A process-directed signal may be delivered to any thread (sh's, the pool's); CPython then
@@ -651,8 +712,7 @@ def _wait_interruptibly(future: Future[None]) -> None:
     """
     while True:
         try:
-            future.result(timeout=SIGNAL_POLL)
-            return
+            return future.result(timeout=SIGNAL_POLL)
         except TimeoutError:
             continue
 
@@ -683,7 +743,7 @@ def _truthy(expression: str | bool, variables: Mapping[str, Any], step: Step) ->
     return bool(evaluate(expression, variables, source=step.source))
 
 
-def _registered(output: Output) -> dict[str, Any]:
+def registered_value(output: Output) -> dict[str, Any]:
     """The value ``register:`` stores (and expressions see as ``result``)."""
     value: dict[str, Any] = {
         "rc": output.rc,
@@ -770,7 +830,7 @@ def _cluster_failure(progress: str | None, failed: Output) -> Text:
     return msg("exit code {rc}", rc=failed.rc)
 
 
-def _http(action: HttpCheck) -> Output:
+def http_request(action: HttpCheck) -> Output:
     """Make the request (headers, body) and compare status and body with the expectations."""
     started = time.perf_counter()
     request = urllib.request.Request(

@@ -47,6 +47,7 @@ class ClusterOp:
     removes: tuple[str, ...] = ()
     env: Mapping[str, str] | None = None
     parallel: int | None = None  # at most this many hosts run ``run`` at once (minikube start)
+    shown: tuple[str, ...] | None = None  # what a person types for it (no machine output)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,14 @@ class Provider(Protocol):
 
     def env(self, host: Host) -> Mapping[str, str]:
         """Extra environment for every command of this host (KUBECONFIG, MINIKUBE_HOME...)."""
+        ...
+
+    def shell_env(self, host: Host) -> Mapping[str, str]:
+        """What a person's shell needs to reach this host as the runner does (tutor, lab.shell)."""
+        ...
+
+    def shell_commands(self, host: Host) -> Mapping[str, tuple[str, ...]]:
+        """Commands a person's shell needs by name that are not on PATH (the fake's minikube)."""
         ...
 
     def cluster(self, host: Host, op: str) -> ClusterOp:

@@ -177,6 +177,14 @@ class ContextProvider:
             return {"KUBECONFIG": participant_kubeconfig(host)}
         return {"KUBECONFIG": str(host.vars["kubeconfig"])} if host.vars.get("kubeconfig") else {}
 
+    def shell_env(self, host: Host) -> dict[str, str]:
+        """The same ``KUBECONFIG`` the runner uses."""
+        return self.env(host)
+
+    def shell_commands(self, host: Host) -> dict[str, tuple[str, ...]]:
+        """Nothing: kubectl is on PATH."""
+        return {}
+
     def cluster(self, host: Host, op: str) -> ClusterOp:
         """start/delete create/remove the lab namespace (a participant's place); no stop."""
         if isolated(host) and op in ("start", "delete"):

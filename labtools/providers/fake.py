@@ -77,6 +77,14 @@ class FakeProvider(MinikubeProvider):
         """The argv that runs the fake minikube with this Python."""
         return (sys.executable, "-m", FAKE_MODULE)
 
+    def shell_env(self, host: Host) -> dict[str, str]:
+        """The fake's kubeconfig, minikube home and kubectl cache (all under ``.labtools/``)."""
+        return {key: value for key, value in self.env(host).items() if key != "MINIKUBE_IN_STYLE"}
+
+    def shell_commands(self, host: Host) -> dict[str, tuple[str, ...]]:
+        """``minikube`` is the fake minikube run by this Python."""
+        return {"minikube": self.minikube_base(host)}
+
     def env(self, host: Host) -> dict[str, str]:
         """MINIKUBE_HOME, KUBECONFIG and kubectl's cache inside the project's fake home.
 

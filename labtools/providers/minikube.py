@@ -260,8 +260,19 @@ class MinikubeProvider:
             env["KUBECONFIG"] = own or str(host.vars["kubeconfig"])
         return env
 
-    def start_args(self, host: Host) -> tuple[str, ...]:
-        """The ``minikube start`` arguments for the flags the inventory sets."""
+    def shell_env(self, host: Host) -> dict[str, str]:
+        """``KUBECONFIG`` when the host sets one; minikube's own defaults otherwise."""
+        return {"KUBECONFIG": str(host.vars["kubeconfig"])} if host.vars.get("kubeconfig") else {}
+
+    def shell_commands(self, host: Host) -> dict[str, tuple[str, ...]]:
+        """Nothing: minikube and kubectl are on PATH."""
+        return {}
+
+    def start_args(self, host: Host, *, machine_output: bool = True) -> tuple[str, ...]:
+        """The ``minikube start`` arguments for the flags the inventory sets.
+
+        ``machine_output``: ``--output json`` for the runner's progress; a person reads text.
+        """
         args: list[str] = ["start"]
         for var, flag in START_FLAGS:
             if host.vars.get(var) not in (None, ""):
@@ -269,7 +280,9 @@ class MinikubeProvider:
         addons = list_var(host, "addons")
         if addons:
             args += ["--addons", ",".join(addons)]
-        args += [f"--wait={WAIT_COMPONENTS}", "--output", "json", "--keep-context"]
+        args += [f"--wait={WAIT_COMPONENTS}"]
+        args += ["--output", "json"] if machine_output else []
+        args += ["--keep-context"]
         args += list_var(host, "extra_start_args")
         return tuple(args)
 
@@ -279,6 +292,7 @@ class MinikubeProvider:
         if op == "start":
             timeout = float(host.vars.get("start_timeout") or START_TIMEOUT)
             run = self.minikube(host, self.start_args(host))
+            shown = self.minikube(host, self.start_args(host, machine_output=False))
             return ClusterOp(
                 "start",
                 status,
@@ -287,6 +301,7 @@ class MinikubeProvider:
                 progress="minikube-json",
                 timeout=timeout,
                 parallel=self.start_forks(host),
+                shown=shown,
             )
         if op == "stop":
             return ClusterOp("stop", status, stop_is_done, self.minikube(host, ("stop",)))

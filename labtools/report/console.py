@@ -127,6 +127,7 @@ class ConsoleReporter:
         )
         self.running: dict[tuple[str, str], float] = {}
         self.interactive: set[tuple[str, str]] = set()
+        self.notes: dict[tuple[str, str], Text] = {}  # (host, step) -> "attempt 7/30"
         self.results: list[StepResult] = []
         self.recaps: Mapping[str, HostRecap] = {}
         self.artifacts: list[Artifact] = []
@@ -241,15 +242,24 @@ class ConsoleReporter:
             self._print(f"  [{event.host}] $ {event.display}", style="dim")
         self._update_spinner()
 
-    def _update_spinner(self, note: Text = "") -> None:
+    def _update_spinner(self) -> None:
         """A spinner naming the running steps (terminal only, never over an interactive step)."""
         if not self.color or self.interactive:
             return
         if not self.running:
             self._stop_spinner()
             return
-        names = ", ".join(f"{step} [{host}]" for host, step in list(self.running)[:3])
-        names += f" ({self._text(note)})" if note else ""
+        from rich.markup import escape
+
+        shown = list(self.running)[:3]
+        names = ", ".join(
+            f"{step} [{host}]"
+            + (f" {self._text(self.notes[(host, step)])}" if (host, step) in self.notes else "")
+            for host, step in shown
+        )
+        if len(self.running) > len(shown):
+            names += f", +{len(self.running) - len(shown)}"
+        names = escape(names)  # `[host]` is text, not rich markup
         if self._status is None:
             self._status = self.console.status(names)
             self._status.start()
@@ -260,7 +270,8 @@ class ConsoleReporter:
         """A retry (``attempt 7/30``) or a fraction (minikube start) as it happens."""
         if event.fraction is None:
             if self.color:
-                self._update_spinner(event.message)
+                self.notes[(event.host, event.step)] = event.message
+                self._update_spinner()
             else:
                 self._print(
                     f"  [{event.host}] {event.step}: {self._text(event.message)}", style="dim"
@@ -305,6 +316,7 @@ class ConsoleReporter:
         key = (result.host, result.step)
         self.running.pop(key, None)
         self.interactive.discard(key)
+        self.notes.pop(key, None)
         self._stop_progress()
         self._stop_spinner()
         self.results.append(result)

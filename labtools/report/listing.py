@@ -42,7 +42,8 @@ def listing_lines(
     tags: set[str] = set()
     for phase in PHASES:
         steps = lab.phases.get(phase, ())
-        lines.append(f"  {phase:<10} {tr.ngettext('{n} step', '{n} steps', len(steps))}")
+        count = tr.ngettext("{n} step", "{n} steps", len(steps))
+        lines.append(f"  {phase:<10} {count}")
         for step in steps:
             tags.update(step.tags)
     lines.append(tr.gettext("TAGS"))

@@ -74,6 +74,9 @@ def test_compute_hash_is_stable_and_uses_safe_alphabet() -> None:
         ("gcr.io/google-samples/kubernetes-bootcamp:v1", False),
         ("nginx:does-not-exist", True),
         ("nginx", False),
+        ("does-not-exist/app", True),  # no tag: the name still says it never pulls
+        ("localhost:5000/nonexistent", True),  # a registry port is not a tag
+        ("localhost:5000/app", False),
     ],
 )
 def test_image_missing(image: str, missing: bool) -> None:

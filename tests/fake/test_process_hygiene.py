@@ -75,6 +75,9 @@ def start_pods(cluster: FakeCluster) -> subprocess.Popen[bytes]:
     assert ok("create", "deployment", "web", f"--image={BOOTCAMP}").returncode == 0
     assert ok("run", "nginx", "--image=nginx").returncode == 0
     assert ok("run", "sleeper", "--image=busybox", "--", "sleep", "1000").returncode == 0
+    # a container whose command forks: the fork stays in the container's process group
+    forker = ["run", "forker", "--image=busybox", "--", "sh", "-c", "sleep 1001 & wait"]
+    assert ok(*forker).returncode == 0
     waited = ok("wait", "--for=condition=Ready", "pod", "--all", "--timeout=60s")
     assert waited.returncode == 0, waited.stderr
     argv = ["kubectl", f"--kubeconfig={cluster.kubeconfig}", f"--context={cluster.context}",
@@ -97,8 +100,10 @@ def test_kill_9_of_the_server_takes_its_pods_with_it(tmp_path: Path) -> None:
         session = start_pods(cluster)
         procs = descendants(cluster.pid or 0)
         commands = " | ".join(c for _, c in procs.values())
-        assert "labtools.testing.apiserver.apps" in commands
+        assert "labtools.testing.apiserver.zygote" in commands  # the pods' fork server
+        assert commands.count("sleep infinity") >= 4  # sandboxes and emulated containers
         assert "sleep 1000" in commands
+        assert "sleep 1001" in commands
         assert "sleep 999" in commands
         cluster.kill()
         assert wait_gone(procs) == []
@@ -196,3 +201,24 @@ def test_the_shim_tests_write_nothing_into_home(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == []
+
+
+def test_a_runtime_shutdown_ends_its_fork_server(tmp_path: Path) -> None:
+    """PodRuntime.shutdown ends the zygote at once (not only when its parent dies): an
+    in-process runtime (the streaming tests) must not leave one fork server per test."""
+    from labtools.testing.apiserver.pods import PodRuntime
+
+    runtime = PodRuntime(tmp_path / "state")
+    pod = {
+        "metadata": {"name": "p", "namespace": "default", "uid": "uid-p"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}], "nodeName": "minikube"},
+    }
+    runtime.start(pod)  # the fork server starts with the first pod
+    client = runtime.zygote
+    assert client._proc is not None
+    pid = client._proc.pid
+    runtime.shutdown()
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists()

@@ -15,6 +15,7 @@ from tests.integration.helpers import (
     isolated_env,
     kill_processes_mentioning,
 )
+from tests.integration.tmux import Tmux
 
 
 @pytest.fixture
@@ -70,3 +71,32 @@ def context_project(tmp_path: Path) -> Iterator[tuple[LabProject, object]]:
     finally:
         cluster.stop()
         kill_processes_mentioning(str(tmp_path))
+
+
+@pytest.fixture
+def fake_project(tmp_path: Path) -> Iterator[LabProject]:
+    """The project on provider `fake` (the fake minikube run by labtools, state in .labtools/)."""
+    root = tmp_path / "project"
+    root.mkdir()
+    copy_project(root)
+    (root / "inventory.yml").write_text(
+        "all:\n  vars:\n    provider: fake\n  hosts:\n    basics:\n      profile: labtools-basics\n"
+    )
+    project = LabProject(root, isolated_env(tmp_path))
+    try:
+        yield project
+    finally:
+        project.invoke("lab.down", timeout=120)
+        kill_processes_mentioning(str(tmp_path))
+
+
+@pytest.fixture
+def terminal(fake_project: LabProject, tmp_path: Path) -> Iterator[Tmux]:
+    """A colour terminal (tmux) with the fake project's environment, as a student has it."""
+    env = {k: v for k, v in fake_project.env.items() if k != "NO_COLOR"}
+    env["TERM"] = "xterm-256color"
+    tmux = Tmux(tmp_path, env)
+    try:
+        yield tmux
+    finally:
+        tmux.close()

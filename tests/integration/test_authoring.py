@@ -135,7 +135,9 @@ def test_lint_says_every_problem_on_one_line(project: LabProject) -> None:
             (
                 "  - name: POD_NAME\n",
                 "  - name: early\n    kubectl: logs {{ POD_NAME.stdout }}\n"
-                "    explain: {en: e, zh-TW: e}\n\n  - name: POD_NAME\n",
+                "    explain: {en: e, zh-TW: e}\n    check: history\n"
+                "    hint: {en: h, zh-TW: h}\n    solution: {en: s, zh-TW: s}\n\n"
+                "  - name: POD_NAME\n",
             ),
             "explore[3].kubectl",
             "'POD_NAME' is used before it is registered: step 'POD_NAME' (explore[4], line",

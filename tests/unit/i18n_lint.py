@@ -6,13 +6,15 @@ Two rules, checked on the source (AST) by ``tests/unit/test_catalogue.py``:
    author's ``SchemaError``/``YamlSyntaxError``/``TemplateError``, and ``PreflightProblem``): their
    message and hint are catalogue messages (``msg``/``msgn``/``msgp``/``joined`` or a function
    annotated to return ``Msg``/``Text``), never a literal, an f-string or an English ``.message``.
-2. **Reporters** (``labtools/report/``, but the machine formats ``journal.py`` and ``junit.py``):
+2. **Reporters** (``labtools/report/``, but the machine formats ``journal.py`` and ``junit.py``)
+   **and the tutor's screens** (``labtools/tutor/view.py``, ``stepping.py``: ``--step``):
    no string literal with words in it outside a catalogue call, except where a literal is not
    text for people: keyword arguments (``style="bold"``), comparisons, dict keys, subscripts,
    ``case`` patterns, or a line marked ``# i18n: not text`` with the reason.
 
-Plus the report, handout and card templates under ``templates/``: text outside ``{{ ... }}`` and
-``{% ... %}`` has no words.
+Plus the templates under ``templates/``: text outside ``{{ ... }}``/``{% ... %}`` has no words,
+and no catalogue call sits inside an f-string (Babel's extraction does not see into one, so the
+message would silently never be translated).
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ PATH_LIKE = re.compile(r"^[\w*{}-]*([./][\w*{}-]*)+$")  # file names and paths: 
 ERROR_SOURCES = ("labtools/**/*.py", "tasks.py")
 ERROR_SKIPPED = ("labtools/testing/", "labtools/verify/")
 REPORT_SKIPPED = ("journal.py", "junit.py")  # machine formats: JSON lines and JUnit XML
+# what a student reads: the reporters, the tutor's screens and the --step prompt
+TEXT_SOURCES = ("labtools/report/*.py", "labtools/tutor/view.py", "labtools/tutor/stepping.py")
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -233,9 +237,10 @@ def _allowed_place(node: ast.AST, scope: _Scope) -> bool:
 
 
 def report_violations(root: Path = ROOT) -> list[str]:
-    """Literals with words in the reporters that bypass the catalogue."""
+    """Literals with words in the reporters (and the tutor's screens) that bypass the catalogue."""
     found = []
-    for path in sorted((root / "labtools" / "report").glob("*.py")):
+    paths = [path for pattern in TEXT_SOURCES for path in sorted(root.glob(pattern))]
+    for path in paths:
         if path.name in REPORT_SKIPPED:
             continue
         source = path.read_text(encoding="utf-8")
@@ -251,6 +256,29 @@ def report_violations(root: Path = ROOT) -> list[str]:
             if PRAGMA in lines[node.lineno - 1] or _allowed_place(node, scope):
                 continue
             found.append(f"{_relative(path, root)}:{node.lineno}: {node.value!r}")
+    return found
+
+
+def fstring_violations(root: Path = ROOT) -> list[str]:
+    """Catalogue calls inside f-strings: extraction cannot see them, so they stay English."""
+    found = []
+    for pattern in ERROR_SOURCES:
+        for path in sorted(root.glob(pattern)):
+            if _relative(path, root).startswith(ERROR_SKIPPED):
+                continue
+            module = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(module):
+                if not isinstance(node, ast.JoinedStr):
+                    continue
+                for inner in ast.walk(node):
+                    if (
+                        isinstance(inner, ast.Call)
+                        and _call_name(inner) in CATALOGUE_CALLS
+                        and inner.args
+                        and isinstance(inner.args[0], ast.Constant)
+                    ):
+                        text = inner.args[0].value
+                        found.append(f"{_relative(path, root)}:{inner.lineno}: {text!r}")
     return found
 
 

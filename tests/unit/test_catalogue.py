@@ -59,6 +59,17 @@ def test_extraction_finds_messages_in_python_and_templates(tmp_path: Path) -> No
     assert ids == {"a {b}", ("{n} cat", "{n} cats"), "Run report"}
 
 
+def test_a_message_inside_an_f_string_is_not_extracted_and_the_lint_says_so(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "labtools").mkdir()
+    (tmp_path / "labtools" / "m.py").write_text(
+        'line = f"  {_(\'Hidden from Babel\')}"\nok = "  " + _("Seen")\n', encoding="utf-8"
+    )
+    assert {m.id for m in catalog.extract(tmp_path) if m.id} == {"Seen"}
+    assert i18n_lint.fstring_violations(tmp_path) == ["labtools/m.py:1: 'Hidden from Babel'"]
+
+
 # ---------------------------------------------------------------------------- the lint
 
 
@@ -66,6 +77,7 @@ def test_no_user_facing_string_bypasses_the_catalogue() -> None:
     assert i18n_lint.error_violations() == []
     assert i18n_lint.report_violations() == []
     assert i18n_lint.template_violations() == []
+    assert i18n_lint.fstring_violations() == []
 
 
 def test_the_lint_finds_text_around_the_catalogue(tmp_path: Path) -> None:

@@ -44,3 +44,45 @@ def test_a_lab_has_a_readme_and_its_folders_name(tmp_path: Path) -> None:
         (1, "the lab is called 'webb' but its folder is 'web'"),
     ]
     assert lint(tmp_path, "setup: []\n") == []  # named after its folder by default
+
+
+TAUGHT = " (in a tutor lab each step a student does has check, hint and solution)"
+EXPLAINED = "explain: {en: Hi., zh-TW: 嗨。}"
+BOTH = "{en: Do it., zh-TW: 做吧。}"
+TUTOR = f"""
+setup:
+  - {{name: taught, command: echo, {EXPLAINED}, check: history, hint: {BOTH}, solution: {BOTH}}}
+  - {{name: no check, command: echo, {EXPLAINED}, hint: {BOTH}, solution: {BOTH}}}
+  - {{name: enter, command: echo, {EXPLAINED}, check: confirm, hint: {BOTH}, solution: {BOTH}}}
+  - {{name: english hint, command: echo, {EXPLAINED}, check: history, hint: {{en: Do it.}},
+      solution: {BOTH}}}
+  - {{name: bare, command: echo, {EXPLAINED}}}
+  - {{name: a pause, wait: 1, {EXPLAINED}}}
+verify:
+  - {{name: the lab's checks, verify: web, {EXPLAINED}}}
+teardown:
+  - {{name: clean up, command: echo, {EXPLAINED}}}
+"""
+
+
+def test_a_tutor_lab_checks_hints_and_solves_every_step_the_student_does(tmp_path: Path) -> None:
+    (tmp_path / "playbooks" / "web" / "checks").mkdir(parents=True)
+    (tmp_path / "playbooks" / "web" / "checks" / "test_web.py").write_text("def test_x(): ...\n")
+    assert lint(tmp_path, TUTOR) == [
+        (4, "step 'no check' has no check" + TAUGHT),
+        (6, "step 'english hint': hint has no zh-TW text"),
+        (8, "step 'bare' has no check" + TAUGHT),
+        (8, "step 'bare' has no hint" + TAUGHT),
+        (8, "step 'bare' has no solution" + TAUGHT),
+    ]  # `check: confirm` is a choice; waits, the lab's checks and teardown are not taught
+
+
+def test_a_lab_without_tutor_texts_needs_none(tmp_path: Path) -> None:
+    plain = f"setup:\n  - {{name: a, command: echo, {EXPLAINED}}}\n"
+    assert lint(tmp_path, plain) == []
+    one_sided = f"setup:\n  - {{name: a, command: echo, {EXPLAINED}, solution: {{zh-TW: 做。}}}}\n"
+    assert lint(tmp_path, one_sided) == [
+        (2, "step 'a': solution has no en text"),
+        (2, "step 'a' has no check" + TAUGHT),
+        (2, "step 'a' has no hint" + TAUGHT),
+    ]

@@ -225,3 +225,23 @@ def test_journal_keeps_messages_and_reads_back_as_typed_events(tmp_path: Path) -
     assert boom.rc == 2
     assert "line30" in boom.stderr
     assert SECRET not in repr(events)
+
+
+def test_spinner_names_each_host_with_its_own_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.text import Text
+
+    from labtools.core.results import StepProgress, StepStarted
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    reporter = ConsoleReporter(io.StringIO(), color=True)
+    try:
+        for host in ("h1", "h2"):
+            reporter.handle(StepStarted(host=host, phase="setup", step="flaky", action="command"))
+        for host, attempt in (("h1", 7), ("h2", 2)):
+            message = f"attempt {attempt}/30"
+            reporter.handle(StepProgress(host, "setup", "flaky", message, attempt=attempt))
+        shown = Text.from_markup(str(reporter._status.status)).plain
+    finally:
+        reporter.close()
+    # `[h1]` is text, not a markup tag that swallows the host name
+    assert shown == "flaky [h1] attempt 7/30, flaky [h2] attempt 2/30"

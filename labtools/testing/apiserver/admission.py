@@ -46,6 +46,16 @@ def forbidden_object(res: Resource, name: str, message: str) -> ApiError:
     return ApiError(403, "Forbidden", f"{where} is forbidden: {message}", details)
 
 
+DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
+
+
+def _protect(obj: Obj, finalizer: str) -> None:
+    """StorageObjectInUseProtection: claims and volumes get their protection finalizer."""
+    finalizers = obj.setdefault("metadata", {}).setdefault("finalizers", [])
+    if finalizer not in finalizers:
+        finalizers.append(finalizer)
+
+
 class Admission:
     """The admission chain the Api calls on every create and update."""
 
@@ -72,10 +82,31 @@ class Admission:
             if "hard" in spec:
                 spec["hard"] = normalize_list(spec["hard"])
         elif key == ("", "persistentvolumeclaims"):
+            if old is None:
+                self._default_storage_class(obj)
+                _protect(obj, "kubernetes.io/pvc-protection")
             res_spec = (obj.get("spec") or {}).get("resources") or {}
             for field in ("requests", "limits"):
                 if field in res_spec:
                     res_spec[field] = normalize_list(res_spec[field])
+
+        elif key == ("", "persistentvolumes") and old is None:
+            _protect(obj, "kubernetes.io/pv-protection")
+
+    def _default_storage_class(self, claim: Obj) -> None:
+        """DefaultStorageClass (plugin/pkg/admission/storage/storageclass/setdefault): a claim
+        without storageClassName gets the default class (the newest of several)."""
+        spec = claim.setdefault("spec", {})
+        if "storageClassName" in spec and spec["storageClassName"] is not None:
+            return
+        defaults = [
+            sc
+            for sc in self.store.list(("storage.k8s.io", "storageclasses"))
+            if (sc["metadata"].get("annotations") or {}).get(DEFAULT_CLASS) == "true"
+        ]
+        if defaults:
+            newest = max(defaults, key=lambda sc: sc["metadata"].get("creationTimestamp", ""))
+            spec["storageClassName"] = newest["metadata"]["name"]
 
     # ---- validating ----------------------------------------------------------------------
     def validate(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from . import fieldmanager
+from . import fieldmanager, strict
 from . import resources as R
 from .defaults import GENERATION_GROUPS, apply_defaults, validate
 from .jobs import generate_job_selector
@@ -21,7 +21,7 @@ from .patch import json_patch, merge_patch, strategic_merge
 from .schema import converter_error, go_value, json_error, smd_errors, unknown_fields
 from .selectors import match_requirements, parse_fields, parse_labels, selector_string
 from .status import ApiError, already_exists, bad_request, conflict, invalid, not_found
-from .store import Obj, Store, now_micro, now_rfc3339
+from .store import Obj, Store, copy_of, now_micro, now_rfc3339
 
 if TYPE_CHECKING:
     from .admission import Admission
@@ -122,7 +122,7 @@ class Api:
         return self.matcher(res, label_selector, field_selector)(obj)
 
     # ---- create ------------------------------------------------------------------------
-    def _check_namespace(self, res: R.Resource, ns: str) -> None:
+    def _check_namespace(self, res: R.Resource, ns: str, name: str = "") -> None:
         if not res.namespaced:
             return
         nso = self.store.get(R.NAMESPACE.key, "", ns)
@@ -132,9 +132,10 @@ class Api:
             raise ApiError(
                 403,
                 "Forbidden",
-                f'{res.plural} "" is forbidden: unable to create '
+                # NamespaceLifecycle: NewForbidden(resource, the object's name, ...)
+                f'{res.plural} "{name}" is forbidden: unable to create '
                 f"new content in namespace {ns} because it is being terminated",
-                {"kind": res.plural},
+                {"kind": res.plural, "name": name},
             )
 
     def _check_types(self, res: R.Resource, obj: Obj) -> None:
@@ -146,10 +147,12 @@ class Api:
             )
 
     def _check_fields(self, res: R.Resource, obj: Obj, opts: WriteOptions) -> None:
-        if opts.field_validation == "Ignore":
+        lenient = opts.field_validation in ("Ignore", "Warn")
+        unknown = strict.unknown_fields(res.group, res.version, res.kind, obj, drop=lenient)
+        if unknown is None:
+            unknown = unknown_fields(res.kind, obj)
+        if not unknown or opts.field_validation == "Ignore":
             return
-        unknown = unknown_fields(res.kind, obj)
-        if not unknown:
             return
         texts = [f'unknown field "{u}"' for u in unknown]
         if opts.field_validation == "Strict":
@@ -189,7 +192,8 @@ class Api:
             meta["namespace"] = ns
         else:
             meta.pop("namespace", None)
-        if not meta.get("name") and meta.get("generateName"):
+        generated = not meta.get("name") and bool(meta.get("generateName"))
+        if generated:
             meta["name"] = meta["generateName"][:58] + random_suffix()
         for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "selfLink"):
             meta.pop(key, None)
@@ -202,7 +206,7 @@ class Api:
         if res.kind == "Pod" and obj["metadata"].get("namespace") != "kube-system":
             _service_account_volume(obj)
         with self.lock:
-            self._check_namespace(res, ns)
+            self._check_namespace(res, ns, "" if generated else meta["name"])
             if self.store.get(res.key, meta.get("namespace", ""), meta["name"]) is not None:
                 raise already_exists(res, meta["name"])
             if res.group in GENERATION_GROUPS:
@@ -449,7 +453,7 @@ class Api:
                 if ctype == "application/apply-patch+yaml":
                     new = self._apply(res, current, patch_doc, opts)
                 else:
-                    new = strategic_merge(current, patch_doc)
+                    new = strategic_merge(current, _patch_map(patch_doc))
             else:
                 raise ApiError(
                     415,
@@ -652,13 +656,14 @@ class Api:
             inv["fieldPath"] = field_path
         now = now_rfc3339()
         with self.lock:
-            for ev in self.store.list(R.EVENT.key, ns):
+            for stored in self.store.scan(R.EVENT.key, ns):
                 same = (
-                    ev.get("involvedObject", {}).get("uid") == inv["uid"]
-                    and ev.get("reason") == reason
-                    and ev.get("message") == message
+                    stored.get("involvedObject", {}).get("uid") == inv["uid"]
+                    and stored.get("reason") == reason
+                    and stored.get("message") == message
                 )
                 if same:
+                    ev = copy_of(stored)
                     ev["count"] = int(ev.get("count", 1)) + 1
                     ev["lastTimestamp"] = now
                     self.store.put(R.EVENT.key, ev)
@@ -797,6 +802,19 @@ def _check_patched_types(res: R.Resource, ctype: str, patch_doc: Any, new: Obj) 
 def _go_quote(text: str) -> str:
     """Go's %q of a string (strconv.Quote) for printable text."""
     return json.dumps(text, ensure_ascii=False)
+
+
+def _patch_map(doc: Any) -> Any:
+    """strategicPatchObject unmarshals the patch into a map first (handlers/patch.go): a
+    document that is not an object is that decoder's BadRequest; `null` is an empty map."""
+    if doc is None:
+        return {}
+    if isinstance(doc, dict):
+        return doc
+    kind = {str: "string", bool: "bool", list: "array"}.get(type(doc), "number")
+    raise bad_request(
+        f"json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}"
+    )
 
 
 def _decode_patch(body: bytes, ctype: str) -> Any:

@@ -2,7 +2,9 @@
 
 Each emulation behaves like the real image as seen from outside: the bootcamp app's text and
 console.log lines, nginx's welcome page and access log. Any other image idles like a container
-whose entrypoint never exits. The process runs inside the pod's sandbox; stdout is the log.
+whose entrypoint never exits. Run as a program, stdout is the log; the pod runtime hosts the
+same handlers in the API server (``apphost.py``, ``handler_class``), one listening socket in
+each pod's network namespace, so a pod costs no interpreter of its own.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
@@ -208,6 +211,8 @@ class QuietHandler(BaseHTTPRequestHandler):
     """Base handler: HTTP/1.1, no stderr chatter, the image decides its headers."""
 
     protocol_version = "HTTP/1.1"
+    # where the image's log lines go (stdout; a hosted instance writes its CRI log file)
+    emit = staticmethod(_log)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence http.server's own access log (the image writes its own)."""
@@ -255,7 +260,7 @@ class BootcampHandler(QuietHandler):
             now = time.time()
             uptime = js_number(round((now - cls.started) * 1000) / 1000)
             stamp = js_date(dt.datetime.fromtimestamp(now, dt.UTC))
-            _log(
+            self.emit(
                 f"Running On: {cls.hostname} | Total Requests: {cls.requests} | "
                 f"App Uptime: {uptime} seconds | Log Time: {stamp}"
             )
@@ -313,7 +318,7 @@ class NginxHandler(QuietHandler):
         agent = self.headers.get("User-Agent") or "-"
         forwarded = self.headers.get("X-Forwarded-For") or "-"
         client = str(self.client_address[0]).removeprefix("::ffff:")
-        _log(
+        self.emit(
             f'{client} - - [{stamp}] "{self.requestline}" {status} {size} '
             f'"{referer}" "{agent}" "{forwarded}"'
         )
@@ -358,33 +363,70 @@ def serve(handler: type[QuietHandler], port: int) -> ThreadingHTTPServer:
         return ThreadingHTTPServer(("0.0.0.0", port), handler)
 
 
-def run_bootcamp(image: str, port: int, hostname: str) -> None:
-    """Run the bootcamp app until terminated."""
-    BootcampHandler.version = BOOTCAMP_TAGS[_split_image(image)[1]]
-    BootcampHandler.hostname = hostname
-    server = serve(BootcampHandler, port)
-    BootcampHandler.started = time.time()
-    started = js_date(dt.datetime.fromtimestamp(BootcampHandler.started, dt.UTC))
+def bootcamp_banner(hostname: str, started: float) -> list[str]:
+    """What server.js logs when it listens."""
+    stamp = js_date(dt.datetime.fromtimestamp(started, dt.UTC))
     # console.log joins its arguments with spaces: two spaces before the host, one after,
     # then the "\n" argument makes an empty line.
-    _log(f"Kubernetes Bootcamp App Started At: {started} | Running On:  {hostname} \n")
+    return [f"Kubernetes Bootcamp App Started At: {stamp} | Running On:  {hostname} ", ""]
+
+
+def nginx_banner() -> list[str]:
+    """What the nginx image's entrypoint and nginx log at start."""
+    stamp = dt.datetime.now().strftime("%Y/%m/%d %H:%M:%S")
+    notes = ('using the "epoll" event method', f"nginx/{NGINX_VERSION}", "start worker processes")
+    return [*NGINX_STARTUP, *(f"{stamp} [notice] 1#1: {note}" for note in notes)]
+
+
+def handler_class(
+    image: str,
+    hostname: str,
+    docroot_dir: str | None = None,
+    keep_builtin: bool = True,
+    emit: Callable[[str], None] = _log,
+) -> type[QuietHandler] | None:
+    """A handler class of its own for one instance of the image (None: it serves nothing)."""
+    kind = image_kind(image)
+    state: dict[str, Any] = {"emit": staticmethod(emit)}
+    if kind == "bootcamp":
+        state.update(
+            version=BOOTCAMP_TAGS[_split_image(image)[1]],
+            hostname=hostname,
+            started=time.time(),
+            requests=0,
+            lock=threading.Lock(),
+        )
+        return type("Bootcamp", (BootcampHandler,), state)
+    if kind == "nginx":
+        state.update(docroot=docroot_dir, keep_builtin=keep_builtin or docroot_dir is None)
+        return type("Nginx", (NginxHandler,), state)
+    return None
+
+
+def banner(handler: type[QuietHandler]) -> list[str]:
+    """The start-up lines of the image a handler class serves."""
+    if issubclass(handler, BootcampHandler):
+        return bootcamp_banner(handler.hostname, handler.started)
+    return nginx_banner()
+
+
+def run_bootcamp(image: str, port: int, hostname: str) -> None:
+    """Run the bootcamp app until terminated."""
+    handler = handler_class(image, hostname)
+    assert handler is not None
+    server = serve(handler, port)
+    for line in banner(handler):
+        _log(line)
     server.serve_forever()
 
 
 def run_nginx(port: int, docroot: str | None = None, keep_builtin: bool = True) -> None:
     """Run the nginx stand-in until terminated."""
-    NginxHandler.docroot = docroot
-    NginxHandler.keep_builtin = keep_builtin
-    server = serve(NginxHandler, port)
-    for line in NGINX_STARTUP:
+    handler = handler_class("nginx", "", docroot, keep_builtin)
+    assert handler is not None
+    server = serve(handler, port)
+    for line in banner(handler):
         _log(line)
-    stamp = dt.datetime.now().strftime("%Y/%m/%d %H:%M:%S")
-    for note in (
-        'using the "epoll" event method',
-        f"nginx/{NGINX_VERSION}",
-        "start worker processes",
-    ):
-        _log(f"{stamp} [notice] 1#1: {note}")
     server.serve_forever()
 
 

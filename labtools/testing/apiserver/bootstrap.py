@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import platform
 from datetime import UTC, datetime
 from typing import Any
@@ -129,6 +130,15 @@ def _static_pod(
                 "controller": True,
             }
         ]
+    if owner is not None and owner["kind"] == "Node":
+        # a static pod's mirror (kubelet config/file source): `kubectl drain` skips these
+        digest = hashlib.md5(name.encode()).hexdigest()
+        meta["annotations"] = {
+            "kubernetes.io/config.hash": digest,
+            "kubernetes.io/config.mirror": digest,
+            "kubernetes.io/config.seen": now,
+            "kubernetes.io/config.source": "file",
+        }
     cname = labels.get("component") or labels.get("k8s-app") or name.split("-")[0]
     return {
         "apiVersion": "v1",

@@ -18,6 +18,7 @@ from . import resources as R
 from .api import Api, random_suffix
 from .backoff import Backoff
 from .bootstrap_policy import sync_aggregation
+from .ctl_cronjobs import sync_cronjobs
 from .ctl_deployments import compute_hash, sync_deployments
 from .ctl_gc import sync_gc
 from .ctl_images import ImageManager, image_missing
@@ -28,6 +29,8 @@ from .ctl_quota import sync_quotas
 from .ctl_replicasets import sync_replicasets
 from .ctl_services import sync_endpoints
 from .ctl_tokens import sync_token_secrets
+from .ctl_volumes import sync_volumes
+from .disruption import sync_disruption
 from .faults import Faults
 from .jobs import sync_jobs
 from .store import Obj
@@ -151,7 +154,10 @@ class Controllers:
             sync_gc,
             sync_deployments,
             sync_replicasets,
+            sync_cronjobs,
             sync_jobs,
+            sync_volumes,
+            sync_disruption,
             sync_pods,
             sync_nodes,
             sync_endpoints,

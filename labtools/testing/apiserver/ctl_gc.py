@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import resources as R
-from .store import Obj
+from .store import Obj, copy_of
 
 if TYPE_CHECKING:
     from .controllers import Controllers
@@ -19,7 +19,7 @@ def sync_gc(ctl: Controllers) -> None:
     everything: list[tuple[R.Resource, Obj]] = []
     for key in ctl.store.all_keys():
         res = R.preferred(*key)
-        for obj in ctl.store.list(key):
+        for obj in ctl.store.scan(key):  # read only: what is changed is copied first
             uids[obj["metadata"]["uid"]] = obj
             everything.append((res, obj))
     _collect_dependents(ctl, everything, uids)
@@ -46,6 +46,7 @@ def _finish_foreground(ctl: Controllers, everything: list[tuple[R.Resource, Obj]
         if FOREGROUND in fins and not ctl.api.dependents(obj["metadata"]["uid"]):
             rest = [f for f in fins if f != FOREGROUND]
             if rest:
+                obj = copy_of(obj)
                 obj["metadata"]["finalizers"] = rest
                 ctl.put(res, obj)
             else:

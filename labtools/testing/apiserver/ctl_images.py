@@ -77,8 +77,8 @@ def image_missing(image: str) -> bool:
     if image in listed:
         return True
     name, _, tag = image.rpartition(":")
-    if "/" in tag:
-        return False
+    if not name or "/" in tag:  # no tag (`does-not-exist/x`) or a registry port (`host:5000/x`)
+        name, tag = image, ""
     return (
         (name.endswith("kubernetes-bootcamp") and tag == "v10")
         or "does-not-exist" in image
@@ -104,18 +104,19 @@ def denied_message(image: str) -> str:
     )
 
 
-def pull_error(ctl: Controllers, image: str, pod: Obj | None = None) -> str | None:
-    """The error of pulling ``image`` now (one use of a matching fault), or None if it pulls.
+def _matches(spec: dict[str, str], image: str, pod: Obj) -> bool:
+    meta = pod["metadata"]
+    return (
+        fnmatch.fnmatchcase(image, spec.get("image", "*"))
+        and fnmatch.fnmatchcase(meta["name"], spec.get("pod", "*"))
+        and fnmatch.fnmatchcase(meta["namespace"], spec.get("namespace", "*"))
+    )
 
-    A fault narrowed by ``pod``/``namespace`` globs fails only the pulls of matching pods (one
-    workshop participant's, a test's own namespace)."""
-    meta = (pod or {}).get("metadata", {})
+
+def pull_error(ctl: Controllers, image: str, pod: Obj) -> str | None:
+    """The error of pulling ``image`` for ``pod`` now (one use of a matching fault), or None."""
     for fault in ctl.faults.pod_faults("image-pull"):
-        if not fnmatch.fnmatchcase(image, fault.spec.get("image", "*")):
-            continue
-        if fnmatch.fnmatchcase(
-            str(meta.get("name", "")), fault.spec.get("pod", "*")
-        ) and fnmatch.fnmatchcase(str(meta.get("namespace", "")), fault.spec.get("namespace", "*")):
+        if _matches(fault.spec, image, pod):
             ctl.faults.use(fault)
             if fault.spec.get("message"):
                 return str(fault.spec["message"])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from . import resources as R
-from .ctl_pods import stop_pod
+from .status import ApiError
 from .store import Obj
 
 if TYPE_CHECKING:
@@ -56,6 +57,11 @@ def _root_ca_configmap(namespace: str, ca_pem: str) -> Obj:
 
 
 def _finalize_namespace(ctl: Controllers, name: str) -> None:
+    """The namespace controller's content deletion (`pkg/controller/namespace/deletion`).
+
+    Everything in it is deleted; pods gracefully, so the kubelet stops them (`Killing`) and the
+    namespace stays `Terminating` until the last one is gone, then its finalizer is removed.
+    """
     left = 0
     for key in ctl.store.all_keys():
         res = R.preferred(*key)
@@ -63,8 +69,13 @@ def _finalize_namespace(ctl: Controllers, name: str) -> None:
             continue
         for obj in ctl.store.list(key, name):
             left += 1
-            if res.kind == "Pod":
-                stop_pod(ctl, obj)
-            ctl.store.remove(key, name, obj["metadata"]["name"])
+            meta = obj["metadata"]
+            if res.kind != "Pod":
+                ctl.store.remove(key, name, meta["name"])
+            elif not meta.get("deletionTimestamp"):
+                # the kubelet ends it (sync_pods); while the node is down it stays, as the
+                # namespace does
+                with contextlib.suppress(ApiError):  # gone in between
+                    ctl.api.delete(R.POD, name, meta["name"], {})
     if left == 0:
         ctl.store.remove(R.NAMESPACE.key, "", name)

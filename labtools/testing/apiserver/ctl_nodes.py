@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from . import resources as R
-from .store import Obj, now_rfc3339
+from .store import Obj, copy_of, now_rfc3339
 
 if TYPE_CHECKING:
     from .controllers import Controllers
@@ -53,6 +53,8 @@ def sync_nodes(ctl: Controllers) -> None:
     node = ctl.store.get(R.NODE.key, "", ctl.node)
     if node is None:
         return
+    _sync_unschedulable_taint(ctl, node)
+    node = ctl.store.get(R.NODE.key, "", ctl.node) or node
     down = node_down(ctl)
     tainted = any(t.get("key") == UNREACHABLE for t in node["spec"].get("taints") or [])
     if down and not tainted:
@@ -61,6 +63,42 @@ def sync_nodes(ctl: Controllers) -> None:
         _come_back(ctl, node)
     if down:
         _evict(ctl, node)
+
+
+UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
+
+
+def _sync_unschedulable_taint(ctl: Controllers, node: Obj) -> None:
+    """The node lifecycle controller's taint for a cordoned node (TaintNodesByCondition)."""
+    cordoned = bool(node["spec"].get("unschedulable"))
+    taints = node["spec"].get("taints") or []
+    has = any(t.get("key") == UNSCHEDULABLE for t in taints)
+    if cordoned == has:
+        return
+    node = copy_of(node)
+    if cordoned:
+        taint = {"key": UNSCHEDULABLE, "effect": "NoSchedule", "timeAdded": now_rfc3339()}
+        node["spec"]["taints"] = [*taints, taint]
+    else:
+        rest = [t for t in taints if t.get("key") != UNSCHEDULABLE]
+        if rest:
+            node["spec"]["taints"] = rest
+        else:
+            node["spec"].pop("taints", None)
+    ctl.put(R.NODE, node)
+
+
+def cordoned_message(pod: Obj, node: Obj) -> str | None:
+    """The NodeUnschedulable filter's text when the pod does not tolerate the cordon."""
+    if not node["spec"].get("unschedulable"):
+        return None
+    taint = {"key": UNSCHEDULABLE, "effect": "NoSchedule"}
+    if tolerates(pod["spec"].get("tolerations"), taint) is not None:
+        return None
+    return (
+        "0/1 nodes are available: 1 node(s) were unschedulable. preemption: 0/1 nodes are "
+        "available: 1 Preemption is not helpful for scheduling."
+    )
 
 
 def _go_down(ctl: Controllers, node: Obj) -> None:

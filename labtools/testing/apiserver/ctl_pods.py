@@ -19,8 +19,8 @@ from . import podenv, volumes
 from . import resources as R
 from .backoff import go_seconds
 from .ctl_images import wait_images
-from .ctl_nodes import node_down, unschedulable_message, untolerated
-from .store import Obj, now_rfc3339
+from .ctl_nodes import cordoned_message, node_down, unschedulable_message, untolerated
+from .store import Obj, copy_of, now_rfc3339
 
 if TYPE_CHECKING:
     from .controllers import Controllers
@@ -56,37 +56,40 @@ def sync_pods(ctl: Controllers) -> None:
     now = time.monotonic()
     # while the node is unreachable its kubelet does nothing: no start, status or termination
     kubelet = not node_down(ctl)
-    for pod in ctl.store.list(R.POD.key):
-        meta = pod["metadata"]
+    # the stored pods, not copies (most passes change nothing): copied before any change
+    for live in ctl.store.scan(R.POD.key):
+        meta = live["metadata"]
         key = f"{meta['namespace']}/{meta['name']}/{meta['uid']}"
         if meta.get("deletionTimestamp"):
             if kubelet or meta["namespace"] == "kube-system":
-                _terminate(ctl, pod, key)
+                _terminate(ctl, copy_of(live), key)
             continue
-        if not pod["spec"].get("nodeName"):
-            _schedule(ctl, pod, key)
+        if not live["spec"].get("nodeName"):
+            _schedule(ctl, copy_of(live), key)
             continue
         if not kubelet and meta["namespace"] != "kube-system":
             continue
-        phase = pod.get("status", {}).get("phase")
+        phase = live.get("status", {}).get("phase")
         if phase == "Pending" and key not in ctl.starting:
             if key not in ctl.timers:
                 ctl.timers[key] = now + ctl.delay
             if ctl.timers[key] <= now:
-                _kubelet_start(ctl, pod, key)
+                _kubelet_start(ctl, copy_of(live), key)
         elif phase == "Running" and key not in ctl.starting:
-            _watch_containers(ctl, pod, key, now)
+            _watch_containers(ctl, live, key, now)
     _prune(ctl)
 
 
 def _prune(ctl: Controllers) -> None:
     """Forget the timers, back-offs and faults' bookkeeping of pods that are gone."""
-    pods = ctl.store.list(R.POD.key)
+    pods = ctl.store.scan(R.POD.key)
     live = {
         f"{p['metadata']['namespace']}/{p['metadata']['name']}/{p['metadata']['uid']}" for p in pods
     }
     ctl.timers = {
-        k: v for k, v in ctl.timers.items() if k.split(":", 1)[-1] in live or k in ("poll", "evict")
+        k: v
+        for k, v in ctl.timers.items()
+        if k.split(":", 1)[-1] in live or k in ("poll", "evict", "cron")
     }
     ctl.backoffs = {k: v for k, v in ctl.backoffs.items() if k.split(":", 1)[-1] in live}
     ctl.crashes = {k: v for k, v in ctl.crashes.items() if k in live}
@@ -99,9 +102,17 @@ def _prune(ctl: Controllers) -> None:
 def _schedule(ctl: Controllers, pod: Obj, key: str) -> None:
     meta = pod["metadata"]
     node = ctl.store.get(R.NODE.key, "", ctl.node)
+    cordoned = cordoned_message(pod, node) if node is not None else None
+    if cordoned is not None:
+        _unschedulable(ctl, pod, cordoned)
+        return
     taint = untolerated(pod, node) if node is not None else None
     if taint is not None:
         _unschedulable(ctl, pod, taint)
+        return
+    claims = _claims_problem(ctl, pod)
+    if claims is not None:
+        _unschedulable(ctl, pod, claims)
         return
     ctl.timers[key] = time.monotonic() + ctl.delay
     pod["spec"]["nodeName"] = ctl.node
@@ -125,9 +136,32 @@ def _schedule(ctl: Controllers, pod: Obj, key: str) -> None:
     _pulling_events(ctl, pod)
 
 
-def _unschedulable(ctl: Controllers, pod: Obj, taint: Obj) -> None:
+def _claims_problem(ctl: Controllers, pod: Obj) -> str | None:
+    """The VolumeBinding plugin's reason a pod cannot be placed yet, or None."""
+    ns = pod["metadata"]["namespace"]
+    for volume in pod["spec"].get("volumes") or []:
+        name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+        if not name:
+            continue
+        claim = ctl.store.get(("", "persistentvolumeclaims"), ns, name)
+        if claim is None:
+            reason = f'persistentvolumeclaim "{name}" not found'
+        elif claim["metadata"].get("deletionTimestamp"):
+            reason = f'persistentvolumeclaim "{name}" is being deleted'
+        elif not (claim.get("spec") or {}).get("volumeName"):
+            reason = "pod has unbound immediate PersistentVolumeClaims"
+        else:
+            continue
+        return (
+            f"0/1 nodes are available: {reason}. preemption: 0/1 nodes are available: 1 "
+            "Preemption is not helpful for scheduling."
+        )
+    return None
+
+
+def _unschedulable(ctl: Controllers, pod: Obj, taint: Obj | str) -> None:
     """The scheduler cannot place the pod: PodScheduled False, one FailedScheduling event."""
-    message = unschedulable_message(taint)
+    message = taint if isinstance(taint, str) else unschedulable_message(taint)
     status = pod.setdefault("status", {})
     conds = status.setdefault("conditions", [])
     current = next((c for c in conds if c.get("type") == "PodScheduled"), None)
@@ -594,6 +628,7 @@ def _ready_now(ctl: Controllers, pod: Obj, key: str, now: float) -> None:
     if due is None or due > now:
         return
     ctl.timers.pop("ready:" + key)
+    pod = copy_of(pod)
     status = pod["status"]
     if not all(
         "running" in (cs.get("state") or {}) for cs in status.get("containerStatuses") or []
@@ -699,7 +734,9 @@ def _watch_containers(ctl: Controllers, pod: Obj, key: str, now: float) -> None:
     if restart_due is not None:
         if restart_due <= now:
             ctl.timers.pop("restart:" + key)
-            _restart(ctl, pod, key)
+            _restart(ctl, copy_of(pod), key)
+        return
+    if _definition_changed(ctl, pod, key):
         return
     exited = {
         n: c
@@ -707,7 +744,56 @@ def _watch_containers(ctl: Controllers, pod: Obj, key: str, now: float) -> None:
         if c is not None
     }
     if exited:
-        _containers_exited(ctl, pod, key, exited, now)
+        _containers_exited(ctl, copy_of(pod), key, exited, now)
+
+
+def _definition_changed(ctl: Controllers, pod: Obj, key: str) -> bool:
+    """A running container whose image was updated is killed and started with the new one.
+
+    `computePodActions` (`pkg/kubelet/kuberuntime/kuberuntime_manager.go`): the container's
+    spec hash changed, so `Killing` "Container C definition changed, will be restarted", then
+    the new image is pulled and started (`restartCount` + 1, the old instance in `lastState`).
+    """
+    statuses = {cs["name"]: cs for cs in pod["status"].get("containerStatuses") or []}
+    changed = [
+        c["name"]
+        for c in pod["spec"].get("containers") or []
+        if c["name"] in statuses
+        and "running" in (statuses[c["name"]].get("state") or {})
+        and statuses[c["name"]].get("image") != c.get("image")
+    ]
+    if not changed:
+        return False
+    pod = copy_of(pod)
+    stamp = now_rfc3339()
+    for cs in pod["status"]["containerStatuses"]:
+        if cs["name"] not in changed:
+            continue
+        fp = f"spec.containers{{{cs['name']}}}"
+        message = f"Container {cs['name']} definition changed, will be restarted"
+        ctl.event(pod, "Normal", "Killing", message, "kubelet", fp)
+        # nginx ends 0 on the kubelet's SIGTERM (fast shutdown); the emulated images end 143
+        code = 0 if _image_name(str(cs.get("image"))) == "nginx" else 143
+        term = {
+            "exitCode": code,
+            "reason": "Completed" if code == 0 else "Error",
+            "startedAt": cs["state"]["running"].get("startedAt", stamp),
+            "finishedAt": stamp,
+            "containerID": cs.get("containerID", ""),
+        }
+        cs.update(ready=False, started=False, state={"terminated": term})
+        cs["lastState"] = {"terminated": dict(term)}
+    for c in pod["spec"]["containers"]:
+        if c["name"] in changed:
+            fp = f"spec.containers{{{c['name']}}}"
+            ctl.event(pod, "Normal", "Pulling", f'Pulling image "{c["image"]}"', "kubelet", fp)
+    _restart(ctl, pod, key)
+    return True
+
+
+def _image_name(image: str) -> str:
+    last = image.split("@")[0].rsplit("/", 1)[-1]
+    return last.split(":")[0]
 
 
 def _containers_exited(

@@ -25,7 +25,7 @@ def sync_endpoints(ctl: Controllers) -> None:
         ns = svc["metadata"]["namespace"]
         pods = [
             p
-            for p in ctl.store.list(R.POD.key, ns)
+            for p in ctl.store.scan(R.POD.key, ns)  # read only
             if selector_matches({"matchLabels": selector}, p["metadata"].get("labels") or {})
             and (p.get("status") or {}).get("podIP")
             and not p["metadata"].get("deletionTimestamp")

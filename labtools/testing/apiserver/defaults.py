@@ -6,7 +6,9 @@ import base64
 import re
 from typing import Any
 
+from . import validation as V
 from .hpa import default_hpa
+from .labels import metadata_causes
 from .resources import Resource
 from .status import invalid
 
@@ -250,7 +252,24 @@ def _default_cronjob(obj: Obj) -> None:
     _default_template(spec.setdefault("jobTemplate", {}).setdefault("spec", {}))
 
 
+def _default_pvc(obj: Obj) -> None:
+    # SetDefaults_PersistentVolumeClaim(Spec): Filesystem, and a new claim is Pending
+    obj.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+    status = obj.setdefault("status", {})
+    status.setdefault("phase", "Pending")
+
+
+def _default_pv(obj: Obj) -> None:
+    # SetDefaults_PersistentVolume(Spec): Retain, Filesystem, and a new volume is Pending
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("persistentVolumeReclaimPolicy", "Retain")
+    spec.setdefault("volumeMode", "Filesystem")
+    obj.setdefault("status", {}).setdefault("phase", "Pending")
+
+
 DEFAULTERS = {
+    "PersistentVolumeClaim": _default_pvc,
+    "PersistentVolume": _default_pv,
     "Pod": _default_pod,
     "Deployment": _default_deployment,
     "ReplicaSet": _default_replicaset,
@@ -376,8 +395,17 @@ def _workload_causes(res: Resource, obj: Obj) -> list[Cause]:
                 f"Invalid value: {replicas}: must be greater than or equal to 0",
             )
         )
-    causes += _container_causes(tpl.get("spec") or {}, "spec.template.spec")
+    causes += metadata_causes(tpl.get("metadata") or {}, "spec.template.metadata")
+    causes += _pod_spec_causes(res.kind, tpl.get("spec") or {}, "spec.template.spec")
     return causes
+
+
+def _pod_spec_causes(kind: str, spec: Obj, prefix: str) -> list[Cause]:
+    """ValidatePodSpec's containers then restartPolicy, and the owner kind's own policy rule."""
+    causes = _container_causes(spec, prefix)
+    if spec.get("containers"):
+        causes += V.container_causes(spec["containers"], f"{prefix}.containers")
+    return causes + V.restart_policy_causes(kind, spec, prefix)
 
 
 def _service_causes(obj: Obj) -> list[Cause]:
@@ -404,12 +432,17 @@ def _service_causes(obj: Obj) -> list[Cause]:
 def validate(res: Resource, obj: Obj) -> None:
     """Raise 422 Invalid with the real field messages for common mistakes."""
     meta = obj.get("metadata") or {}
-    causes = _name_causes(res, meta)
+    causes = _name_causes(res, meta) + metadata_causes(meta)
     if res.kind == "Pod":
-        causes += _container_causes(obj.get("spec") or {}, "spec")
+        causes += _pod_spec_causes("Pod", obj.get("spec") or {}, "spec")
     elif res.kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job"):
         causes += _workload_causes(res, obj)
+    elif res.kind == "CronJob":
+        causes += V.cronjob_causes(obj)
+        job = ((obj.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}
+        tpl = (job.get("template") or {}).get("spec") or {}
+        causes += _pod_spec_causes("CronJob", tpl, "spec.jobTemplate.spec.template.spec")
     elif res.kind == "Service":
-        causes += _service_causes(obj)
+        causes += V.service_type_causes(obj.get("spec") or {}) + _service_causes(obj)
     if causes:
         raise invalid(res, meta.get("name") or "", causes)

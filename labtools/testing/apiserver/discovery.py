@@ -99,6 +99,10 @@ def _sub_entry(res: R.Resource, sub: str) -> Obj:
     }
     if sub == "scale":
         entry.update(group="autoscaling", version="v1", kind="Scale")
+    elif sub == "eviction":  # kubectl drain looks for this group/version to evict
+        entry.update(group="policy", version="v1")
+    elif sub == "token":
+        entry.update(group="authentication.k8s.io", version="v1")
     return entry
 
 

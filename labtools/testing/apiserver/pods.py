@@ -1,23 +1,30 @@
 """The fake node's pod runtime: one sandbox per Running pod, real processes for its containers.
 
-Isolation (chosen once per runtime, see ``detect_isolation``):
+Every pod process is forked by the fork server (``zygote.py``). Isolation (chosen once per
+runtime, see ``detect_isolation``):
 
-* ``netns`` (root): a keeper process made by ``unshare --net --uts`` holds the pod's network and
-  UTS namespaces (``lo`` up, the pod IP on ``lo``, hostname = pod name). Containers and exec
-  sessions join them with ``nsenter``, so every pod has its own ``localhost`` and its own view in
-  ``ss``. The API server reaches a pod's port through a socket created inside the namespace with
-  ``setns(2)`` on the calling thread (``PodRuntime.connect``).
+* ``netns`` (root): a keeper process (new network and UTS namespaces, ``lo`` up, the pod IP on
+  ``lo``, hostname = pod name, then ``sleep infinity``) holds the pod's namespaces. Containers
+  join them with ``setns`` and exec sessions with ``nsenter``, so every pod has its own
+  ``localhost`` and its own view in ``ss``. The API server reaches a pod's port through a socket
+  created inside the namespace with ``setns(2)`` on the calling thread (``PodRuntime.connect``).
 * ``none`` (not root, or ``LABTOOLS_FAKE_POD_ISOLATION=none``): no namespaces. Every emulated app
   listens on a distinct free host port; ``connect`` and the pod proxy map the container port to it,
   but ``kubectl exec POD -- curl localhost:8080`` then does not reach the pod and ``ss`` shows the
   host's sockets. (An unprivileged user+net namespace would need a relay process for every
   connection; it is not implemented.)
 
+A container with its own command is that command (``execve`` after the namespaces). A container
+whose image is emulated (``apps.py``) is a holder process (``sleep infinity`` in its namespaces)
+plus the image's server, hosted in this process on a socket of the pod's network namespace
+(``apphost.py``): no interpreter per pod.
+
 The filesystem is the host's: a container's working directory is ``state_dir/pods/<ns>_<name>/``
 (the bootcamp image's ``server.js`` is written there). With ``netns`` isolation, a container with
-volume mounts starts through ``podmount.py``, which gives it a mount namespace of its own with
-each volume (written by the kubelet under ``state_dir/kubelet/pods/<uid>/volumes``) bound at its
-``mountPath``; its exec sessions join that namespace (``nsenter -t PID -m -r -w``).
+volume mounts gets a mount namespace of its own (``podmount.setup``) with each volume (written by
+the kubelet under ``state_dir/kubelet/pods/<uid>/volumes``) bound at its ``mountPath``; its exec
+sessions join that namespace (``nsenter -t PID -m -r -w``) and a hosted nginx reads its docroot
+through ``/proc/PID/root``.
 
 Container output goes to a CRI-format log file per container (``<RFC3339Nano> stdout F <line>``)
 that ``streaming.handle_log`` reads.
@@ -29,13 +36,11 @@ import contextlib
 import ctypes
 import datetime as dt
 import hashlib
-import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -45,16 +50,19 @@ from typing import IO, Any
 
 from labtools.core.errors import ServiceError
 from labtools.testing.apiserver import apps, podenv, spawn
+from labtools.testing.apiserver.apphost import AppHost, HostedContainer, docroot_through, listen
 from labtools.testing.apiserver.podenv import KUBERNETES_ENV, service_env
+from labtools.testing.apiserver.zygote import RemoteProcess, ZygoteClient
 
 POD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ISOLATION_ENV = "LABTOOLS_FAKE_POD_ISOLATION"
 CLONE_NEWNET = 0x40000000
-KEEPER_SCRIPT = (
-    'hostname "$1" && ip link set lo up && ip addr add "$2/32" dev lo '
-    "&& echo ready && exec sleep infinity"
-)
 STOP_GRACE = 2.0
+
+
+# a pod process: forked by the fork server (keepers, holders, commands), an emulated container
+# (its holder and its server here), or started here (exec sessions)
+Process = subprocess.Popen[bytes] | RemoteProcess | HostedContainer
 
 
 class SandboxError(ServiceError):
@@ -74,8 +82,8 @@ class Container:
     container_id: str
     env: dict[str, str]
     log_path: Path
-    process: subprocess.Popen[bytes]
-    log_thread: threading.Thread
+    process: Process
+    log_thread: threading.Thread | None
     # in a mount namespace of its own (its volumes at their mountPaths): exec joins it
     mounted: bool = False
     # the exit code an injected crash gives it (the process itself is killed)
@@ -119,7 +127,7 @@ class Sandbox:
     uid: str
     workdir: Path
     pod_ip: str
-    keeper: subprocess.Popen[bytes] | None
+    keeper: Process | None
     containers: dict[str, Container] = field(default_factory=dict)
     port_map: dict[int, int] = field(default_factory=dict)
     execs: set[subprocess.Popen[bytes]] = field(default_factory=set)
@@ -268,6 +276,8 @@ class PodRuntime:
         self._sandboxes: dict[tuple[str, str], Sandbox] = {}
         self._lock = threading.RLock()
         self._next_ip = 2  # 10.244.0.2 is CoreDNS's on a fresh minikube
+        self._zygote: ZygoteClient | None = None
+        self._apphost: AppHost | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -320,11 +330,18 @@ class PodRuntime:
             self._teardown(sandbox)
 
     def shutdown(self) -> None:
-        """Stop every sandbox; nothing is left running."""
+        """Stop every sandbox and the fork server; nothing is left running."""
         with self._lock:
             keys = list(self._sandboxes)
         for key in keys:
             self.stop(*key)
+        with self._lock:
+            zygote, self._zygote = self._zygote, None
+            host, self._apphost = self._apphost, None
+        if zygote is not None:
+            zygote.close()
+        if host is not None:
+            host.close()
 
     def _info(self, sandbox: Sandbox) -> dict[str, Any]:
         ids = {name: c.container_id for name, c in sandbox.containers.items()}
@@ -348,40 +365,10 @@ class PodRuntime:
         uid = pod.get("metadata", {}).get("uid", "")
         return Sandbox(namespace, name, uid, workdir, pod_ip, keeper)
 
-    def _start_keeper(self, hostname: str, pod_ip: str) -> subprocess.Popen[bytes]:
+    def _start_keeper(self, hostname: str, pod_ip: str) -> Process:
         """The process that owns the pod's namespaces; ready once it printed ``ready``."""
-        argv = [
-            "unshare",
-            "--net",
-            "--uts",
-            "--",
-            "sh",
-            "-c",
-            KEEPER_SCRIPT,
-            "sh",
-            hostname,
-            pod_ip,
-        ]
-        keeper = spawn.popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            env={"PATH": POD_PATH},
-        )
-        assert keeper.stdout is not None
-        assert keeper.stderr is not None
-        if keeper.stdout.readline().strip() != b"ready":
-            keeper.kill()
-            _, err = keeper.communicate(timeout=5)
-            raise SandboxError(
-                f"cannot create the pod network namespace: {err.decode(errors='replace').strip()}",
-                hint=f"set {ISOLATION_ENV}=none to run pods without isolation",
-            )
-        keeper.stdout.close()
-        keeper.stderr.close()
-        return keeper
+        spec = {"hostname": hostname, "ip": pod_ip, "path": POD_PATH}
+        return self._ready(self.zygote, {"keeper": spec}, "the pod network namespace")
 
     def _start_container(
         self, sandbox: Sandbox, pod: dict[str, Any], spec: dict[str, Any], launch: Launch
@@ -392,75 +379,134 @@ class PodRuntime:
         log_path = self.log_path(sandbox.namespace, sandbox.name, name)
         self._rotate_log(pod, name, log_path)
         env = container_env(pod, spec, launch.services, launch.declared)
-        argv = self._container_argv(sandbox, spec, env)
+        request: dict[str, Any] = {"cwd": str(sandbox.workdir), "env": env}
         mounted = bool(launch.mounts) and sandbox.keeper is not None
         if mounted:
-            argv = self._mount_argv(sandbox, name, launch.mounts) + argv
-        process = spawn.popen(
-            sandbox.enter_argv() + argv,
-            cwd=sandbox.workdir,
-            env=self._process_env(env, spec),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        assert process.stdout is not None
-        thread = threading.Thread(
-            target=pump_log, args=(process.stdout, log_path), daemon=True, name=f"log-{name}"
-        )
-        thread.start()
-        self._wait_listening(sandbox, image)
+            request["mounts"] = self._mount_plan(sandbox, name, launch.mounts)
+        if sandbox.keeper is not None:
+            ns = f"/proc/{sandbox.keeper.pid}/ns"
+            request.update(net=f"{ns}/net", uts=f"{ns}/uts")
+        command = self._container_argv(spec, env)
+        if command:
+            process, thread = self._start_command(request, command, log_path, name)
+        else:
+            process, thread = self._start_hosted(sandbox, spec, request, env, log_path), None
         seed = f"{sandbox.namespace}/{sandbox.name}/{name}/{time.time_ns()}"
         container_id = "docker://" + hashlib.sha256(seed.encode()).hexdigest()
         return Container(name, image, container_id, env, log_path, process, thread, mounted)
 
-    def _mount_argv(self, sandbox: Sandbox, container: str, mounts: list[Mount]) -> list[str]:
-        """The helper that gives the container its own mount namespace with its volumes."""
+    def _start_command(
+        self, request: dict[str, Any], command: list[str], log_path: Path, name: str
+    ) -> tuple[Process, threading.Thread]:
+        """The container's own command, forked by the fork server; its output pumped to the log."""
+        read_end, write_end = os.pipe()
+        try:
+            process = self.zygote.spawn({**request, "argv": command}, stdout=write_end)
+        finally:
+            os.close(write_end)
+        thread = threading.Thread(
+            target=pump_log,
+            args=(os.fdopen(read_end, "rb"), log_path),
+            daemon=True,
+            name=f"log-{name}",
+        )
+        thread.start()
+        return process, thread
+
+    def _start_hosted(
+        self,
+        sandbox: Sandbox,
+        spec: dict[str, Any],
+        request: dict[str, Any],
+        env: dict[str, str],
+        log_path: Path,
+    ) -> HostedContainer:
+        """An emulated image: a holder process in the container's namespaces, served from here."""
+        holder = self._ready(self.zygote, {**request, "holder": True}, "the container's mounts")
+        container = HostedContainer(holder, self.apphost)
+        image = spec.get("image", "")
+        docroot, keep_builtin = _docroot(image, spec)
+        if docroot is not None and request.get("mounts"):
+            docroot = docroot_through(holder.pid, docroot)
+        writer = CriWriter(log_path)
+        container.closers.append(writer.close)
+        handler = apps.handler_class(image, env["HOSTNAME"], docroot, keep_builtin, writer.line)
+        port = apps.default_port(image)
+        if handler is None or port is None:
+            return container  # an idle image: the process alone
+        if self.isolation == "none":
+            sandbox.port_map[port] = free_port()
+        try:
+            listener = listen(sandbox.port_map.get(port, port), self._socket_factory(sandbox))
+        except OSError as exc:  # another container of the pod has the port
+            writer.line(f"listen tcp :{port}: bind: {exc.strerror}")
+            container.fail(1)
+            return container
+        self.apphost.serve(container, listener, handler)
+        for line in apps.banner(handler):
+            writer.line(line)
+        return container
+
+    def _socket_factory(self, sandbox: Sandbox) -> Callable[[int], socket.socket]:
+        """New sockets in the pod's network namespace (the host's without isolation)."""
+        keeper = sandbox.keeper
+        if keeper is None:
+            return lambda family: socket.socket(family, socket.SOCK_STREAM)
+        path = f"/proc/{keeper.pid}/ns/net"
+        return lambda family: socket_in_netns(path, family)
+
+    def _ready(self, zygote: ZygoteClient, request: dict[str, Any], what: str) -> Process:
+        """Fork a keeper or holder and wait for its ``ready``; SandboxError with what it said."""
+        read_end, write_end = os.pipe()
+        try:
+            child = zygote.spawn(request, stdout=write_end)
+        finally:
+            os.close(write_end)
+        with os.fdopen(read_end, "rb") as out:
+            said = out.readline()
+            if said.strip() != b"ready":
+                said += out.read()
+        if said.strip() != b"ready":
+            child.kill()
+            text = said.decode(errors="replace").strip() or "it exited"
+            raise SandboxError(
+                f"cannot create {what}: {text}",
+                hint=f"set {ISOLATION_ENV}=none to run pods without isolation",
+            )
+        return child
+
+    @property
+    def apphost(self) -> AppHost:
+        """The server of every emulated container of this runtime."""
+        with self._lock:
+            if self._apphost is None:
+                self._apphost = AppHost()
+            return self._apphost
+
+    def _mount_plan(self, sandbox: Sandbox, container: str, mounts: list[Mount]) -> dict[str, Any]:
+        """What ``podmount.setup`` makes of the container's mount namespace."""
         scratch = self.state_dir / "kubelet" / "scratch" / f"{sandbox.uid}-{container}"
-        plan = {
+        return {
             "mounts": [[str(m.source), m.target, m.read_only] for m in mounts],
             "scratch": str(scratch),
             "cwd": str(sandbox.workdir),
         }
-        helper = str(Path(__file__).with_name("podmount.py"))
-        return [sys.executable, "-I", "-S", helper, json.dumps(plan), "--"]
 
-    def _container_argv(
-        self, sandbox: Sandbox, spec: dict[str, Any], env: dict[str, str]
-    ) -> list[str]:
-        """What the container runs: its command for real, or the image's emulation."""
-        image = spec.get("image", "")
-        kind = apps.image_kind(image)
+    @property
+    def zygote(self) -> ZygoteClient:
+        """The fork server of this runtime (started on first use)."""
+        with self._lock:
+            if self._zygote is None:
+                self._zygote = ZygoteClient(spawn.popen)
+            return self._zygote
+
+    def _container_argv(self, spec: dict[str, Any], env: dict[str, str]) -> list[str]:
+        """The container's own command; empty when the image's emulation serves it."""
+        kind = apps.image_kind(spec.get("image", ""))
         command, args = podenv.expand_argv(spec, env)
         if command or (args and kind is None):
             return command + args
-        argv = [sys.executable, "-u", "-m", "labtools.testing.apiserver.apps", image]
-        port = apps.default_port(image)
-        if port is not None and self.isolation == "none":
-            sandbox.port_map[port] = free_port()
-            argv += ["--port", str(sandbox.port_map[port])]
-        return argv + _docroot_args(image, spec)
-
-    def _process_env(self, env: dict[str, str], spec: dict[str, Any]) -> dict[str, str]:
-        """The container env, plus where to import the emulations from (for our own apps)."""
-        if spec.get("command") or (spec.get("args") and not apps.image_kind(spec.get("image", ""))):
-            return env
-        package_root = str(Path(apps.__file__).resolve().parents[3])
-        return {**env, "PYTHONPATH": package_root}
-
-    def _wait_listening(self, sandbox: Sandbox, image: str, timeout: float = 10.0) -> None:
-        """Wait until an emulated app accepts connections, so a Running pod answers at once."""
-        port = apps.default_port(image)
-        if port is None:
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                self._connect_sandbox(sandbox, port, 1.0).close()
-                return
-            except OSError:
-                time.sleep(0.05)
+        return []
 
     def _teardown(self, sandbox: Sandbox) -> None:
         """TERM then KILL every process of the pod, then the keeper; join the log pumps."""
@@ -478,7 +524,10 @@ class PodRuntime:
             _signal_group(sandbox.keeper, signal.SIGKILL)
             sandbox.keeper.wait()
         for container in sandbox.containers.values():
-            container.log_thread.join(timeout=5)
+            if container.log_thread is not None:
+                container.log_thread.join(timeout=5)
+            for close in getattr(container.process, "closers", ()):
+                close()
 
     # -- access for the streaming handlers -------------------------------------------------
 
@@ -532,12 +581,14 @@ class PodRuntime:
         sandbox = self.sandbox(namespace, name)
         if sandbox is None:
             return {}
-        states = {}
+        states: dict[str, int | None] = {}
         for container_name, c in sandbox.containers.items():
             code = c.process.poll()
-            states[container_name] = (
-                c.exit_override if code is not None and c.exit_override is not None else code
-            )
+            if code is not None and c.exit_override is not None:
+                code = c.exit_override
+            elif code is not None and code < 0:  # killed: the runtime reports 128 + signal
+                code = 128 - code
+            states[container_name] = code
         return states
 
     def exec_process(
@@ -622,20 +673,39 @@ class PodRuntime:
         return sock
 
 
-def _docroot_args(image: str, spec: dict[str, Any]) -> list[str]:
-    """Tell the image's stand-in that a volume covers (part of) its static files."""
+def _docroot(image: str, spec: dict[str, Any]) -> tuple[str | None, bool]:
+    """Where a volume covers (part of) the image's static files: (docroot, keep its own)."""
     docroot = apps.docroot(image)
     paths = [str(m.get("mountPath") or "").rstrip("/") for m in spec.get("volumeMounts") or []]
     if docroot is None:
-        return []
+        return None, True
     if docroot in paths:
-        return ["--docroot", docroot]
+        return docroot, False
     if any(p.startswith(docroot + "/") for p in paths):
-        return ["--docroot", docroot, "--keep-builtin"]
-    return []
+        return docroot, True
+    return None, True
 
 
-def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+class CriWriter:
+    """Appends whole lines to a container's CRI log file (an emulated image's console)."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("ab", buffering=0)
+        self._lock = threading.Lock()
+
+    def line(self, text: str) -> None:
+        """One line of output (without its newline)."""
+        with self._lock:
+            if not self._file.closed:
+                self._file.write(_cri_line(text.encode(), "F"))
+
+    def close(self) -> None:
+        """No more output."""
+        with self._lock:
+            self._file.close()
+
+
+def _signal_group(process: Process, signum: int) -> None:
     """Signal the process group led by ``process`` (each container has its own session)."""
     if process.poll() is not None:
         return
@@ -663,7 +733,7 @@ def _kill_netns_members(keeper_pid: int) -> None:
 _libc: Any = None
 
 
-def socket_in_netns(netns_path: str) -> socket.socket:
+def socket_in_netns(netns_path: str, family: int = socket.AF_INET) -> socket.socket:
     """A new TCP socket that belongs to another network namespace.
 
     ``setns`` changes only the calling thread's namespace; the socket keeps the namespace it was
@@ -678,7 +748,7 @@ def socket_in_netns(netns_path: str) -> socket.socket:
         if _libc.setns(target, CLONE_NEWNET) != 0:
             raise OSError(ctypes.get_errno(), f"setns {netns_path}")
         try:
-            return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            return socket.socket(family, socket.SOCK_STREAM)
         finally:
             if _libc.setns(own, CLONE_NEWNET) != 0:
                 raise OSError(ctypes.get_errno(), "setns back to the server's namespace")

@@ -90,6 +90,10 @@ def encode_object(obj: Mapping[str, Any]) -> bytes:
 def _message_for(api_version: str, kind: str) -> str:
     """The schema message of a kind, or a 415 naming it."""
     message = KINDS.get((api_version, kind))
+    if message is None and kind == "DeleteOptions":
+        # registered in every group version (metav1.AddToGroupVersion): a typed client's
+        # Delete sends it with its own group version
+        message = "meta/v1.DeleteOptions"
     if message is None:
         raise ProtobufError(
             f"cannot decode protobuf for kind {kind!r} in {api_version!r}: not in the fake "

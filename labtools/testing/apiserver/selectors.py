@@ -6,60 +6,16 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from .labels import Requirement, SelectorError, parse_selector
 from .status import bad_request
-
-Requirement = tuple[str, str, tuple[str, ...]]  # (key, operator, values)
-
-_TOKEN = re.compile(r"\s*(!=|==|=|,|\(|\)|!|[^\s,()!=]+)")
-
-
-def _tokens(text: str) -> list[str]:
-    out: list[str] = []
-    pos = 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m:
-            break
-        if m.group(1):
-            out.append(m.group(1))
-        pos = m.end()
-    return out
 
 
 def parse_labels(text: str) -> list[Requirement]:
-    """Parse `a=b,c!=d,e in (f,g),h notin (i),j,!k` into requirements."""
-    toks = _tokens(text)
-    reqs: list[Requirement] = []
-    i = 0
-    while i < len(toks):
-        if toks[i] == ",":
-            i += 1
-            continue
-        if toks[i] == "!":
-            reqs.append((toks[i + 1], "!", ()))
-            i += 2
-            continue
-        key = toks[i]
-        nxt = toks[i + 1] if i + 1 < len(toks) else ","
-        if nxt in ("=", "==", "!="):
-            val = toks[i + 2] if i + 2 < len(toks) and toks[i + 2] != "," else ""
-            reqs.append((key, "!=" if nxt == "!=" else "=", (val,)))
-            i += 3 if val else 2
-        elif nxt in ("in", "notin"):
-            if i + 2 >= len(toks) or toks[i + 2] != "(":
-                raise bad_request(f"unable to parse requirement: found '{nxt}', expected: '('")
-            j = i + 3
-            vals: list[str] = []
-            while j < len(toks) and toks[j] != ")":
-                if toks[j] != ",":
-                    vals.append(toks[j])
-                j += 1
-            reqs.append((key, nxt, tuple(vals)))
-            i = j + 1
-        else:
-            reqs.append((key, "exists", ()))
-            i += 1
-    return reqs
+    """labels.Parse of `a=b,c!=d,e in (f,g),h notin (i),j,!k`; a 400 with its text if bad."""
+    try:
+        return parse_selector(text)
+    except SelectorError as exc:
+        raise bad_request(str(exc)) from None
 
 
 def match_requirements(reqs: list[Requirement], labels: dict[str, str]) -> bool:
@@ -77,6 +33,12 @@ def _requirement_ok(op: str, has: bool, val: str | None, vals: tuple[str, ...]) 
         return has and val in vals
     if op == "notin":
         return not has or val not in vals
+    if op in (">", "<"):
+        try:
+            number = int(val or "")
+        except ValueError:
+            return False
+        return number > int(first) if op == ">" else number < int(first)
     return has if op == "exists" else not has
 
 

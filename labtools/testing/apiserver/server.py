@@ -419,7 +419,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def _delete_body(self) -> Obj:
         body = self._body()
-        opts: Obj = json.loads(body) if body.strip() else {}
+        opts: Obj = {}
+        if body.strip():
+            # JSON, or protobuf from typed clients (kubectl drain's deletes)
+            opts = self.app.decode_body(body, self.headers.get("Content-Type", ""))
+            for key in ("apiVersion", "kind"):
+                opts.pop(key, None)
         q = self._query()
         if "propagationPolicy" in q:
             opts["propagationPolicy"] = q["propagationPolicy"][0]
@@ -483,7 +488,9 @@ class Handler(BaseHTTPRequestHandler):
         api, ns = self.app.api, self._ns(t)
         body = self.app.decode_body(self._body(), self.headers.get("Content-Type", ""))
         if t.sub == "eviction":
-            api.delete(t.res, ns, t.name, body.get("deleteOptions") or {})
+            from .disruption import evict
+
+            evict(api, t.res, ns, t.name, body)
             self.send_json(201, CREATED_STATUS)
         elif t.sub == "binding":
             pod = api.get(t.res, ns, t.name)

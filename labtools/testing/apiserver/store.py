@@ -42,6 +42,11 @@ class Gone(Exception):
     """The requested resourceVersion is older than the kept history (410)."""
 
 
+def copy_of(obj: Obj) -> Obj:
+    """A deep copy of a stored object (what ``get`` and ``list`` hand out)."""
+    return _copy(obj)
+
+
 def _copy(obj: Obj) -> Obj:
     """A deep copy of plain JSON-like data; pickle's C round trip is ~6x faster than deepcopy,
     which dominated list requests (100 pods: 10 ms of deepcopy per `kubectl get pods`)."""
@@ -77,6 +82,19 @@ class Store:
             items = self.data.get(key, {})
             keys = sorted(k for k in items if namespace is None or k[0] == namespace)
             return [_copy(items[k]) for k in keys]
+
+    def scan(self, key: StoreKey, namespace: str | None = None) -> builtins.list[Obj]:
+        """The stored objects themselves (no copies), sorted like ``list``: read them only.
+
+        For the controllers' passes, which read every object many times a second: copying them
+        all was most of the server's CPU with 100 pods. Change one only through a copy
+        (``copy_of``) and ``put``.
+        """
+        with self.lock:
+            items = self.data.get(key, {})
+            return [
+                items[k] for k in sorted(k for k in items if namespace is None or k[0] == namespace)
+            ]
 
     def all_keys(self) -> builtins.list[StoreKey]:
         """Every (group, plural) that holds objects."""

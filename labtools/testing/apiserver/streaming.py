@@ -2,12 +2,15 @@
 
 Each handler owns the response of a ``BaseHTTPRequestHandler``: it writes a Status error, a
 plain or chunked body, or upgrades the connection to WebSocket (``v5.channel.k8s.io`` or
-``v4.channel.k8s.io``). SPDY is not implemented: a client that offers only SPDY
-(``KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false``) gets a 400 Status that says so.
+``v4.channel.k8s.io``; port-forward: ``SPDY/3.1+portforward.k8s.io``). Plain SPDY is not
+implemented: a client that offers only SPDY (``KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false``) gets a
+400 Status that says so.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import fcntl
 import http.client
 import json
@@ -394,10 +397,16 @@ def _read_from(path: Any, offset: int) -> tuple[int, str]:
 
 
 def select_entries(entries: list[LogEntry], query: dict[str, list[str]]) -> list[LogEntry]:
-    """Apply ``sinceSeconds`` and ``tailLines``."""
+    """Apply ``sinceSeconds`` or ``sinceTime`` (RFC 3339), then ``tailLines``."""
     since = _param(query, "sinceSeconds")
+    since_time = _param(query, "sinceTime")
+    cutoff = None
     if since:
         cutoff = time.time() - int(since)
+    elif since_time:
+        with contextlib.suppress(ValueError):  # kubectl checks the format before it asks
+            cutoff = dt.datetime.fromisoformat(since_time.replace("Z", "+00:00")).timestamp()
+    if cutoff is not None:
         entries = [e for e in entries if e.epoch() >= cutoff]
     tail = _param(query, "tailLines")
     if tail:
@@ -644,9 +653,23 @@ def _dial_error(
 def handle_portforward(
     handler: Any, runtime: PodRuntime, pod: dict[str, Any], query: dict[str, list[str]]
 ) -> None:
-    """``pods/NAME/portforward``: not implemented; a clear Status instead."""
-    message = (
-        "port-forward is not supported by the fake API server; "
-        f"use kubectl proxy (/api/v1/namespaces/{pod_key(pod)[0]}/pods/NAME:PORT/proxy/)"
-    )
-    send_status(handler, StatusError(400, "BadRequest", message))
+    """``pods/NAME/portforward``: SPDY/3.1 tunnelled over WebSocket (``portforward.py``)."""
+    from labtools.testing.apiserver import portforward
+
+    if not is_upgrade_request(handler.headers):
+        upgrade = handler.headers.get("Upgrade") or ""
+        message = "Upgrade request required"
+        if upgrade.upper().startswith("SPDY"):
+            message = (
+                "the fake API server forwards ports only over WebSocket "
+                f"({portforward.PROTOCOL}); SPDY is not supported: unset "
+                "KUBECTL_PORT_FORWARD_WEBSOCKETS"
+            )
+        send_status(handler, StatusError(400, "BadRequest", message))
+        return
+    ws = WebSocket.accept(handler, [portforward.PROTOCOL])
+    if ws is None:
+        message = f"unable to negotiate a port-forward subprotocol ({portforward.PROTOCOL})"
+        send_status(handler, StatusError(400, "BadRequest", message))
+        return
+    portforward.Session(ws, runtime, pod).run()

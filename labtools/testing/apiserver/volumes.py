@@ -41,6 +41,7 @@ PLUGINS = {
     "projected": "kubernetes.io~projected",
     "downwardAPI": "kubernetes.io~downward-api",
     "emptyDir": "kubernetes.io~empty-dir",
+    "persistentVolumeClaim": "kubernetes.io~host-path",
 }
 # volumes whose content the kubelet keeps in sync with the API (their mounts are read-only)
 API_DATA = ("configMap", "secret", "projected", "downwardAPI")
@@ -98,8 +99,16 @@ def volume_kind(volume: Obj) -> str | None:
 
 
 def volume_dir(state_dir: Path, pod: Obj, volume: Obj) -> Path:
-    """Where the kubelet keeps a pod volume's files."""
-    uid = str((pod.get("metadata") or {}).get("uid", ""))
+    """Where the kubelet keeps a pod volume's files.
+
+    A claim's files outlive the pod: they are the volume's (minikube's hostpath provisioner
+    keeps them in `/tmp/hostpath-provisioner/NS/CLAIM` on the node; here under the state dir).
+    """
+    meta = pod.get("metadata") or {}
+    claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+    if claim:
+        return state_dir / "hostpath-provisioner" / str(meta.get("namespace", "")) / str(claim)
+    uid = str(meta.get("uid", ""))
     plugin = PLUGINS.get(volume_kind(volume) or "", "kubernetes.io~unsupported")
     return state_dir / "kubelet" / "pods" / uid / "volumes" / plugin / str(volume["name"])
 
