@@ -145,6 +145,18 @@ class ClusterUnreachableError(ProviderError):
     """The cluster does not answer."""
 
 
+class RunDirError(ProviderError):
+    """The run's record cannot be written: ``runs`` is a file, not writable, or the disk is full."""
+
+    kind = "run directory error"
+
+
+class TargetBusyError(ProviderError):
+    """Another run holds the lock of a cluster (profile) or namespace this run targets."""
+
+    kind = "busy"
+
+
 class ServiceError(LabError):
     """A background service could not start or never became ready (port in use, probe timeout)."""
 

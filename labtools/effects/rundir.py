@@ -3,13 +3,57 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import time
 from pathlib import Path
 
+from labtools.core.errors import RunDirError
+
 
 def new_run_dir(base: Path, lab: str, phase: str) -> Path:
-    """Create a unique run directory under ``base`` and point ``base/latest`` at it."""
+    """Create a unique run directory under ``base`` and point ``base/latest`` at it.
+
+    Raises RunDirError (exit 3) when ``base`` is a file, not writable or full.
+    """
+    try:
+        return _make(base, lab, phase)
+    except OSError as exc:
+        raise run_dir_error(base, exc) from exc
+
+
+def run_dir_error(base: Path, exc: OSError) -> RunDirError:
+    """What an OSError writing under ``base`` means, and what to do about it."""
+    why = exc.strerror or str(exc)
+    blocker = _file_in_the_way(base)
+    if blocker is not None:
+        return RunDirError(
+            f"cannot create the run directory: {blocker} is a file, not a directory",
+            hint=f"move {blocker} away: labtools keeps each run's journal and reports in {base}",
+        )
+    if exc.errno == errno.ENOSPC:
+        return RunDirError(
+            f"no space left on the disk of {base} ({why})",
+            hint=f"free some space there (`df -h {base}`), or remove old runs under {base}",
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return RunDirError(
+            f"cannot write the run directory under {base}: {why}",
+            hint=f"make {base} writable (or remove it; labtools creates it), then run again",
+        )
+    return RunDirError(f"cannot write the run directory under {base}: {why}")
+
+
+def _file_in_the_way(base: Path) -> Path | None:
+    """``base`` or one of its parents when it exists and is not a directory."""
+    for path in (base, *base.parents):
+        if path.exists() or path.is_symlink():
+            return None if path.is_dir() else path
+    return None
+
+
+def _make(base: Path, lab: str, phase: str) -> Path:
+    """mkdir -p ``base``, then a new ``<time>-<lab>-<phase>`` directory in it."""
     base.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = f"{stamp}-{lab}-{phase}"
