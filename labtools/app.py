@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from labtools.core.errors import ConfigError, Interrupted, LabError, RunFailed, file_and_line
 from labtools.core.messages import Text, msg, msgn
-from labtools.core.model import PHASES, Host, Inventory, Lab, Plan
+from labtools.core.model import PHASES, Command, Host, Inventory, Lab, Plan
 from labtools.core.options import RunOptions
 from labtools.core.redact import Redactor
-from labtools.core.results import Output, RunSummary
+from labtools.core.results import Output, RunSummary, StepResult
 
 if TYPE_CHECKING:
     from labtools.core.i18n import Translator
@@ -243,17 +243,24 @@ def run_lab(root: Path, phases: Sequence[str], options: RunOptions) -> RunSummar
     if options.check:
         _print_preview(loaded, options.lang)
         return None
-    if "setup" in phases:
-        _preflight([hp.host for hp in loaded.plan.hosts], loaded.providers)
-    return run_loaded(loaded, phases, options)
+    from labtools.effects.lock import hold
+
+    targets = [loaded.providers[hp.host.name].lock_name(hp.host) for hp in loaded.plan.hosts]
+    with hold(targets, project=str(loaded.project.root)) as took_over:
+        _preflight([hp.host for hp in loaded.plan.hosts], loaded.providers, phases)
+        return run_loaded(loaded, phases, options, notices=tuple(took_over))
 
 
-def run_loaded(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSummary:
+def run_loaded(
+    loaded: Loaded, phases: Sequence[str], options: RunOptions, notices: tuple[str, ...] = ()
+) -> RunSummary:
     """Run a loaded lab (the run tasks, ``lab.test``'s teardowns); RunFailed when a step failed."""
-    return _run(loaded, phases, options)
+    return _run(loaded, phases, options, notices=notices)
 
 
-def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSummary:
+def _run(
+    loaded: Loaded, phases: Sequence[str], options: RunOptions, notices: tuple[str, ...] = ()
+) -> RunSummary:
     """Make the run directory, start the reporters, run the plan, judge the summary."""
     from labtools.effects.rundir import new_run_dir
     from labtools.effects.runner import RunInfo, run_plan
@@ -269,7 +276,7 @@ def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSumma
     console = ConsoleReporter(sys.stdout, verbosity=options.verbosity, lang=options.lang)
     info = RunInfo(
         providers={name: provider.name for name, provider in loaded.providers.items()},
-        banners=loaded.banners,
+        banners=(*loaded.banners, *notices),
         verbosity=options.verbosity,
     )
     report = ReportReporter(run_dir, project.templates_dir, options.lang)
@@ -279,23 +286,25 @@ def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSumma
         JUnitReporter(run_dir / "steps.junit.xml"),
         report,
     ]
-    summary = run_plan(
-        loaded.plan,
-        loaded.providers,
-        reporters=reporters,
-        run_dir=run_dir,
-        templates_dir=project.templates_dir,
-        verbosity=options.verbosity,
-        forks=options.forks,
-        redactor=redactor_for(loaded.plan),
-        info=info,
-        gate=gate,
-    )
-    _name_the_report(console, report)
-    if summary.interrupted:
-        raise Interrupted(
-            msg("interrupted; everything the run started was stopped (run: {run})", run=run_dir)
+    try:
+        summary = run_plan(
+            loaded.plan,
+            loaded.providers,
+            reporters=reporters,
+            run_dir=run_dir,
+            templates_dir=project.templates_dir,
+            verbosity=options.verbosity,
+            forks=options.forks,
+            redactor=redactor_for(loaded.plan),
+            info=info,
+            gate=gate,
         )
+    except Interrupted as exc:
+        _name_the_report(console, report)
+        raise Interrupted(msg("{why} (run: {run})", why=exc.text, run=run_dir)) from exc
+    _name_the_report(console, report)
+    if "teardown" in phases and not summary.failed:
+        _remove_leftovers(loaded)
     if summary.failed:
         bad = [r for r in summary.results if r.status == "failed" and not r.ignored]
         failed = sorted({f"{r.host}: {r.step}" for r in bad})
@@ -310,6 +319,7 @@ def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSumma
                 "the recap above has the details; the report is {report}",
                 report=report.path or run_dir / "journal.jsonl",
             ),
+            exit_code=failure_exit_code(bad),
         )
     return summary
 
@@ -322,6 +332,28 @@ def _name_the_report(console: ConsoleReporter, report: ReportReporter) -> None:
         console.final_line(msg("WARNING: no report was written: {why}", why=report.error))
 
 
+def _remove_leftovers(loaded: Loaded) -> None:
+    """After a teardown: the providers' state (the fake's home, its CA key) once unused."""
+    from labtools.effects.leftovers import remove_unused
+
+    leftovers = [
+        item
+        for host_plan in loaded.plan.hosts
+        for item in loaded.providers[host_plan.host.name].leftovers(host_plan.host)
+    ]
+    remove_unused(leftovers, loaded.project.root)
+
+
+def failure_exit_code(failed: Sequence[StepResult]) -> int:
+    """The run's exit code from its failed steps: the lowest-level cause wins.
+
+    3 when a provider problem stopped a step (a binary missing, the cluster unreachable), else
+    4 when a background service failed, else 1 (a step failed).
+    """
+    codes = {result.exit_code for result in failed}
+    return next((code for code in (3, 4) if code in codes), 1)
+
+
 def _label(phases: Sequence[str]) -> str:
     """The run directory's label: ``up`` for the four phases of lab.up, else the phases."""
     if tuple(phases) == PHASES[:4]:
@@ -331,26 +363,39 @@ def _label(phases: Sequence[str]) -> str:
 
 def preflight(hosts: Sequence[Host], providers: Mapping[str, Provider]) -> None:
     """Check binaries, driver, CPU, memory and disk of these hosts before anything starts."""
-    _preflight(hosts, providers)
+    _preflight(hosts, providers, ("setup",))
 
 
-def _preflight(hosts: Sequence[Host], providers: Mapping[str, Provider]) -> None:
-    """Check binaries, driver, CPU, memory and disk before anything starts."""
+def _preflight(
+    hosts: Sequence[Host], providers: Mapping[str, Provider], phases: Sequence[str]
+) -> None:
+    """Before anything starts: binaries and kubeconfigs for every run; driver, CPU, memory and
+    disk when the run starts clusters (setup); the cluster answering when it needs a running
+    one (a lab that is down can always be torn down)."""
     import shutil
 
-    from labtools.providers.preflight import run_preflight
-
-    run_preflight(list(hosts), dict(providers), which=shutil.which, run=_probe)
-
-
-def _probe(argv: Sequence[str]) -> Output:
-    """Run a read-only fact-gathering command (preflight) with a short timeout."""
-    from labtools.core.errors import MissingBinaryError
     from labtools.core.model import Command
+    from labtools.providers.preflight import access_problems, run_preflight
+
+    starting = "setup" in phases
+    reach = not starting and "teardown" not in phases
+    run_preflight(
+        list(hosts),
+        dict(providers),
+        which=shutil.which,
+        run=lambda argv: _probe(Command(tuple(argv), timeout=30.0)),
+        starting=starting,
+        extra=lambda: access_problems(hosts, providers, probe=_probe, reach=reach),
+    )
+
+
+def _probe(command: Command) -> Output:
+    """Run a read-only fact-gathering command (preflight)."""
+    from labtools.core.errors import MissingBinaryError
     from labtools.effects.process import run
 
     try:
-        return run(Command(tuple(argv), timeout=30.0))
+        return run(command)
     except MissingBinaryError as exc:
         return Output(rc=127, stderr=str(exc), failed=True)
 

@@ -35,12 +35,19 @@ class LabError(Exception):
     kind = "error"
 
     def __init__(
-        self, message: Text, *, location: Location | None = None, hint: Text | None = None
+        self,
+        message: Text,
+        *,
+        location: Location | None = None,
+        hint: Text | None = None,
+        exit_code: int | None = None,
     ) -> None:
         super().__init__(english(message))
         self.text = message
         self.hint_text = hint
         self.location = location
+        if exit_code is not None:  # a run's failure takes the code of what caused it
+            self.exit_code = exit_code
 
     @property
     def message(self) -> str:

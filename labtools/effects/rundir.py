@@ -22,9 +22,10 @@ def new_run_dir(base: Path, lab: str, phase: str) -> Path:
         raise run_dir_error(base, exc) from exc
 
 
-def run_dir_error(base: Path, exc: OSError) -> RunDirError:
-    """What an OSError writing under ``base`` means, and what to do about it."""
+def run_dir_error(base: Path, exc: OSError, what: str | None = None) -> RunDirError:
+    """What an OSError writing under ``base`` (the file ``what``) means, and what to do."""
     why = exc.strerror or str(exc)
+    writing = f" while writing {what}" if what else ""
     blocker = _file_in_the_way(base)
     if blocker is not None:
         return RunDirError(
@@ -33,15 +34,15 @@ def run_dir_error(base: Path, exc: OSError) -> RunDirError:
         )
     if exc.errno == errno.ENOSPC:
         return RunDirError(
-            f"no space left on the disk of {base} ({why})",
-            hint=f"free some space there (`df -h {base}`), or remove old runs under {base}",
+            f"no space left on the disk of {base}{writing} ({why}); the run stopped there",
+            hint=f"free some space (`df -h {base}`) or remove old runs, then run again",
         )
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return RunDirError(
-            f"cannot write the run directory under {base}: {why}",
+            f"cannot write the run directory under {base}{writing}: {why}",
             hint=f"make {base} writable (or remove it; labtools creates it), then run again",
         )
-    return RunDirError(f"cannot write the run directory under {base}: {why}")
+    return RunDirError(f"cannot write the run directory under {base}{writing}: {why}")
 
 
 def _file_in_the_way(base: Path) -> Path | None:

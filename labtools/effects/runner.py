@@ -129,6 +129,7 @@ class Runner:
         self._emit_lock = threading.Lock()
         self._workers = 1
         self._terminal = threading.Lock()  # held by the host whose interactive step runs
+        self._finishing = False
 
     # --- events -------------------------------------------------------------------------
 
@@ -137,6 +138,9 @@ class Runner:
         event = self.redactor.event(dataclasses.replace(event, time=time.time()))
         with self._emit_lock:
             self.fanout.handle(event)
+        if self.fanout.fatal is not None and not self._finishing:
+            # the run's record cannot be written (disk full): stop here, say why once
+            raise self.fanout.fatal
 
     # --- the run ------------------------------------------------------------------------
 
@@ -147,6 +151,8 @@ class Runner:
         # the pool is shut down after every process is stopped: its threads wait on them
         with self.session(cleanup=lambda: pool.shutdown(wait=True, cancel_futures=True)):
             self._run_steps(pool)
+        if self.fanout.fatal is not None:
+            raise self.fanout.fatal
         return self.summary
 
     @contextlib.contextmanager
@@ -159,9 +165,9 @@ class Runner:
         try:
             with process.stop_all_on_exit(self.registry):
                 yield self.summary
-        except Interrupted:
+        except Interrupted as exc:
             self.summary.interrupted = True
-            raise
+            raise Interrupted(self._interrupted_message()) from exc
         finally:
             if cleanup is not None:
                 cleanup()
@@ -170,6 +176,16 @@ class Runner:
     def run_step(self, state: HostState, step: Step) -> StepResult:
         """Run one step on one host now (inside ``session()``), with every control."""
         return self._run_host_step(state, step)
+
+    def _interrupted_message(self) -> Text:
+        """What Ctrl-C stopped, in one line (the run's one message about it)."""
+        stopped = [r for r in self.summary.results if r.interrupted]
+        if not stopped:
+            return msg("interrupted; every process the run started was stopped")
+        where = joined([msg("'{step}' on {host}", step=r.step, host=r.host) for r in stopped], "; ")
+        return msg(
+            "interrupted during {steps}; every process the run started was stopped", steps=where
+        )
 
     def _run_started(self) -> RunStarted:
         """What the run start tells reporters."""
@@ -239,6 +255,7 @@ class Runner:
 
     def _finish(self) -> None:
         """Stop services (ServiceStopped events), emit RunEnded, close the reporters."""
+        self._finishing = True
         self.registry.stop_all()
         for service in self.registry.stopped:
             self.emit(ServiceStopped(**_service_fields(service)))
@@ -255,11 +272,15 @@ class Runner:
     # --- one step on one host -----------------------------------------------------------
 
     def _run_host_step(self, state: HostState, step: Step) -> StepResult:
-        """Run ``step`` on one host, record and report its result."""
+        """Run ``step`` on one host, record and report its result (an interrupted one too)."""
         started = time.time()
         clock = time.perf_counter()
         try:
             result = self._step_result(state, step)
+        except Interrupted:
+            elapsed = time.perf_counter() - clock
+            self._record(state, step, self._interrupted(state, step, elapsed), started)
+            raise
         finally:
             if state.checks is not None:  # whatever happened, the other hosts must not wait
                 state.checks.leave(state.plan.host.name)
@@ -318,7 +339,7 @@ class Runner:
         except Interrupted:
             raise
         except LabError as exc:
-            return self._failed(state, step, _error_text(exc))
+            return self._failed(state, step, _error_text(exc), exc.exit_code)
 
     def _build(self, state: HostState, step: Step, variables: Mapping[str, Any]) -> Action:
         """Render the step's action for this host."""
@@ -338,6 +359,20 @@ class Runner:
         )
         return dataclasses.replace(ctx, **changes) if changes else ctx
 
+    def _interrupted(self, state: HostState, step: Step, elapsed: float) -> StepResult:
+        """The record of a step Ctrl-C ended: failed, and marked so (JUnit: an error)."""
+        return StepResult(
+            host=state.plan.host.name,
+            phase=step.phase,
+            step=step.name,
+            status="failed",
+            duration=elapsed,
+            message=msg("interrupted after {seconds}s", seconds=f"{elapsed:.1f}"),
+            no_log=step.no_log,
+            interrupted=True,
+            exit_code=Interrupted.exit_code,
+        )
+
     def _skipped(self, state: HostState, step: Step, reason: Text) -> StepResult:
         """A skipped result (registered as skipped, like Ansible)."""
         if step.register:
@@ -356,7 +391,7 @@ class Runner:
             no_log=step.no_log,
         )
 
-    def _failed(self, state: HostState, step: Step, message: Text) -> StepResult:
+    def _failed(self, state: HostState, step: Step, message: Text, code: int = 1) -> StepResult:
         """A failure before anything ran (template error, missing binary)."""
         if step.register:
             state.registered[step.register] = {
@@ -372,6 +407,7 @@ class Runner:
             message=message,
             ignored=step.ignore_errors,
             no_log=step.no_log,
+            exit_code=code,
         )
 
     def _execute(
@@ -424,6 +460,7 @@ class Runner:
             registered=dict(registered),
             no_log=step.no_log,
             display=actions.display_text(action),
+            exit_code=output.exit_code if output.failed and status == "failed" else 1,
         )
 
     def _progress(
@@ -460,7 +497,13 @@ class Runner:
         except Interrupted:
             raise
         except LabError as exc:
-            return Output(rc=None, failed=True, changed=False, message=_error_text(exc))
+            return Output(
+                rc=None,
+                failed=True,
+                changed=False,
+                message=_error_text(exc),
+                exit_code=exc.exit_code,
+            )
 
     def _output_callback(self, state: HostState, step: Step) -> Callable[[str, str], None] | None:
         """Live output lines as StepOutput events (-vv and more, never for no_log steps)."""
@@ -714,13 +757,24 @@ def _status(
     message = output.message
     if step.failed_when is not None:
         failed = _truthy(step.failed_when, scope, step)
-        message = msg("failed_when: {expr}", expr=step.failed_when) if failed else ""
+        message = _failed_when_message(step.failed_when, output) if failed else ""
     if failed:
         return "failed", message or msg("failed")
     changed = output.changed
     if step.changed_when is not None:
         changed = _truthy(step.changed_when, scope, step)
     return ("changed" if changed else "ok"), message
+
+
+def _failed_when_message(expression: str, output: Output) -> Text:
+    """``failed_when: EXPR`` and what the command itself said (its error, stderr's last line)."""
+    causes: list[Text] = [output.message] if output.message else []
+    last = next((line for line in reversed(output.stderr.splitlines()) if line.strip()), "")
+    if last.strip() and last.strip() not in english(output.message):
+        causes.append(msg("stderr: {line}", line=last.strip()))
+    if not causes:
+        return msg("failed_when: {expr}", expr=expression)
+    return msg("failed_when: {expr} ({causes})", expr=expression, causes=joined(causes, "; "))
 
 
 def _display_argv(action: Action) -> tuple[str, ...]:

@@ -11,7 +11,14 @@ from labtools.core.messages import msg
 from labtools.core.model import Command, Host
 from labtools.core.results import Output
 from labtools.providers import minikube_checks as checks
-from labtools.providers.base import ClusterOp, FactCommand, Facts, PreflightProblem, binary_of
+from labtools.providers.base import (
+    ClusterOp,
+    FactCommand,
+    Facts,
+    Leftover,
+    PreflightProblem,
+    binary_of,
+)
 
 START_TIMEOUT = 900.0
 WAIT_COMPONENTS = "apiserver,system_pods,default_sa,node_ready"
@@ -185,6 +192,14 @@ class MinikubeProvider:
     def preflight_together(self, hosts: Sequence[Host], facts: Facts) -> list[PreflightProblem]:
         """minikube clusters on one machine share its memory: their sum must fit too."""
         return checks.check_total_memory(hosts, facts.mem_available_mb)
+
+    def lock_name(self, host: Host) -> str:
+        """One run at a time per minikube profile (of one MINIKUBE_HOME)."""
+        return f"minikube profile {profile_of(host)} ({checks.minikube_home(host)})"
+
+    def leftovers(self, host: Host) -> tuple[Leftover, ...]:
+        """~/.minikube is minikube's own: nothing of labtools to remove."""
+        return ()
 
     def minikube_base(self, host: Host) -> tuple[str, ...]:
         """The argv that runs minikube (the ``minikube_bin`` var, default ``minikube``)."""
