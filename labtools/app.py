@@ -259,7 +259,7 @@ def run_loaded(
 
 
 def _run(
-    loaded: Loaded, phases: Sequence[str], options: RunOptions, notices: tuple[str, ...] = ()
+    loaded: Loaded, phases: Sequence[str], options: RunOptions, notices: tuple[Text, ...] = ()
 ) -> RunSummary:
     """Make the run directory, start the reporters, run the plan, judge the summary."""
     from labtools.effects.rundir import new_run_dir

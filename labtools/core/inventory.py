@@ -496,14 +496,31 @@ class _Parser:
         self, host: str, key: str, first: tuple[str, Any], second: tuple[str, Any]
     ) -> InventoryError:
         """The error for a host two unrelated groups give different ``key`` values."""
-        lines = {g: self.groups[g].var_sources[key].line for g in (first[0], second[0])}
-        where = [f"'{g}' (line {lines[g]}: {v!r})" for g, v in (first, second)]
+        where = [
+            msg(
+                "'{group}' (line {line}: {value!r})",
+                group=group,
+                line=self.groups[group].var_sources[key].line,
+                value=value,
+            )
+            for group, value in (first, second)
+        ]
         return InventoryError(
-            f"host '{host}' gets a different `{key}` from groups {where[0]} and {where[1]}, "
-            "and neither group is a child of the other, so which one wins would depend on the "
-            "groups' names",
+            msg(
+                "host '{host}' gets a different `{key}` from groups {first} and {second}, and "
+                "neither group is a child of the other, so which one wins would depend on the "
+                "groups' names",
+                host=host,
+                key=key,
+                first=where[0],
+                second=where[1],
+            ),
             location=self.hosts[host][0].source,
-            hint=f"set `{key}` on host '{host}' itself (host vars win), or in one group only",
+            hint=msg(
+                "set `{key}` on host '{host}' itself (host vars win), or in one group only",
+                key=key,
+                host=host,
+            ),
         )
 
     def _build(self) -> Inventory:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from labtools.core.errors import ConfigError, InventoryError, Location, OptionError, TemplateError
-from labtools.core.messages import msg
+from labtools.core.messages import Msg, Text, msg
 from labtools.core.model import PHASES, Host, HostPlan, Inventory, Lab, Plan, Step
 
 INTERNAL_VARS: tuple[str, ...] = ("project_root", "inventory_file")
@@ -147,12 +147,12 @@ def _host_plan(
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
-_KINDS: tuple[tuple[type, str], ...] = (
-    (bool, "true or false"),
-    (int, "an integer"),
-    (float, "a number"),
-    (list, "a list"),
-    (dict, "a mapping"),
+_KINDS: tuple[tuple[type, Msg], ...] = (
+    (bool, msg("true or false")),
+    (int, msg("an integer")),
+    (float, msg("a number")),
+    (list, msg("a list")),
+    (dict, msg("a mapping")),
 )
 
 
@@ -169,8 +169,9 @@ def typed_extra_vars(extra: Mapping[str, Any], host: Host, lab: Lab) -> dict[str
 
     typed: dict[str, Any] = {}
     for key, value in extra.items():
+        where: Text
         if key in SETTING_TYPES:
-            like, where = SETTING_TYPES[key](), "a provider setting"
+            like, where = SETTING_TYPES[key](), msg("a provider setting")
         elif key in host.vars:
             like, where = host.vars[key], _source(host.var_sources.get(key), host.source)
         else:
@@ -179,35 +180,45 @@ def typed_extra_vars(extra: Mapping[str, Any], host: Host, lab: Lab) -> dict[str
         if key in SETTINGS and isinstance(value, str):
             problem = SETTINGS[key](typed[key])
             if problem:
-                raise OptionError(f"--set {key}={value}: {problem}", hint=_set_hint(key))
+                raise OptionError(
+                    msg("--set {key}={value}: {problem}", key=key, value=value, problem=problem),
+                    hint=_set_hint(key),
+                )
     return typed
 
 
-def _source(location: Location | None, fallback: Location | None) -> str:
-    """``set in inventory.yml:12``: where the overridden value comes from, for messages."""
+def _source(location: Location | None, fallback: Location | None) -> Msg:
+    """``the value it overrides (inventory.yml:12)``: where the overridden value comes from."""
     place = location or fallback
     if place is None:
-        return "the value it overrides"
+        return msg("the value it overrides")
     where = place.file if place.line is None else f"{place.file}:{place.line}"
-    return f"the value it overrides ({where})"
+    return msg("the value it overrides ({where})", where=where)
 
 
-def _typed(value: Any, like: Any, path: tuple[str, ...], where: str) -> Any:
+def _typed(value: Any, like: Any, path: tuple[str, ...], where: Text) -> Any:
     """``value`` (text, or nested mappings of text from ``--set a.b=x``) typed like ``like``."""
     if isinstance(value, Mapping):
         inner = like if isinstance(like, Mapping) else {}
         return {k: _typed(v, inner.get(k), (*path, k), where) for k, v in value.items()}
     if not isinstance(value, str) or like is None or isinstance(like, str):
         return value
-    kind, what = next(((t, w) for t, w in _KINDS if isinstance(like, t)), (None, ""))
-    if kind is None:
+    found = next(((t, w) for t, w in _KINDS if isinstance(like, t)), None)
+    if found is None:
         return value
+    kind, what = found
     try:
         return _parse_as(kind, value)
     except ValueError as exc:
         dotted = ".".join(path)
         raise OptionError(
-            f"--set {dotted}={value}: {dotted} is {what} ({where}), got {value!r}",
+            msg(
+                "--set {key}={value}: {key} is {kind} ({where}), got {value!r}",
+                key=dotted,
+                value=value,
+                kind=what,
+                where=where,
+            ),
             hint=_set_hint(dotted, kind),
         ) from exc
 
@@ -236,12 +247,12 @@ def _parse_as(kind: type, text: str) -> Any:
     return parsed
 
 
-def _set_hint(key: str, kind: type | None = None) -> str:
+def _set_hint(key: str, kind: type | None = None) -> Msg:
     """How to write a value of ``kind`` with --set."""
     examples = {bool: "true", int: "3", float: "1.5", list: "'[a, b]'", dict: "'{a: 1}'"}
     if kind in examples:
-        return f"write --set {key}={examples[kind]}"
-    return f"see `invoke lab.list` for the settings and their types (--set {key}=...)"
+        return msg("write --set {key}={example}", key=key, example=examples[kind])
+    return msg("see `invoke lab.list` for the settings and their types (--set {key}=...)", key=key)
 
 
 # ---------------------------------------------------------------------------- plan

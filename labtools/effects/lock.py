@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from labtools.core.errors import TargetBusyError
+from labtools.core.messages import Msg, msg
 
 
 def lock_dir() -> Path:
@@ -54,10 +55,16 @@ class Holder:
     command: str
     project: str
 
-    def describe(self) -> str:
+    def describe(self) -> Msg:
         """``pid 1234 (invoke lab.up in /project), started 2026-12-01 10:56:53``."""
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
-        return f"pid {self.pid} ({self.command} in {self.project}), started {when}"
+        return msg(
+            "pid {pid} ({command} in {project}), started {when}",
+            pid=self.pid,
+            command=self.command,
+            project=self.project,
+            when=when,
+        )
 
 
 def _read_holder(fd: int) -> Holder | None:
@@ -115,12 +122,16 @@ class TargetLock:
             return False
 
     def _busy(self, holder: Holder | None) -> TargetBusyError:
-        who = holder.describe() if holder else "another process"
-        kill = f"`kill {holder.pid}`" if holder else "stop it"
+        who = holder.describe() if holder else msg("another process")
+        pid = holder.pid if holder else "PID"
         return TargetBusyError(
-            f"{self.target} is in use by another run: {who}",
-            hint=f"wait for that run to end, or stop it (Ctrl-C in its terminal, or {kill}); "
-            f"two runs on one target would fight over it (lock: {self.path})",
+            msg("{target} is in use by another run: {who}", target=self.target, who=who),
+            hint=msg(
+                "wait for that run to end, or stop it (Ctrl-C in its terminal, or `kill {pid}`); "
+                "two runs on one target would fight over it (lock: {path})",
+                pid=pid,
+                path=str(self.path),
+            ),
         )
 
     def release(self) -> None:
@@ -137,7 +148,7 @@ class TargetLock:
 @contextlib.contextmanager
 def hold(
     targets: Sequence[str], *, project: str, directory: Path | None = None
-) -> Iterator[list[str]]:
+) -> Iterator[list[Msg]]:
     """Lock every target (sorted: two runs never wait on each other) for the ``with`` block.
 
     Yields one notice per lock taken over from a run that was killed. Raises TargetBusyError,
@@ -152,8 +163,11 @@ def hold(
             lock.acquire(me)
             taken.append(lock)
         yield [
-            f"{lock.target}: took over the lock of a run that ended without releasing it "
-            f"({lock.took_over.describe()})"
+            msg(
+                "{target}: took over the lock of a run that ended without releasing it ({who})",
+                target=lock.target,
+                who=lock.took_over.describe(),
+            )
             for lock in taken
             if lock.took_over is not None
         ]

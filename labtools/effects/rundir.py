@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from labtools.core.errors import RunDirError
+from labtools.core.messages import msg
 
 
 def new_run_dir(base: Path, lab: str, phase: str) -> Path:
@@ -25,24 +26,42 @@ def new_run_dir(base: Path, lab: str, phase: str) -> Path:
 def run_dir_error(base: Path, exc: OSError, what: str | None = None) -> RunDirError:
     """What an OSError writing under ``base`` (the file ``what``) means, and what to do."""
     why = exc.strerror or str(exc)
-    writing = f" while writing {what}" if what else ""
+    place = msg("{base} while writing {file}", base=str(base), file=what) if what else str(base)
     blocker = _file_in_the_way(base)
     if blocker is not None:
         return RunDirError(
-            f"cannot create the run directory: {blocker} is a file, not a directory",
-            hint=f"move {blocker} away: labtools keeps each run's journal and reports in {base}",
+            msg(
+                "cannot create the run directory: {path} is a file, not a directory",
+                path=str(blocker),
+            ),
+            hint=msg(
+                "move {path} away: labtools keeps each run's journal and reports in {base}",
+                path=str(blocker),
+                base=str(base),
+            ),
         )
     if exc.errno == errno.ENOSPC:
         return RunDirError(
-            f"no space left on the disk of {base}{writing} ({why}); the run stopped there",
-            hint=f"free some space (`df -h {base}`) or remove old runs, then run again",
+            msg(
+                "no space left on the disk of {place} ({why}); the run stopped there",
+                place=place,
+                why=why,
+            ),
+            hint=msg(
+                "free some space (`df -h {base}`) or remove old runs, then run again",
+                base=str(base),
+            ),
         )
+    hint = None
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return RunDirError(
-            f"cannot write the run directory under {base}{writing}: {why}",
-            hint=f"make {base} writable (or remove it; labtools creates it), then run again",
+        hint = msg(
+            "make {base} writable (or remove it; labtools creates it), then run again",
+            base=str(base),
         )
-    return RunDirError(f"cannot write the run directory under {base}{writing}: {why}")
+    return RunDirError(
+        msg("cannot write the run directory under {place}: {why}", place=place, why=why),
+        hint=hint,
+    )
 
 
 def _file_in_the_way(base: Path) -> Path | None:

@@ -367,7 +367,7 @@ class Runner:
             step=step.name,
             status="failed",
             duration=elapsed,
-            message=msg("interrupted after {seconds}s", seconds=f"{elapsed:.1f}"),
+            message=msg("interrupted after {seconds}s", seconds=round(elapsed, 1)),
             no_log=step.no_log,
             interrupted=True,
             exit_code=Interrupted.exit_code,

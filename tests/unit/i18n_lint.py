@@ -38,6 +38,8 @@ STUDENT_ERRORS = frozenset(
         "PreflightError",
         "ClusterUnreachableError",
         "ServiceError",
+        "RunDirError",
+        "TargetBusyError",
         "RunFailed",
         "Interrupted",
     }
