@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labtools.core.diagnose import is_wait
 from labtools.core.errors import Location, TemplateError
 from labtools.core.messages import Text, msg
 from labtools.core.model import Command, Host, Lab, Step
@@ -99,6 +100,8 @@ class RunCommand:
     ok_codes: tuple[int, ...] = (0,)  # exit codes that are not a failure (kubectl diff: 0, 1)
     stdin_from: str | None = None  # what stdin is, for display (``templates/x.yaml.j2``)
     checks: ChecksCall | None = None  # a verify step: may share one session with other hosts
+    kubectl: bool = False  # a kubectl command: a read-only one is retried (core/retry.py)
+    watch_pods: bool = False  # kubectl wait / rollout status: ends at a hopeless pod (diagnose)
 
 
 @dataclass(frozen=True)
@@ -282,6 +285,8 @@ def _build_run(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action
     return RunCommand(
         command=_command(step, variables, ctx, argv),
         readonly=readonly,
+        kubectl=step.action == "kubectl",
+        watch_pods=step.action == "kubectl" and is_wait(args),
         interactive=step.interactive,
         display=_display(step, argv, args_from, step.spec),
     )

@@ -171,6 +171,12 @@ class ServiceError(LabError):
     kind = "service error"
 
 
+class CommandTooLongError(LabError):
+    """A rendered command is longer than the system lets a program start with (E2BIG)."""
+
+    kind = "command too long"
+
+
 class RunFailed(LabError):
     """At least one step failed on at least one host; the recap has the details."""
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from labtools.core import actions
+from labtools.core import actions, diagnose, retry
 from labtools.core.actions import (
     Action,
     Cluster,
@@ -441,6 +441,8 @@ class Runner:
                 break
             if self.registry.interrupted.wait(waits[attempts - 1]):
                 raise Interrupted(process.INTERRUPTED)
+        if status == "failed" and (step.until or output.timed_out):
+            message = self._with_node_troubles(state, action, message)
         registered.update(changed=status == "changed", failed=status == "failed", attempts=attempts)
         if step.register:
             state.registered[step.register] = registered
@@ -464,7 +466,7 @@ class Runner:
         )
 
     def _progress(
-        self, state: HostState, step: Step, message: Text, attempt: int, total: int
+        self, state: HostState, step: Step, message: Text, attempt: int | None, total: int | None
     ) -> None:
         """A retry of an until-loop, as a progress event (``attempt 7/30``)."""
         self.emit(
@@ -517,7 +519,34 @@ class Runner:
         return forward
 
     def _run_command(self, state: HostState, step: Step, action: RunCommand) -> Output:
-        """A foreground command (a verify step's may be one session for several hosts)."""
+        """A foreground command; a read-only kubectl one again after a passing server error."""
+        out = self._run_once(state, step, action)
+        retried = 0
+        if action.kubectl and action.readonly and not action.interactive:
+            out, retried = self._retry_transient(state, step, action, out)
+        failed = out.timed_out or out.rc not in action.ok_codes
+        message: Text = ""
+        if out.timed_out:
+            message = self._timed_out(state, action)
+        elif failed and out.message:  # the watch of a wait found a pod that cannot start
+            message = out.message
+        elif failed and retried:
+            message = msgn(
+                "exit code {rc} after {n} more run ({reason})",
+                "exit code {rc} after {n} more runs ({reason})",
+                retried,
+                rc=out.rc,
+                reason=retry.transient_reason(out.stderr) or "",
+            )
+        elif failed:
+            message = msg("exit code {rc}", rc=out.rc)
+        return dataclasses.replace(out, changed=not action.readonly, failed=failed, message=message)
+
+    def _run_once(self, state: HostState, step: Step, action: RunCommand) -> Output:
+        """Run the command of a step once (a wait for pods: watched for hopeless pods; a verify
+        step's may be one session for several hosts)."""
+        if action.watch_pods:
+            return self._run_watched(state, step, action)
 
         def run_one(action: RunCommand) -> Output:
             return process.run(
@@ -528,17 +557,151 @@ class Runner:
             )
 
         if action.checks is not None and state.checks is not None:
-            out = state.checks.run(state.plan.host.name, action, run_one)
-        else:
-            out = run_one(action)
-        failed = out.timed_out or out.rc not in action.ok_codes
-        message: Text = ""
-        if out.timed_out:
-            seconds = f"{action.command.timeout:g}"
-            message = msg("timed out after {seconds}s", seconds=seconds)
-        elif failed:
-            message = msg("exit code {rc}", rc=out.rc)
-        return dataclasses.replace(out, changed=not action.readonly, failed=failed, message=message)
+            return state.checks.run(state.plan.host.name, action, run_one)
+        return run_one(action)
+
+    def _run_watched(self, state: HostState, step: Step, action: RunCommand) -> Output:
+        """A ``kubectl wait`` / ``rollout status``, ended early when a pod cannot start.
+
+        The pods of the host's namespace are looked at after 2 s, then every 2-10 s (a minute's
+        wait costs about 8 extra ``kubectl get``); the first hopeless container ends the wait
+        with the kubelet's reason, and for a crash loop its last log lines.
+        """
+        groups: list[int] = []
+        found: list[diagnose.PodTrouble] = []
+        done = threading.Event()
+
+        def watch() -> None:
+            for wait in POD_WATCH_WAITS:
+                if done.wait(wait):
+                    return
+                troubles, ready = self._pod_troubles(state, action)
+                if ready is not None and not troubles and not done.is_set():
+                    self._progress(state, step, ready, None, None)
+                if troubles:
+                    found.extend(troubles)
+                    for pgid in groups:
+                        process.kill_group(pgid)
+                    return
+
+        watcher = threading.Thread(target=watch, name="labtools-pod-watch", daemon=True)
+        watcher.start()
+        try:
+            out = process.run(
+                action.command,
+                on_output=self._output_callback(state, step),
+                registry=self.registry,
+                on_start=groups.append,
+            )
+        finally:
+            done.set()
+            watcher.join()
+        if not found:
+            return out
+        return dataclasses.replace(
+            out,
+            rc=out.rc if out.rc not in action.ok_codes else 1,
+            failed=True,
+            stderr="\n".join(
+                text for text in (out.stderr, self._crash_logs(state, action, found)) if text
+            ),
+            message=joined([trouble.text() for trouble in found[:3]], "; "),
+        )
+
+    def _with_node_troubles(self, state: HostState, action: Action, message: Text) -> Text:
+        """A failed wait's message, with the nodes that are not Ready and why (kubelet's words)."""
+        if not (isinstance(action, RunCommand) and action.kubectl):
+            return message
+        argv = state.provider.kubectl(state.plan.host, ("get", "nodes", "-o", "json"))
+        command = Command(argv, env=action.command.env, timeout=15)
+        try:
+            out = process.run(command, registry=self.registry)
+        except LabError:
+            return message
+        troubles = diagnose.node_troubles(out.stdout) if out.rc == 0 else []
+        return joined([message, *troubles], "; ") if troubles else message
+
+    def _pod_troubles(
+        self, state: HostState, action: RunCommand
+    ) -> tuple[list[diagnose.PodTrouble], Text | None]:
+        """Hopeless containers among the host's pods, and how many are Ready (for progress)."""
+        argv = state.provider.kubectl(state.plan.host, ("get", "pods", "-o", "json"))
+        command = Command(argv, env=action.command.env, timeout=15)
+        try:
+            out = process.run(command, registry=self.registry)
+        except LabError:
+            return [], None
+        if out.rc != 0:
+            return [], None
+        return diagnose.pod_troubles(out.stdout), diagnose.pods_ready(out.stdout)
+
+    def _crash_logs(
+        self, state: HostState, action: RunCommand, troubles: list[diagnose.PodTrouble]
+    ) -> str:
+        """The last log lines of the first crashing container (``kubectl logs --previous``)."""
+        crashing = next((trouble for trouble in troubles if trouble.crashing), None)
+        if crashing is None:
+            return ""
+        args = ("logs", crashing.pod, "-c", crashing.container, "--previous", "--tail=10")
+        command = Command(
+            state.provider.kubectl(state.plan.host, args), env=action.command.env, timeout=15
+        )
+        try:
+            out = process.run(command, registry=self.registry)
+        except LabError:
+            return ""
+        title = english(
+            msg(
+                "last log lines of {pod} ({container}):",
+                pod=crashing.pod,
+                container=crashing.container,
+            )
+        )
+        return f"{title}\n{out.stdout}" if out.stdout else ""
+
+    def _retry_transient(
+        self, state: HostState, step: Step, action: RunCommand, out: Output
+    ) -> tuple[Output, int]:
+        """Run a read-only kubectl command again while it meets the server's passing trouble.
+
+        The policy is core/retry.py's: waits of 1, 2 and 4 s, never after a timeout. Returns the
+        last output and how many extra runs it took.
+        """
+        total = len(retry.TRANSIENT_WAITS)
+        for number, wait in enumerate(retry.TRANSIENT_WAITS, start=1):
+            reason = None if out.timed_out else retry.transient_reason(out.stderr)
+            if out.rc in action.ok_codes or reason is None:
+                return out, number - 1
+            note = msg(
+                "{reason}: running it again in {seconds}s ({n}/{total})",
+                reason=reason,
+                seconds=f"{wait:g}",
+                n=number,
+                total=total,
+            )
+            self._progress(state, step, note, number, total)
+            if self.registry.interrupted.wait(wait):
+                raise Interrupted(process.INTERRUPTED)
+            out = self._run_once(state, step, action)
+        return out, total
+
+    def _timed_out(self, state: HostState, action: RunCommand) -> Text:
+        """A timeout's message; a kubectl one names the API server that did not answer."""
+        seconds = f"{action.command.timeout:g}"
+        if not action.kubectl:
+            return msg("timed out after {seconds}s", seconds=seconds)
+        host = state.plan.host
+        query = ("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
+        where = Command(state.provider.kubectl(host, query), env=action.command.env, timeout=10)
+        try:
+            server = process.run(where, registry=self.registry).stdout.strip()
+        except LabError:
+            server = ""
+        return msg(
+            "timed out after {seconds}s: the API server {server} did not answer",
+            seconds=seconds,
+            server=server or msg("of context {context}", context=_context_of(action.command)),
+        )
 
     def _start_service(self, state: HostState, step: Step, action: StartService) -> Output:
         """A background service; ServiceError becomes a failed output."""
@@ -654,6 +817,8 @@ def run_plan(
 # --- helpers ------------------------------------------------------------------------------
 
 SIGNAL_POLL = 0.2  # seconds
+# when a wait's pods are looked at: 2 s in, then 3, 5, and every 10 s (a 5-minute wait: ~33)
+POD_WATCH_WAITS = (2.0, 3.0, 5.0, *([10.0] * 360))
 FIRST_RETRY = 0.2  # seconds before an until-loop's first retry (then doubling up to `delay`)
 
 
@@ -673,6 +838,14 @@ def until_waits(retries: int, delay: float) -> tuple[float, ...]:
         waited += wait
         wait = min(wait * 2, delay)
     return tuple(waits)
+
+
+def _context_of(command: Command) -> str:
+    """The value of ``--context`` in a kubectl argv (empty when it has none)."""
+    argv = list(command.argv)
+    if "--context" in argv[:-1]:
+        return argv[argv.index("--context") + 1]
+    return ""
 
 
 def _wait_interruptibly(future: Future[StepResult]) -> StepResult:

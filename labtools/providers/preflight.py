@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 
@@ -306,6 +307,12 @@ def _reach_problem(host: Host, provider: Provider, probe: Probe) -> PreflightPro
         if provider.has_minikube
         else msg("check that `kubectl --context {context} version` answers", context=context)
     )
+    if (_NO_ANSWER.search(out.stderr) or out.timed_out) and provider.has_minikube:
+        hint = msg(
+            "the server took the connection but gave no answer within {timeout}: it is "
+            "stuck or overloaded; restart the cluster (`invoke lab.down`, then `invoke lab.up`)",
+            timeout=REACH_TIMEOUT,
+        )
     return PreflightProblem(
         host.name,
         "cluster",
@@ -319,6 +326,9 @@ def _reach_problem(host: Host, provider: Provider, probe: Probe) -> PreflightPro
         ),
         hint,
     )
+
+
+_NO_ANSWER = re.compile(r"Client\.Timeout exceeded|context deadline exceeded|TLS handshake timeout")
 
 
 def _why(out: Output) -> Msg | str:

@@ -127,6 +127,34 @@ def test_set_values_stay_text_unless_the_schema_says_otherwise(project: LabProje
     assert "--set replicas=two: replicas is an integer" in bad.stderr
 
 
+HUGE_ARGUMENT_LAB = """
+name: huge
+setup:
+  - name: echo the note twice
+    command: echo {{ note }}-{{ note }}
+  - name: after it
+    command: "true"
+"""
+
+
+def test_a_command_longer_than_exec_takes_is_a_failed_step_not_a_missing_binary(
+    project: LabProject,
+) -> None:
+    # one --set value of 130,600 characters goes through; used twice in one argument, the
+    # argument is past Linux's 128 KiB per string: it was "cannot run echo ... install echo"
+    (project.root / "playbooks" / "huge").mkdir()
+    (project.root / "playbooks" / "huge" / "playbook.yml").write_text(HUGE_ARGUMENT_LAB)
+    out = project.invoke("lab.setup", "--lab", "huge", "--set", "note=" + "n" * 130_600)
+    no_traceback(out)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "its argument 1 has 261,201 bytes" in out.stdout
+    assert "install `echo`" not in out.stdout
+    assert "1 step failed: basics: echo the note twice" in out.stderr
+    recap = [line for line in out.stdout.splitlines() if line.startswith("| basics")]
+    assert recap[0].split("|")[4].strip() == "1"  # failed 1, and the run stopped there
+    assert "after it" not in out.stdout
+
+
 # --- exit codes (defect 4): 3 provider/preflight problems, 4 a failed background service ------
 
 

@@ -40,6 +40,7 @@ STUDENT_ERRORS = frozenset(
         "ServiceError",
         "RunDirError",
         "TargetBusyError",
+        "CommandTooLongError",
         "RunFailed",
         "Interrupted",
     }
