@@ -216,9 +216,15 @@ def _providers(plan: Plan) -> tuple[dict[str, Provider], tuple[Text, ...]]:
 
 
 def redactor_for(plan: Plan) -> Redactor:
-    """A Redactor knowing the values of the lab's ``secrets:`` variables on every host."""
+    """A Redactor knowing the lab's secret values on every host (``secrets:``, ``--set`` for
+    no_log steps)."""
+    from labtools.core.plan import no_log_names
+
     names = plan.lab.secrets
     values = [hp.vars.get(name) for hp in plan.hosts for name in names]
+    # a --set value for a no_log step is a secret too (core/plan.no_log_names)
+    quiet = no_log_names(plan.lab)
+    values += [value for hp in plan.hosts for key, value in hp.extra_vars.items() if key in quiet]
     return Redactor(str(value) for value in values if value not in (None, ""))
 
 

@@ -494,14 +494,17 @@ def checks_call(
 def _without_secrets(
     values: Mapping[str, Any], lab: Lab, variables: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """``values`` without the lab's secrets, by name or inside another value."""
+    """``values`` without the lab's secrets (and what its no_log steps use), by name or inside
+    another value."""
+    from labtools.core.plan import no_log_names
     from labtools.core.redact import Redactor
 
-    redactor = Redactor(str(variables[name]) for name in lab.secrets if name in variables)
+    secret = set(lab.secrets) | no_log_names(lab)
+    redactor = Redactor(str(variables[name]) for name in secret if name in variables)
     return {
         key: value
         for key, value in values.items()
-        if key not in lab.secrets and redactor.value(value) == value
+        if key not in secret and redactor.value(value) == value
     }
 
 

@@ -311,6 +311,22 @@ def _references(text: str) -> frozenset[str]:
         return frozenset()
 
 
+def no_log_names(lab: Lab) -> frozenset[str]:
+    """Variables the lab's ``no_log`` steps refer to: a ``--set`` value for one is a secret.
+
+    A value given on the command line for a step that must not be logged is masked in every
+    output and never passed on to the checks, like the lab's ``secrets:``; values from the lab
+    or the inventory are left alone (``app_name`` in a no_log step stays readable elsewhere).
+    """
+    names: set[str] = set()
+    for steps in lab.phases.values():
+        for step in steps:
+            if step.no_log:
+                for text in _template_strings([step.spec, step.stdin, step.env, step.vars]):
+                    names |= _references(text)
+    return frozenset(names)
+
+
 def _template_strings(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value] if ("{{" in value or "{%" in value) else []

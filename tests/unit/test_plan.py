@@ -358,3 +358,21 @@ def test_project_load_and_plan(project: Path) -> None:
 
 def test_project_picks_the_only_lab(project: Path) -> None:
     assert Project.load(project, None, None).lab.name == "demo"
+
+
+def test_the_variables_of_no_log_steps_are_named_for_masking() -> None:
+    text = """
+name: quiet
+hosts: all
+setup:
+  - name: loud
+    command: echo {{ app_name }}
+  - name: quiet
+    command: "curl -H 'Authorization: Bearer {{ api_key }}' {{ url }}"
+    stdin: "{{ body }}"
+    env: {TOKEN: "{{ token }}"}
+    no_log: true
+"""
+    from labtools.core.plan import no_log_names
+
+    assert no_log_names(lab(text)) == {"api_key", "url", "body", "token"}
