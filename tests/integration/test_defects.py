@@ -155,6 +155,31 @@ def test_a_command_longer_than_exec_takes_is_a_failed_step_not_a_missing_binary(
     assert "after it" not in out.stdout
 
 
+LONG_COMMAND_LAB = """
+name: long
+setup:
+  - name: a long command line
+    command: echo {{ words }} --flag='a value with spaces' {{ words }}
+"""
+
+
+@pytest.mark.parametrize("how", [("lab.setup", "-v"), ("lab.setup", "--check"), ("lab.plan",)])
+def test_a_long_command_is_one_copy_pasteable_line_in_a_pipe(
+    project: LabProject, how: tuple[str, ...]
+) -> None:
+    import shlex
+
+    (project.root / "playbooks" / "long").mkdir()
+    (project.root / "playbooks" / "long" / "playbook.yml").write_text(LONG_COMMAND_LAB)
+    words = " ".join(f"argument-number-{index:02d}" for index in range(12))
+    out = project.invoke(*how, "--lab", "long", "--set", f"words={words}")
+    assert out.returncode == 0, out.stdout + out.stderr
+    (line,) = [line for line in out.stdout.splitlines() if "echo " in line and "--flag=" in line]
+    assert len(line) > 200  # twice the width rich would wrap a pipe's output at
+    argv = shlex.split(line[line.index("echo") :])
+    assert argv == ["echo", words, "--flag=a value with spaces", words]
+
+
 # --- exit codes (defect 4): 3 provider/preflight problems, 4 a failed background service ------
 
 
