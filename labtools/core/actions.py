@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labtools.core.diagnose import is_wait
+from labtools.core.diagnose import is_wait, waits_for_nodes
 from labtools.core.errors import Location, TemplateError
 from labtools.core.messages import Text, msg
 from labtools.core.model import Command, Host, Lab, Step
@@ -102,6 +102,7 @@ class RunCommand:
     checks: ChecksCall | None = None  # a verify step: may share one session with other hosts
     kubectl: bool = False  # a kubectl command: a read-only one is retried (core/retry.py)
     watch_pods: bool = False  # kubectl wait / rollout status: ends at a hopeless pod (diagnose)
+    watch_nodes: bool = False  # ... of nodes: ends at a node whose kubelet stopped reporting
 
 
 @dataclass(frozen=True)
@@ -287,6 +288,7 @@ def _build_run(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action
         readonly=readonly,
         kubectl=step.action == "kubectl",
         watch_pods=step.action == "kubectl" and is_wait(args),
+        watch_nodes=step.action == "kubectl" and waits_for_nodes(args),
         interactive=step.interactive,
         display=_display(step, argv, args_from, step.spec),
     )

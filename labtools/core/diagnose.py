@@ -67,8 +67,22 @@ class PodTrouble:
         )
 
 
+def waits_for_nodes(args: Sequence[str]) -> bool:
+    """True for a wait whose objects are nodes (``wait --for=condition=Ready nodes --all``)."""
+    words = _words(args)
+    return is_wait(args) and any(
+        word.split("/")[0] in {"node", "nodes", "no"} for word in words[1:]
+    )
+
+
 def is_wait(args: Sequence[str]) -> bool:
     """True for kubectl arguments that wait for pods: ``wait ...``, ``rollout status ...``."""
+    words = _words(args)
+    return any(tuple(words[: len(verb)]) == verb for verb in WAIT_VERBS)
+
+
+def _words(args: Sequence[str]) -> list[str]:
+    """The arguments that are not flags nor the values of kubectl's global flags."""
     words: list[str] = []
     skip = False
     for arg in args:
@@ -78,7 +92,7 @@ def is_wait(args: Sequence[str]) -> bool:
             skip = True  # its value is not a verb: `-n wait rollout status` waits
         elif not arg.startswith("-"):
             words.append(arg)
-    return any(tuple(words[: len(verb)]) == verb for verb in WAIT_VERBS)
+    return words
 
 
 # kubectl's global flags that take a value as the next argument (kubectl options)
@@ -146,14 +160,21 @@ def _condition(item: Mapping[str, Any], kind: str) -> str | None:
     return next((str(c.get("status")) for c in conditions if c.get("type") == kind), None)
 
 
-def node_troubles(text: str) -> list[Msg]:
-    """Nodes whose Ready condition is not True, each with the condition's reason and message."""
+def node_troubles(text: str, *, lost_only: bool = False) -> list[Msg]:
+    """Nodes whose Ready condition is not True, each with the condition's reason and message.
+
+    ``lost_only``: only nodes whose Ready is ``Unknown`` (the node controller's word for a
+    kubelet that stopped reporting: no wait for it ends well), not a node still starting
+    (``False``, ``KubeletNotReady``).
+    """
     found = []
     for node in _items(text):
         name = str(node.get("metadata", {}).get("name", "?"))
         conditions = (node.get("status") or {}).get("conditions") or []
         ready = next((c for c in conditions if c.get("type") == "Ready"), None)
         if ready is None or ready.get("status") == "True":
+            continue
+        if lost_only and ready.get("status") != "Unknown":
             continue
         found.append(
             msg(

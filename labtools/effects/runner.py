@@ -441,7 +441,9 @@ class Runner:
                 break
             if self.registry.interrupted.wait(waits[attempts - 1]):
                 raise Interrupted(process.INTERRUPTED)
-        if status == "failed" and (step.until or output.timed_out):
+        # a wait that failed on its own (a watch that ended it has said why already)
+        waited = isinstance(action, RunCommand) and action.watch_pods and not output.message
+        if status == "failed" and (step.until or output.timed_out or waited):
             message = self._with_node_troubles(state, action, message)
         registered.update(changed=status == "changed", failed=status == "failed", attempts=attempts)
         if step.register:
@@ -571,10 +573,19 @@ class Runner:
         found: list[diagnose.PodTrouble] = []
         done = threading.Event()
 
+        lost: list[Text] = []
+
         def watch() -> None:
             for wait in POD_WATCH_WAITS:
                 if done.wait(wait):
                     return
+                if action.watch_nodes:
+                    lost.extend(self._node_troubles(state, action, lost_only=True))
+                    if lost:
+                        for pgid in groups:
+                            process.kill_group(pgid)
+                        return
+                    continue
                 troubles, ready = self._pod_troubles(state, action)
                 if ready is not None and not troubles and not done.is_set():
                     self._progress(state, step, ready, None, None)
@@ -596,6 +607,9 @@ class Runner:
         finally:
             done.set()
             watcher.join()
+        if lost:
+            message = joined(lost, "; ")
+            return dataclasses.replace(out, rc=out.rc or 1, failed=True, message=message)
         if not found:
             return out
         return dataclasses.replace(
@@ -612,14 +626,22 @@ class Runner:
         """A failed wait's message, with the nodes that are not Ready and why (kubelet's words)."""
         if not (isinstance(action, RunCommand) and action.kubectl):
             return message
+        troubles = self._node_troubles(state, action)
+        return joined([message, *troubles], "; ") if troubles else message
+
+    def _node_troubles(
+        self, state: HostState, action: RunCommand, *, lost_only: bool = False
+    ) -> list[Text]:
+        """The nodes that are not Ready (``lost_only``: whose kubelet stopped reporting)."""
         argv = state.provider.kubectl(state.plan.host, ("get", "nodes", "-o", "json"))
         command = Command(argv, env=action.command.env, timeout=15)
         try:
             out = process.run(command, registry=self.registry)
         except LabError:
-            return message
-        troubles = diagnose.node_troubles(out.stdout) if out.rc == 0 else []
-        return joined([message, *troubles], "; ") if troubles else message
+            return []
+        if out.rc != 0:
+            return []
+        return list(diagnose.node_troubles(out.stdout, lost_only=lost_only))
 
     def _pod_troubles(
         self, state: HostState, action: RunCommand

@@ -25,6 +25,9 @@ description: a lab to meet the cluster's faults
 hosts: all
 vars: {app: web, image: "nginx:1.27", pause: 0}
 setup:
+  - name: wait for the nodes to be Ready
+    kubectl: wait --for=condition=Ready nodes --all --timeout=120s
+    ignore_errors: true
   - name: wait for the node
     kubectl: get nodes
     until: "' Ready ' in result.stdout"
@@ -212,15 +215,27 @@ def test_a_node_that_is_not_ready_fails_the_node_wait_with_its_condition(
     lab: LabProject, cluster: FakeCluster
 ) -> None:
     cluster.inject("node-not-ready", seconds=60)
+    ready = '{.items[0].status.conditions[?(@.type=="Ready")].status}'
+    deadline = time.monotonic() + 30
+    while cluster.kubectl("get", "nodes", "-o", f"jsonpath={ready}").stdout != "Unknown":
+        assert time.monotonic() < deadline, "the fault never took the node down"
+        time.sleep(0.2)
+    began = time.monotonic()
     out = lab.invoke("lab.setup", "--lab", "faults")
     no_traceback(out)
     assert out.returncode == 1, out.stdout + out.stderr
-    message = step_ends(lab)["wait for the node"]["message"]
-    assert "still false after" in message
-    assert (
+    condition = (
         "node minikube is not Ready (Unknown): NodeStatusUnknown: Kubelet stopped posting node "
-        "status." in message
+        "status."
     )
+    ends = step_ends(lab)
+    # the watch: kubectl wait ended at once, not after its 120 s
+    assert ends["wait for the nodes to be Ready"]["message"] == condition
+    assert ends["wait for the nodes to be Ready"]["ignored"]
+    # the until-loop over kubectl get nodes: its retries, then the condition
+    assert "still false after" in ends["wait for the node"]["message"]
+    assert condition in ends["wait for the node"]["message"]
+    assert time.monotonic() - began < 90
 
 
 def test_slow_readiness_waits_succeed_with_progress_and_no_polling_storm(

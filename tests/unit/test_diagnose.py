@@ -74,9 +74,28 @@ def test_a_node_not_ready_is_named_with_its_condition() -> None:
             {"metadata": {"name": "b"}, "status": {"conditions": [unknown]}},
         ]
     }
-    assert [str(text) for text in diagnose.node_troubles(json.dumps(nodes))] == [
-        "node b is not Ready (Unknown): NodeStatusUnknown: Kubelet stopped posting node status."
+    starting = {"type": "Ready", "status": "False", "reason": "KubeletNotReady", "message": "m"}
+    nodes["items"].append({"metadata": {"name": "c"}, "status": {"conditions": [starting]}})
+    lost = "node b is not Ready (Unknown): NodeStatusUnknown: Kubelet stopped posting node status."
+    text = json.dumps(nodes)
+    assert [str(t) for t in diagnose.node_troubles(text)] == [
+        lost,
+        "node c is not Ready (False): KubeletNotReady: m",
     ]
+    assert [str(t) for t in diagnose.node_troubles(text, lost_only=True)] == [lost]
+
+
+@pytest.mark.parametrize(
+    ("args", "nodes"),
+    [
+        (("wait", "--for=condition=Ready", "nodes", "--all"), True),
+        (("wait", "--for=condition=Ready", "node/minikube"), True),
+        (("wait", "--for=condition=Ready", "pod", "-l", "app=nodes"), False),
+        (("get", "nodes"), False),
+    ],
+)
+def test_which_waits_are_for_nodes(args: tuple[str, ...], nodes: bool) -> None:
+    assert diagnose.waits_for_nodes(args) is nodes
 
 
 @pytest.mark.parametrize(
