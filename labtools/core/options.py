@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,31 @@ from labtools.core.model import PHASES
 from labtools.core.yamlfile import did_you_mean
 
 
-def parse_sets(values: Sequence[str]) -> dict[str, Any]:
+def _scalar(text: str) -> Any:
+    """A value as YAML reads it (``3`` is int, ``true`` bool); plain text otherwise."""
+    if text == "":
+        return ""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    # `x=~` or `x=null` is None on purpose; anything odd (a date) stays as typed
+    return value if isinstance(value, str | int | float | bool | list | dict | None) else text
+
+
+def parse_typed_sets(values: Sequence[str]) -> dict[str, Any]:
+    """``--lab-set`` of the verify plugin: like ``parse_sets``, each value read as YAML.
+
+    The run writes those values itself (``verify.run.set_text``: text that YAML would type is
+    quoted), so they read back exactly as the run had them, typed or not; in a user's own CI,
+    ``--lab-set replicas=2`` is the number 2.
+    """
+    return parse_sets(values, leaf=_scalar)
+
+
+def parse_sets(values: Sequence[str], leaf: Callable[[str], Any] = str) -> dict[str, Any]:
     """``["replicas=3", "a.b=x"]`` -> ``{"replicas": "3", "a": {"b": "x"}}`` (extra vars).
 
     Values stay text: ``1.30`` is a version, not a number, and ``web: v2`` a name, not a
@@ -43,7 +67,7 @@ def parse_sets(values: Sequence[str]) -> dict[str, Any]:
                     )
                 )
             target = node
-        target[parts[-1]] = text
+        target[parts[-1]] = leaf(text)
     return result
 
 

@@ -37,6 +37,12 @@ def project(tmp_path: Path) -> Iterator[LabProject]:
     kill_processes_mentioning(str(tmp_path))  # what a kill -9 of a run left behind
 
 
+def write_lab(project: LabProject, name: str, text: str) -> None:
+    """playbooks/NAME/playbook.yml (a lab is a folder)."""
+    (project.root / "playbooks" / name).mkdir(exist_ok=True)
+    (project.root / "playbooks" / name / "playbook.yml").write_text(text)
+
+
 def no_traceback(out: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in out.stdout + out.stderr, out.stdout + out.stderr
 
@@ -142,8 +148,7 @@ def test_a_command_longer_than_exec_takes_is_a_failed_step_not_a_missing_binary(
 ) -> None:
     # one --set value of 130,600 characters goes through; used twice in one argument, the
     # argument is past Linux's 128 KiB per string: it was "cannot run echo ... install echo"
-    (project.root / "playbooks" / "huge").mkdir()
-    (project.root / "playbooks" / "huge" / "playbook.yml").write_text(HUGE_ARGUMENT_LAB)
+    write_lab(project, "huge", HUGE_ARGUMENT_LAB)
     out = project.invoke("lab.setup", "--lab", "huge", "--set", "note=" + "n" * 130_600)
     no_traceback(out)
     assert out.returncode == 1, out.stdout + out.stderr
@@ -169,8 +174,7 @@ def test_a_long_command_is_one_copy_pasteable_line_in_a_pipe(
 ) -> None:
     import shlex
 
-    (project.root / "playbooks" / "long").mkdir()
-    (project.root / "playbooks" / "long" / "playbook.yml").write_text(LONG_COMMAND_LAB)
+    write_lab(project, "long", LONG_COMMAND_LAB)
     words = " ".join(f"argument-number-{index:02d}" for index in range(12))
     out = project.invoke(*how, "--lab", "long", "--set", f"words={words}")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -258,7 +262,7 @@ setup:
 
 
 def test_a_failed_background_service_exits_4(project: LabProject) -> None:
-    (project.root / "playbooks" / "svc.yml").write_text(SERVICE_LAB)
+    write_lab(project, "svc", SERVICE_LAB)
     out = project.invoke("lab.setup", "--lab", "svc")
     no_traceback(out)
     assert out.returncode == 4, out.stdout + out.stderr
@@ -281,7 +285,7 @@ def test_disk_full_in_the_run_directory_stops_the_run_with_whole_journal_lines(
 ) -> None:
     import json
 
-    (project.root / "playbooks" / "big.yml").write_text(BIG_OUTPUT_LAB)
+    write_lab(project, "big", BIG_OUTPUT_LAB)
     with tmpfs(project.root / "runs", "size=64k"):
         out = project.invoke("lab.setup", "--lab", "big")
         run_dir = (project.root / "runs" / "latest").resolve()
@@ -325,7 +329,7 @@ def wait_for_step(project: LabProject, step: str, timeout: float = 60) -> None:
 def test_a_second_run_on_the_same_profile_is_refused_and_a_killed_runs_lock_taken_over(
     project: LabProject,
 ) -> None:
-    (project.root / "playbooks" / "slow.yml").write_text(SLOW_LAB)
+    write_lab(project, "slow", SLOW_LAB)
     first = project.popen("lab.setup", "--lab", "slow")
     try:
         wait_for_step(project, "nap")
@@ -353,7 +357,7 @@ def test_a_second_run_on_the_same_profile_is_refused_and_a_killed_runs_lock_take
 
 
 def test_runs_on_different_profiles_do_not_wait_for_each_other(project: LabProject) -> None:
-    (project.root / "playbooks" / "slow.yml").write_text(SLOW_LAB)
+    write_lab(project, "slow", SLOW_LAB)
     (project.root / "inventory.yml").write_text(
         "all:\n  vars: {provider: fake}\n  hosts:\n    one: {}\n    two: {}\n"
     )
