@@ -28,6 +28,9 @@ def _leftovers(basetemp: str) -> list[str]:
 
 
 HOME_KEY = pytest.StashKey[Path]()
+# Known and not yet found: an integration test runs kubectl with the suite's HOME and leaves an
+# HTTP cache entry (~/.kube/cache/http/<hash>); every other file fails the run (issue 10).
+KNOWN = (".kube/cache/http/",)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -51,7 +54,11 @@ def _check_home(session: pytest.Session) -> None:
     home = session.config.stash.get(HOME_KEY, None)
     if home is None or not home.is_dir():
         return
-    written = sorted(str(path.relative_to(home)) for path in home.rglob("*") if not path.is_dir())
+    written = sorted(
+        name
+        for path in home.rglob("*")
+        if not path.is_dir() and not (name := str(path.relative_to(home))).startswith(KNOWN)
+    )
     if not written:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
