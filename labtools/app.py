@@ -258,7 +258,7 @@ def run_lab(root: Path, phases: Sequence[str], options: RunOptions) -> RunSummar
 
 
 def run_loaded(
-    loaded: Loaded, phases: Sequence[str], options: RunOptions, notices: tuple[str, ...] = ()
+    loaded: Loaded, phases: Sequence[str], options: RunOptions, notices: tuple[Text, ...] = ()
 ) -> RunSummary:
     """Run a loaded lab (the run tasks, ``lab.test``'s teardowns); RunFailed when a step failed."""
     return _run(loaded, phases, options, notices=notices)
