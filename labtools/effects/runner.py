@@ -167,6 +167,8 @@ class Runner:
                 yield self.summary
         except Interrupted as exc:
             self.summary.interrupted = True
+            if not any(r.interrupted for r in self.summary.results):
+                raise  # ended between steps (a --step prompt closed): its own words
             raise Interrupted(self._interrupted_message()) from exc
         finally:
             if cleanup is not None:
