@@ -119,6 +119,19 @@ def _translator(c: Any, lang: str | None) -> Any:
         return translator("en")
 
 
+def _check_project_config() -> None:
+    """invoke reads invoke.yaml next to this file right after importing it: check it first."""
+    from labtools.core.errors import LabError
+    from labtools.core.options import check_invoke_file
+
+    try:
+        check_invoke_file(ROOT)
+    except LabError as exc:
+        if os.environ.get("LABTOOLS_DEBUG"):
+            traceback.print_exception(exc, file=sys.stderr)
+        raise Exit(exc.format(), exc.exit_code) from None
+
+
 def _options(c: Any, flags: dict[str, Any]) -> Any:
     """Typed RunOptions: flags over the `lab` config (defaults < invoke.yaml < INVOKE_LAB_*)."""
     from labtools.core.options import run_options
@@ -516,6 +529,7 @@ def _phases(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
     return parse_phases(value) if value else default
 
 
+_check_project_config()  # before invoke's own loader turns a bad file into a traceback
 lab = Collection(
     "lab",
     setup,

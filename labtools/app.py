@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from labtools.core.errors import ConfigError, Interrupted, LabError, RunFailed, file_and_line
 from labtools.core.messages import Text, joined, msg, msgn
-from labtools.core.model import PHASES, Host, HostPlan, Inventory, Lab, Plan
+from labtools.core.model import PHASES, Command, Host, HostPlan, Inventory, Lab, Plan
 from labtools.core.options import RunOptions
 from labtools.core.redact import Redactor
 from labtools.core.results import HostFailure, Output, RunSummary, StepResult
@@ -262,13 +262,18 @@ def _providers(plan: Plan) -> tuple[dict[str, Provider], tuple[Text, ...]]:
 
 
 def redactor_for(plan: Plan, providers: Mapping[str, Provider] | None = None) -> Redactor:
-    """A Redactor knowing the lab's ``secrets:`` values on every host and, given the providers,
-    the participants' current tokens (a run that does not issue them must not print them)."""
+    """A Redactor knowing the lab's secret values on every host (``secrets:``, ``--set`` for
+    no_log steps) and, given the providers, the participants' current tokens (a run that does
+    not issue them must not print them)."""
     from labtools.core.kubeconfig import kubeconfig_token
+    from labtools.core.plan import no_log_names
     from labtools.providers.base import isolation_on, participant_kubeconfig
 
     names = plan.lab.secrets
     values = [hp.vars.get(name) for hp in plan.hosts for name in names]
+    # a --set value for a no_log step is a secret too (core/plan.no_log_names)
+    quiet = no_log_names(plan.lab)
+    values += [value for hp in plan.hosts for key, value in hp.extra_vars.items() if key in quiet]
     for host_plan in plan.hosts:
         host = host_plan.host
         provider = (providers or {}).get(host.name)
@@ -304,17 +309,24 @@ def run_lab(root: Path, phases: Sequence[str], options: RunOptions) -> RunSummar
     if options.check:
         _print_preview(loaded, options.lang)
         return None
-    if "setup" in phases:
-        _preflight([hp.host for hp in loaded.plan.hosts], loaded.providers)
-    return run_loaded(loaded, phases, options)
+    from labtools.effects.lock import hold
+
+    targets = [loaded.providers[hp.host.name].lock_name(hp.host) for hp in loaded.plan.hosts]
+    with hold(targets, project=str(loaded.project.root)) as took_over:
+        _preflight([hp.host for hp in loaded.plan.hosts], loaded.providers, phases)
+        return run_loaded(loaded, phases, options, notices=tuple(took_over))
 
 
-def run_loaded(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSummary:
+def run_loaded(
+    loaded: Loaded, phases: Sequence[str], options: RunOptions, notices: tuple[Text, ...] = ()
+) -> RunSummary:
     """Run a loaded lab (the run tasks, ``lab.test``'s teardowns); RunFailed when a step failed."""
-    return _run(loaded, phases, options)
+    return _run(loaded, phases, options, notices=notices)
 
 
-def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSummary:
+def _run(
+    loaded: Loaded, phases: Sequence[str], options: RunOptions, notices: tuple[Text, ...] = ()
+) -> RunSummary:
     """Make the run directory, start the reporters, run the plan, judge the summary."""
     from labtools.effects.rundir import new_run_dir
     from labtools.effects.runner import RunInfo, run_plan
@@ -332,7 +344,7 @@ def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSumma
     redactor = redactor_for(loaded.plan, loaded.providers)
     info = RunInfo(
         providers={name: provider.name for name, provider in loaded.providers.items()},
-        banners=loaded.banners,
+        banners=(*loaded.banners, *notices),
         verbosity=options.verbosity,
     )
     report = ReportReporter(run_dir, project.templates_dir, options.lang)
@@ -342,27 +354,30 @@ def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSumma
         JUnitReporter(run_dir / "steps.junit.xml"),
         report,
     ]
-    summary = run_plan(
-        loaded.plan,
-        loaded.providers,
-        reporters=reporters,
-        run_dir=run_dir,
-        templates_dir=project.templates_dir,
-        verbosity=options.verbosity,
-        forks=options.forks,
-        redactor=redactor,
-        info=info,
-        on_failure=_diagnose(run_dir, redactor),
-        gate=gate,
-    )
-    _name_the_report(console, report)
-    if summary.interrupted:
-        raise Interrupted(
-            msg("interrupted; everything the run started was stopped (run: {run})", run=run_dir)
+    try:
+        summary = run_plan(
+            loaded.plan,
+            loaded.providers,
+            reporters=reporters,
+            run_dir=run_dir,
+            templates_dir=project.templates_dir,
+            verbosity=options.verbosity,
+            forks=options.forks,
+            redactor=redactor,
+            info=info,
+            on_failure=_diagnose(run_dir, redactor),
+            gate=gate,
         )
+    except Interrupted as exc:
+        _name_the_report(console, report)
+        raise Interrupted(msg("{why} (run: {run})", why=exc.text, run=run_dir)) from exc
+    _name_the_report(console, report)
+    if "teardown" in phases and not summary.failed:
+        _remove_leftovers(loaded)
     if summary.failed:
         from labtools.report.outcome import outcome_line
 
+        bad = [r for r in summary.results if r.status == "failed" and not r.ignored]
         hosts = [hp.host.name for hp in loaded.plan.hosts]
         raise RunFailed(
             outcome_line(hosts, list(summary.failures.values())),
@@ -370,6 +385,7 @@ def _run(loaded: Loaded, phases: Sequence[str], options: RunOptions) -> RunSumma
                 "the recap above has the details; the report is {report}",
                 report=report.path or run_dir / "journal.jsonl",
             ),
+            exit_code=failure_exit_code(bad),
         )
     return summary
 
@@ -412,6 +428,28 @@ def _link_participants(loaded: Loaded, run_dir: Path) -> None:
             return
 
 
+def _remove_leftovers(loaded: Loaded) -> None:
+    """After a teardown: the providers' state (the fake's home, its CA key) once unused."""
+    from labtools.effects.leftovers import remove_unused
+
+    leftovers = [
+        item
+        for host_plan in loaded.plan.hosts
+        for item in loaded.providers[host_plan.host.name].leftovers(host_plan.host)
+    ]
+    remove_unused(leftovers, loaded.project.root)
+
+
+def failure_exit_code(failed: Sequence[StepResult]) -> int:
+    """The run's exit code from its failed steps: the lowest-level cause wins.
+
+    3 when a provider problem stopped a step (a binary missing, the cluster unreachable), else
+    4 when a background service failed, else 1 (a step failed).
+    """
+    codes = {result.exit_code for result in failed}
+    return next((code for code in (3, 4) if code in codes), 1)
+
+
 def _label(phases: Sequence[str]) -> str:
     """The run directory's label: ``up`` for the four phases of lab.up, ``reset`` for a
     teardown followed by others, else the phases."""
@@ -440,26 +478,39 @@ def reset_lab(root: Path, phases: Sequence[str], options: RunOptions) -> RunSumm
 
 def preflight(hosts: Sequence[Host], providers: Mapping[str, Provider]) -> None:
     """Check binaries, driver, CPU, memory and disk of these hosts before anything starts."""
-    _preflight(hosts, providers)
+    _preflight(hosts, providers, ("setup",))
 
 
-def _preflight(hosts: Sequence[Host], providers: Mapping[str, Provider]) -> None:
-    """Check binaries, driver, CPU, memory and disk before anything starts."""
+def _preflight(
+    hosts: Sequence[Host], providers: Mapping[str, Provider], phases: Sequence[str]
+) -> None:
+    """Before anything starts: binaries and kubeconfigs for every run; driver, CPU, memory and
+    disk when the run starts clusters (setup); the cluster answering when it needs a running
+    one (a lab that is down can always be torn down)."""
     import shutil
 
-    from labtools.providers.preflight import run_preflight
-
-    run_preflight(list(hosts), dict(providers), which=shutil.which, run=_probe)
-
-
-def _probe(argv: Sequence[str]) -> Output:
-    """Run a read-only fact-gathering command (preflight) with a short timeout."""
-    from labtools.core.errors import MissingBinaryError
     from labtools.core.model import Command
+    from labtools.providers.preflight import access_problems, run_preflight
+
+    starting = "setup" in phases
+    reach = not starting and "teardown" not in phases
+    run_preflight(
+        list(hosts),
+        dict(providers),
+        which=shutil.which,
+        run=lambda argv: _probe(Command(tuple(argv), timeout=30.0)),
+        starting=starting,
+        extra=lambda: access_problems(hosts, providers, probe=_probe, reach=reach),
+    )
+
+
+def _probe(command: Command) -> Output:
+    """Run a read-only fact-gathering command (preflight)."""
+    from labtools.core.errors import MissingBinaryError
     from labtools.effects.process import run
 
     try:
-        return run(Command(tuple(argv), timeout=30.0))
+        return run(command)
     except MissingBinaryError as exc:
         return Output(rc=127, stderr=str(exc), failed=True)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labtools.core.diagnose import is_wait, waits_for_nodes
 from labtools.core.errors import Location, TemplateError
 from labtools.core.messages import Text, msg
 from labtools.core.model import Command, Host, Lab, Step
@@ -100,6 +101,9 @@ class RunCommand:
     ok_codes: tuple[int, ...] = (0,)  # exit codes that are not a failure (kubectl diff: 0, 1)
     stdin_from: str | None = None  # what stdin is, for display (``templates/x.yaml.j2``)
     checks: ChecksCall | None = None  # a verify step: may share one session with other hosts
+    kubectl: bool = False  # a kubectl command: a read-only one is retried (core/retry.py)
+    watch_pods: bool = False  # kubectl wait / rollout status: ends at a hopeless pod (diagnose)
+    watch_nodes: bool = False  # ... of nodes: ends at a node whose kubelet stopped reporting
 
 
 @dataclass(frozen=True)
@@ -289,6 +293,9 @@ def _build_run(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action
     return RunCommand(
         command=_command(step, variables, ctx, argv),
         readonly=readonly,
+        kubectl=step.action == "kubectl",
+        watch_pods=step.action == "kubectl" and is_wait(args),
+        watch_nodes=step.action == "kubectl" and waits_for_nodes(args),
         interactive=step.interactive,
         display=_display(step, argv, args_from, step.spec),
     )
@@ -528,14 +535,17 @@ def checks_call(
 def _without_secrets(
     values: Mapping[str, Any], lab: Lab, variables: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """``values`` without the lab's secrets, by name or inside another value."""
+    """``values`` without the lab's secrets (and what its no_log steps use), by name or inside
+    another value."""
+    from labtools.core.plan import no_log_names
     from labtools.core.redact import Redactor
 
-    redactor = Redactor(str(variables[name]) for name in lab.secrets if name in variables)
+    secret = set(lab.secrets) | no_log_names(lab)
+    redactor = Redactor(str(variables[name]) for name in secret if name in variables)
     return {
         key: value
         for key, value in values.items()
-        if key not in lab.secrets and redactor.value(value) == value
+        if key not in secret and redactor.value(value) == value
     }
 
 

@@ -1,173 +1,198 @@
-"""What to look at when a host fails, and what the cluster says went wrong (pure).
+"""What keeps a wait from ever succeeding: pods that cannot start, nodes that are not Ready.
 
-From one ``kubectl get pods,deployments,replicasets -o json`` of the lab's namespace: which
-objects are not ready (to ``describe``), which containers fail (their logs, the previous
-container's too after a restart), and the reason in one word, as ``kubectl get pods`` shows it
-(``ImagePullBackOff``, ``CrashLoopBackOff``, ``FailedCreate: exceeded quota``...).
+Pure: it reads the JSON of ``kubectl get pods -o json`` / ``kubectl get nodes -o json``. The
+runner polls pods while a ``kubectl wait`` or ``kubectl rollout status`` runs and ends the wait
+at the first hopeless pod, so a wrong image fails in seconds, not after the wait's timeout.
+
+The waiting reasons are the kubelet's (pkg/kubelet/images/types.go ``ErrImagePullBackOff``,
+``ErrInvalidImageName``, ``ErrImageNeverPull``; pkg/kubelet/kuberuntime/kuberuntime_manager.go
+``CrashLoopBackOff``). ``ErrImagePull`` alone is not hopeless: the kubelet tries again, and only
+after the next failure is the container in ``ImagePullBackOff``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from labtools.core.messages import Msg, Text, msg
-from labtools.core.results import StepResult
+from labtools.core.messages import Msg, msg, msgn
 
-# Waiting reasons of the kubelet (pkg/kubelet/images/types.go, kuberuntime) that explain a failure.
-WAITING_REASONS = (
-    "ImagePullBackOff",
-    "ErrImagePull",
-    "InvalidImageName",
-    "ErrImageNeverPull",
-    "CrashLoopBackOff",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-    "RunContainerError",
+HOPELESS = frozenset(
+    {"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "CrashLoopBackOff"}
 )
-MAX_REASON = 120  # characters of a failure's reason in the summary line
-LOG_TAIL = 200  # lines of each failing container's log
+WAIT_VERBS = (("wait",), ("rollout", "status"))
 
 
 @dataclass(frozen=True)
-class Findings:
-    """Not-ready objects, failing containers (pod, container, restarted) and the reason."""
+class PodTrouble:
+    """One container of one pod that cannot start or keeps crashing."""
 
-    not_ready: tuple[str, ...] = ()  # "pod/x", "deployment/y"
-    containers: tuple[tuple[str, str, bool], ...] = ()
-    reason: str | None = None
-    details: tuple[str, ...] = field(default_factory=tuple)  # one line per finding
+    pod: str
+    container: str
+    reason: str
+    message: str
+    image: str
+    restarts: int = 0
+    exit_code: int | None = None
+
+    @property
+    def crashing(self) -> bool:
+        """True for CrashLoopBackOff: its last log lines say why."""
+        return self.reason == "CrashLoopBackOff"
+
+    def text(self) -> Msg:
+        """One line for the console: the pod, the container, the kubelet's reason and message."""
+        if self.crashing:
+            return msgn(
+                "pod {pod}: container {container} (image {image}) keeps crashing: {reason}, "
+                "{n} restart, last exit code {code}",
+                "pod {pod}: container {container} (image {image}) keeps crashing: {reason}, "
+                "{n} restarts, last exit code {code}",
+                self.restarts,
+                pod=self.pod,
+                container=self.container,
+                image=self.image,
+                reason=self.reason,
+                code="?" if self.exit_code is None else self.exit_code,
+            )
+        return msg(
+            "pod {pod}: container {container} cannot start: {reason}: {message} (image {image})",
+            pod=self.pod,
+            container=self.container,
+            reason=self.reason,
+            message=self.message or "-",
+            image=self.image,
+        )
 
 
-def parse_items(text: str) -> list[dict[str, Any]]:
-    """The items of ``kubectl get ... -o json`` (a List), empty when it is not JSON."""
+def waits_for_nodes(args: Sequence[str]) -> bool:
+    """True for a wait whose objects are nodes (``wait --for=condition=Ready nodes --all``)."""
+    words = _words(args)
+    return is_wait(args) and any(
+        word.split("/")[0] in {"node", "nodes", "no"} for word in words[1:]
+    )
+
+
+def is_wait(args: Sequence[str]) -> bool:
+    """True for kubectl arguments that wait for pods: ``wait ...``, ``rollout status ...``."""
+    words = _words(args)
+    return any(tuple(words[: len(verb)]) == verb for verb in WAIT_VERBS)
+
+
+def _words(args: Sequence[str]) -> list[str]:
+    """The arguments that are not flags nor the values of kubectl's global flags."""
+    words: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _VALUE_FLAGS:
+            skip = True  # its value is not a verb: `-n wait rollout status` waits
+        elif not arg.startswith("-"):
+            words.append(arg)
+    return words
+
+
+# kubectl's global flags that take a value as the next argument (kubectl options)
+_VALUE_FLAGS = frozenset(
+    {"-n", "--namespace", "--context", "--kubeconfig", "--cluster", "--user", "-s", "--server"}
+)
+
+
+def pod_troubles(text: str) -> list[PodTrouble]:
+    """Hopeless containers in ``kubectl get pods -o json`` output (none when it does not parse)."""
+    troubles = []
+    for pod in _items(text):
+        name = str(pod.get("metadata", {}).get("name", "?"))
+        spec_images = {
+            str(c.get("name")): str(c.get("image", ""))
+            for c in pod.get("spec", {}).get("containers", []) or []
+        }
+        status = pod.get("status", {}) or {}
+        for container in status.get("containerStatuses", []) or []:
+            trouble = _container_trouble(name, container, spec_images)
+            if trouble is not None:
+                troubles.append(trouble)
+    return troubles
+
+
+def _container_trouble(
+    pod: str, container: Mapping[str, Any], images: Mapping[str, str]
+) -> PodTrouble | None:
+    """The trouble of one container status, or None when it may still start."""
+    waiting = (container.get("state") or {}).get("waiting") or {}
+    reason = str(waiting.get("reason", ""))
+    if reason not in HOPELESS:
+        return None
+    name = str(container.get("name", "?"))
+    terminated = (container.get("lastState") or {}).get("terminated") or {}
+    code = terminated.get("exitCode")
+    return PodTrouble(
+        pod=pod,
+        container=name,
+        reason=reason,
+        message=str(waiting.get("message", "")),
+        image=images.get(name) or str(container.get("image", "")),
+        restarts=int(container.get("restartCount", 0) or 0),
+        exit_code=int(code) if isinstance(code, int) else None,
+    )
+
+
+def pods_ready(text: str) -> Msg | None:
+    """How many pods are Ready, for a wait's progress (None when there are none to count)."""
+    pods = _items(text)
+    if not pods:
+        return None
+    ready = sum(1 for pod in pods if _condition(pod, "Ready") == "True")
+    return msgn(
+        "{ready} of {n} pod in the namespace Ready",
+        "{ready} of {n} pods in the namespace Ready",
+        len(pods),
+        ready=ready,
+    )
+
+
+def _condition(item: Mapping[str, Any], kind: str) -> str | None:
+    """The status of one condition of an object (None when it has no such condition)."""
+    conditions = (item.get("status") or {}).get("conditions") or []
+    return next((str(c.get("status")) for c in conditions if c.get("type") == kind), None)
+
+
+def node_troubles(text: str, *, lost_only: bool = False) -> list[Msg]:
+    """Nodes whose Ready condition is not True, each with the condition's reason and message.
+
+    ``lost_only``: only nodes whose Ready is ``Unknown`` (the node controller's word for a
+    kubelet that stopped reporting: no wait for it ends well), not a node still starting
+    (``False``, ``KubeletNotReady``).
+    """
+    found = []
+    for node in _items(text):
+        name = str(node.get("metadata", {}).get("name", "?"))
+        conditions = (node.get("status") or {}).get("conditions") or []
+        ready = next((c for c in conditions if c.get("type") == "Ready"), None)
+        if ready is None or ready.get("status") == "True":
+            continue
+        if lost_only and ready.get("status") != "Unknown":
+            continue
+        found.append(
+            msg(
+                "node {node} is not Ready ({status}): {reason}: {message}",
+                node=name,
+                status=ready.get("status", "?"),
+                reason=ready.get("reason", "?"),
+                message=ready.get("message", ""),
+            )
+        )
+    return found
+
+
+def _items(text: str) -> list[dict[str, Any]]:
+    """The ``items`` of a kubectl list in JSON (an empty list for anything else)."""
     try:
         data = json.loads(text)
     except ValueError:
         return []
     items = data.get("items") if isinstance(data, dict) else None
     return [item for item in items or [] if isinstance(item, dict)]
-
-
-def _name(obj: Mapping[str, Any]) -> str:
-    kind = str(obj.get("kind", "")).lower()
-    return f"{kind}/{obj.get('metadata', {}).get('name', '')}"
-
-
-def _conditions(obj: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    return {str(c.get("type")): c for c in obj.get("status", {}).get("conditions") or []}
-
-
-def pod_findings(pod: Mapping[str, Any]) -> tuple[bool, list[tuple[str, str, bool]], list[str]]:
-    """(ready, failing containers, reasons) of one pod."""
-    status = pod.get("status", {})
-    name = str(pod.get("metadata", {}).get("name", ""))
-    if status.get("phase") == "Succeeded":
-        return True, [], []
-    ready = _conditions(pod).get("Ready", {}).get("status") == "True"
-    failing: list[tuple[str, str, bool]] = []
-    reasons: list[str] = []
-    statuses = [*status.get("initContainerStatuses", []), *status.get("containerStatuses", [])]
-    for cs in statuses:
-        state = cs.get("state", {})
-        waiting, terminated = state.get("waiting") or {}, state.get("terminated") or {}
-        restarts = int(cs.get("restartCount") or 0)
-        why = waiting.get("reason") or (terminated.get("reason") if terminated else None)
-        if cs.get("ready") and not why:
-            continue
-        if why:
-            reasons.append(str(why))
-        failing.append((name, str(cs.get("name", "")), restarts > 0))
-    scheduled = _conditions(pod).get("PodScheduled", {})
-    if scheduled.get("status") == "False":
-        reasons.append(str(scheduled.get("reason") or "Unschedulable"))
-    return ready, failing, reasons
-
-
-def workload_findings(obj: Mapping[str, Any]) -> tuple[bool, list[str]]:
-    """(ready, reasons) of a Deployment or ReplicaSet: replicas available, no ReplicaFailure."""
-    spec, status = obj.get("spec", {}), obj.get("status", {})
-    wanted = int(spec.get("replicas", 1) or 0)
-    ready = int(status.get("availableReplicas") or 0) >= wanted
-    failure = _conditions(obj).get("ReplicaFailure", {})
-    reasons = []
-    if failure.get("status") == "True":
-        message = str(failure.get("message") or "")
-        detail = "exceeded quota" if "exceeded quota" in message else ""
-        reasons.append(
-            str(failure.get("reason") or "ReplicaFailure") + (f": {detail}" * bool(detail))
-        )
-    return ready and not reasons, reasons
-
-
-def findings(items: Sequence[Mapping[str, Any]]) -> Findings:
-    """Everything not ready in the namespace and the most telling reason."""
-    not_ready: list[str] = []
-    containers: list[tuple[str, str, bool]] = []
-    pod_reasons: list[str] = []
-    workload_reasons: list[str] = []
-    details: list[str] = []
-    for obj in items:
-        kind = obj.get("kind")
-        if kind == "Pod":
-            ready, failing, reasons = pod_findings(obj)
-            containers += failing
-            pod_reasons += reasons
-        elif kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"):
-            ready, reasons = workload_findings(obj)
-            workload_reasons += reasons
-        else:
-            continue
-        if not ready:
-            not_ready.append(_name(obj))
-            details.append(f"{_name(obj)}: {', '.join(reasons) or 'not ready'}")
-    return Findings(
-        tuple(not_ready),
-        tuple(containers),
-        pick_reason(pod_reasons, workload_reasons),
-        tuple(details),
-    )
-
-
-def pick_reason(pod_reasons: Sequence[str], workload_reasons: Sequence[str]) -> str | None:
-    """The kubelet's reasons first (in WAITING_REASONS order), then a workload's, then any."""
-    for known in WAITING_REASONS:
-        if known in pod_reasons:
-            return known
-    if workload_reasons:
-        return workload_reasons[0]
-    return pod_reasons[0] if pod_reasons else None
-
-
-def log_args(pod: str, container: str, previous: bool) -> tuple[str, ...]:
-    """``kubectl logs`` arguments for one container (``--previous``: the one before a restart)."""
-    args = ("logs", pod, "-c", container, f"--tail={LOG_TAIL}")
-    return (*args, "--previous") if previous else args
-
-
-def failure_reason(result: StepResult) -> Text:
-    """A failed step in a few words: its message (kept as a catalogue message when it is one
-    line), the last line it wrote to stderr when the message only gives the exit code."""
-    message = result.message
-    stderr = _lines(result.stderr)
-    if isinstance(message, Msg) and message.id == "exit code {rc}" and stderr:
-        return _short(stderr[-1])
-    lines = _lines(str(message))
-    if isinstance(message, Msg) and len(lines) == 1 and len(lines[0]) <= MAX_REASON:
-        return message
-    if lines:
-        return _short(lines[0])
-    for text in (result.stderr, result.stdout):
-        if _lines(text):
-            return _short(_lines(text)[-1])
-    return msg("failed")
-
-
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in text.strip().splitlines() if line.strip()]
-
-
-def _short(line: str) -> str:
-    return line if len(line) <= MAX_REASON else line[: MAX_REASON - 3] + "..."

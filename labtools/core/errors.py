@@ -35,12 +35,19 @@ class LabError(Exception):
     kind = "error"
 
     def __init__(
-        self, message: Text, *, location: Location | None = None, hint: Text | None = None
+        self,
+        message: Text,
+        *,
+        location: Location | None = None,
+        hint: Text | None = None,
+        exit_code: int | None = None,
     ) -> None:
         super().__init__(english(message))
         self.text = message
         self.hint_text = hint
         self.location = location
+        if exit_code is not None:  # a run's failure takes the code of what caused it
+            self.exit_code = exit_code
 
     @property
     def message(self) -> str:
@@ -145,11 +152,29 @@ class ClusterUnreachableError(ProviderError):
     """The cluster does not answer."""
 
 
+class RunDirError(ProviderError):
+    """The run's record cannot be written: ``runs`` is a file, not writable, or the disk is full."""
+
+    kind = "run directory error"
+
+
+class TargetBusyError(ProviderError):
+    """Another run holds the lock of a cluster (profile) or namespace this run targets."""
+
+    kind = "busy"
+
+
 class ServiceError(LabError):
     """A background service could not start or never became ready (port in use, probe timeout)."""
 
     exit_code = 4
     kind = "service error"
+
+
+class CommandTooLongError(LabError):
+    """A rendered command is longer than the system lets a program start with (E2BIG)."""
+
+    kind = "command too long"
 
 
 class RunFailed(LabError):

@@ -20,7 +20,17 @@ GROUP_KEYS: tuple[str, ...] = ("hosts", "vars", "children")
 DEFAULT_PROVIDER = "auto"
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,251}[A-Za-z0-9])?$")
+# minikube's ProfileNameValid (pkg/minikube/config/profile.go): dot-separated labels of letters,
+# digits and '-'; in lowercase here, as the profile names the node. (minikube also wants more
+# than one character, for docker volume names; its own message says so.)
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_PROFILE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+HOST_NAME_RULE = (
+    "lowercase letters a-z, digits 0-9 and '-', starting and ending with a letter or digit, "
+    "at most 63 characters (a DNS-1123 label)"
+)
+"""The one rule for host names: a host name becomes a minikube profile, a kubectl context, the
+node's name and part of the lab's namespace, and a DNS-1123 label suits all of them."""
 _MEMORY = re.compile(r"^\d+(\.\d+)?\s*([kmgt]i?b?|b)?$", re.IGNORECASE)
 _DISK = _MEMORY
 _RANGE = re.compile(r"\[([^\[\]]*)\]")
@@ -79,15 +89,25 @@ def _check_label(value: Any) -> str | None:
     return f"expected a DNS-1123 label (lowercase letters, digits, '-'), got {value!r}"
 
 
-def _check_dns_name(value: Any) -> str | None:
-    if isinstance(value, str) and _DNS_NAME.match(value):
+def _check_profile(value: Any) -> str | None:
+    if isinstance(value, str) and _PROFILE.match(value):
         return None
-    return f"expected a name of letters, digits, '-', '_' or '.', got {value!r}"
+    return (
+        "expected a minikube profile name: lowercase letters, digits, '-' and '.', starting and "
+        f"ending with a letter or digit; got {value!r}"
+    )
+
+
+def host_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a host name (None when it can): see ``HOST_NAME_RULE``."""
+    if _DNS_LABEL.match(name):
+        return None
+    return f"bad host name '{name}': a host name has {HOST_NAME_RULE}"
 
 
 SETTINGS: dict[str, Callable[[Any], str | None]] = {
     "provider": _check_provider,
-    "profile": _check_dns_name,
+    "profile": _check_profile,
     "driver": _check_str,
     "cpus": _check_positive_int,
     "memory": _check_size,
@@ -110,6 +130,18 @@ SETTINGS: dict[str, Callable[[Any], str | None]] = {
     "participants_dir": _check_str,
 }
 """Provider settings (host or group vars) and how each is checked; other keys are user vars."""
+
+CLUSTER_SETTINGS: tuple[str, ...] = (
+    "provider",
+    "profile",
+    "kube_context",
+    "kubeconfig",
+    "namespace",
+)
+"""The settings that choose a host's cluster: two unrelated groups must not disagree on them."""
+
+SETTING_TYPES: dict[str, type] = {"cpus": int, "keep": bool, "addons": list}
+"""The settings whose ``--set`` text becomes another type (every other setting is text)."""
 
 
 def _distance(a: str, b: str) -> int:
@@ -329,8 +361,11 @@ class _Parser:
     def _add_host(
         self, group: _Group, name: str, variables: dict[str, Any], where: KeyPath, line: int | None
     ) -> None:
-        if not _NAME.match(name):
-            raise SchemaError(f"bad host name '{name}'", location=self.doc.location(where))
+        problem = host_name_problem(name)
+        if problem:
+            lower = name.lower().replace("_", "-").replace(".", "-")
+            hint = f"rename it, e.g. '{lower}'" if host_name_problem(lower) is None else None
+            raise SchemaError(problem, location=self.doc.location(where), hint=hint)
         if name in group.hosts:
             raise InventoryError(
                 msg(
@@ -433,9 +468,72 @@ class _Parser:
         result["ungrouped"] = tuple(h for h in order if h not in grouped)
         return result
 
+    def _ancestors(self) -> dict[str, set[str]]:
+        """Every group's parents, grandparents ... (``all`` included)."""
+        found: dict[str, set[str]] = {}
+
+        def of(name: str) -> set[str]:
+            if name not in found:
+                found[name] = set()
+                for parent in self.groups[name].parents:
+                    found[name] |= {parent, *of(parent)}
+            return found[name]
+
+        for name in self.groups:
+            of(name)
+        return found
+
+    def _check_conflicts(
+        self, name: str, groups: list[str], ancestors: dict[str, set[str]]
+    ) -> None:
+        """Two unrelated groups of a host must not pick different clusters for it."""
+        own = {key for definition in self.hosts[name] for key in definition.vars}
+        for key in CLUSTER_SETTINGS:
+            if key in own:
+                continue  # the host says it itself: no guessing
+            setters = [g for g in groups if key in self.groups[g].vars]
+            for i, first in enumerate(setters):
+                for second in setters[i + 1 :]:
+                    related = first in ancestors[second] or second in ancestors[first]
+                    a, b = self.groups[first].vars[key], self.groups[second].vars[key]
+                    if not related and a != b:
+                        raise self._conflict(name, key, (first, a), (second, b))
+
+    def _conflict(
+        self, host: str, key: str, first: tuple[str, Any], second: tuple[str, Any]
+    ) -> InventoryError:
+        """The error for a host two unrelated groups give different ``key`` values."""
+        where = [
+            msg(
+                "'{group}' (line {line}: {value!r})",
+                group=group,
+                line=self.groups[group].var_sources[key].line,
+                value=value,
+            )
+            for group, value in (first, second)
+        ]
+        return InventoryError(
+            msg(
+                "host '{host}' gets a different `{key}` from groups {first} and {second}, and "
+                "neither group is a child of the other, so which one wins would depend on the "
+                "groups' names",
+                host=host,
+                key=key,
+                first=where[0],
+                second=where[1],
+            ),
+            location=self.hosts[host][0].source,
+            hint=msg(
+                "set `{key}` on host '{host}' itself (host vars win), or in one group only",
+                key=key,
+                host=host,
+            ),
+        )
+
     def _build(self) -> Inventory:
         members = self._members()
         depths = self._depths()
+        ancestors = self._ancestors()
         hosts: dict[str, Host] = {}
         member_sets = {g: set(hs) for g, hs in members.items() if g in self.groups}
         for name, defs in self.hosts.items():
@@ -443,6 +541,7 @@ class _Parser:
                 (g for g, hs in member_sets.items() if name in hs),
                 key=lambda g: (depths[g], g),
             )
+            self._check_conflicts(name, groups, ancestors)
             merged: dict[str, Any] = {}
             sources: dict[str, Location] = {}
             for layer in [self.groups[group] for group in groups] + defs:

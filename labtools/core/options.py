@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from labtools.core.errors import OptionError
-from labtools.core.messages import msg
+from labtools.core.errors import Location, OptionError, SchemaError
+from labtools.core.messages import Msg, msg
 from labtools.core.model import PHASES
 from labtools.core.yamlfile import did_you_mean
 
 
 def _scalar(text: str) -> Any:
-    """A --set value as YAML would read it (``3`` is int, ``true`` bool); plain text otherwise."""
+    """A value as YAML reads it (``3`` is int, ``true`` bool); plain text otherwise."""
     if text == "":
         return ""
     import yaml
@@ -22,12 +23,27 @@ def _scalar(text: str) -> Any:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
-    # `--set x=~` or `x=null` is None on purpose; anything odd (a date) stays as typed
+    # `x=~` or `x=null` is None on purpose; anything odd (a date) stays as typed
     return value if isinstance(value, str | int | float | bool | list | dict | None) else text
 
 
-def parse_sets(values: Sequence[str]) -> dict[str, Any]:
-    """``["replicas=3", "a.b=x"]`` -> ``{"replicas": 3, "a": {"b": "x"}}`` (extra vars)."""
+def parse_typed_sets(values: Sequence[str]) -> dict[str, Any]:
+    """``--lab-set`` of the verify plugin: like ``parse_sets``, each value read as YAML.
+
+    The run writes those values itself (``verify.run.set_text``: text that YAML would type is
+    quoted), so they read back exactly as the run had them, typed or not; in a user's own CI,
+    ``--lab-set replicas=2`` is the number 2.
+    """
+    return parse_sets(values, leaf=_scalar)
+
+
+def parse_sets(values: Sequence[str], leaf: Callable[[str], Any] = str) -> dict[str, Any]:
+    """``["replicas=3", "a.b=x"]`` -> ``{"replicas": "3", "a": {"b": "x"}}`` (extra vars).
+
+    Values stay text: ``1.30`` is a version, not a number, and ``web: v2`` a name, not a
+    mapping. The plan gives a value a type only where the key's schema has one (the value it
+    overrides, or a provider setting's type): ``labtools.core.plan.typed_extra_vars``.
+    """
     result: dict[str, Any] = {}
     for item in values or ():
         key, sep, text = str(item).partition("=")
@@ -51,7 +67,7 @@ def parse_sets(values: Sequence[str]) -> dict[str, Any]:
                     )
                 )
             target = node
-        target[parts[-1]] = _scalar(text)
+        target[parts[-1]] = leaf(text)
     return result
 
 
@@ -157,7 +173,7 @@ def parse_formats(value: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(wanted))
 
 
-def check_config(config: Mapping[str, Any]) -> None:
+def check_config(config: Mapping[str, Any], location: Location | None = None) -> None:
     """The ``lab`` configuration (tasks.py, invoke.yaml, INVOKE_LAB_*) has only known keys."""
     for key in config:
         if key not in CONFIG_KEYS:
@@ -167,8 +183,70 @@ def check_config(config: Mapping[str, Any]) -> None:
                     "unknown key '{key}' in the `lab` configuration (invoke.yaml or INVOKE_LAB_*)",
                     key=key,
                 ),
+                location=location,
                 hint=did_you_mean(str(key), CONFIG_KEYS) or known,
             )
+
+
+INVOKE_FILES: tuple[str, ...] = ("invoke.yaml", "invoke.yml", "invoke.json")
+"""The project configuration files invoke reads next to tasks.py (the first one found)."""
+
+
+def check_invoke_file(project_dir: Path) -> Path | None:
+    """Check the project's invoke.yaml (or .yml, .json) as invoke is about to read it.
+
+    invoke loads the file right after importing tasks.py and fails with a traceback on text that
+    is not YAML or a top level that is not a mapping; this says the same as a ConfigError with
+    the file and line. Returns the file checked, None when there is none.
+    """
+    from labtools.core.yamlfile import parse_yaml
+
+    path = next((project_dir / n for n in INVOKE_FILES if (project_dir / n).is_file()), None)
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OptionError(
+            msg("cannot read {path}: {error}", path=str(path), error=str(exc)),
+            location=Location(str(path)),
+        ) from exc
+    if not any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()):
+        return path  # empty (or only comments): no configuration, as invoke reads it
+    doc = parse_yaml(text, str(path))
+    if not isinstance(doc.data, dict):
+        raise SchemaError(
+            msg("invoke's configuration must be a mapping, got {kind}", kind=_kind(doc.data)),
+            location=doc.location(()),
+            hint=msg(
+                "write `lab:` and its keys under it, e.g. `lab: {{name: basics, lang: zh-TW}}`"
+            ),
+        )
+    lab = doc.data.get("lab")
+    if lab is None:
+        return path
+    if not isinstance(lab, dict):
+        raise SchemaError(
+            msg("`lab` must be a mapping of options, got {kind}", kind=_kind(lab)),
+            location=doc.location(("lab",)),
+            hint=msg("known keys: {keys}", keys=", ".join(CONFIG_KEYS)),
+        )
+    for key in lab:
+        check_config({key: lab[key]}, doc.location(("lab", key)))
+    return path
+
+
+def _kind(value: Any) -> Msg:
+    """``a list``, ``a string``: what a YAML value is, for messages."""
+    if isinstance(value, bool):
+        return msg("a boolean")
+    if isinstance(value, int | float):
+        return msg("a number")
+    if isinstance(value, str):
+        return msg("a string")
+    if isinstance(value, list):
+        return msg("a list")
+    return msg("a {type}", type=type(value).__name__)
 
 
 def run_options(config: Mapping[str, Any], flags: Mapping[str, Any]) -> RunOptions:

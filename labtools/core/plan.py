@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from labtools.core.errors import ConfigError, InventoryError, Location, OptionError, TemplateError
-from labtools.core.messages import msg
+from labtools.core.messages import Msg, Text, msg
 from labtools.core.model import PHASES, Host, HostPlan, Inventory, Lab, Plan, Step
 
 INTERNAL_VARS: tuple[str, ...] = ("project_root", "inventory_file")
@@ -124,6 +124,7 @@ def _magic(host: Host, lab: Lab, provider: str) -> dict[str, Any]:
 def _host_plan(
     host: Host, lab: Lab, steps: tuple[Step, ...], extra: Mapping[str, Any], defaults: Defaults
 ) -> HostPlan:
+    extra = typed_extra_vars(extra, host, lab)
     explicit = {**lab.vars, **host.vars, **extra}
     try:
         filled = defaults(host.name, explicit)
@@ -140,6 +141,118 @@ def _host_plan(
     effective = replace(host, provider=provider, vars=merged)
     variables = {**merged, **_magic(host, lab, provider)}
     return HostPlan(host=effective, vars=variables, steps=steps, extra_vars=dict(extra))
+
+
+# ---------------------------------------------------------------------------- --set types
+
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+_KINDS: tuple[tuple[type, Msg], ...] = (
+    (bool, msg("true or false")),
+    (int, msg("an integer")),
+    (float, msg("a number")),
+    (list, msg("a list")),
+    (dict, msg("a mapping")),
+)
+
+
+def typed_extra_vars(extra: Mapping[str, Any], host: Host, lab: Lab) -> dict[str, Any]:
+    """``--set`` values (text) typed by the key's schema; every other value stays text.
+
+    The schema of a key is a provider setting's type (``cpus`` is an integer, ``keep`` a
+    boolean, ``addons`` a list) or the type of the value it overrides on this host (the
+    inventory's, else the lab's): ``--set replicas=3`` is 3 where the lab has ``replicas: 1``,
+    while ``--set kubernetes_version=1.30`` stays ``"1.30"`` and ``--set app_name='web: v2'``
+    stays a string. A value that does not fit its schema is an OptionError.
+    """
+    from labtools.core.inventory import SETTING_TYPES, SETTINGS
+
+    typed: dict[str, Any] = {}
+    for key, value in extra.items():
+        where: Text
+        if key in SETTING_TYPES:
+            like, where = SETTING_TYPES[key](), msg("a provider setting")
+        elif key in host.vars:
+            like, where = host.vars[key], _source(host.var_sources.get(key), host.source)
+        else:
+            like, where = lab.vars.get(key), _source(None, Location(lab.path, None, "vars"))
+        typed[key] = _typed(value, like, (key,), where)
+        if key in SETTINGS and isinstance(value, str):
+            problem = SETTINGS[key](typed[key])
+            if problem:
+                raise OptionError(
+                    msg("--set {key}={value}: {problem}", key=key, value=value, problem=problem),
+                    hint=_set_hint(key),
+                )
+    return typed
+
+
+def _source(location: Location | None, fallback: Location | None) -> Msg:
+    """``the value it overrides (inventory.yml:12)``: where the overridden value comes from."""
+    place = location or fallback
+    if place is None:
+        return msg("the value it overrides")
+    where = place.file if place.line is None else f"{place.file}:{place.line}"
+    return msg("the value it overrides ({where})", where=where)
+
+
+def _typed(value: Any, like: Any, path: tuple[str, ...], where: Text) -> Any:
+    """``value`` (text, or nested mappings of text from ``--set a.b=x``) typed like ``like``."""
+    if isinstance(value, Mapping):
+        inner = like if isinstance(like, Mapping) else {}
+        return {k: _typed(v, inner.get(k), (*path, k), where) for k, v in value.items()}
+    if not isinstance(value, str) or like is None or isinstance(like, str):
+        return value
+    found = next(((t, w) for t, w in _KINDS if isinstance(like, t)), None)
+    if found is None:
+        return value
+    kind, what = found
+    try:
+        return _parse_as(kind, value)
+    except ValueError as exc:
+        dotted = ".".join(path)
+        raise OptionError(
+            msg(
+                "--set {key}={value}: {key} is {kind} ({where}), got {value!r}",
+                key=dotted,
+                value=value,
+                kind=what,
+                where=where,
+            ),
+            hint=_set_hint(dotted, kind),
+        ) from exc
+
+
+def _parse_as(kind: type, text: str) -> Any:
+    """``text`` as a bool, int, float, list or mapping (ValueError when it is not one)."""
+    if kind is bool:
+        word = text.strip().lower()
+        if word in _TRUE | _FALSE:
+            return word in _TRUE
+        raise ValueError(text)
+    if kind is int:
+        return int(text.strip())
+    if kind is float:
+        return float(text.strip())
+    import yaml
+
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(text) from exc
+    if kind is list and isinstance(parsed, str):  # `--set addons=a,b`
+        parsed = [item.strip() for item in parsed.split(",") if item.strip()]
+    if not isinstance(parsed, kind):
+        raise ValueError(text)
+    return parsed
+
+
+def _set_hint(key: str, kind: type | None = None) -> Msg:
+    """How to write a value of ``kind`` with --set."""
+    examples = {bool: "true", int: "3", float: "1.5", list: "'[a, b]'", dict: "'{a: 1}'"}
+    if kind in examples:
+        return msg("write --set {key}={example}", key=key, example=examples[kind])
+    return msg("see `invoke lab.list` for the settings and their types (--set {key}=...)", key=key)
 
 
 # ---------------------------------------------------------------------------- plan
@@ -196,6 +309,22 @@ def _references(text: str) -> frozenset[str]:
         return frozenset(jinja2.meta.find_undeclared_variables(environment().parse(text)))
     except jinja2.TemplateSyntaxError:
         return frozenset()
+
+
+def no_log_names(lab: Lab) -> frozenset[str]:
+    """Variables the lab's ``no_log`` steps refer to: a ``--set`` value for one is a secret.
+
+    A value given on the command line for a step that must not be logged is masked in every
+    output and never passed on to the checks, like the lab's ``secrets:``; values from the lab
+    or the inventory are left alone (``app_name`` in a no_log step stays readable elsewhere).
+    """
+    names: set[str] = set()
+    for steps in lab.phases.values():
+        for step in steps:
+            if step.no_log:
+                for text in _template_strings([step.spec, step.stdin, step.env, step.vars]):
+                    names |= _references(text)
+    return frozenset(names)
 
 
 def _template_strings(value: Any) -> list[str]:

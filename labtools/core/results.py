@@ -32,6 +32,7 @@ class Output:
     skipped: bool = False
     message: Text = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    exit_code: int = 1  # when failed: what the failure means for the run (3 provider, 4 service)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class StepResult:
     no_log: bool = False
     display: str = ""  # the command line as lab.plan shows it (masked when no_log)
     started: float = 0.0  # wall-clock start (time.time())
+    interrupted: bool = False  # Ctrl-C (or SIGTERM) ended it: failed, and not finished
+    exit_code: int = 1  # when failed: the run's exit code it implies (1; 3 provider, 4 service)
 
 
 # ---------------------------------------------------------------------------- events
@@ -265,7 +268,7 @@ class HostRecap:
 
     def add(self, result: StepResult) -> None:
         """Count one result the way Ansible's stats do (an ignored failure is ok + ignored)."""
-        self.duration += result.duration
+        self.duration += result.duration  # an interrupted step counts as failed
         if result.status == "skipped":
             self.skipped += 1
         elif result.status == "failed" and not result.ignored:

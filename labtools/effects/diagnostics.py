@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labtools.core.diagnose import failure_reason, findings, log_args, parse_items
+from labtools.core.diagnostics import failure_reason, findings, log_args, parse_items
 from labtools.core.errors import LabError
 from labtools.core.messages import Text
 from labtools.core.model import Command, HostPlan

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from labtools.core.diagnose import WAITING_REASONS
+from labtools.core.diagnostics import WAITING_REASONS
 from labtools.core.messages import Text, msg
 from labtools.core.model import Command, Host
 from labtools.core.results import Output

@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from labtools.core.errors import Interrupted, MissingBinaryError, ServiceError
+from labtools.core.errors import CommandTooLongError, Interrupted, MissingBinaryError, ServiceError
 from labtools.core.messages import Msg, msg
 from labtools.core.model import Command
 from labtools.core.results import Output
@@ -62,6 +62,61 @@ def _hint_for(binary: str) -> Msg:
     return INSTALL_HINTS.get(name) or msg(
         "install `{name}` or add its directory to PATH", name=name
     )
+
+
+# Linux's limits on what execve takes (include/uapi/linux/binfmts.h MAX_ARG_STRLEN: 32 pages
+# for one string; fs/exec.c counts every argv and environment string with its NUL and pointer
+# against the stack limit, ARG_MAX): past them exec fails with E2BIG, which would otherwise
+# read as a binary that cannot run.
+MAX_ARG_STRLEN = 32 * 4096
+_POINTER = 8
+
+
+def check_length(argv: tuple[str, ...], env: Mapping[str, str] | None = None) -> None:
+    """Raise CommandTooLongError when ``argv`` (with ``env``) is more than exec can take."""
+    environment = os.environ if env is None else env
+    sizes = [len(arg.encode(errors="surrogateescape")) + 1 for arg in argv]
+    variables = {
+        key: len(f"{key}={value}".encode(errors="surrogateescape")) + 1
+        for key, value in environment.items()
+    }
+    for index, size in enumerate(sizes):
+        if size > MAX_ARG_STRLEN:
+            _too_long(msg("its argument {n} has {size} bytes", n=index, size=f"{size - 1:,}"))
+    for key, size in variables.items():
+        if size > MAX_ARG_STRLEN:
+            _too_long(msg("its variable {key} has {size} bytes", key=key, size=f"{size - 1:,}"))
+    total = sum(sizes) + sum(variables.values()) + _POINTER * (len(sizes) + len(variables) + 2)
+    limit = os.sysconf("SC_ARG_MAX")
+    if total > limit:
+        raise CommandTooLongError(
+            msg(
+                "the command is too long to start: its arguments and environment have {size} "
+                "bytes, and this system takes at most {limit} (ARG_MAX)",
+                size=f"{total:,}",
+                limit=f"{limit:,}",
+            ),
+            hint=_TOO_LONG_HINT,
+        )
+
+
+def _too_long(what: Msg) -> None:
+    """Raise the error of one string longer than exec takes."""
+    raise CommandTooLongError(
+        msg(
+            "the command is too long to start: {what}, and one string can have at most {limit} "
+            "(Linux's MAX_ARG_STRLEN)",
+            what=what,
+            limit=f"{MAX_ARG_STRLEN - 1:,}",
+        ),
+        hint=_TOO_LONG_HINT,
+    )
+
+
+_TOO_LONG_HINT = msg(
+    "pass a large value through the step's `stdin:` or a file under templates/, not on the "
+    "command line"
+)
 
 
 def _command(binary: str) -> Any:
@@ -332,24 +387,31 @@ def run(
     on_output: OutputCallback | None = None,
     registry: ProcessRegistry | None = None,
     interactive: bool = False,
+    on_start: Callable[[int], None] | None = None,
 ) -> Output:
-    """Run ``command`` to the end (or its timeout: the group is killed, rc 124)."""
+    """Run ``command`` to the end (or its timeout: the group is killed, rc 124).
+
+    ``on_start`` is given the command's process group once it runs (to end it early).
+    """
     registry = registry or DEFAULT_REGISTRY
     if registry.interrupted.is_set():
         raise Interrupted(INTERRUPTED)
+    check_length(command.argv, _environment(command.env))
     program = _command(command.argv[0])
     if interactive:
         from labtools.effects.terminal import run_in_terminal
 
         return run_in_terminal(command, registry)
     if on_output is None:
-        return _run_spooled(program, command, registry)
+        return _run_spooled(program, command, registry, on_start)
     out: list[str] = []
     err: list[str] = []
     started = time.perf_counter()
     proc = _start(
         program, command, _collector(out, "stdout", on_output), _collector(err, "stderr", on_output)
     )
+    if on_start is not None:
+        on_start(proc.pid)
     rc, timed_out = _wait(proc, command, registry)
     return Output(
         rc=rc,
@@ -361,12 +423,20 @@ def run(
     )
 
 
-def _run_spooled(program: Any, command: Command, registry: ProcessRegistry) -> Output:
+def _run_spooled(
+    program: Any,
+    command: Command,
+    registry: ProcessRegistry,
+    on_start: Callable[[int], None] | None = None,
+) -> Output:
     """Run with stdout and stderr in in-memory files, read once the command ends."""
     out, err = _Spool(), _Spool()
     try:
         started = time.perf_counter()
-        rc, timed_out = _wait(_start(program, command, out.fd, err.fd), command, registry)
+        proc = _start(program, command, out.fd, err.fd)
+        if on_start is not None:
+            on_start(proc.pid)
+        rc, timed_out = _wait(proc, command, registry)
         return Output(
             rc=rc,
             stdout=out.text(),
@@ -478,6 +548,7 @@ class Service:
         port: int | None = None,
     ) -> None:
         """Start the process and wait until the probe answers (ServiceError otherwise)."""
+        check_length(command.argv, _environment(command.env))
         program = _command(command.argv[0])
         self._proc = program(
             *command.argv[1:],

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from labtools.core import actions
+from labtools.core import actions, diagnose, retry
 from labtools.core.actions import (
     Action,
     Cluster,
@@ -31,7 +31,7 @@ from labtools.core.actions import (
     Skip,
     StartService,
 )
-from labtools.core.diagnose import failure_reason
+from labtools.core.diagnostics import failure_reason
 from labtools.core.errors import Interrupted, LabError
 from labtools.core.messages import Text, english, joined, msg, msgn
 from labtools.core.model import Command, HostPlan, Plan, Step
@@ -142,6 +142,7 @@ class Runner:
         self._workers = 1
         self._bounds: dict[str, threading.Semaphore] = {}
         self._terminal = threading.Lock()  # held by the host whose interactive step runs
+        self._finishing = False
 
     # --- events -------------------------------------------------------------------------
 
@@ -150,6 +151,9 @@ class Runner:
         event = self.redactor.event(dataclasses.replace(event, time=time.time()))
         with self._emit_lock:
             self.fanout.handle(event)
+        if self.fanout.fatal is not None and not self._finishing:
+            # the run's record cannot be written (disk full): stop here, say why once
+            raise self.fanout.fatal
 
     # --- the run ------------------------------------------------------------------------
 
@@ -160,6 +164,8 @@ class Runner:
         # the pool is shut down after every process is stopped: its threads wait on them
         with self.session(cleanup=lambda: pool.shutdown(wait=True, cancel_futures=True)):
             self._run_steps(pool)
+        if self.fanout.fatal is not None:
+            raise self.fanout.fatal
         return self.summary
 
     @contextlib.contextmanager
@@ -172,9 +178,11 @@ class Runner:
         try:
             with process.stop_all_on_exit(self.registry):
                 yield self.summary
-        except Interrupted:
+        except Interrupted as exc:
             self.summary.interrupted = True
-            raise
+            if not any(r.interrupted for r in self.summary.results):
+                raise  # ended between steps (a --step prompt closed): its own words
+            raise Interrupted(self._interrupted_message()) from exc
         finally:
             if cleanup is not None:
                 cleanup()
@@ -183,6 +191,16 @@ class Runner:
     def run_step(self, state: HostState, step: Step) -> StepResult:
         """Run one step on one host now (inside ``session()``), with every control."""
         return self._run_host_step(state, step)
+
+    def _interrupted_message(self) -> Text:
+        """What Ctrl-C stopped, in one line (the run's one message about it)."""
+        stopped = [r for r in self.summary.results if r.interrupted]
+        if not stopped:
+            return msg("interrupted; every process the run started was stopped")
+        where = joined([msg("'{step}' on {host}", step=r.step, host=r.host) for r in stopped], "; ")
+        return msg(
+            "interrupted during {steps}; every process the run started was stopped", steps=where
+        )
 
     def _run_started(self) -> RunStarted:
         """What the run start tells reporters."""
@@ -252,6 +270,7 @@ class Runner:
 
     def _finish(self) -> None:
         """Stop services (ServiceStopped events), emit RunEnded, close the reporters."""
+        self._finishing = True
         self.registry.stop_all()
         for service in self.registry.stopped:
             self.emit(ServiceStopped(**_service_fields(service)))
@@ -271,11 +290,15 @@ class Runner:
     # --- one step on one host -----------------------------------------------------------
 
     def _run_host_step(self, state: HostState, step: Step) -> StepResult:
-        """Run ``step`` on one host, record and report its result."""
+        """Run ``step`` on one host, record and report its result (an interrupted one too)."""
         started = time.time()
         clock = time.perf_counter()
         try:
             result = self._step_result(state, step)
+        except Interrupted:
+            elapsed = time.perf_counter() - clock
+            self._record(state, step, self._interrupted(state, step, elapsed), started)
+            raise
         finally:
             if state.checks is not None:  # whatever happened, the other hosts must not wait
                 state.checks.leave(state.plan.host.name)
@@ -351,7 +374,7 @@ class Runner:
         except Interrupted:
             raise
         except LabError as exc:
-            return self._failed(state, step, _error_text(exc))
+            return self._failed(state, step, _error_text(exc), exc.exit_code)
 
     def _build(self, state: HostState, step: Step, variables: Mapping[str, Any]) -> Action:
         """Render the step's action for this host."""
@@ -371,6 +394,20 @@ class Runner:
         )
         return dataclasses.replace(ctx, **changes) if changes else ctx
 
+    def _interrupted(self, state: HostState, step: Step, elapsed: float) -> StepResult:
+        """The record of a step Ctrl-C ended: failed, and marked so (JUnit: an error)."""
+        return StepResult(
+            host=state.plan.host.name,
+            phase=step.phase,
+            step=step.name,
+            status="failed",
+            duration=elapsed,
+            message=msg("interrupted after {seconds}s", seconds=round(elapsed, 1)),
+            no_log=step.no_log,
+            interrupted=True,
+            exit_code=Interrupted.exit_code,
+        )
+
     def _skipped(self, state: HostState, step: Step, reason: Text) -> StepResult:
         """A skipped result (registered as skipped, like Ansible)."""
         if step.register:
@@ -389,7 +426,7 @@ class Runner:
             no_log=step.no_log,
         )
 
-    def _failed(self, state: HostState, step: Step, message: Text) -> StepResult:
+    def _failed(self, state: HostState, step: Step, message: Text, code: int = 1) -> StepResult:
         """A failure before anything ran (template error, missing binary)."""
         if step.register:
             state.registered[step.register] = {
@@ -405,6 +442,7 @@ class Runner:
             message=message,
             ignored=step.ignore_errors,
             no_log=step.no_log,
+            exit_code=code,
         )
 
     def _execute(
@@ -438,6 +476,10 @@ class Runner:
                 break
             if self.registry.interrupted.wait(waits[attempts - 1]):
                 raise Interrupted(process.INTERRUPTED)
+        # a wait that failed on its own (a watch that ended it has said why already)
+        waited = isinstance(action, RunCommand) and action.watch_pods and not output.message
+        if status == "failed" and (step.until or output.timed_out or waited):
+            message = self._with_node_troubles(state, action, message)
         registered.update(changed=status == "changed", failed=status == "failed", attempts=attempts)
         if step.register:
             state.registered[step.register] = registered
@@ -457,10 +499,11 @@ class Runner:
             registered=dict(registered),
             no_log=step.no_log,
             display=actions.display_text(action),
+            exit_code=output.exit_code if output.failed and status == "failed" else 1,
         )
 
     def _progress(
-        self, state: HostState, step: Step, message: Text, attempt: int, total: int
+        self, state: HostState, step: Step, message: Text, attempt: int | None, total: int | None
     ) -> None:
         """A retry of an until-loop, as a progress event (``attempt 7/30``)."""
         self.emit(
@@ -493,7 +536,13 @@ class Runner:
         except Interrupted:
             raise
         except LabError as exc:
-            return Output(rc=None, failed=True, changed=False, message=_error_text(exc))
+            return Output(
+                rc=None,
+                failed=True,
+                changed=False,
+                message=_error_text(exc),
+                exit_code=exc.exit_code,
+            )
 
     def _output_callback(self, state: HostState, step: Step) -> Callable[[str, str], None] | None:
         """Live output lines as StepOutput events (-vv and more, never for no_log steps)."""
@@ -507,7 +556,34 @@ class Runner:
         return forward
 
     def _run_command(self, state: HostState, step: Step, action: RunCommand) -> Output:
-        """A foreground command (a verify step's may be one session for several hosts)."""
+        """A foreground command; a read-only kubectl one again after a passing server error."""
+        out = self._run_once(state, step, action)
+        retried = 0
+        if action.kubectl and action.readonly and not action.interactive:
+            out, retried = self._retry_transient(state, step, action, out)
+        failed = out.timed_out or out.rc not in action.ok_codes
+        message: Text = ""
+        if out.timed_out:
+            message = self._timed_out(state, action)
+        elif failed and out.message:  # the watch of a wait found a pod that cannot start
+            message = out.message
+        elif failed and retried:
+            message = msgn(
+                "exit code {rc} after {n} more run ({reason})",
+                "exit code {rc} after {n} more runs ({reason})",
+                retried,
+                rc=out.rc,
+                reason=retry.transient_reason(out.stderr) or "",
+            )
+        elif failed:
+            message = msg("exit code {rc}", rc=out.rc)
+        return dataclasses.replace(out, changed=not action.readonly, failed=failed, message=message)
+
+    def _run_once(self, state: HostState, step: Step, action: RunCommand) -> Output:
+        """Run the command of a step once (a wait for pods: watched for hopeless pods; a verify
+        step's may be one session for several hosts)."""
+        if action.watch_pods:
+            return self._run_watched(state, step, action)
 
         def run_one(action: RunCommand) -> Output:
             return process.run(
@@ -518,17 +594,171 @@ class Runner:
             )
 
         if action.checks is not None and state.checks is not None:
-            out = state.checks.run(state.plan.host.name, action, run_one)
-        else:
-            out = run_one(action)
-        failed = out.timed_out or out.rc not in action.ok_codes
-        message: Text = ""
-        if out.timed_out:
-            seconds = f"{action.command.timeout:g}"
-            message = msg("timed out after {seconds}s", seconds=seconds)
-        elif failed:
-            message = msg("exit code {rc}", rc=out.rc)
-        return dataclasses.replace(out, changed=not action.readonly, failed=failed, message=message)
+            return state.checks.run(state.plan.host.name, action, run_one)
+        return run_one(action)
+
+    def _run_watched(self, state: HostState, step: Step, action: RunCommand) -> Output:
+        """A ``kubectl wait`` / ``rollout status``, ended early when a pod cannot start.
+
+        The pods of the host's namespace are looked at after 2 s, then every 2-10 s (a minute's
+        wait costs about 8 extra ``kubectl get``); the first hopeless container ends the wait
+        with the kubelet's reason, and for a crash loop its last log lines.
+        """
+        groups: list[int] = []
+        found: list[diagnose.PodTrouble] = []
+        done = threading.Event()
+
+        lost: list[Text] = []
+
+        def watch() -> None:
+            for wait in POD_WATCH_WAITS:
+                if done.wait(wait):
+                    return
+                if action.watch_nodes:
+                    lost.extend(self._node_troubles(state, action, lost_only=True))
+                    if lost:
+                        for pgid in groups:
+                            process.kill_group(pgid)
+                        return
+                    continue
+                troubles, ready = self._pod_troubles(state, action)
+                if ready is not None and not troubles and not done.is_set():
+                    self._progress(state, step, ready, None, None)
+                if troubles:
+                    found.extend(troubles)
+                    for pgid in groups:
+                        process.kill_group(pgid)
+                    return
+
+        watcher = threading.Thread(target=watch, name="labtools-pod-watch", daemon=True)
+        watcher.start()
+        try:
+            out = process.run(
+                action.command,
+                on_output=self._output_callback(state, step),
+                registry=self.registry,
+                on_start=groups.append,
+            )
+        finally:
+            done.set()
+            watcher.join()
+        if lost:
+            message = joined(lost, "; ")
+            return dataclasses.replace(out, rc=out.rc or 1, failed=True, message=message)
+        if not found:
+            return out
+        return dataclasses.replace(
+            out,
+            rc=out.rc if out.rc not in action.ok_codes else 1,
+            failed=True,
+            stderr="\n".join(
+                text for text in (out.stderr, self._crash_logs(state, action, found)) if text
+            ),
+            message=joined([trouble.text() for trouble in found[:3]], "; "),
+        )
+
+    def _with_node_troubles(self, state: HostState, action: Action, message: Text) -> Text:
+        """A failed wait's message, with the nodes that are not Ready and why (kubelet's words)."""
+        if not (isinstance(action, RunCommand) and action.kubectl):
+            return message
+        troubles = self._node_troubles(state, action)
+        return joined([message, *troubles], "; ") if troubles else message
+
+    def _node_troubles(
+        self, state: HostState, action: RunCommand, *, lost_only: bool = False
+    ) -> list[Text]:
+        """The nodes that are not Ready (``lost_only``: whose kubelet stopped reporting)."""
+        argv = state.provider.kubectl(state.plan.host, ("get", "nodes", "-o", "json"))
+        command = Command(argv, env=action.command.env, timeout=15)
+        try:
+            out = process.run(command, registry=self.registry)
+        except LabError:
+            return []
+        if out.rc != 0:
+            return []
+        return list(diagnose.node_troubles(out.stdout, lost_only=lost_only))
+
+    def _pod_troubles(
+        self, state: HostState, action: RunCommand
+    ) -> tuple[list[diagnose.PodTrouble], Text | None]:
+        """Hopeless containers among the host's pods, and how many are Ready (for progress)."""
+        argv = state.provider.kubectl(state.plan.host, ("get", "pods", "-o", "json"))
+        command = Command(argv, env=action.command.env, timeout=15)
+        try:
+            out = process.run(command, registry=self.registry)
+        except LabError:
+            return [], None
+        if out.rc != 0:
+            return [], None
+        return diagnose.pod_troubles(out.stdout), diagnose.pods_ready(out.stdout)
+
+    def _crash_logs(
+        self, state: HostState, action: RunCommand, troubles: list[diagnose.PodTrouble]
+    ) -> str:
+        """The last log lines of the first crashing container (``kubectl logs --previous``)."""
+        crashing = next((trouble for trouble in troubles if trouble.crashing), None)
+        if crashing is None:
+            return ""
+        args = ("logs", crashing.pod, "-c", crashing.container, "--previous", "--tail=10")
+        command = Command(
+            state.provider.kubectl(state.plan.host, args), env=action.command.env, timeout=15
+        )
+        try:
+            out = process.run(command, registry=self.registry)
+        except LabError:
+            return ""
+        title = english(
+            msg(
+                "last log lines of {pod} ({container}):",
+                pod=crashing.pod,
+                container=crashing.container,
+            )
+        )
+        return f"{title}\n{out.stdout}" if out.stdout else ""
+
+    def _retry_transient(
+        self, state: HostState, step: Step, action: RunCommand, out: Output
+    ) -> tuple[Output, int]:
+        """Run a read-only kubectl command again while it meets the server's passing trouble.
+
+        The policy is core/retry.py's: waits of 1, 2 and 4 s, never after a timeout. Returns the
+        last output and how many extra runs it took.
+        """
+        total = len(retry.TRANSIENT_WAITS)
+        for number, wait in enumerate(retry.TRANSIENT_WAITS, start=1):
+            reason = None if out.timed_out else retry.transient_reason(out.stderr)
+            if out.rc in action.ok_codes or reason is None:
+                return out, number - 1
+            note = msg(
+                "{reason}: running it again in {seconds}s ({n}/{total})",
+                reason=reason,
+                seconds=f"{wait:g}",
+                n=number,
+                total=total,
+            )
+            self._progress(state, step, note, number, total)
+            if self.registry.interrupted.wait(wait):
+                raise Interrupted(process.INTERRUPTED)
+            out = self._run_once(state, step, action)
+        return out, total
+
+    def _timed_out(self, state: HostState, action: RunCommand) -> Text:
+        """A timeout's message; a kubectl one names the API server that did not answer."""
+        seconds = f"{action.command.timeout:g}"
+        if not action.kubectl:
+            return msg("timed out after {seconds}s", seconds=seconds)
+        host = state.plan.host
+        query = ("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
+        where = Command(state.provider.kubectl(host, query), env=action.command.env, timeout=10)
+        try:
+            server = process.run(where, registry=self.registry).stdout.strip()
+        except LabError:
+            server = ""
+        return msg(
+            "timed out after {seconds}s: the API server {server} did not answer",
+            seconds=seconds,
+            server=server or msg("of context {context}", context=_context_of(action.command)),
+        )
 
     def _start_service(self, state: HostState, step: Step, action: StartService) -> Output:
         """A background service; ServiceError becomes a failed output."""
@@ -682,6 +912,8 @@ def run_plan(
 # --- helpers ------------------------------------------------------------------------------
 
 SIGNAL_POLL = 0.2  # seconds
+# when a wait's pods are looked at: 2 s in, then 3, 5, and every 10 s (a 5-minute wait: ~33)
+POD_WATCH_WAITS = (2.0, 3.0, 5.0, *([10.0] * 360))
 FIRST_RETRY = 0.2  # seconds before an until-loop's first retry (then doubling up to `delay`)
 
 
@@ -701,6 +933,14 @@ def until_waits(retries: int, delay: float) -> tuple[float, ...]:
         waited += wait
         wait = min(wait * 2, delay)
     return tuple(waits)
+
+
+def _context_of(command: Command) -> str:
+    """The value of ``--context`` in a kubectl argv (empty when it has none)."""
+    argv = list(command.argv)
+    if "--context" in argv[:-1]:
+        return argv[argv.index("--context") + 1]
+    return ""
 
 
 def _wait_interruptibly(future: Future[StepResult]) -> StepResult:
@@ -785,13 +1025,24 @@ def _status(
     message = output.message
     if step.failed_when is not None:
         failed = _truthy(step.failed_when, scope, step)
-        message = msg("failed_when: {expr}", expr=step.failed_when) if failed else ""
+        message = _failed_when_message(step.failed_when, output) if failed else ""
     if failed:
         return "failed", message or msg("failed")
     changed = output.changed
     if step.changed_when is not None:
         changed = _truthy(step.changed_when, scope, step)
     return ("changed" if changed else "ok"), message
+
+
+def _failed_when_message(expression: str, output: Output) -> Text:
+    """``failed_when: EXPR`` and what the command itself said (its error, stderr's last line)."""
+    causes: list[Text] = [output.message] if output.message else []
+    last = next((line for line in reversed(output.stderr.splitlines()) if line.strip()), "")
+    if last.strip() and last.strip() not in english(output.message):
+        causes.append(msg("stderr: {line}", line=last.strip()))
+    if not causes:
+        return msg("failed_when: {expr}", expr=expression)
+    return msg("failed_when: {expr} ({causes})", expr=expression, causes=joined(causes, "; "))
 
 
 def _display_argv(action: Action) -> tuple[str, ...]:

@@ -92,6 +92,17 @@ class Facts:
 
 
 @dataclass(frozen=True)
+class Leftover:
+    """A directory a provider keeps for its clusters; a teardown removes it once none is left.
+
+    ``in_use`` is a glob: while it matches anything (a profile), the directory stays.
+    """
+
+    path: str
+    in_use: str
+
+
+@dataclass(frozen=True)
 class PreflightProblem:
     """One thing missing: what, for which host, and how to fix it."""
 
@@ -169,6 +180,14 @@ class Provider(Protocol):
 
     def preflight_together(self, hosts: Sequence[Host], facts: Facts) -> list[PreflightProblem]:
         """What the hosts of this provider lack together (they share one machine)."""
+        ...
+
+    def lock_name(self, host: Host) -> str:
+        """What one run at a time may use (a profile, a namespace), in words, unique per target."""
+        ...
+
+    def leftovers(self, host: Host) -> tuple[Leftover, ...]:
+        """Directories of this provider's state that a teardown removes once they are unused."""
         ...
 
 

@@ -11,6 +11,7 @@ Without isolation ``cluster start`` creates the namespace and the lab runs as th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from labtools.providers.base import (
     Credentials,
     FactCommand,
     Facts,
+    Leftover,
     PreflightProblem,
     binary_of,
     isolation_on,
@@ -139,6 +141,15 @@ class ContextProvider:
     def preflight_together(self, hosts: Sequence[Host], facts: Facts) -> list[PreflightProblem]:
         """Hosts on an existing cluster share nothing of this machine."""
         return []
+
+    def lock_name(self, host: Host) -> str:
+        """One run at a time per namespace of a cluster (context and kubeconfig)."""
+        where = f"context {context_of(host)} ({kubeconfig_file(host)})"
+        return f"namespace {namespace_of(host)} of {where}"
+
+    def leftovers(self, host: Host) -> tuple[Leftover, ...]:
+        """The cluster is not ours: nothing of labtools on this machine."""
+        return ()
 
     def kubectl_base(self, host: Host) -> tuple[str, ...]:
         """The instructor's ``kubectl [--kubeconfig K] --context CTX`` (cluster-scoped calls)."""
@@ -296,11 +307,21 @@ def check_context(host: Host, facts: Facts) -> list[PreflightProblem]:
     if facts.contexts is not None and context not in facts.contexts:
         known = ", ".join(facts.contexts) or msg("none")
         message = msg(
-            "context {context} of {where} is not in the kubeconfig (it has: {known})",
+            "context {context} of {where} is not in the kubeconfig {path} (it has: {known})",
             context=context,
             where=where(host),
+            path=kubeconfig_file(host),
             known=known,
         )
-        hint = msg("fix `kube_context`")
+        hint = msg(
+            "fix `kube_context`, or point `kubeconfig` (or KUBECONFIG) at the file that has it"
+        )
         return [PreflightProblem(host.name, "kube_context", message, hint)]
     return []
+
+
+def kubeconfig_file(host: Host) -> str:
+    """The kubeconfig kubectl reads for this host: its ``kubeconfig``, $KUBECONFIG or default."""
+    if host.vars.get("kubeconfig"):
+        return str(host.vars["kubeconfig"])
+    return os.environ.get("KUBECONFIG") or "~/.kube/config"

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from labtools.core.model import Host
-from labtools.providers.base import FactCommand, Facts, PreflightProblem, binary_of
-from labtools.providers.minikube import MinikubeProvider
+from labtools.providers.base import FactCommand, Facts, Leftover, PreflightProblem, binary_of
+from labtools.providers.minikube import MinikubeProvider, profile_of
 
 FAKE_MODULE = "labtools.testing.minikube"
 FAKE_HOME = os.path.join(".labtools", "fake-minikube")
@@ -72,6 +72,16 @@ class FakeProvider(MinikubeProvider):
         if host.vars.get("start_forks"):
             return max(1, int(host.vars["start_forks"]))
         return max(1, os.cpu_count() or 1)
+
+    def lock_name(self, host: Host) -> str:
+        """One run at a time per fake profile (of one fake home)."""
+        return f"fake profile {profile_of(host)} ({fake_home(host)})"
+
+    def leftovers(self, host: Host) -> tuple[Leftover, ...]:
+        """The fake home (its CA key, kubeconfig, kubectl cache): gone once no profile is left."""
+        home = fake_home(host)
+        # MINIKUBE_HOME not ending in .minikube gets /.minikube appended, as minikube does
+        return (Leftover(home, os.path.join(home, ".minikube", "profiles", "*")),)
 
     def minikube_base(self, host: Host) -> tuple[str, ...]:
         """The argv that runs the fake minikube with this Python."""

@@ -16,6 +16,7 @@ from labtools.providers.base import (
     ClusterOp,
     FactCommand,
     Facts,
+    Leftover,
     PreflightProblem,
     binary_of,
     isolation_on,
@@ -222,6 +223,14 @@ class MinikubeProvider:
     def own_kubeconfig(self, host: Host) -> str | None:
         """With ``isolation`` (a workshop machine), the host's own KUBECONFIG file."""
         return participant_kubeconfig(host) if isolation_on(host, False) else None
+
+    def lock_name(self, host: Host) -> str:
+        """One run at a time per minikube profile (of one MINIKUBE_HOME)."""
+        return f"minikube profile {profile_of(host)} ({checks.minikube_home(host)})"
+
+    def leftovers(self, host: Host) -> tuple[Leftover, ...]:
+        """~/.minikube is minikube's own: nothing of labtools to remove."""
+        return ()
 
     def minikube_base(self, host: Host) -> tuple[str, ...]:
         """The argv that runs minikube (the ``minikube_bin`` var, default ``minikube``)."""

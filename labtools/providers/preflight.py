@@ -14,8 +14,8 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 
 from labtools.core.errors import PreflightError
-from labtools.core.messages import Text, english, msg, msgn
-from labtools.core.model import Host
+from labtools.core.messages import Msg, Text, english, msg, msgn
+from labtools.core.model import Command, Host
 from labtools.core.results import Output
 from labtools.providers.base import (
     FactCommand,
@@ -267,13 +267,24 @@ def run_preflight(
     which: Which,
     run: Run,
     meminfo: str = "/proc/meminfo",
+    starting: bool = True,
+    extra: Callable[[], Sequence[PreflightProblem]] | None = None,
 ) -> None:
-    """Check every host (providers keyed by host name); raise PreflightError with all problems."""
+    """Check every host (providers keyed by host name); raise PreflightError with all problems.
+
+    ``starting`` (the run starts clusters: its phases include setup) adds the providers' own
+    checks (driver, CPU, memory, disk); binaries are checked for every run. ``extra`` gives
+    more problems (the kubeconfig, the cluster answering) once the binaries are there.
+    """
     problems: list[PreflightProblem] = []
     by_provider: dict[str, tuple[Provider, list[Host], list[Facts]]] = {}
     run = cached(run)  # twenty hosts need one `docker info`, not twenty
     for host in hosts:
         provider = providers[host.name] if host.name in providers else providers[host.provider]
+        if not starting:
+            facts = Facts(binaries={b: which(b) for b in provider.binaries(host)})
+            problems += check_binaries(host, facts, provider)
+            continue
         facts = collect_facts(host, provider, which=which, run=run, meminfo=meminfo)
         problems += check_binaries(host, facts, provider) + provider.preflight(host, facts)
         group = by_provider.setdefault(provider.name, (provider, [], []))
@@ -281,5 +292,129 @@ def run_preflight(
         group[2].append(facts)
     for provider, group_hosts, group_facts in by_provider.values():
         problems += provider.preflight_together(group_hosts, group_facts[-1])
+    if not problems and extra is not None:
+        problems += extra()
     if problems:
         raise preflight_error(problems)
+
+
+# ---------------------------------------------------------------------------- cluster access
+
+Probe = Callable[[Command], Output]
+REACH_TIMEOUT = "5s"  # kubectl's --request-timeout for the "does the cluster answer" probe
+UP_FIRST = msg("is the lab up? run `invoke lab.up` first (or `invoke lab.setup`)")
+
+
+def effective_kubeconfig(host: Host, provider: Provider) -> str:
+    """The kubeconfig kubectl reads for this host: the provider's, $KUBECONFIG or the default."""
+    return (
+        provider.env(host).get("KUBECONFIG")
+        or os.environ.get("KUBECONFIG")
+        or os.path.join("~", ".kube", "config")
+    )
+
+
+def kubeconfig_command(host: Host, provider: Provider) -> Command:
+    """``kubectl config view``: kubectl must be able to load the host's kubeconfig at all."""
+    argv = (binary_of(host, "kubectl"), "config", "view", "-o", "jsonpath={.current-context}")
+    return Command(argv, env=provider.env(host), timeout=30.0)
+
+
+def reach_command(host: Host, provider: Provider) -> Command:
+    """``kubectl --context C version``: the host's cluster answers (``/version`` is public)."""
+    argv = provider.kubectl(host, ("version", "-o", "json", f"--request-timeout={REACH_TIMEOUT}"))
+    return Command(argv, env=provider.env(host), timeout=30.0)
+
+
+def access_problems(
+    hosts: Sequence[Host], providers: Mapping[str, Provider], *, probe: Probe, reach: bool
+) -> list[PreflightProblem]:
+    """Every host's kubeconfig loads (once per file), and with ``reach`` its cluster answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def provider_of(host: Host) -> Provider:
+        return providers[host.name] if host.name in providers else providers[host.provider]
+
+    files: dict[tuple[str, str], Host] = {}  # (kubectl, kubeconfig) -> a host that reads it
+    for host in hosts:
+        key = (binary_of(host, "kubectl"), effective_kubeconfig(host, provider_of(host)))
+        files.setdefault(key, host)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        loaded = pool.map(
+            lambda host: _kubeconfig_problem(host, provider_of(host), probe), files.values()
+        )
+        problems = [problem for problem in loaded if problem is not None]
+        if problems or not reach:
+            return problems
+        answers = pool.map(lambda host: _reach_problem(host, provider_of(host), probe), hosts)
+        return [problem for problem in answers if problem is not None]
+
+
+def _kubeconfig_problem(host: Host, provider: Provider, probe: Probe) -> PreflightProblem | None:
+    """A kubeconfig kubectl cannot load (garbage, not YAML), named with kubectl's own error."""
+    out = probe(kubeconfig_command(host, provider))
+    if out.rc == 0:
+        return None
+    path = effective_kubeconfig(host, provider)
+    return PreflightProblem(
+        host.name,
+        "kubeconfig",
+        msg(
+            "kubectl cannot load the kubeconfig {path} of {where}: {why}",
+            path=path,
+            where=where(host),
+            why=_why(out),
+        ),
+        msg(
+            "fix or move {path} away (`kubectl config view` must work); labtools reads it and "
+            "only minikube adds its own entries",
+            path=path,
+        ),
+    )
+
+
+def _reach_problem(host: Host, provider: Provider, probe: Probe) -> PreflightProblem | None:
+    """A cluster that does not answer (down, context missing, server gone)."""
+    out = probe(reach_command(host, provider))
+    if out.rc == 0:
+        return None
+    context = host.vars.get("kube_context") or host.vars.get("profile") or host.name
+    # labtools starts minikube's clusters itself; an existing cluster (context) is not its own
+    hint = (
+        UP_FIRST
+        if provider.has_minikube
+        else msg("check that `kubectl --context {context} version` answers", context=context)
+    )
+    if (_NO_ANSWER.search(out.stderr) or out.timed_out) and provider.has_minikube:
+        hint = msg(
+            "the server took the connection but gave no answer within {timeout}: it is "
+            "stuck or overloaded; restart the cluster (`invoke lab.down`, then `invoke lab.up`)",
+            timeout=REACH_TIMEOUT,
+        )
+    return PreflightProblem(
+        host.name,
+        "cluster",
+        msg(
+            "the cluster of {where} (context {context}, kubeconfig {kubeconfig}) does not "
+            "answer: {why}",
+            where=where(host),
+            context=context,
+            kubeconfig=effective_kubeconfig(host, provider),
+            why=_why(out),
+        ),
+        hint,
+    )
+
+
+_NO_ANSWER = re.compile(r"Client\.Timeout exceeded|context deadline exceeded|TLS handshake timeout")
+
+
+def _why(out: Output) -> Msg | str:
+    """kubectl's own error (its last line of stderr), or the exit code."""
+    return _last_line(out.stderr) or msg("exit code {rc}", rc=out.rc)
+
+
+def _last_line(text: str) -> str:
+    """The last non-empty line (kubectl's error), without kubectl's ``error: `` prefix."""
+    line = next((item.strip() for item in reversed(text.splitlines()) if item.strip()), "")
+    return line.removeprefix("error: ")

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable
 from typing import Protocol
 
+from labtools.core.errors import RunDirError
 from labtools.core.results import Event, Notice
 
 
@@ -22,18 +23,27 @@ class Reporter(Protocol):
 
 
 class Fanout:
-    """Sends every event to every reporter; one that raises is disabled with a warning event."""
+    """Sends every event to every reporter; one that raises is disabled with a warning event.
+
+    A reporter that cannot write the run's record (``RunDirError``: the disk is full) is
+    disabled too, and the error is kept as ``fatal``: the runner stops the run with it.
+    """
 
     def __init__(self, reporters: Iterable[Reporter]) -> None:
         self.reporters: list[Reporter] = list(reporters)
         self.disabled: list[tuple[Reporter, str]] = []
+        self.fatal: RunDirError | None = None
 
     def handle(self, event: Event) -> None:
         """Deliver ``event`` to every working reporter."""
         failed = []
-        for reporter in self.reporters:
+        for reporter in list(self.reporters):
             try:
                 reporter.handle(event)
+            except RunDirError as exc:  # the run stops with this error: no warning as well
+                self.fatal = self.fatal or exc
+                self.reporters.remove(reporter)
+                self.disabled.append((reporter, exc.message))
             except Exception as exc:  # a reporter bug must not stop the run
                 failed.append((reporter, f"{type(exc).__name__}: {exc}"))
         for reporter, why in failed:
@@ -53,5 +63,8 @@ class Fanout:
         for reporter in list(self.reporters):
             try:
                 reporter.close()
+            except RunDirError as exc:
+                self.fatal = self.fatal or exc
+                self.disabled.append((reporter, exc.message))
             except Exception as exc:  # same rule as handle()
                 self.disabled.append((reporter, f"{type(exc).__name__}: {exc}"))

@@ -37,8 +37,10 @@ STATUS_STYLE: Mapping[str, str] = {
     "failed": "bold red",  # i18n: not text
     "skipped": "cyan",  # i18n: not text
     "ignored": "magenta",  # i18n: not text
+    "interrupted": "bold red",  # i18n: not text
 }
 IGNORED = "ignored"  # i18n: not text (the recap's key for an ignored failure)
+INTERRUPTED = "interrupted"  # i18n: not text (the status key of a step Ctrl-C ended)
 RECAP_COUNTS = ("ok", "changed", "failed", "skipped", "ignored")  # i18n: not text (HostRecap)
 STATUS_WIDTH = 8  # terminal cells: a zh-TW status is three wide characters
 
@@ -51,6 +53,7 @@ def status_word(tr: Translator, status: str) -> str:
         "failed": tr.pgettext("status", "failed"),
         "skipped": tr.pgettext("status", "skipped"),
         "ignored": tr.pgettext("status", "ignored"),
+        "interrupted": tr.pgettext("status", "interrupted"),
     }
     return words.get(status, status)
 
@@ -325,7 +328,7 @@ class ConsoleReporter:
 
     def _print_result(self, result: StepResult) -> None:
         """The status line, then the reason / failure details / output (-v)."""
-        word = IGNORED if result.ignored else result.status
+        word = INTERRUPTED if result.interrupted else IGNORED if result.ignored else result.status
         line = f"{result.step} [{result.host}] {format_duration(result.duration)}"
         if result.attempts > 1:
             attempts = self.tr.ngettext("{n} attempt", "{n} attempts", result.attempts)
@@ -391,9 +394,7 @@ class ConsoleReporter:
         self._print_slowest()
         self._print_artifacts()
         self._print_outcome(event)
-        if event.interrupted:
-            text = self.tr.gettext("INTERRUPTED: every process the run started was stopped")
-            self._print(text, style="bold red")
+        # an interrupted run says so once: the error tasks.py prints, naming what was stopped
         if event.run_dir:
             self._print(self.tr.gettext("run directory: {path}", path=event.run_dir))
 

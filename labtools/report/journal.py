@@ -13,11 +13,13 @@ console, the HTML report and the handouts all read.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from labtools.core.messages import Msg
 from labtools.core.results import (
@@ -36,6 +38,7 @@ from labtools.core.results import (
     StepResult,
     StepStarted,
 )
+from labtools.effects.rundir import run_dir_error
 
 MSG_SUFFIX = "_msg"
 EVENT_TYPES: Mapping[str, type[Any]] = {
@@ -188,20 +191,52 @@ def read_events(path: Path) -> Iterator[Event]:
 
 
 class JournalReporter:
-    """Appends every event as one JSON line."""
+    """Appends every event as one JSON line; a line is in the file whole or not at all.
+
+    Each line is one ``write`` to an ``O_APPEND`` descriptor; when the disk fills up in the
+    middle of one, the file is cut back to the end of the last whole line and the reporter
+    raises ``RunDirError`` (the run stops: its record cannot be kept).
+    """
 
     def __init__(self, run_dir: Path, name: str = "journal.jsonl") -> None:
         self.path = Path(run_dir) / name
-        self._file: IO[str] = self.path.open("a", encoding="utf-8")
+        try:
+            self._fd: int | None = os.open(
+                self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
+            )
+        except OSError as exc:
+            raise run_dir_error(self.path.parent, exc) from exc
+        self._size = os.fstat(self._fd).st_size
 
     def handle(self, event: Event) -> None:
-        """Write and flush one line."""
-        self._file.write(encode(event_record(event)) + "\n")
-        self._file.flush()
+        """Write one whole line (or nothing)."""
+        if self._fd is None:
+            return
+        data = (encode(event_record(event)) + "\n").encode("utf-8")
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+        except OSError as exc:
+            self._cut_back()
+            raise run_dir_error(self.path.parent, exc, what=str(self.path)) from exc
+        self._size += len(data)
+
+    def _cut_back(self) -> None:
+        """Drop a partial line, and write nothing more."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, self._size)
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
     def close(self) -> None:
         """Close the file."""
-        self._file.close()
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
 
 from labtools.core.messages import english
 from labtools.core.results import Event, RunStarted, StepEnded, StepResult
+from labtools.effects.rundir import run_dir_error
 
 TAIL_LINES = 20
 
@@ -26,7 +29,10 @@ def _testcase(suite: ET.Element, result: StepResult, lab: str) -> None:
         time=f"{result.duration:.3f}",
     )
     output = "\n".join(part for part in (_tail(result.stderr), _tail(result.stdout)) if part)
-    if result.status == "failed" and not result.ignored:
+    if result.interrupted:  # not a failing check: the run was stopped while it ran
+        error = ET.SubElement(case, "error", type="interrupted", message=english(result.message))
+        error.text = output
+    elif result.status == "failed" and not result.ignored:
         failure = ET.SubElement(case, "failure", message=english(result.message) or "failed")
         failure.text = output
     elif result.status == "skipped":
@@ -46,14 +52,15 @@ def junit_xml(
     for host, items in by_host.items():
         if not items:
             continue
-        failures = sum(r.status == "failed" and not r.ignored for r in items)
+        errors = sum(r.interrupted for r in items)
+        failures = sum(r.status == "failed" and not r.ignored for r in items) - errors
         suite = ET.SubElement(
             root,
             "testsuite",
             name=host,
             tests=str(len(items)),
             failures=str(failures),
-            errors="0",
+            errors=str(errors),
             skipped=str(sum(r.status == "skipped" for r in items)),
             time=f"{sum(r.duration for r in items):.3f}",
         )
@@ -66,9 +73,16 @@ def junit_xml(
 def write_junit(
     results: Iterable[StepResult], path: Path, *, lab: str = "", hosts: Iterable[str] = ()
 ) -> Path:
-    """Write the JUnit XML of ``results`` to ``path``."""
+    """Write the JUnit XML of ``results`` to ``path``, whole or not at all (RunDirError)."""
     tree = junit_xml(results, lab=lab, hosts=hosts)
-    tree.write(path, encoding="utf-8", xml_declaration=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tree.write(tmp, encoding="utf-8", xml_declaration=True)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise run_dir_error(path.parent, exc, what=str(path)) from exc
     return path
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from labtools.core.errors import ServiceError
+from labtools.testing.apiserver import spawn
 from labtools.testing.faults import FaultClient
 
 READY_RE = re.compile(r"fake apiserver ready at (\S+)")
@@ -85,7 +86,9 @@ class FakeCluster:
             self.kubeconfig.unlink()
         # stdout goes to the log file too: a pipe nobody reads would block the server
         with self._log.open("w") as log:
-            self._proc = subprocess.Popen(
+            # dies with this process (PR_SET_PDEATHSIG): a test run killed before its fixtures'
+            # teardown leaves no server behind
+            self._proc = spawn.popen(
                 self.argv(),
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -107,7 +107,7 @@ def load_targets(config: pytest.Config) -> dict[str, CheckTarget]:
     """The hosts of the lab (or the inventory), by name; a LabError becomes a usage error."""
     from labtools.app import check_targets
     from labtools.core.errors import LabError
-    from labtools.core.options import RunOptions, parse_sets
+    from labtools.core.options import RunOptions, parse_typed_sets
 
     root = Path(option(config, "--lab-root") or os.getcwd())
     try:
@@ -115,7 +115,7 @@ def load_targets(config: pytest.Config) -> dict[str, CheckTarget]:
             lab=option(config, "--lab"),
             inventory=option(config, "--lab-inventory"),
             limit=option(config, "--lab-hosts"),
-            extra_vars=parse_sets(config.getoption("lab_set") or []),
+            extra_vars=parse_typed_sets(config.getoption("lab_set") or []),
         )
         found = {t.host.name: t for t in check_targets(root, options)}
     except LabError as exc:

@@ -71,9 +71,9 @@ def shown(argv: Sequence[str]) -> tuple[str, ...]:
 
 def set_text(value: Any) -> str:
     """A value as ``--lab-set KEY=TEXT`` so that reading TEXT back gives the same value."""
-    from labtools.core.options import parse_sets
+    from labtools.core.options import parse_typed_sets
 
-    if isinstance(value, str) and parse_sets([f"v={value}"])["v"] == value:
+    if isinstance(value, str) and parse_typed_sets([f"v={value}"])["v"] == value:
         return value
     return json.dumps(value, default=str, ensure_ascii=False)
 

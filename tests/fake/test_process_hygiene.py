@@ -222,3 +222,25 @@ def test_a_runtime_shutdown_ends_its_fork_server(tmp_path: Path) -> None:
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not Path(f"/proc/{pid}").exists()
+
+
+def test_a_killed_test_run_takes_its_fake_clusters_with_it(tmp_path: Path) -> None:
+    # a pytest killed before its fixtures' teardown left its FakeCluster running with PPID 1
+    script = (
+        "import sys, time; from pathlib import Path\n"
+        "from labtools.testing.cluster import FakeCluster\n"
+        f"c = FakeCluster(Path({str(tmp_path / 'c')!r})).start()\n"
+        "print(c.pid, flush=True); time.sleep(60)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None
+    server = int(holder.stdout.readline())
+    assert _stat(server) is not None
+    holder.kill()
+    holder.wait(timeout=10)
+    holder.stdout.close()
+    deadline = time.monotonic() + 10
+    while (st := _stat(server)) is not None and st[1] != "Z" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    st = _stat(server)
+    assert st is None or st[1] == "Z", f"server {server} outlived its test run"

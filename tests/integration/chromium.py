@@ -138,8 +138,14 @@ def open_page(
         "about:blank",
     ]
     # the browser reads commands on fd 3 and writes on fd 4
+    # chromium writes ~/.config/chromium (crash reports) and ~/.cache/dconf whatever its
+    # --user-data-dir: give it a HOME of its own beside the profile
+    home = profile.parent / f"{profile.name}-home"
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+    env["XDG_CACHE_HOME"] = str(home / ".cache")
     proc = subprocess.Popen(
         argv,
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -125,6 +125,7 @@ def isolated_env(base: Path, *, path_prefix: Path | None = None) -> dict[str, st
         MINIKUBE_HOME=str(base / "home" / ".minikube"),
         NO_COLOR="1",
         LABTOOLS_FAKE_POD_DELAY="0.3",
+        LABTOOLS_LOCK_DIR=str(base / "locks"),  # the runs' target locks, where a test sees them
         PYTHONDONTWRITEBYTECODE="1",
     )
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"

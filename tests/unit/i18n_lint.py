@@ -38,6 +38,9 @@ STUDENT_ERRORS = frozenset(
         "PreflightError",
         "ClusterUnreachableError",
         "ServiceError",
+        "RunDirError",
+        "TargetBusyError",
+        "CommandTooLongError",
         "RunFailed",
         "Interrupted",
     }

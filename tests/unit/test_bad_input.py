@@ -286,6 +286,39 @@ CASES = [
         "did you mean 'hosts'",
     ),
     ("malformed-set", lambda root: parse_sets(["replicas"]), OptionError, None, "key=value"),
+    # issue 10, defect 1: a host name that is no DNS label used to pass, then crash a server
+    (
+        "host-name-rule",
+        inventory("all:\n  hosts:\n    Lab_01:\n"),
+        SchemaError,
+        ("inventory.yml", 3, "all.hosts.Lab_01"),
+        "lowercase letters a-z, digits 0-9 and '-'",
+    ),
+    (
+        "host-name-from-range",
+        inventory("all:\n  hosts:\n    Lab-[1:2]:\n"),
+        SchemaError,
+        ("inventory.yml", 3, "all.hosts.Lab-[1:2]"),
+        "bad host name 'Lab-1'",
+    ),
+    (
+        "profile-rule",
+        inventory("all:\n  hosts:\n    h1: {profile: My_Profile}\n"),
+        SchemaError,
+        ("inventory.yml", 3, "all.hosts.h1.profile"),
+        "minikube profile name",
+    ),
+    # issue 10, defect 2: two unrelated groups choosing different clusters for one host
+    (
+        "conflicting-profile",
+        inventory(
+            "all:\n  children:\n    a:\n      vars: {profile: p1}\n      hosts:\n        h1:\n"
+            "    b:\n      vars: {profile: p2}\n      hosts:\n        h1:\n"
+        ),
+        InventoryError,
+        ("inventory.yml", 6, None),
+        "different `profile` from groups 'a' (line 4: 'p1') and 'b' (line 8: 'p2')",
+    ),
     (
         "unknown-lab",
         lambda root: (

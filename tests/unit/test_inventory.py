@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from labtools.core.errors import InventoryError, SchemaError
-from labtools.core.inventory import expand_hosts, misspelt_setting, parse_inventory, select_hosts
+from labtools.core.inventory import (
+    HOST_NAME_RULE,
+    expand_hosts,
+    host_name_problem,
+    misspelt_setting,
+    parse_inventory,
+    select_hosts,
+)
 from labtools.core.model import Inventory
 from labtools.core.yamlfile import parse_yaml
 
@@ -225,3 +232,36 @@ def test_unknown_pattern(pattern: str, hint: str | None) -> None:
         select_hosts(inventory(LIMIT), pattern)
     assert info.value.hint is not None
     assert (hint or "known hosts") in info.value.hint
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a child group overrides its parent: intended, no conflict
+        "all:\n  vars: {profile: p0}\n  children:\n    a:\n      vars: {profile: p1}\n"
+        "      hosts:\n        h1:\n",
+        # the host says it itself
+        "all:\n  children:\n    a:\n      vars: {profile: p1}\n      hosts:\n        h1:\n"
+        "    b:\n      vars: {profile: p2}\n      hosts:\n        h1: {profile: p3}\n",
+        # the same value from both groups
+        "all:\n  children:\n    a:\n      vars: {profile: p1}\n      hosts:\n        h1:\n"
+        "    b:\n      vars: {profile: p1}\n      hosts:\n        h1:\n",
+        # user variables follow Ansible's group order, as before
+        "all:\n  children:\n    a:\n      vars: {color: red}\n      hosts:\n        h1:\n"
+        "    b:\n      vars: {color: blue}\n      hosts:\n        h1:\n",
+    ],
+    ids=["child-overrides-parent", "host-decides", "same-value", "user-var"],
+)
+def test_groups_that_agree_or_are_related_are_no_conflict(text: str) -> None:
+    inventory = parse_inventory(parse_yaml(text, "inventory.yml"))
+    assert "h1" in inventory.hosts
+
+
+@pytest.mark.parametrize("name", ["a", "lab-01", "0", "x" * 63, "team-a1"])
+def test_host_names_that_follow_the_rule(name: str) -> None:
+    assert host_name_problem(name) is None
+
+
+@pytest.mark.parametrize("name", ["Lab_01", "lab_01", "-a", "a-", "a.b", "x" * 64, "é", "a b"])
+def test_host_names_that_break_the_rule(name: str) -> None:
+    assert HOST_NAME_RULE in (host_name_problem(name) or "")

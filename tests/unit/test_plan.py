@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,59 @@ def test_precedence_with_provider_defaults(
     assert _host_vars(inventory_host, lab_vars, extra)[key] == value
 
 
+@pytest.mark.parametrize(
+    ("inventory_host", "lab_vars", "sets", "key", "value"),
+    [
+        # no schema: text, whatever it looks like (issue 10, defect 2)
+        ("{}", "{}", ["kubernetes_version=1.30"], "kubernetes_version", "1.30"),
+        ("{}", "{app_name: web}", ["app_name=web: v2"], "app_name", "web: v2"),
+        ("{}", "{}", ["note=007"], "note", "007"),
+        ("{}", "{}", ["flag=true"], "flag", "true"),
+        ("{}", "{tag: v1}", ["tag=1.0"], "tag", "1.0"),
+        # the value it overrides gives the type: the lab's ...
+        ("{}", "{replicas: 1}", ["replicas=3"], "replicas", 3),
+        ("{}", "{ratio: 0.5}", ["ratio=2"], "ratio", 2.0),
+        ("{}", "{debug: false}", ["debug=yes"], "debug", True),
+        ("{}", "{items: [a]}", ["items=[b, c]"], "items", ["b", "c"]),
+        ("{}", "{db: {port: 5432, host: x}}", ["db.port=6543"], "db", {"port": 6543}),
+        # ... or the inventory's, which beats the lab's
+        ("{replicas: '2'}", "{replicas: 1}", ["replicas=3"], "replicas", "3"),
+        ("{wait: 5}", "{}", ["wait=10"], "wait", 10),
+        # provider settings have their own types
+        ("{}", "{}", ["cpus=4"], "cpus", 4),
+        ("{}", "{}", ["keep=true"], "keep", True),
+        ("{}", "{}", ["addons=ingress,metrics-server"], "addons", ["ingress", "metrics-server"]),
+        ("{}", "{}", ["memory=4g"], "memory", "4g"),
+    ],
+)
+def test_set_values_are_typed_by_the_schema_only(
+    inventory_host: str, lab_vars: str, sets: list[str], key: str, value: Any
+) -> None:
+    from labtools.core.options import parse_sets
+
+    found = _host_vars(inventory_host, lab_vars, parse_sets(sets))[key]
+    assert found == value
+    assert type(found) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("lab_vars", "item", "message"),
+    [
+        ("{replicas: 1}", "replicas=three", "replicas is an integer (the value it overrides"),
+        ("{debug: false}", "debug=maybe", "debug is true or false"),
+        ("{}", "cpus=0", "expected an integer >= 1"),
+        ("{}", "cpus=two", "cpus is an integer (a provider setting)"),
+        ("{}", "namespace=Lab_1", "expected a DNS-1123 label"),
+    ],
+)
+def test_set_value_that_does_not_fit_its_schema(lab_vars: str, item: str, message: str) -> None:
+    from labtools.core.options import parse_sets
+
+    with pytest.raises(OptionError, match=re.escape(message)) as caught:
+        _host_vars("{}", lab_vars, parse_sets([item]))
+    assert caught.value.hint
+
+
 def test_no_defaults_without_a_registry() -> None:
     inv = inventory("all:\n  hosts:\n    h: {}\n")
     p = build_plan(inv, lab(), phases=PHASES)
@@ -304,3 +358,21 @@ def test_project_load_and_plan(project: Path) -> None:
 
 def test_project_picks_the_only_lab(project: Path) -> None:
     assert Project.load(project, None, None).lab.name == "demo"
+
+
+def test_the_variables_of_no_log_steps_are_named_for_masking() -> None:
+    text = """
+name: quiet
+hosts: all
+setup:
+  - name: loud
+    command: echo {{ app_name }}
+  - name: quiet
+    command: "curl -H 'Authorization: Bearer {{ api_key }}' {{ url }}"
+    stdin: "{{ body }}"
+    env: {TOKEN: "{{ token }}"}
+    no_log: true
+"""
+    from labtools.core.plan import no_log_names
+
+    assert no_log_names(lab(text)) == {"api_key", "url", "body", "token"}

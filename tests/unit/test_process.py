@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from labtools.core.errors import MissingBinaryError, ServiceError
+from labtools.core.errors import CommandTooLongError, MissingBinaryError, ServiceError
 from labtools.core.model import Command
 from labtools.effects.process import (
     ProcessRegistry,
     Service,
+    check_length,
     choose_port,
     free_port,
     port_is_free,
@@ -81,6 +82,41 @@ def test_missing_kubectl_like_binary_hint_is_specific(tmp_path: Path) -> None:
     with pytest.raises(MissingBinaryError) as info:
         run(Command((str(tmp_path / "minikube"),)))
     assert "minikube.sigs.k8s.io" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "says"),
+    [
+        (("echo", "y" * 200_000), None, "its argument 1 has 200,000 bytes"),
+        (("echo", *["y" * 100_000] * 30), None, "ARG_MAX"),
+        (("echo", "y"), {"BIG": "y" * 100_000}, None),
+        (("echo", "y"), {"BIG": "y" * 140_000}, "its variable BIG has 140,004 bytes"),
+        (("echo", "y"), {f"V{i}": "y" * 100_000 for i in range(30)}, "ARG_MAX"),
+    ],
+    ids=["one-argument", "all-arguments", "a-variable", "one-variable", "environment"],
+)
+def test_a_command_too_long_for_exec_is_named_not_a_missing_binary(
+    argv: tuple[str, ...], env: dict[str, str] | None, says: str | None
+) -> None:
+    # before the check, exec's E2BIG read "cannot run echo ... install `echo`" (exit 3)
+    if says is None:
+        assert run(Command(argv, env=env or {})).rc == 0
+        return
+    with pytest.raises(CommandTooLongError) as info:
+        run(Command(argv, env=env or {}))
+    assert says in info.value.message
+    assert "stdin:" in (info.value.hint or "")
+    assert info.value.exit_code == 1
+    with pytest.raises(CommandTooLongError):
+        Service("big").start(Command(argv, env=env or {}))
+
+
+def test_the_length_check_matches_what_exec_takes() -> None:
+    limit = 32 * 4096 - 1  # bytes of one argument, its NUL excluded
+    check_length(("echo", "y" * limit))
+    assert run(Command(("echo", "y" * limit))).rc == 0
+    with pytest.raises(CommandTooLongError):
+        check_length(("echo", "y" * (limit + 1)))
 
 
 def _http_server_argv(port: int) -> tuple[str, ...]:

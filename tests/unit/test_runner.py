@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -339,10 +340,13 @@ SIGINT_SCRIPT = textwrap.dedent(
             if event.kind == "service_start":
                 (out / "pids").open("a").write(f"{event.pid}\\n")
         def close(self): pass
+    from labtools.report.journal import JournalReporter
+    from labtools.report.junit import JUnitReporter
+    reporters = [Pids(), JournalReporter(out), JUnitReporter(out / "steps.junit.xml")]
     try:
-        run_plan(plan, {"stub": P()}, reporters=[Pids()], run_dir=out, templates_dir=None)
+        run_plan(plan, {"stub": P()}, reporters=reporters, run_dir=out, templates_dir=None)
     except Interrupted as exc:
-        print("INTERRUPTED", exc.exit_code)
+        print("INTERRUPTED", exc.exit_code, exc.message)
         sys.exit(exc.exit_code)
     """
 )
@@ -366,11 +370,71 @@ def test_signal_to_the_run_leaves_nothing_alive(sig: signal.Signals, tmp_path: P
     child.send_signal(sig)
     out, _ = child.communicate(timeout=20)
     assert child.returncode == 130
-    assert "INTERRUPTED" in out
+    # one message, naming what was stopped (issue 10, defect 7)
+    assert out.count("interrupted") == 1, out
+    assert "INTERRUPTED 130 interrupted during 'block' on h" in out
     time.sleep(0.1)
     for pid in pids:
         stat = Path(f"/proc/{pid}/stat")
         assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    # the interrupted step is in the journal (before run_end) and in JUnit, as an error
+    records = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()]
+    kinds = [(r["kind"], r.get("step")) for r in records]
+    assert kinds.index(("step_end", "block")) < kinds.index(("run_end", None))
+    end = next(r for r in records if (r["kind"], r.get("step")) == ("step_end", "block"))
+    assert (end["result"]["status"], end["result"]["interrupted"]) == ("failed", True)
+    assert records[-1]["interrupted"] is True
+    suite = ET.parse(tmp_path / "steps.junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("errors"), suite.get("failures")) == ("2", "1", "0")
+    case = next(c for c in suite.iter("testcase") if c.get("name") == "block")
+    error = case.find("error")
+    assert error is not None
+    assert error.get("type") == "interrupted"
+
+
+@pytest.mark.parametrize(
+    ("spec", "failed_when", "says"),
+    [
+        # issue 10, defect 3: the cause, not only the expression
+        (
+            "sh -c 'echo connection refused >&2; exit 1'",
+            "result.rc != 0",
+            "failed_when: result.rc != 0 (exit code 1; stderr: connection refused)",
+        ),
+        (
+            "no-such-binary-here arg",
+            "result.rc != 0 and 'already exists' not in result.stderr",
+            "(command not found: no-such-binary-here",
+        ),
+        ("echo bad", "'bad' in result.stdout", "failed_when: 'bad' in result.stdout"),
+    ],
+)
+def test_failed_when_failure_names_its_cause(
+    tmp_path: Path, spec: str, failed_when: str, says: str
+) -> None:
+    summary, _ = run([step("s", "command", spec, failed_when=failed_when)], tmp_path)
+    result = by_step(summary)["s"]
+    assert result.status == "failed"
+    assert says in result.message
+
+
+@pytest.mark.parametrize(
+    ("spec", "code"),
+    [
+        ("sh -c 'exit 3'", 1),
+        ("no-such-binary-here", 3),
+    ],
+)
+def test_a_failure_knows_the_exit_code_it_means(tmp_path: Path, spec: str, code: int) -> None:
+    summary, _ = run([step("s", "command", spec)], tmp_path)
+    assert by_step(summary)["s"].exit_code == code
+
+
+def test_a_service_failure_means_exit_4(tmp_path: Path) -> None:
+    spec = {"command": "sh -c 'exit 1'", "name": "svc", "ready": {"tcp": 1}}
+    summary, _ = run([step("s", "service", spec)], tmp_path)
+    assert (by_step(summary)["s"].status, by_step(summary)["s"].exit_code) == ("failed", 4)
 
 
 def test_journal_of_a_run_is_valid_json(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from xml.etree import ElementTree
 import pytest
 
 from labtools.core.errors import ClusterUnreachableError
-from labtools.core.options import parse_sets
+from labtools.core.options import parse_typed_sets
 from labtools.verify.run import shown, split_junit, verify_command
 from labtools.verify.snapshot import KINDS, Snapshot, parse_selector, pod_is_ready
 
@@ -70,7 +70,12 @@ def test_verify_command_is_short_and_relative(tmp_path: Path) -> None:
     sets = [argv[i + 1] for i, word in enumerate(argv) if word == "--lab-set"]
     # each value reads back as itself: "yes" stays text, the mapping stays a mapping
     assert sets == ["replicas=2", "image=a b", 'flag="yes"', 'nested={"a": [1]}']
-    assert parse_sets(sets) == {"replicas": 2, "image": "a b", "flag": "yes", "nested": {"a": [1]}}
+    assert parse_typed_sets(sets) == {
+        "replicas": 2,
+        "image": "a b",
+        "flag": "yes",
+        "nested": {"a": [1]},
+    }
     assert argv[-2:] == ("playbooks/web/checks/test_web.py", "-x")
     assert not any(word.startswith("{") for word in argv)
 

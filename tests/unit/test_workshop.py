@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from labtools.core.diagnose import findings, log_args
+from labtools.core.diagnostics import findings, log_args
 from labtools.core.errors import ConfigError, InventoryError, OptionError
 from labtools.core.inventory import load_inventory
 from labtools.core.kubeconfig import (
@@ -395,7 +395,7 @@ def test_outcome_line_in_zh_tw_keeps_the_kubelets_word_and_translates_the_rest()
     ],
 )
 def test_failure_reason_of_a_dropped_host(message: str, stderr: str, reason: str) -> None:
-    from labtools.core.diagnose import failure_reason
+    from labtools.core.diagnostics import failure_reason
     from labtools.core.messages import Msg, msg
     from labtools.core.results import StepResult
 
