@@ -154,7 +154,7 @@ def test_a_command_longer_than_exec_takes_is_a_failed_step_not_a_missing_binary(
     assert out.returncode == 1, out.stdout + out.stderr
     assert "its argument 1 has 261,201 bytes" in out.stdout
     assert "install `echo`" not in out.stdout
-    assert "1 step failed: basics: echo the note twice" in out.stderr
+    assert "0/1 ready; basics failed at 'echo the note twice'" in out.stderr
     recap = [line for line in out.stdout.splitlines() if line.startswith("| basics")]
     assert recap[0].split("|")[4].strip() == "1"  # failed 1, and the run stopped there
     assert "after it" not in out.stdout
@@ -267,7 +267,7 @@ def test_a_failed_background_service_exits_4(project: LabProject) -> None:
     no_traceback(out)
     assert out.returncode == 4, out.stdout + out.stderr
     assert "service 'broken-proxy' exited before it was ready" in out.stdout
-    assert "1 step failed: basics: a service that dies at once" in out.stderr
+    assert "0/1 ready; basics failed at 'a service that dies at once'" in out.stderr
 
 
 BIG_OUTPUT_LAB = """

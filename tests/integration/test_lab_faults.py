@@ -131,7 +131,7 @@ def test_a_server_error_that_lasts_fails_clearly_after_the_bounded_retries(
     assert out.returncode == 1, out.stdout + out.stderr
     assert "exit code 1 after 3 more runs (ServiceUnavailable (503))" in out.stdout
     assert "Error from server (ServiceUnavailable): fault injected" in out.stdout
-    assert "1 step failed: team-a: kubectl get pods" in out.stderr
+    assert "team-a failed at 'kubectl get pods'" in out.stderr
     assert 7 <= seconds < 60  # 1 + 2 + 4 s of waiting, not more
 
 
