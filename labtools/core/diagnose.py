@@ -13,6 +13,7 @@ after the next failure is the container in ``ImagePullBackOff``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ HOPELESS = frozenset(
     {"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "CrashLoopBackOff"}
 )
 WAIT_VERBS = (("wait",), ("rollout", "status"))
+# kubectl's words when a server took the connection and gave no answer in time
+NO_ANSWER = re.compile(r"Client\.Timeout exceeded|context deadline exceeded|TLS handshake timeout")
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ _VALUE_FLAGS = frozenset(
 def pod_troubles(text: str) -> list[PodTrouble]:
     """Hopeless containers in ``kubectl get pods -o json`` output (none when it does not parse)."""
     troubles = []
-    for pod in _items(text):
+    for pod in list_items(text):
         name = str(pod.get("metadata", {}).get("name", "?"))
         spec_images = {
             str(c.get("name")): str(c.get("image", ""))
@@ -142,7 +145,7 @@ def _container_trouble(
 
 def pods_ready(text: str) -> Msg | None:
     """How many pods are Ready, for a wait's progress (None when there are none to count)."""
-    pods = _items(text)
+    pods = list_items(text)
     if not pods:
         return None
     ready = sum(1 for pod in pods if _condition(pod, "Ready") == "True")
@@ -168,7 +171,7 @@ def node_troubles(text: str, *, lost_only: bool = False) -> list[Msg]:
     (``False``, ``KubeletNotReady``).
     """
     found = []
-    for node in _items(text):
+    for node in list_items(text):
         name = str(node.get("metadata", {}).get("name", "?"))
         conditions = (node.get("status") or {}).get("conditions") or []
         ready = next((c for c in conditions if c.get("type") == "Ready"), None)
@@ -188,7 +191,7 @@ def node_troubles(text: str, *, lost_only: bool = False) -> list[Msg]:
     return found
 
 
-def _items(text: str) -> list[dict[str, Any]]:
+def list_items(text: str) -> list[dict[str, Any]]:
     """The ``items`` of a kubectl list in JSON (an empty list for anything else)."""
     try:
         data = json.loads(text)

@@ -8,7 +8,6 @@ container's too after a restart), and the reason in one word, as ``kubectl get p
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,16 +38,6 @@ class Findings:
     containers: tuple[tuple[str, str, bool], ...] = ()
     reason: str | None = None
     details: tuple[str, ...] = field(default_factory=tuple)  # one line per finding
-
-
-def parse_items(text: str) -> list[dict[str, Any]]:
-    """The items of ``kubectl get ... -o json`` (a List), empty when it is not JSON."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return []
-    items = data.get("items") if isinstance(data, dict) else None
-    return [item for item in items or [] if isinstance(item, dict)]
 
 
 def _name(obj: Mapping[str, Any]) -> str:

@@ -137,6 +137,8 @@ class HostPlan:
     steps: tuple[Step, ...]
     extra_vars: Mapping[str, Any] = field(default_factory=dict)  # --set: wins over step vars
     registered: Mapping[str, Any] = field(default_factory=dict)  # kept from the run resumed
+    # (phase, step) this host failed at in the run resumed: it runs again first
+    retried: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

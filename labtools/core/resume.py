@@ -137,5 +137,7 @@ def resume(plan: Plan, records: Sequence[Mapping[str, Any]]) -> Plan:
             value = previous.registered.get(key(step)) if previous else None
             if step.register and value is not None and step.action != "service":
                 restored[step.register] = dict(value)
-        hosts.append(cut(host_plan, start, restored))
+        failed = previous.failed if previous else None
+        again = failed if failed is not None and failed in map(key, host_plan.steps) else None
+        hosts.append(replace(cut(host_plan, start, restored), retried=again))
     return replace(plan, hosts=tuple(hosts))

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labtools.core.diagnostics import failure_reason, findings, log_args, parse_items
+from labtools.core.diagnose import NO_ANSWER, list_items
+from labtools.core.diagnostics import failure_reason, findings, log_args
 from labtools.core.errors import LabError
 from labtools.core.messages import Text
 from labtools.core.model import Command, HostPlan
@@ -39,18 +40,24 @@ class Collector:
     env: dict[str, str] = field(default_factory=dict)
     ran: list[str] = field(default_factory=list)
     cut_short: bool = False
+    timeout: float = COMMAND_TIMEOUT
+    silent: str | None = None  # the first command the server gave no answer: ask it no more
 
     def command(self, argv: tuple[str, ...]) -> Output | None:
-        """Run one command if time is left (None when the budget is spent)."""
+        """Run one command if time is left (None when the budget is spent or the server has
+        stopped answering: each further question would only wait out its own timeout)."""
         left = self.deadline - time.monotonic()
-        if left <= 1:
-            self.cut_short = True
+        if left <= 1 or self.silent is not None:
+            self.cut_short = self.cut_short or self.silent is None
             return None
         self.ran.append(" ".join(argv))
         try:
-            return self.run(Command(argv, env=self.env, timeout=min(COMMAND_TIMEOUT, left)))
+            out = self.run(Command(argv, env=self.env, timeout=min(self.timeout, left)))
         except LabError as exc:
             return Output(rc=None, stderr=exc.format(), failed=True)
+        if out.timed_out or NO_ANSWER.search(out.stderr):
+            self.silent = " ".join(argv)
+        return out
 
     def save(self, name: str, out: Output | None) -> None:
         """Write a command's output (masked) to ``name``."""
@@ -80,7 +87,12 @@ def diagnose_host(
     budget = float(host.vars.get("diagnostics_timeout") or DEFAULT_BUDGET)
     folder = run_dir / "diagnostics" / host.name
     collector = Collector(
-        folder, redactor, run, time.monotonic() + budget, dict(provider.admin_env(host))
+        folder,
+        redactor,
+        run,
+        time.monotonic() + budget,
+        dict(provider.admin_env(host)),
+        timeout=min(COMMAND_TIMEOUT, float(host.vars.get("command_timeout") or COMMAND_TIMEOUT)),
     )
     kubectl = provider.admin_kubectl
     collector.save(
@@ -90,7 +102,7 @@ def diagnose_host(
     listing = collector.command(
         kubectl(host, ("get", "pods,deployments,replicasets", "-o", "json"))
     )
-    found = findings(parse_items(listing.stdout if listing and listing.rc == 0 else ""))
+    found = findings(list_items(listing.stdout if listing and listing.rc == 0 else ""))
     if found.not_ready:
         collector.save(
             "describe.txt", collector.command(kubectl(host, ("describe", *found.not_ready)))
@@ -125,6 +137,8 @@ def readme(
         "commands run:",
         *(f"  {line}" for line in collector.ran),
     ]
+    if collector.silent is not None:
+        lines.append(f"(stopped: the cluster did not answer `{collector.silent}`)")
     if collector.cut_short:
         lines.append(f"(cut short: the {budget:g}s budget of diagnostics_timeout ran out)")
     return "\n".join(lines) + "\n"

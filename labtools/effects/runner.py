@@ -607,6 +607,9 @@ class Runner:
         groups: list[int] = []
         found: list[diagnose.PodTrouble] = []
         done = threading.Event()
+        # --resume redoes the step that failed: its pods may still show last run's back-off
+        # (the kubelet pulls or starts again when the back-off ends): only a new trouble counts
+        known = OldTroubles() if state.plan.retried == (step.phase, step.name) else None
 
         lost: list[Text] = []
 
@@ -622,6 +625,8 @@ class Runner:
                         return
                     continue
                 troubles, ready = self._pod_troubles(state, action)
+                if known is not None:
+                    troubles = self._new_troubles(state, step, troubles, known)
                 if ready is not None and not troubles and not done.is_set():
                     self._progress(state, step, ready, None, None)
                 if troubles:
@@ -656,6 +661,35 @@ class Runner:
             ),
             message=joined([trouble.text() for trouble in found[:3]], "; "),
         )
+
+    def _new_troubles(
+        self,
+        state: HostState,
+        step: Step,
+        troubles: list[diagnose.PodTrouble],
+        known: OldTroubles,
+    ) -> list[diagnose.PodTrouble]:
+        """Troubles not seen at the first look (a resumed step's old back-off is waited out;
+        a new pod, another reason or one more restart is a new trouble); the first look
+        remembers them all and says so."""
+        if not known.looked:
+            known.looked = True
+            known.seen.update(map(OldTroubles.ident, troubles))
+            for trouble in troubles:
+                self._progress(
+                    state,
+                    step,
+                    msg(
+                        "pod {pod}: {reason} since the run resumed; waiting for the kubelet to "
+                        "try again",
+                        pod=trouble.pod,
+                        reason=trouble.reason,
+                    ),
+                    None,
+                    None,
+                )
+            return []
+        return [trouble for trouble in troubles if OldTroubles.ident(trouble) not in known.seen]
 
     def _with_node_troubles(self, state: HostState, action: Action, message: Text) -> Text:
         """A failed wait's message, with the nodes that are not Ready and why (kubelet's words)."""
@@ -912,7 +946,22 @@ def run_plan(
 # --- helpers ------------------------------------------------------------------------------
 
 SIGNAL_POLL = 0.2  # seconds
+
+
 # when a wait's pods are looked at: 2 s in, then 3, 5, and every 10 s (a 5-minute wait: ~33)
+@dataclasses.dataclass
+class OldTroubles:
+    """What a resumed step's pods showed at the first look (last run's back-off)."""
+
+    seen: set[tuple[str, str, str, int]] = dataclasses.field(default_factory=set)
+    looked: bool = False
+
+    @staticmethod
+    def ident(trouble: diagnose.PodTrouble) -> tuple[str, str, str, int]:
+        """The same pod, container, reason and restart count: the same trouble."""
+        return (trouble.pod, trouble.container, trouble.reason, trouble.restarts)
+
+
 POD_WATCH_WAITS = (2.0, 3.0, 5.0, *([10.0] * 360))
 FIRST_RETRY = 0.2  # seconds before an until-loop's first retry (then doubling up to `delay`)
 

@@ -13,6 +13,7 @@ import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 
+from labtools.core.diagnose import NO_ANSWER
 from labtools.core.errors import PreflightError
 from labtools.core.messages import Msg, Text, english, msg, msgn
 from labtools.core.model import Command, Host
@@ -305,43 +306,63 @@ REACH_TIMEOUT = "5s"  # kubectl's --request-timeout for the "does the cluster an
 UP_FIRST = msg("is the lab up? run `invoke lab.up` first (or `invoke lab.setup`)")
 
 
-def effective_kubeconfig(host: Host, provider: Provider) -> str:
-    """The kubeconfig kubectl reads for this host: the provider's, $KUBECONFIG or the default."""
+def effective_kubeconfig(host: Host, provider: Provider, *, admin: bool = False) -> str:
+    """The kubeconfig kubectl reads for this host: the provider's, $KUBECONFIG or the default.
+
+    ``admin``: the one of the cluster's owner (the instructor on a shared cluster, where the lab
+    itself runs as the participant with a kubeconfig labtools wrote).
+    """
+    env = provider.admin_env(host) if admin else provider.env(host)
     return (
-        provider.env(host).get("KUBECONFIG")
+        env.get("KUBECONFIG")
         or os.environ.get("KUBECONFIG")
         or os.path.join("~", ".kube", "config")
     )
 
 
-def kubeconfig_command(host: Host, provider: Provider) -> Command:
+def kubeconfig_command(host: Host, provider: Provider, *, admin: bool = False) -> Command:
     """``kubectl config view``: kubectl must be able to load the host's kubeconfig at all."""
     argv = (binary_of(host, "kubectl"), "config", "view", "-o", "jsonpath={.current-context}")
-    return Command(argv, env=provider.env(host), timeout=30.0)
+    env = provider.admin_env(host) if admin else provider.env(host)
+    return Command(argv, env=env, timeout=30.0)
 
 
-def reach_command(host: Host, provider: Provider) -> Command:
+def reach_command(host: Host, provider: Provider, *, admin: bool = False) -> Command:
     """``kubectl --context C version``: the host's cluster answers (``/version`` is public)."""
-    argv = provider.kubectl(host, ("version", "-o", "json", f"--request-timeout={REACH_TIMEOUT}"))
-    return Command(argv, env=provider.env(host), timeout=30.0)
+    args = ("version", "-o", "json", f"--request-timeout={REACH_TIMEOUT}")
+    if admin:
+        return Command(
+            provider.admin_kubectl(host, args), env=provider.admin_env(host), timeout=30.0
+        )
+    return Command(provider.kubectl(host, args), env=provider.env(host), timeout=30.0)
 
 
 def access_problems(
     hosts: Sequence[Host], providers: Mapping[str, Provider], *, probe: Probe, reach: bool
 ) -> list[PreflightProblem]:
-    """Every host's kubeconfig loads (once per file), and with ``reach`` its cluster answers."""
+    """Every host's kubeconfig loads (once per file), and with ``reach`` its cluster answers.
+
+    The owner's kubeconfig is checked first (the instructor's on a shared cluster); a
+    participant's own kubeconfig (labtools wrote it at setup) must then exist and answer too.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     def provider_of(host: Host) -> Provider:
         return providers[host.name] if host.name in providers else providers[host.provider]
 
-    files: dict[tuple[str, str], Host] = {}  # (kubectl, kubeconfig) -> a host that reads it
+    files: dict[tuple[str, str], tuple[Host, bool]] = {}  # (kubectl, kubeconfig) -> who reads it
     for host in hosts:
-        key = (binary_of(host, "kubectl"), effective_kubeconfig(host, provider_of(host)))
-        files.setdefault(key, host)
+        for admin in (True, False):
+            key = (
+                binary_of(host, "kubectl"),
+                effective_kubeconfig(host, provider_of(host), admin=admin),
+            )
+            if admin or os.path.exists(os.path.expanduser(key[1])):
+                files.setdefault(key, (host, admin))
     with ThreadPoolExecutor(max_workers=8) as pool:
         loaded = pool.map(
-            lambda host: _kubeconfig_problem(host, provider_of(host), probe), files.values()
+            lambda item: _kubeconfig_problem(item[0], provider_of(item[0]), probe, item[1]),
+            files.values(),
         )
         problems = [problem for problem in loaded if problem is not None]
         if problems or not reach:
@@ -350,12 +371,14 @@ def access_problems(
         return [problem for problem in answers if problem is not None]
 
 
-def _kubeconfig_problem(host: Host, provider: Provider, probe: Probe) -> PreflightProblem | None:
+def _kubeconfig_problem(
+    host: Host, provider: Provider, probe: Probe, admin: bool
+) -> PreflightProblem | None:
     """A kubeconfig kubectl cannot load (garbage, not YAML), named with kubectl's own error."""
-    out = probe(kubeconfig_command(host, provider))
+    out = probe(kubeconfig_command(host, provider, admin=admin))
     if out.rc == 0:
         return None
-    path = effective_kubeconfig(host, provider)
+    path = effective_kubeconfig(host, provider, admin=admin)
     return PreflightProblem(
         host.name,
         "kubeconfig",
@@ -374,8 +397,35 @@ def _kubeconfig_problem(host: Host, provider: Provider, probe: Probe) -> Preflig
 
 
 def _reach_problem(host: Host, provider: Provider, probe: Probe) -> PreflightProblem | None:
-    """A cluster that does not answer (down, context missing, server gone)."""
-    out = probe(reach_command(host, provider))
+    """A cluster that does not answer (down, context missing, server gone), or a participant's
+    kubeconfig that is not there yet or no longer lets them in."""
+    problem = _answer_problem(host, provider, probe, admin=True)
+    own = effective_kubeconfig(host, provider)
+    if problem is not None or own == effective_kubeconfig(host, provider, admin=True):
+        return problem
+    if not os.path.exists(own):
+        return PreflightProblem(
+            host.name,
+            "kubeconfig",
+            msg(
+                "the participant's kubeconfig {path} of {where} does not exist yet",
+                path=own,
+                where=where(host),
+            ),
+            msg(
+                "labtools writes it when it sets the participant up: run `invoke lab.up` first "
+                "(or `invoke lab.setup --limit {host}`)",
+                host=host.name,
+            ),
+        )
+    return _answer_problem(host, provider, probe, admin=False)
+
+
+def _answer_problem(
+    host: Host, provider: Provider, probe: Probe, *, admin: bool
+) -> PreflightProblem | None:
+    """The problem when ``kubectl version`` (as the owner, or as the participant) fails."""
+    out = probe(reach_command(host, provider, admin=admin))
     if out.rc == 0:
         return None
     context = host.vars.get("kube_context") or host.vars.get("profile") or host.name
@@ -385,7 +435,13 @@ def _reach_problem(host: Host, provider: Provider, probe: Probe) -> PreflightPro
         if provider.has_minikube
         else msg("check that `kubectl --context {context} version` answers", context=context)
     )
-    if (_NO_ANSWER.search(out.stderr) or out.timed_out) and provider.has_minikube:
+    if not admin:
+        hint = msg(
+            "the participant's token may have expired or their account been removed: "
+            "`invoke lab.setup --limit {host}` issues a new kubeconfig",
+            host=host.name,
+        )
+    elif (NO_ANSWER.search(out.stderr) or out.timed_out) and provider.has_minikube:
         hint = msg(
             "the server took the connection but gave no answer within {timeout}: it is "
             "stuck or overloaded; restart the cluster (`invoke lab.down`, then `invoke lab.up`)",
@@ -399,14 +455,11 @@ def _reach_problem(host: Host, provider: Provider, probe: Probe) -> PreflightPro
             "answer: {why}",
             where=where(host),
             context=context,
-            kubeconfig=effective_kubeconfig(host, provider),
+            kubeconfig=effective_kubeconfig(host, provider, admin=admin),
             why=_why(out),
         ),
         hint,
     )
-
-
-_NO_ANSWER = re.compile(r"Client\.Timeout exceeded|context deadline exceeded|TLS handshake timeout")
 
 
 def _why(out: Output) -> Msg | str:

@@ -69,6 +69,7 @@ def lab(cluster: FakeCluster, tmp_path: Path) -> Iterator[LabProject]:
         "all:\n  vars:\n    provider: context\n"
         f"    kube_context: {cluster.context}\n    kubeconfig: {cluster.kubeconfig}\n"
         f"    namespace: {namespace}\n"
+        "    isolation: false\n"  # one trusted user: the faults, not a participant's rights
         "  hosts:\n    team-a:\n"
     )
     yield LabProject(root, isolated_env(tmp_path))

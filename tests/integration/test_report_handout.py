@@ -72,7 +72,7 @@ def test_a_lab_run_ends_naming_its_report_and_gives_handouts(
 
 def test_a_failed_run_names_its_report_last(context_project: tuple[LabProject, object]) -> None:
     project, _cluster = context_project
-    bad = project.invoke("lab.deploy", "--set", "image=", "--lang", "en")
+    bad = project.invoke("lab.up", "--set", "image=", "--lang", "en")
     assert bad.returncode == 1, bad.stdout + bad.stderr
     report = project.latest_run() / "report.html"
     assert report.is_file()

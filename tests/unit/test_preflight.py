@@ -208,3 +208,74 @@ def test_run_preflight_passes_for_fake(tmp_path: Path) -> None:
     which = lambda name: str(bin_dir / name) if (bin_dir / name).exists() else None  # noqa: E731
     hosts = [host("fake")]
     run_preflight(hosts, {"fake": get_provider("fake")}, which=which, run=real_run(bin_dir))
+
+
+def kubectl_script(bin_dir: Path) -> Path:
+    """A stand-in kubectl that fails like kubectl when its kubeconfig is garbage or missing."""
+    script = bin_dir / "kubectl"
+    script.write_text(
+        "#!/bin/sh\n"
+        'config=""; prev=""\n'
+        'for arg in "$@"; do [ "$prev" = --kubeconfig ] && config="$arg"; prev="$arg"; done\n'
+        '[ -n "$config" ] || config="$KUBECONFIG"\n'
+        'if [ -n "$config" ] && [ ! -e "$config" ] && [ "$1" != config ]; then\n'
+        '  echo "error: stat $config: no such file or directory" >&2; exit 1; fi\n'
+        'if [ -n "$config" ] && grep -q garbage "$config" 2>/dev/null; then\n'
+        '  echo "error: error loading config file \\"$config\\": yaml: line 1" >&2; exit 1; fi\n'
+        'if [ "$1" != config ] && grep -q expired "$config" 2>/dev/null; then\n'
+        '  echo "error: You must be logged in to the server (Unauthorized)" >&2; exit 1; fi\n'
+        "echo '{}'\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return script
+
+
+def probe_with(script: Path) -> Any:
+    """Run a preflight Command with the stand-in kubectl in its place."""
+
+    def probe(command: Any) -> Output:
+        argv = (str(script), *command.argv[1:])
+        env = {**os.environ, **command.env}
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=10)
+        return Output(done.returncode, done.stdout, done.stderr)
+
+    return probe
+
+
+def test_access_checks_the_instructors_kubeconfig_then_the_participants(tmp_path: Path) -> None:
+    from labtools.providers.preflight import access_problems
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    probe = probe_with(kubectl_script(bin_dir))
+    admin = tmp_path / "admin.yaml"
+    folder = tmp_path / "participants"
+    folder.mkdir()
+    context = get_provider("context")
+    team = Host(
+        "lab-07", "context", {"kube_context": "shared", "kubeconfig": str(admin),
+                              "participants_dir": str(folder)}, source=SRC,
+    )  # fmt: skip
+    providers = {"lab-07": context}
+
+    admin.write_text("garbage\n")  # the instructor's own file: named, whatever the run
+    (problem,) = access_problems([team], providers, probe=probe, reach=False)
+    assert f"kubectl cannot load the kubeconfig {admin} of host lab-07" in str(problem.text())
+    assert 'error loading config file "' in str(problem.text())
+
+    admin.write_text("apiVersion: v1\n")  # a good one; the participant's not written yet
+    assert access_problems([team], providers, probe=probe, reach=False) == []  # lab.up makes it
+    (missing,) = access_problems([team], providers, probe=probe, reach=True)
+    assert "the participant's kubeconfig" in str(missing.text())
+    assert "does not exist yet" in str(missing.text())
+    assert "run `invoke lab.up` first (or `invoke lab.setup --limit lab-07`)" in str(missing.text())
+
+    own = folder / "lab-07.kubeconfig"
+    own.write_text("token: expired\n")
+    (refused,) = access_problems([team], providers, probe=probe, reach=True)
+    assert f"kubeconfig {own}) does not answer: You must be logged in" in str(refused.text())
+    assert "`invoke lab.setup --limit lab-07` issues a new kubeconfig" in str(refused.text())
+    own.write_text("token: fresh\n")
+    assert access_problems([team], providers, probe=probe, reach=True) == []
+    alone = Host("solo", "context", {**team.vars, "isolation": False}, source=SRC)
+    assert access_problems([alone], {"solo": context}, probe=probe, reach=True) == []

@@ -534,3 +534,14 @@ def test_cards_in_zh_tw_markup_only_where_the_template_puts_it() -> None:
     assert "```sh\nexport KUBECONFIG=lab-07.kubeconfig\nkubectl get pods\n```" in markdown
     spaced = render_cards([card(kubeconfig_name="my files/a.kubeconfig")], lab, templates, "md")
     assert "export 'KUBECONFIG=my files/a.kubeconfig'\n" in spaced  # a shell reads it whole
+
+
+def test_resume_marks_the_step_that_failed_as_the_one_tried_again() -> None:
+    journal = [
+        end("a", "start", "setup", "ok"),
+        end("a", "create", "deploy", "failed"),
+        end("b", "start", "setup", "ok"),
+    ]
+    by_host = {hp.host.name: hp for hp in resume(plan("a", "b"), journal).hosts}
+    assert by_host["a"].retried == ("deploy", "create")  # its old pods may still be backing off
+    assert by_host["b"].retried is None  # interrupted, not failed: it just goes on
