@@ -303,6 +303,10 @@ class ProcessRegistry:
         self._handover = threading.RLock()  # RLock: the SIGINT handler takes it in main thread
         self._handing_over = False
         self._missed_interrupt = False
+        # the group of the interactive command that owns the terminal now: a SIGINT this process
+        # still gets was typed before the handover (Python runs its handler late, in the main
+        # thread), since the terminal no longer sends this process what the user types
+        self._terminal_owner: int | None = None
 
     @contextlib.contextmanager
     def handing_over(self) -> Iterator[Callable[[], bool]]:
@@ -327,12 +331,23 @@ class ProcessRegistry:
                 self._handing_over = False
 
     def interrupt_is_for_the_command(self) -> bool:
-        """SIGINT handler: True (and noted) when the Ctrl-C was typed for a command being given
-        the terminal; False when it is for the run."""
+        """SIGINT handler: True (and noted, or passed on) when the Ctrl-C was typed for a
+        command being given the terminal or owning it; False when it is for the run."""
         with self._handover:
             if self._handing_over:
                 self._missed_interrupt = True
-            return self._handing_over
+                return True
+            owner = self._terminal_owner
+        if owner is None:
+            return False
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(owner, signal.SIGINT)
+        return True
+
+    def owns_terminal(self, pgid: int | None) -> None:
+        """The command's group ``pgid`` is the terminal's foreground group now (None: no more)."""
+        with self._handover:
+            self._terminal_owner = pgid
 
     def add(self, pgid: int) -> None:
         """Track a started process group."""

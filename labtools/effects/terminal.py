@@ -53,6 +53,7 @@ def run_in_terminal(command: Command, registry: ProcessRegistry) -> Output:
             registry.add(pgid)
         if fd is not None and pgid is not None:
             _give_terminal(fd, pgid)
+            registry.owns_terminal(pgid)
             if missed_interrupt():  # typed before its group owned the terminal: it is its own
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pgid, signal.SIGINT)
@@ -61,6 +62,7 @@ def run_in_terminal(command: Command, registry: ProcessRegistry) -> Output:
     try:
         rc = _wait(proc, fd, pgid)
     finally:
+        registry.owns_terminal(None)
         process.WATCHDOG.cancel(token)
         if pgid is not None:
             registry.discard(pgid)

@@ -130,3 +130,21 @@ def test_a_ctrl_c_typed_while_the_terminal_is_handed_over_is_the_commands() -> N
     with registry.handing_over() as missed:
         assert not missed()  # noted once, not carried over to the next command
     assert not registry.interrupt_is_for_the_command()
+
+
+def test_a_late_ctrl_c_while_a_command_owns_the_terminal_goes_to_it() -> None:
+    # Python runs a SIGINT handler late, in the main thread: a Ctrl-C typed just before the
+    # handover can be handled after it, when the terminal sends this process nothing any more
+    registry = ProcessRegistry()
+    child = subprocess.Popen(["sleep", "30"], process_group=0)
+    try:
+        assert registry.interrupt_is_for_the_command() is False  # nobody owns it: for the run
+        registry.owns_terminal(child.pid)
+        assert registry.interrupt_is_for_the_command() is True
+        assert child.wait(timeout=10) == -2  # SIGINT reached the command's group
+        registry.owns_terminal(None)
+        assert registry.interrupt_is_for_the_command() is False
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
