@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent
 T = TypeVar("T")
 
 HELP = {
-    "lab": "the lab to run: playbooks/<LAB>.yml (default from config lab.name: basics)",
+    "lab": "the lab to run: the folder playbooks/<LAB>/ (default from config lab.name: basics)",
     "inventory": "the inventory file (default: inventory.yml)",
     "limit": "hosts to run on: names, groups, globs, 'a:b' union, 'a:&b' and, 'a:!b' not",
     "tags": "run only steps with these tags (comma separated; 'all,extended': with modules 4-6)",

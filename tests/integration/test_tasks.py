@@ -24,7 +24,8 @@ SEED_PATTERNS = [
     r"curl -sS --fail http://localhost:8001/version$",
     r"kubectl --context labtools-basics get pods$",
     r"kubectl --context labtools-basics describe pods$",
-    r"kubectl --context labtools-basics get pods -o go-template --template "
+    r"kubectl --context labtools-basics get pods -l app=kubernetes-bootcamp -o go-template "
+    r"--template "
     r"'\{\{range \.items\}\}\{\{\.metadata\.name\}\}\{\{\"\\n\"\}\}\{\{end\}\}'$",
     r"kubectl --context labtools-basics logs '<POD_NAME\.stdout_lines\[0\]>'$",
     r"kubectl --context labtools-basics exec '<POD_NAME\.stdout_lines\[0\]>' -- env$",
