@@ -6,7 +6,7 @@ import fnmatch
 import itertools
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -654,3 +654,40 @@ def _unknown_pattern(inventory: Inventory, name: str, pattern: str) -> Inventory
 def group_names(host: Host) -> list[str]:
     """Ansible's ``group_names``: the host's groups except ``all`` and ``ungrouped``."""
     return sorted(host.groups)
+
+
+def compress_hosts(names: Sequence[str]) -> str:
+    """``lab-01, lab-02, lab-03, team-a`` -> ``lab-[01:03], team-a`` (the inventory's ranges)."""
+    out: list[str] = []
+    run: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        if len(run) >= 3:
+            out.append(f"{run[0][0]}[{run[0][1]}:{run[-1][1]}]")
+        else:
+            out.extend(prefix + suffix for prefix, suffix in run)
+        run.clear()
+
+    for name in names:
+        match = re.fullmatch(r"(.*?)(\d+|[a-z])", name)
+        part = (match.group(1), match.group(2)) if match else (name, "")
+        if run and match and _follows(run[-1], part):
+            run.append(part)
+            continue
+        flush()
+        if match:
+            run.append(part)
+        else:
+            out.append(name)
+    flush()
+    return ", ".join(out)
+
+
+def _follows(last: tuple[str, str], part: tuple[str, str]) -> bool:
+    """``lab-02`` follows ``lab-01`` (same prefix and width); ``team-b`` follows ``team-a``."""
+    (prefix, suffix), (new_prefix, new_suffix) = last, part
+    if prefix != new_prefix or not suffix or len(suffix) != len(new_suffix):
+        return False
+    if suffix.isdigit() and new_suffix.isdigit():
+        return int(new_suffix) == int(suffix) + 1
+    return suffix.isalpha() and new_suffix.isalpha() and ord(new_suffix) == ord(suffix) + 1

@@ -223,6 +223,7 @@ class HostFailure:
     step: str
     reason: Text  # "ImagePullBackOff", the step's message or the last line of its stderr
     diagnostics: str = ""  # the folder with the host's diagnostics, "" when none were taken
+    interrupted: bool = False  # Ctrl-C (or SIGTERM) ended its step: not the host's fault
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,7 @@ class RunEnded:
     interrupted: bool = False
     run_dir: str = ""
     failures: tuple[HostFailure, ...] = ()
+    unfinished: tuple[str, ...] = ()  # hosts an interrupted run stopped before their last step
     time: float = 0.0
 
 

@@ -33,6 +33,7 @@ from labtools.core.actions import (
 )
 from labtools.core.diagnostics import failure_reason
 from labtools.core.errors import Interrupted, LabError
+from labtools.core.inventory import compress_hosts
 from labtools.core.messages import Text, english, joined, msg, msgn
 from labtools.core.model import Command, HostPlan, Plan, Step
 from labtools.core.plan import step_vars
@@ -76,6 +77,7 @@ class HostState:
     registered: dict[str, Any] = field(default_factory=dict)
     stopped: bool = False
     checks: ChecksSession | None = None  # the session this host's verify step shares
+    ended: int = 0  # steps of the plan that ended (the host got to the end: all of them)
 
     def __post_init__(self) -> None:
         # a resumed run starts with what the skipped steps registered last time
@@ -197,7 +199,17 @@ class Runner:
         stopped = [r for r in self.summary.results if r.interrupted]
         if not stopped:
             return msg("interrupted; every process the run started was stopped")
-        where = joined([msg("'{step}' on {host}", step=r.step, host=r.host) for r in stopped], "; ")
+        order = {state.plan.host.name: index for index, state in enumerate(self.states)}
+        by_step: dict[str, list[str]] = {}
+        for result in sorted(stopped, key=lambda r: order.get(r.host, len(order))):
+            by_step.setdefault(result.step, []).append(result.host)
+        where = joined(
+            [
+                msg("'{step}' on {hosts}", step=step, hosts=compress_hosts(hosts))
+                for step, hosts in by_step.items()
+            ],
+            "; ",
+        )
         return msg(
             "interrupted during {steps}; every process the run started was stopped", steps=where
         )
@@ -283,14 +295,27 @@ class Runner:
                 interrupted=self.summary.interrupted,
                 run_dir=str(self.run_dir),
                 failures=failures,
+                unfinished=self._unfinished(),
             )
         )
         self.fanout.close()
+
+    def _unfinished(self) -> tuple[str, ...]:
+        """Hosts an interrupted run stopped before their last step (not failed: just stopped)."""
+        if not self.summary.interrupted:
+            return ()
+        return tuple(
+            state.plan.host.name
+            for state in self.states
+            if not state.stopped and state.ended < len(state.plan.steps)
+        )
 
     # --- one step on one host -----------------------------------------------------------
 
     def _run_host_step(self, state: HostState, step: Step) -> StepResult:
         """Run ``step`` on one host, record and report its result (an interrupted one too)."""
+        if self.registry.interrupted.is_set():  # queued behind the steps Ctrl-C ended: never ran
+            raise Interrupted(process.INTERRUPTED)
         started = time.time()
         clock = time.perf_counter()
         try:
@@ -324,6 +349,7 @@ class Runner:
         result = self.redactor.value(result)
         self.summary.results.append(result)
         self.summary.recaps[result.host].add(result)
+        state.ended += 1
         if result.status == "failed" and not result.ignored:
             state.stopped = True
         self.emit(StepEnded(result=result))
@@ -333,8 +359,14 @@ class Runner:
 
     def _drop(self, state: HostState, result: StepResult) -> None:
         """A failure drops the host from the rest of the run (Ansible): record why, diagnose."""
-        failure = HostFailure(result.host, result.phase, result.step, failure_reason(result))
-        if self.on_failure is not None:
+        failure = HostFailure(
+            result.host,
+            result.phase,
+            result.step,
+            failure_reason(result),
+            interrupted=result.interrupted,
+        )
+        if self.on_failure is not None and not result.interrupted:  # the user stopped it
             try:
                 failure = self.redactor.value(self.on_failure(state.plan, state.provider, result))
             except LabError as exc:  # diagnostics are a help: their failure is a notice

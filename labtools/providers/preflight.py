@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from labtools.core.diagnose import NO_ANSWER
 from labtools.core.errors import PreflightError
+from labtools.core.inventory import compress_hosts
 from labtools.core.messages import Msg, Text, english, msg, msgn
 from labtools.core.model import Command, Host
 from labtools.core.results import Output
@@ -210,43 +211,6 @@ def group_problems(problems: Sequence[PreflightProblem]) -> list[str]:
             f"{len(names)} hosts ({compress_hosts(names)}{at}): " + text.replace(_THEM, "them")
         )
     return lines
-
-
-def compress_hosts(names: Sequence[str]) -> str:
-    """``lab-01, lab-02, lab-03, team-a`` -> ``lab-[01:03], team-a`` (the inventory's ranges)."""
-    out: list[str] = []
-    run: list[tuple[str, str]] = []
-
-    def flush() -> None:
-        if len(run) >= 3:
-            out.append(f"{run[0][0]}[{run[0][1]}:{run[-1][1]}]")
-        else:
-            out.extend(prefix + suffix for prefix, suffix in run)
-        run.clear()
-
-    for name in names:
-        match = re.fullmatch(r"(.*?)(\d+|[a-z])", name)
-        part = (match.group(1), match.group(2)) if match else (name, "")
-        if run and match and _follows(run[-1], part):
-            run.append(part)
-            continue
-        flush()
-        if match:
-            run.append(part)
-        else:
-            out.append(name)
-    flush()
-    return ", ".join(out)
-
-
-def _follows(last: tuple[str, str], part: tuple[str, str]) -> bool:
-    """``lab-02`` follows ``lab-01`` (same prefix and width); ``team-b`` follows ``team-a``."""
-    (prefix, suffix), (new_prefix, new_suffix) = last, part
-    if prefix != new_prefix or not suffix or len(suffix) != len(new_suffix):
-        return False
-    if suffix.isdigit() and new_suffix.isdigit():
-        return int(new_suffix) == int(suffix) + 1
-    return suffix.isalpha() and new_suffix.isalpha() and ord(new_suffix) == ord(suffix) + 1
 
 
 def cached(run: Run) -> Run:

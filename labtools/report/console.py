@@ -480,8 +480,9 @@ class ConsoleReporter:
         from labtools.report.outcome import outcome_line
 
         hosts = self.hosts or tuple(event.recaps)
-        line = self._text(outcome_line(hosts, event.failures))
-        self._print(line, style="bold red" if event.failures else "bold green")
+        line = self._text(outcome_line(hosts, event.failures, event.unfinished))
+        bad = event.failures or event.unfinished
+        self._print(line, style="bold red" if bad else "bold green")
 
     def close(self) -> None:
         """Stop live displays."""

@@ -9,26 +9,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from labtools.core.inventory import compress_hosts
 from labtools.core.messages import Text, english, joined, msg, msgn
 from labtools.core.results import HostFailure
 
 MAX_GROUPS = 6  # past this, "and N more": the recap table above has every host
 
 
-def outcome_line(hosts: Sequence[str], failures: Sequence[HostFailure]) -> Text:
-    """``N/M ready`` then each (step, reason) group of failed hosts."""
-    failed = {failure.host for failure in failures}
-    ready = sum(1 for host in hosts if host not in failed)
-    groups: dict[tuple[str, str], tuple[Text, list[str]]] = {}
+def outcome_line(
+    hosts: Sequence[str], failures: Sequence[HostFailure], unfinished: Sequence[str] = ()
+) -> Text:
+    """``N/M ready``, each (step, reason) group of failed hosts, then what Ctrl-C stopped: the
+    hosts it interrupted in a step and the ones it stopped between steps (``unfinished``)."""
+    dropped = {failure.host for failure in failures} | set(unfinished)
+    ready = sum(1 for host in hosts if host not in dropped)
+    groups: dict[tuple[str, str, bool], tuple[Text, list[str]]] = {}
     for failure in failures:
-        key = (failure.step, english(failure.reason))
+        key = (failure.step, english(failure.reason), failure.interrupted)
         groups.setdefault(key, (failure.reason, []))[1].append(failure.host)
     parts: list[Text] = [msg("{ready}/{total} ready", ready=ready, total=len(hosts))]
-    for (step, _), (reason, names) in list(groups.items())[:MAX_GROUPS]:
+    for (step, _, interrupted), (reason, names) in list(groups.items())[:MAX_GROUPS]:
+        if interrupted:
+            parts.append(
+                msg("{hosts} interrupted at '{step}'", hosts=compress_hosts(names), step=step)
+            )
+            continue
         parts.append(
             msg(
                 "{hosts} failed at '{step}' ({reason})",
-                hosts=", ".join(names),
+                hosts=compress_hosts(names),
                 step=step,
                 reason=reason,
             )
@@ -36,4 +45,6 @@ def outcome_line(hosts: Sequence[str], failures: Sequence[HostFailure]) -> Text:
     hidden = sum(len(names) for _, names in list(groups.values())[MAX_GROUPS:])
     if hidden:
         parts.append(msgn("and {n} more host failed", "and {n} more hosts failed", hidden))
+    if unfinished:
+        parts.append(msg("{hosts} stopped before the end", hosts=compress_hosts(list(unfinished))))
     return joined(parts, msg("; "))

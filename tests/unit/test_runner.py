@@ -565,3 +565,86 @@ def test_kubectl_diff_exit_1_is_ok_and_2_fails(tmp_path: Path) -> None:
         "rc1": ("ok", 1, ""),
         "rc2": ("failed", 2, "exit code 2"),
     }
+
+
+HOSTS_SIGINT_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    from labtools.core.errors import Interrupted, Location
+    from labtools.core.model import Host, HostPlan, Lab, Plan, Step
+    from labtools.effects.runner import run_plan
+
+    class P:
+        name = "stub"
+        has_minikube = False
+        def env(self, host): return {}
+
+    out = Path(sys.argv[1])
+    loc = Location("t.yml", 1)
+    steps = (
+        Step("quick", "setup", "command", ["true"], loc),
+        Step("block", "setup", "command", ["sh", "-c", f"touch {out}/$0.started; sleep 60"], loc),
+        Step("after", "deploy", "command", ["true"], loc),
+    )
+    steps_of = lambda h: tuple(  # noqa: E731
+        Step(s.name, s.phase, s.action, [*s.spec, h] if s.name == "block" else s.spec, loc)
+        for s in steps
+    )
+    lab = Lab("t", "t.yml", phases={"setup": steps[:2], "deploy": steps[2:]})
+    names = [f"lab-{i:02d}" for i in range(1, 6)]
+    plan = Plan(lab, ("setup", "deploy"),
+                tuple(HostPlan(Host(h, "stub", {}), {}, steps_of(h)) for h in names))
+
+    class Ends:
+        def handle(self, event):
+            if event.kind == "run_end":
+                print("FAILURES", json.dumps([[f.host, f.interrupted] for f in event.failures]))
+                print("UNFINISHED", json.dumps(list(event.unfinished)))
+        def close(self): pass
+
+    def diagnose(host_plan, provider, result):
+        (out / f"diagnosed-{host_plan.host.name}").touch()
+        raise AssertionError("no diagnostics for an interrupted step")
+
+    try:
+        run_plan(plan, {"stub": P()}, reporters=[Ends()], run_dir=out, templates_dir=None,
+                 forks=3, on_failure=diagnose)
+    except Interrupted as exc:
+        print("INTERRUPTED", exc.exit_code, exc.message)
+        sys.exit(exc.exit_code)
+    """
+)
+
+
+def test_ctrl_c_in_a_workshop_names_what_it_stopped_and_diagnoses_nobody(tmp_path: Path) -> None:
+    import json
+
+    from labtools.core.results import HostFailure
+    from labtools.report.outcome import outcome_line
+
+    script = tmp_path / "run.py"
+    script.write_text(HOSTS_SIGINT_SCRIPT)
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 20
+    while len(list(tmp_path.glob("*.started"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(list(tmp_path.glob("*.started"))) == 3  # forks=3: lab-01..03 block, 04-05 queue
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=20)
+    assert child.returncode == 130, out
+    assert "INTERRUPTED 130 interrupted during 'block' on lab-[01:03]; every process" in out
+    lines = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+    failures = json.loads(lines["FAILURES"])
+    assert failures == [["lab-01", True], ["lab-02", True], ["lab-03", True]]
+    assert json.loads(lines["UNFINISHED"]) == ["lab-04", "lab-05"]  # queued: never started it
+    assert not list(tmp_path.glob("diagnosed-*"))  # the user stopped them: nothing to diagnose
+    hosts = [f"lab-{i:02d}" for i in range(1, 6)]
+    stopped = [
+        HostFailure(h, "setup", "block", "interrupted", interrupted=True) for h, _ in failures
+    ]
+    assert outcome_line(hosts, stopped, ["lab-04", "lab-05"]) == (
+        "0/5 ready; lab-[01:03] interrupted at 'block'; lab-04, lab-05 stopped before the end"
+    )

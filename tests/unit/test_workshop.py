@@ -412,8 +412,9 @@ def test_failure_reason_of_a_dropped_host(message: str, stderr: str, reason: str
 
 def test_preflight_groups_identical_problems_across_hosts() -> None:
     from labtools.core.errors import Location
+    from labtools.core.inventory import compress_hosts
     from labtools.providers.base import PreflightProblem, where
-    from labtools.providers.preflight import compress_hosts, preflight_error
+    from labtools.providers.preflight import preflight_error
 
     hosts = [
         Host(f"lab-{i:02d}", "minikube", {}, source=Location("inv.yml", 13)) for i in range(1, 16)
