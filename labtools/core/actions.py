@@ -169,6 +169,7 @@ class Context:
     lab: Lab | None = None  # its folder (checks/) and secrets, for `verify:`
     extra_vars: Mapping[str, Any] = field(default_factory=dict)  # --set, passed on to checks
     tty: bool = False
+    hosts: int = 1  # how many hosts the run has: an interactive step is for one at a time
     choose_port: Callable[[int | None], int] = lambda port: port or 0
     run_dir: Path | None = None
 
@@ -288,6 +289,15 @@ def _build_run(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action
         return Skip(msg("provider {provider} has no minikube", provider=ctx.provider.name))
     if step.interactive and not ctx.tty:
         return Skip(INTERACTIVE_SKIP)
+    if step.interactive and ctx.hosts > 1:
+        # a terminal is one person's: 30 participants' shells in a row is nobody's lab
+        return Skip(
+            msg(
+                "an interactive step is for one host at a time and this run has {n}: "
+                "run it for one with --limit HOST",
+                n=ctx.hosts,
+            )
+        )
     argv, args_from, args = _tool_argv(step, step.spec, variables, ctx, step.action)
     readonly = step.action != "command" and is_readonly(args)
     return RunCommand(

@@ -388,7 +388,7 @@ class Runner:
             if step.no_log:
                 self.redactor.add(*_secret_words(action))
             interactive = isinstance(action, RunCommand) and action.interactive
-            # one terminal: hosts take turns at an interactive step, announced when it is theirs
+            # one terminal (a run of one host, or the tutor's steps): one interactive step at a time
             with self._terminal if interactive else contextlib.nullcontext():
                 self.emit(
                     StepStarted(
@@ -421,6 +421,7 @@ class Runner:
             lab=self.plan.lab,
             extra_vars=state.plan.extra_vars,
             tty=self.tty,
+            hosts=len(self.states),
             choose_port=self.ports.choose,
             run_dir=self.run_dir,
         )

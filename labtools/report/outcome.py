@@ -25,7 +25,9 @@ def outcome_line(
     ready = sum(1 for host in hosts if host not in dropped)
     groups: dict[tuple[str, str, bool], tuple[Text, list[str]]] = {}
     for failure in failures:
-        key = (failure.step, english(failure.reason), failure.interrupted)
+        # how long an interrupted step had run is no reason: one group per step
+        same = "" if failure.interrupted else english(failure.reason)
+        key = (failure.step, same, failure.interrupted)
         groups.setdefault(key, (failure.reason, []))[1].append(failure.host)
     parts: list[Text] = [msg("{ready}/{total} ready", ready=ready, total=len(hosts))]
     for (step, _, interrupted), (reason, names) in list(groups.items())[:MAX_GROUPS]:

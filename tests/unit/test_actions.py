@@ -136,6 +136,11 @@ def test_interactive_with_a_tty_runs() -> None:
     built = build(step("command", "bash", interactive=True), tty=True)
     assert isinstance(built, RunCommand)
     assert built.interactive
+    # thirty participants' shells one after the other is nobody's lab: one host at a time
+    many = build(step("command", "bash", interactive=True), tty=True, hosts=30)
+    assert isinstance(many, Skip)
+    assert "an interactive step is for one host at a time and this run has 30" in str(many.reason)
+    assert "--limit HOST" in str(many.reason)
 
 
 def test_service_port_is_chosen_then_rendered() -> None:
