@@ -698,12 +698,18 @@ class PortClaims:
 
 
 class _Terminated(BaseException):
-    """SIGTERM turned into an exception so the run can clean up like on Ctrl-C."""
+    """SIGTERM or SIGHUP turned into an exception so the run can clean up like on Ctrl-C."""
+
+
+# SIGHUP: the terminal closed (a window shut, an SSH session dropped). The run's services have
+# process groups of their own, so the terminal's hang-up does not reach them: the run ends them.
+_ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
 def stop_all_on_exit(registry: ProcessRegistry) -> Iterator[ProcessRegistry]:
-    """Stop every process group of ``registry`` on any exit; Ctrl-C/SIGTERM raise Interrupted."""
+    """Stop every process group of ``registry`` on any exit; Ctrl-C, SIGTERM and SIGHUP raise
+    Interrupted."""
     previous = _install_sigterm()
     previous_int = _install_sigint(registry)
     try:
@@ -714,21 +720,27 @@ def stop_all_on_exit(registry: ProcessRegistry) -> Iterator[ProcessRegistry]:
         raise Interrupted(STOPPED) from exc
     finally:
         registry.stop_all()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if previous_int is not None:
             signal.signal(signal.SIGINT, previous_int)
 
 
-def _install_sigterm() -> Any:
-    """Make SIGTERM raise in the main thread (only the main thread may set handlers)."""
+def _install_sigterm() -> dict[int, Any]:
+    """Make SIGTERM and SIGHUP raise in the main thread (only it may set handlers); the
+    handlers they replace, to put back."""
     if threading.current_thread() is not threading.main_thread():
-        return None
+        return {}
 
     def terminate(signum: int, frame: Any) -> None:
         raise _Terminated()
 
-    return signal.signal(signal.SIGTERM, terminate)
+    previous: dict[int, Any] = {}
+    for signum in _ENDING_SIGNALS:
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue  # nohup: the user asked for the run to outlive the terminal
+        previous[signum] = signal.signal(signum, terminate)
+    return previous
 
 
 def _install_sigint(registry: ProcessRegistry) -> Any:

@@ -352,7 +352,7 @@ SIGINT_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_signal_to_the_run_leaves_nothing_alive(sig: signal.Signals, tmp_path: Path) -> None:
     script = tmp_path / "run.py"
     script.write_text(SIGINT_SCRIPT)
