@@ -291,7 +291,11 @@ class MinikubeProvider:
             args += ["--addons", ",".join(addons)]
         args += [f"--wait={WAIT_COMPONENTS}"]
         args += ["--output", "json"] if machine_output else []
-        args += ["--keep-context"]
+        if not self.own_kubeconfig(host):
+            # the user's kubeconfig: never switch its current context. A participant's own
+            # file is theirs alone: its context is made current, so `export KUBECONFIG=FILE`
+            # and a plain `kubectl get pods` reach their cluster, as the card says
+            args += ["--keep-context"]
         args += list_var(host, "extra_start_args")
         return tuple(args)
 

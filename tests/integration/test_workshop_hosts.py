@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,6 +79,17 @@ def test_four_profiles_in_parallel_then_reset_one(machine: LabProject) -> None:
     for host, path in files.items():
         assert contexts(path) == [host], host  # its own file, with its own context only
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, oct(path.stat().st_mode)
+        # current there: a participant's `export KUBECONFIG=FILE; kubectl get pods` just works
+        assert yaml.safe_load(path.read_text())["current-context"] == host
+    plain = subprocess.run(
+        ["kubectl", "get", "pods", "-o", "name"],
+        env={**machine.env, "KUBECONFIG": str(files["lab-03"])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.startswith("pod/kubernetes-bootcamp-"), plain.stdout
     # never the user's kubeconfig, nor the fake's shared one
     assert not Path(machine.env["KUBECONFIG"]).exists()
     shared = machine.root / ".labtools" / "fake-minikube" / "kubeconfig"

@@ -157,6 +157,10 @@ def test_minikube_start_with_every_setting() -> None:
     assert pairs["--image-mirror-country"] == "cn"
     assert "--keep-context" in run
     assert op.timeout == 1200.0
+    # a workshop machine's participant has a kubeconfig file of their own: its context is made
+    # current there (the user's own kubeconfig never has its current context switched)
+    own = get_provider("minikube").cluster(host(**vars, isolation=True), "start")
+    assert own.run is not None and "--keep-context" not in own.run
 
 
 def test_addons_must_be_a_list() -> None:

@@ -313,7 +313,8 @@ def test_service_start_register_and_stop_with_port_fallback(tmp_path: Path) -> N
     )
 
 
-SIGINT_SCRIPT = textwrap.dedent(
+# what every run-in-a-child script starts with: a stub provider, the output folder argv[1]
+SCRIPT_HEAD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
@@ -328,6 +329,11 @@ SIGINT_SCRIPT = textwrap.dedent(
 
     out = Path(sys.argv[1])
     loc = Location("t.yml", 1)
+    """
+)
+
+SIGINT_SCRIPT = SCRIPT_HEAD + textwrap.dedent(
+    """
     script = f"sleep 60 & echo $! >> {out}/pids; sleep 60 & echo $! >> {out}/pids; wait"
     steps = (
         Step("serve", "setup", "service", {"command": "sleep 60", "name": "svc"}, loc),
@@ -567,21 +573,9 @@ def test_kubectl_diff_exit_1_is_ok_and_2_fails(tmp_path: Path) -> None:
     }
 
 
-HOSTS_SIGINT_SCRIPT = textwrap.dedent(
+HOSTS_SIGINT_SCRIPT = SCRIPT_HEAD + textwrap.dedent(
     """
-    import json, sys
-    from pathlib import Path
-    from labtools.core.errors import Interrupted, Location
-    from labtools.core.model import Host, HostPlan, Lab, Plan, Step
-    from labtools.effects.runner import run_plan
-
-    class P:
-        name = "stub"
-        has_minikube = False
-        def env(self, host): return {}
-
-    out = Path(sys.argv[1])
-    loc = Location("t.yml", 1)
+    import json
     steps = (
         Step("quick", "setup", "command", ["true"], loc),
         Step("block", "setup", "command", ["sh", "-c", f"touch {out}/$0.started; sleep 60"], loc),
