@@ -83,7 +83,12 @@ def test_four_profiles_in_parallel_then_reset_one(machine: LabProject) -> None:
         assert yaml.safe_load(path.read_text())["current-context"] == host
     plain = subprocess.run(
         ["kubectl", "get", "pods", "-o", "name"],
-        env={**machine.env, "KUBECONFIG": str(files["lab-03"])},
+        # the participant's own kubectl caches discovery in their HOME: here not in the suite's
+        env={
+            **machine.env,
+            "KUBECONFIG": str(files["lab-03"]),
+            "KUBECACHEDIR": str(machine.root / "participant-kube-cache"),
+        },
         capture_output=True,
         text=True,
         timeout=60,

@@ -80,8 +80,10 @@ def labelled(cluster: Any) -> list[str]:
 
 
 def as_participant(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real kubectl with a participant's kubeconfig alone."""
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    """The real kubectl with a participant's kubeconfig alone (its discovery cache beside the
+    project, where a participant's would be in their own HOME: not the suite's)."""
+    cache = kubeconfig.parents[3] / ".participant-kube-cache"
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "KUBECACHEDIR": str(cache)}
     return subprocess.run(
         ["kubectl", *args], capture_output=True, text=True, timeout=60, env=env, check=False
     )

@@ -160,7 +160,8 @@ def test_minikube_start_with_every_setting() -> None:
     # a workshop machine's participant has a kubeconfig file of their own: its context is made
     # current there (the user's own kubeconfig never has its current context switched)
     own = get_provider("minikube").cluster(host(**vars, isolation=True), "start")
-    assert own.run is not None and "--keep-context" not in own.run
+    assert own.run is not None
+    assert "--keep-context" not in own.run
 
 
 def test_addons_must_be_a_list() -> None:
