@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import math
 import re
 import string
 from collections.abc import Callable
@@ -224,6 +225,7 @@ def _range_items(spec: str, name: str) -> list[str]:
     if start.isdigit() and end.isdigit():
         if int(start) > int(end):
             raise ValueError(_reversed(spec, name, start, end))
+        _check_count(len(range(int(start), int(end) + 1, step)), name)
         width = len(start) if start.startswith("0") and len(start) > 1 else 0
         return [str(n).zfill(width) for n in range(int(start), int(end) + 1, step)]
     letters = string.ascii_letters
@@ -238,6 +240,23 @@ def _range_items(spec: str, name: str) -> list[str]:
             name=name,
         )
     )
+
+
+MAX_HOSTS = 10_000
+"""At most this many hosts from one pattern: each is a cluster or a namespace, and a range with
+a typo in it (``lab-[01:1000000]``) would otherwise build millions of them before any check."""
+
+
+def _check_count(count: int, name: str) -> None:
+    if count > MAX_HOSTS:
+        raise ValueError(
+            msg(
+                "'{name}' makes {count} hosts; one pattern makes at most {limit}",
+                name=name,
+                count=f"{count:,}",
+                limit=f"{MAX_HOSTS:,}",
+            )
+        )
 
 
 def _reversed(spec: str, name: str, start: str, end: str) -> Msg:
@@ -263,6 +282,7 @@ def expand_hosts(pattern: str) -> list[str]:
     if any("[" in text or "]" in text for text in literals):
         raise ValueError(msg("unbalanced '[' or ']' in host name '{pattern}'", pattern=pattern))
     choices = [_range_items(spec, pattern) for spec in ranges]
+    _check_count(math.prod(len(items) for items in choices), pattern)
     names = []
     for combo in itertools.product(*choices):
         name = literals[0] + "".join(item + literals[i + 1] for i, item in enumerate(combo))

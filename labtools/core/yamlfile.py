@@ -121,6 +121,11 @@ def _syntax_error(exc: yaml.MarkedYAMLError, filename: str, text: str) -> YamlSy
     )
 
 
+# PyYAML's constructors fail on their own on some tagged values: AttributeError on `!!timestamp`
+# text that is not a date, IndexError on an empty `!!int`
+_PYYAML_OWN = (AttributeError, LookupError)
+
+
 class _Builder:
     """Turns composed nodes into plain data, recording lines and refusing duplicate keys."""
 
@@ -154,12 +159,14 @@ class _Builder:
     def _scalar(self, node: yaml.Node, path: KeyPath) -> Any:
         """A scalar as safe YAML reads it; an unknown or wrong tag is a problem at its line."""
         try:
-            # PyYAML itself fails with AttributeError on `!!timestamp` text that is not a date
             return self.scalars.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, TypeError, OverflowError, AttributeError) as exc:
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError, *_PYYAML_OWN) as exc:
+            tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
             problem = getattr(exc, "problem", None) or str(exc)
+            if isinstance(exc, _PYYAML_OWN):  # PyYAML's own failure: its words mean nothing
+                problem = f"it is not a valid {tag} value"
             raise SchemaError(
-                f"cannot read the value {node.value!r} as {node.tag}: {problem}",
+                f"cannot read the value {node.value!r} as {tag}: {problem}",
                 location=Location(self.filename, node.start_mark.line + 1, key_path(path) or None),
                 hint="remove the tag (`!name`/`!!type`) or quote the value to keep it as text",
             ) from exc
