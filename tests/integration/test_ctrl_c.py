@@ -20,20 +20,12 @@ import random
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import (
-    LabProject,
-    copy_project,
-    isolated_env,
-    kill_processes_mentioning,
-    processes_mentioning,
-    wait_until_gone,
-)
+from tests.integration.helpers import LabProject, processes_mentioning, wait_until_gone
 
 pytestmark = [pytest.mark.fake, pytest.mark.slow, pytest.mark.fuzz]
 
@@ -68,23 +60,6 @@ def moments(steps: dict[str, list[str]], count: int, seed: int) -> list[Moment]:
         chosen.append(Moment(phase, step, delay, fresh=phase == "setup" and rng.random() < 0.5))
     rng.shuffle(chosen)
     return chosen
-
-
-@pytest.fixture
-def fake_lab(tmp_path: Path) -> Iterator[LabProject]:
-    """The basics lab on provider fake, its state and locks under ``tmp_path``."""
-    root = tmp_path / "project"
-    root.mkdir()
-    copy_project(root)
-    (root / "inventory.yml").write_text(
-        "all:\n  vars:\n    provider: fake\n  hosts:\n    basics:\n      profile: labtools-basics\n"
-    )
-    project = LabProject(root, isolated_env(tmp_path))
-    try:
-        yield project
-    finally:
-        project.invoke("lab.down", timeout=120)
-        kill_processes_mentioning(str(tmp_path))
 
 
 def lab_steps(root: Path) -> dict[str, list[str]]:
@@ -189,9 +164,9 @@ def leftovers(project: LabProject, marker: str) -> list[tuple[int, str]]:
 
 
 def test_ctrl_c_at_random_moments_leaves_nothing_and_the_next_run_finishes(
-    fake_lab: LabProject, tmp_path: Path
+    fake_project: LabProject, tmp_path: Path
 ) -> None:
-    project = fake_lab
+    project = fake_project  # the basics lab on provider fake; lab.down at the end whatever happens
     locks = Path(project.env["LABTOOLS_LOCK_DIR"])
     chosen = moments(lab_steps(project.root), COUNT, SEED)
     print(f"\nCtrl-C: {COUNT} moments, seed {SEED} (LABTOOLS_CTRL_C_SEED={SEED} repeats them)")
