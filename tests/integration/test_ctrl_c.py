@@ -5,7 +5,8 @@ random delay, so the interrupts land inside steps of every kind: `minikube start
 cluster, `kubectl wait`, the `kubectl proxy` service, `kubectl exec`, the checks' pytest.
 After each one: exit 130, the message said once, no process of the run left (the fake API
 server and its pods are the cluster, which the run started and `lab.down` removes: they may
-stay, nothing else), no lock left, and the next `lab.up` finishes the lab (exit 0).
+stay, nothing else), no lock left, and `lab.up --resume` finishes the lab from where it
+stopped (exit 0, `1/1 ready`; the steps the interrupted run finished are not run again).
 
 The moments come from a seeded random generator; the seed is printed (set
 ``LABTOOLS_CTRL_C_SEED`` to repeat a sequence). By default 4 moments (one per phase, about a
@@ -127,6 +128,27 @@ def landed(journal: Path) -> str:
     return f"between steps, after {last['phase']}: {last['step']!r}" if last else "before a step"
 
 
+FIRST_STEP = ("setup", "minikube version")  # registers nothing, starts nothing: never redone
+
+
+def finished(journal: Path, step: tuple[str, str]) -> bool:
+    """The run's journal has ``step`` ended, not interrupted."""
+    return any(
+        e.get("kind") == "step_end"
+        and isinstance(e.get("result"), dict)
+        and (e["result"]["phase"], e["result"]["step"]) == step
+        and not e["result"].get("interrupted")
+        for e in events(journal)
+    )
+
+
+def step_of(event: dict[str, object]) -> str:
+    """``phase: 'step'`` of a step_end event."""
+    result = event["result"]
+    assert isinstance(result, dict)
+    return f"{result['phase']}: {result['step']!r}"
+
+
 def cluster_pids(project: LabProject) -> set[int]:
     """The fake API servers of the project (the cluster) and every process under them."""
     servers = {
@@ -198,11 +220,16 @@ def test_ctrl_c_at_random_moments_leaves_nothing_and_the_next_run_finishes(
         proxies = [cmd for _, cmd in processes_mentioning(str(tmp_path)) if " proxy " in cmd]
         assert proxies == [], proxies
         assert list(locks.glob("*.lock")) == [], f"{moment}: a lock was left"
-        again = project.invoke("lab.up")
+        again = project.invoke("lab.up", "--resume")
         assert again.returncode == 0, f"after {moment}:\n{again.stdout}\n{again.stderr}"
-        end = events(project.latest_run() / "journal.jsonl")[-1]
-        assert end["kind"] == "run_end", end
-        assert not end["failed"], end
+        assert "1/1 ready" in again.stdout, again.stdout  # the recap: the lab is finished
+        resumed = events(project.latest_run() / "journal.jsonl")
+        assert resumed[-1]["kind"] == "run_end", resumed[-1]
+        assert not resumed[-1]["failed"], resumed[-1]
+        redone = [e for e in resumed if e.get("kind") == "step_end"]
+        print(f"      lab.up --resume: {len(redone)} steps, from {step_of(redone[0])}")
+        if finished(journal, FIRST_STEP):  # resumed where it stopped, not from the start
+            assert not finished(project.latest_run() / "journal.jsonl", FIRST_STEP)
         assert list(locks.glob("*.lock")) == []
     down = project.invoke("lab.down")
     assert down.returncode == 0, down.stdout + down.stderr
