@@ -8,6 +8,15 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import Phase, settings
+
+# Hypothesis profiles. `default` is what .ci/run gets: tests without their own max_examples (the
+# loader fuzzers, tests/unit/test_fuzz_loaders.py) run 100 examples each. `fuzz` is the issue's
+# full count: `pytest -m fuzz --hypothesis-profile=fuzz`, or LABTOOLS_FUZZ=1 (2,000 per loader).
+settings.register_profile("fuzz", max_examples=2000)
+settings.register_profile("examples", phases=[Phase.explicit])  # only the @example regressions
+if os.environ.get("LABTOOLS_FUZZ"):
+    settings.load_profile("fuzz")
 
 
 def _leftovers(basetemp: str) -> list[str]:

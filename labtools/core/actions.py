@@ -417,7 +417,7 @@ def _build_http(step: Step, variables: Mapping[str, Any], ctx: Context) -> Actio
         headers = {"Content-Type": "application/json", **headers}
     method = str(values.get("method") or ("POST" if body is not None else "GET")).upper()
     return HttpCheck(
-        url=str(values["url"]),
+        url=url_text(str(values["url"])),
         method=method,
         status=int(values.get("status", 200)),
         contains=str(values["contains"]) if values.get("contains") is not None else None,
@@ -425,6 +425,20 @@ def _build_http(step: Step, variables: Mapping[str, Any], ctx: Context) -> Actio
         headers=headers,
         body=None if body is None else str(body),
     )
+
+
+# What may stay as it is in a URL: RFC 3986's reserved and unreserved characters, and '%' (an
+# escape the author wrote). Anything else (space, newline, NUL, quotes, non-ASCII) is
+# percent-encoded as UTF-8, as curl and requests do, so a value inside a URL can never split it,
+# end the request line or add a header: it stays in its place, encoded.
+URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
+def url_text(url: str) -> str:
+    """A rendered URL with every character a URL cannot hold percent-encoded (UTF-8)."""
+    from urllib.parse import quote
+
+    return quote(url, safe=URL_SAFE)
 
 
 def _build_wait(step: Step, variables: Mapping[str, Any], ctx: Context) -> Action:

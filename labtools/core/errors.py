@@ -177,6 +177,12 @@ class CommandTooLongError(LabError):
     kind = "command too long"
 
 
+class NulInCommandError(LabError):
+    """A rendered command or its environment holds a NUL character, which exec cannot carry."""
+
+    kind = "bad command"
+
+
 class RunFailed(LabError):
     """At least one step failed on at least one host; the recap has the details."""
 

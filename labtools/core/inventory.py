@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import math
 import re
 import string
 from collections.abc import Callable, Sequence
@@ -224,6 +225,7 @@ def _range_items(spec: str, name: str) -> list[str]:
     if start.isdigit() and end.isdigit():
         if int(start) > int(end):
             raise ValueError(_reversed(spec, name, start, end))
+        _check_count(len(range(int(start), int(end) + 1, step)), name)
         width = len(start) if start.startswith("0") and len(start) > 1 else 0
         return [str(n).zfill(width) for n in range(int(start), int(end) + 1, step)]
     letters = string.ascii_letters
@@ -238,6 +240,23 @@ def _range_items(spec: str, name: str) -> list[str]:
             name=name,
         )
     )
+
+
+MAX_HOSTS = 10_000
+"""At most this many hosts from one pattern: each is a cluster or a namespace, and a range with
+a typo in it (``lab-[01:1000000]``) would otherwise build millions of them before any check."""
+
+
+def _check_count(count: int, name: str) -> None:
+    if count > MAX_HOSTS:
+        raise ValueError(
+            msg(
+                "'{name}' makes {count} hosts; one pattern makes at most {limit}",
+                name=name,
+                count=f"{count:,}",
+                limit=f"{MAX_HOSTS:,}",
+            )
+        )
 
 
 def _reversed(spec: str, name: str, start: str, end: str) -> Msg:
@@ -263,6 +282,7 @@ def expand_hosts(pattern: str) -> list[str]:
     if any("[" in text or "]" in text for text in literals):
         raise ValueError(msg("unbalanced '[' or ']' in host name '{pattern}'", pattern=pattern))
     choices = [_range_items(spec, pattern) for spec in ranges]
+    _check_count(math.prod(len(items) for items in choices), pattern)
     names = []
     for combo in itertools.product(*choices):
         name = literals[0] + "".join(item + literals[i + 1] for i, item in enumerate(combo))
@@ -592,7 +612,7 @@ def _match_term(inventory: Inventory, term: str) -> list[str] | None:
     if term in inventory.groups:
         return list(inventory.groups[term])
     if term.startswith("~"):
-        regex = re.compile(term[1:])
+        regex = _regex(term, inventory)
         names = _names(inventory)
         found = [n for n in names if regex.search(n)]
     elif any(c in term for c in "*?["):
@@ -607,18 +627,65 @@ def _match_term(inventory: Inventory, term: str) -> list[str] | None:
     return hosts
 
 
+def _regex(term: str, inventory: Inventory) -> re.Pattern[str]:
+    """``~REGEX`` of a pattern, compiled (a bad one is an InventoryError, not a traceback)."""
+    try:
+        return re.compile(term[1:])
+    except re.error as exc:
+        raise InventoryError(
+            msg("bad regular expression '{regex}' in --limit: {error}", regex=term[1:], error=exc),
+            location=Location(inventory.path, None, "--limit"),
+            hint=msg("'~' starts a Python regular expression, e.g. ~lab-0[1-5]"),
+        ) from exc
+
+
+def _from_file(term: str, inventory: Inventory) -> list[str]:
+    """``@FILE``: the patterns in a file, one per line (Ansible's retry files); ``#`` comments."""
+    path = Path(term[1:].strip()).expanduser()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InventoryError(
+            msg("--limit {term}: cannot read {path}: {error}", term=term, path=path, error=exc),
+            location=Location(inventory.path, None, "--limit"),
+            hint=msg("@FILE names a file of host names or patterns, one per line"),
+        ) from exc
+    patterns = [
+        line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not patterns:
+        raise InventoryError(
+            msg("--limit {term}: {path} names no host", term=term, path=path),
+            location=Location(inventory.path, None, "--limit"),
+            hint=msg("write one host name or pattern per line"),
+        )
+    return patterns
+
+
+def _terms(inventory: Inventory, pattern: str) -> list[str]:
+    """The terms of a pattern, ``@FILE`` terms replaced by the file's patterns."""
+    terms: list[str] = []
+    for term in _split_pattern(pattern):
+        if term.startswith("@"):
+            for line in _from_file(term, inventory):
+                terms += _split_pattern(line)
+        else:
+            terms.append(term)
+    return terms
+
+
 def _names(inventory: Inventory) -> list[str]:
     return [*inventory.hosts, *(g for g in inventory.groups if g not in inventory.hosts)]
 
 
 def select_hosts(inventory: Inventory, pattern: str | None) -> list[Host]:
-    """Hosts matching an Ansible-style pattern (``web:&prod:!web-3``), in inventory order."""
+    """Hosts matching an Ansible-style pattern (``web:&prod:!web-3``, ``@FILE``), in order."""
     if pattern is None or not pattern.strip():
         return list(inventory.hosts.values())
     union: set[str] = set()
     intersect: list[set[str]] = []
     exclude: set[str] = set()
-    for term in _split_pattern(pattern):
+    for term in _terms(inventory, pattern):
         op, name = (term[0], term[1:].strip()) if term[0] in "&!" else ("", term)
         matched = _match_term(inventory, name)
         if matched is None:

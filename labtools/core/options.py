@@ -75,6 +75,8 @@ def parse_tags(value: str | Sequence[str] | None) -> frozenset[str]:
     """``"a,b"`` or ``["a", "b,c"]`` -> ``{"a", "b", "c"}``; None -> empty."""
     if value is None:
         return frozenset()
+    if not isinstance(value, str | list | tuple | set | frozenset):
+        raise OptionError(msg("tags must be text (a,b) or a list, got {value!r}", value=value))
     items = [value] if isinstance(value, str) else list(value)
     tags: set[str] = set()
     for item in items:
@@ -149,7 +151,7 @@ def parse_forks(value: Any) -> int:
     """``--forks``: an integer >= 1."""
     try:
         forks = int(value if value not in (None, "") else DEFAULT_FORKS)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise OptionError(msg("--forks must be a number, got {value!r}", value=value)) from exc
     if forks < 1:
         raise OptionError(msg("--forks must be at least 1, got {forks}", forks=forks))
@@ -171,6 +173,29 @@ def parse_formats(value: str | None) -> tuple[str, ...]:
             )
             raise OptionError(msg("--format: unknown card format {fmt!r}", fmt=fmt), hint=hint)
     return tuple(dict.fromkeys(wanted))
+
+
+def parse_verbosity(value: Any) -> int:
+    """``-v``/``verbose``: a count >= 0 (``-vv`` is 2)."""
+    if isinstance(value, bool) or not isinstance(value, int | str | None):
+        raise OptionError(msg("verbose must be a number, got {value!r}", value=value))
+    try:
+        level = int(value or 0)
+    except ValueError as exc:
+        raise OptionError(msg("verbose must be a number, got {value!r}", value=value)) from exc
+    if level < 0:
+        raise OptionError(msg("verbose must be at least 0, got {level}", level=level))
+    return level
+
+
+def _text_option(key: str, value: Any) -> str | None:
+    """An option that names something (``lab``, ``inventory``, ``limit``): text or unset."""
+    if value is None or isinstance(value, str):
+        return value
+    raise OptionError(
+        msg("`{key}` must be text, got {value!r}", key=key, value=value),
+        hint=msg('quote it in invoke.yaml, e.g. `{key}: "..."`', key=key),
+    )
 
 
 def check_config(config: Mapping[str, Any], location: Location | None = None) -> None:
@@ -258,14 +283,14 @@ def run_options(config: Mapping[str, Any], flags: Mapping[str, Any]) -> RunOptio
         return given.get(key, config.get(config_key or key))
 
     return RunOptions(
-        lab=pick("lab", "name"),
-        inventory=pick("inventory"),
-        limit=pick("limit"),
+        lab=_text_option("name", pick("lab", "name")),
+        inventory=_text_option("inventory", pick("inventory")),
+        limit=_text_option("limit", pick("limit")),
         tags=parse_tags(pick("tags")),
         skip_tags=parse_tags(pick("skip_tags")),
         extra_vars=parse_sets(list(flags.get("sets") or ())),
         check=bool(pick("check")),
-        verbosity=int(pick("verbose") or 0),
+        verbosity=parse_verbosity(pick("verbose")),
         lang=parse_lang(pick("lang")),
         forks=parse_forks(pick("forks")),
         list_tasks=bool(given.get("list_tasks")),

@@ -126,14 +126,19 @@ def check_plan(
         provider = providers[host_plan.host.name]
         registered: dict[str, Any] = {name: Unresolved(name) for name in known}
         for step in host_plan.steps:
+            if step.source in unchecked:
+                # its action could not be built (reported already): its value may be anything,
+                # a None or a number where text belongs, so it is not rendered at all
+                if step.register:
+                    registered[step.register] = _placeholder(step, host_plan)
+                continue
             try:
                 planned.append(
                     _check_step(step, host_plan, registered, provider, plan, templates_dir)
                 )
             except ConfigError as exc:
-                if step.source not in unchecked:
-                    error = _explained(_in_step(exc, step), step, host_plan, plan.lab)
-                    problems.setdefault(_same(error), error)
+                error = _explained(_in_step(exc, step), step, host_plan, plan.lab)
+                problems.setdefault(_same(error), error)
             if step.register:
                 registered[step.register] = _placeholder(step, host_plan)
     return Preview(tuple(planned), tuple(problems.values()))

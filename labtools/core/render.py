@@ -237,17 +237,28 @@ def _quote(value: Any) -> str:
     return shlex.quote(_to_text(value))
 
 
+def _regex(pattern: Any, name: str) -> re.Pattern[str]:
+    """A filter's regular expression, compiled (a bad one is a TemplateError, not re.error)."""
+    try:
+        return re.compile(str(pattern), re.MULTILINE)
+    except re.error as exc:
+        raise TemplateError(f"{name}: bad regular expression {pattern!r}: {exc}") from exc
+
+
 def _regex_search(value: Any, pattern: str, group: int | str = 0) -> Any:
     if isinstance(value, Unresolved):
         return Unresolved(f"{value.name} | regex_search")
-    match = re.search(pattern, _to_text(value), re.MULTILINE)
+    match = _regex(pattern, "regex_search").search(_to_text(value))
     return match.group(group) if match else None
 
 
 def _regex_replace(value: Any, pattern: str, replacement: str = "") -> Any:
     if isinstance(value, Unresolved):
         return value
-    return re.sub(pattern, replacement, _to_text(value), flags=re.MULTILINE)
+    try:
+        return _regex(pattern, "regex_replace").sub(replacement, _to_text(value))
+    except re.error as exc:  # a bad group reference in the replacement (\\9)
+        raise TemplateError(f"regex_replace: bad replacement {replacement!r}: {exc}") from exc
 
 
 FILTERS: dict[str, Any] = {

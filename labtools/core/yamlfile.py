@@ -94,7 +94,12 @@ def parse_yaml(text: str, filename: str) -> YamlDoc:
             hint="write a YAML mapping at the top level",
         )
     builder = _Builder(filename)
-    data = builder.build(node, ())
+    try:
+        data = builder.build(node, ())
+    except RecursionError as exc:  # thousands of nested [ or {: Python's own stack gives up
+        raise YamlSyntaxError(
+            "YAML nested too deeply to read", location=Location(filename, 1)
+        ) from exc
     return YamlDoc(filename, data, builder.lines)
 
 
@@ -116,6 +121,11 @@ def _syntax_error(exc: yaml.MarkedYAMLError, filename: str, text: str) -> YamlSy
     )
 
 
+# PyYAML's constructors fail on their own on some tagged values: AttributeError on `!!timestamp`
+# text that is not a date, IndexError on an empty `!!int`
+_PYYAML_OWN = (AttributeError, LookupError)
+
+
 class _Builder:
     """Turns composed nodes into plain data, recording lines and refusing duplicate keys."""
 
@@ -123,17 +133,43 @@ class _Builder:
         self.filename = filename
         self.lines: dict[KeyPath, int] = {(): 1}
         self.scalars = yaml.constructor.SafeConstructor()
+        self.open: set[int] = set()  # the collection nodes being built (an alias back: a cycle)
 
     def build(self, node: yaml.Node, path: KeyPath) -> Any:
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
+        if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            return self._scalar(node, path)
+        if id(node) in self.open:
+            raise SchemaError(
+                "an alias refers to a collection that contains it (a cycle)",
+                location=Location(self.filename, node.start_mark.line + 1, key_path(path) or None),
+                hint="an alias (*name) may repeat an anchored value, not the value around it",
+            )
+        self.open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
             items = []
             for index, item in enumerate(node.value):
                 self.lines[(*path, index)] = item.start_mark.line + 1
                 items.append(self.build(item, (*path, index)))
             return items
-        return self.scalars.construct_object(node, deep=True)
+        finally:
+            self.open.discard(id(node))
+
+    def _scalar(self, node: yaml.Node, path: KeyPath) -> Any:
+        """A scalar as safe YAML reads it; an unknown or wrong tag is a problem at its line."""
+        try:
+            return self.scalars.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError, *_PYYAML_OWN) as exc:
+            tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+            problem = getattr(exc, "problem", None) or str(exc)
+            if isinstance(exc, _PYYAML_OWN):  # PyYAML's own failure: its words mean nothing
+                problem = f"it is not a valid {tag} value"
+            raise SchemaError(
+                f"cannot read the value {node.value!r} as {tag}: {problem}",
+                location=Location(self.filename, node.start_mark.line + 1, key_path(path) or None),
+                hint="remove the tag (`!name`/`!!type`) or quote the value to keep it as text",
+            ) from exc
 
     def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
@@ -161,7 +197,7 @@ class _Builder:
                 "mapping keys must be plain scalars",
                 location=Location(self.filename, key_node.start_mark.line + 1, key_path(path)),
             )
-        key = self.scalars.construct_object(key_node, deep=True)
+        key = self._scalar(key_node, path)
         # YAML allows `1:` or `true:` as keys; labtools documents use names, so keep them as text
         return key if isinstance(key, str) else key_node.value
 

@@ -30,7 +30,13 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from labtools.core.errors import CommandTooLongError, Interrupted, MissingBinaryError, ServiceError
+from labtools.core.errors import (
+    CommandTooLongError,
+    Interrupted,
+    MissingBinaryError,
+    NulInCommandError,
+    ServiceError,
+)
 from labtools.core.messages import Msg, msg
 from labtools.core.model import Command
 from labtools.core.results import Output
@@ -73,8 +79,10 @@ _POINTER = 8
 
 
 def check_length(argv: tuple[str, ...], env: Mapping[str, str] | None = None) -> None:
-    """Raise CommandTooLongError when ``argv`` (with ``env``) is more than exec can take."""
+    """Raise CommandTooLongError when ``argv`` (with ``env``) is more than exec can take, and
+    NulInCommandError when a string of it holds a NUL (C strings end there)."""
     environment = os.environ if env is None else env
+    _check_nul(argv, environment)
     sizes = [len(arg.encode(errors="surrogateescape")) + 1 for arg in argv]
     variables = {
         key: len(f"{key}={value}".encode(errors="surrogateescape")) + 1
@@ -97,6 +105,22 @@ def check_length(argv: tuple[str, ...], env: Mapping[str, str] | None = None) ->
                 limit=f"{limit:,}",
             ),
             hint=_TOO_LONG_HINT,
+        )
+
+
+def _check_nul(argv: tuple[str, ...], env: Mapping[str, str]) -> None:
+    """A NUL character cannot be in an argument or a variable: exec would cut the string."""
+    where = next((msg("its argument {n}", n=i) for i, a in enumerate(argv) if "\0" in a), None)
+    if where is None:
+        key = next((k for k, v in env.items() if "\0" in k or "\0" in v), None)
+        where = None if key is None else msg("its variable {key}", key=key.replace("\0", "\\0"))
+    if where is not None:
+        raise NulInCommandError(
+            msg("the command cannot start: {what} holds a NUL character (\\0)", what=where),
+            hint=msg(
+                "a command line cannot carry NUL; pass such data through the step's `stdin:` "
+                "or a file under templates/"
+            ),
         )
 
 

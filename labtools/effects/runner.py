@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import http.client
 import json
 import math
 import sys
@@ -1177,7 +1178,9 @@ def http_request(action: HttpCheck) -> Output:
             status, body = int(response.status), response.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         status, body = exc.code, exc.read().decode("utf-8", "replace")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        # HTTPException: a URL http.client refuses (a port that is not a number) or an answer
+        # that is not HTTP (BadStatusLine); neither is an OSError
         duration = time.perf_counter() - started
         return Output(None, "", str(exc), duration, changed=False, failed=True, message=str(exc))
     problems: list[Text] = []

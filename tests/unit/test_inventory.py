@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from labtools.core.errors import InventoryError, SchemaError
@@ -49,6 +51,8 @@ def test_expand_hosts(pattern: str, names: list[str]) -> None:
         ("a-[1:5:0]", "step"),
         ("a-[1:z]", "bad range"),
         ("a-[1:3", "unbalanced"),
+        ("a-[0:99999999999]", "makes 100,000,000,000 hosts"),  # built every name: a hang
+        ("a-[0:999][a:z]", "makes 26,000 hosts"),
     ],
 )
 def test_bad_ranges(pattern: str, message: str) -> None:
@@ -224,6 +228,24 @@ all:
 )
 def test_select_hosts(pattern: str | None, names: list[str]) -> None:
     assert [h.name for h in select_hosts(inventory(LIMIT), pattern)] == names
+
+
+def test_limit_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ansible's `--limit @retry_file`: one pattern per line, relative to the working directory
+    (tmp_path / "hosts.txt").write_text("# the hosts that failed\nweb-2\n\ndb-1\n")
+    monkeypatch.chdir(tmp_path)
+    names = [h.name for h in select_hosts(inventory(LIMIT), "@hosts.txt")]
+    assert names == ["web-2", "db-1"]
+    assert [h.name for h in select_hosts(inventory(LIMIT), "@hosts.txt:!db-1")] == ["web-2"]
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    for term, says in [("@nosuch.txt", "cannot read nosuch.txt"), ("@empty.txt", "names no host")]:
+        with pytest.raises(InventoryError, match=says):
+            select_hosts(inventory(LIMIT), term)
+
+
+def test_a_bad_regex_in_a_limit_is_an_inventory_error() -> None:
+    with pytest.raises(InventoryError, match="bad regular expression '\\('"):
+        select_hosts(inventory(LIMIT), "~(")
 
 
 @pytest.mark.parametrize(("pattern", "hint"), [("wbe", "web"), ("sol", "solo"), ("zzz", None)])

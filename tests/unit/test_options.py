@@ -109,6 +109,14 @@ def test_run_options_flags_over_config(
         ({"lang": "fr"}, {}, "unknown language 'fr'", "known languages: en, zh-TW"),
         ({}, {"forks": "0"}, "--forks must be at least 1", None),
         ({}, {"forks": "many"}, "--forks must be a number", None),
+        # invoke.yaml values of the wrong type (found by tests/unit/test_fuzz_loaders.py)
+        ({"forks": float("inf")}, {}, "--forks must be a number", None),
+        ({"verbose": [1]}, {}, "verbose must be a number, got [1]", None),
+        ({"verbose": -1}, {}, "verbose must be at least 0", None),
+        ({"name": 3}, {}, "`name` must be text, got 3", 'e.g. `name: "..."`'),
+        ({"limit": ["a"]}, {}, "`limit` must be text", None),
+        ({"inventory": {"a": 1}}, {}, "`inventory` must be text", None),
+        ({"tags": 5}, {}, "tags must be text (a,b) or a list, got 5", None),
     ],
 )
 def test_run_options_errors(

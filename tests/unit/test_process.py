@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from labtools.core.errors import CommandTooLongError, MissingBinaryError, ServiceError
+from labtools.core.errors import (
+    CommandTooLongError,
+    MissingBinaryError,
+    NulInCommandError,
+    ServiceError,
+)
 from labtools.core.model import Command
 from labtools.effects.process import (
     ProcessRegistry,
@@ -117,6 +122,26 @@ def test_the_length_check_matches_what_exec_takes() -> None:
     assert run(Command(("echo", "y" * limit))).rc == 0
     with pytest.raises(CommandTooLongError):
         check_length(("echo", "y" * (limit + 1)))
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (Command(("echo", "a\x00b")), "its argument 1 holds a NUL"),
+        (Command(("echo", "ok"), env={"X": "a\x00b"}), "its variable X holds a NUL"),
+    ],
+    ids=["argument", "variable"],
+)
+def test_a_nul_in_a_command_is_named_not_a_missing_binary(command: Command, says: str) -> None:
+    # found by tests/unit/test_render_properties.py (a value with NUL stays one argument): exec
+    # cannot carry it, and it read "cannot run echo: ValueError: embedded null byte; install
+    # `echo`" (a missing binary, exit 3)
+    with pytest.raises(NulInCommandError) as info:
+        run(command)
+    assert says in info.value.message
+    assert info.value.exit_code == 1
+    with pytest.raises(NulInCommandError):
+        Service("nul").start(command)
 
 
 def _http_server_argv(port: int) -> tuple[str, ...]:

@@ -514,6 +514,66 @@ def test_http_sends_headers_and_a_json_body(tmp_path: Path) -> None:
     assert seen["headers"]["Content-Type"] == "application/json"
 
 
+def test_an_http_value_reaches_the_server_encoded_in_its_path(tmp_path: Path) -> None:
+    # before: a value with a space or a newline made http.client raise InvalidURL (not an
+    # OSError), which escaped the step as a traceback; the URL is now percent-encoded
+    import http.server
+    import threading
+
+    paths: list[str] = []
+
+    class Record(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            paths.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Record)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/pods/{{{{ name }}}}"
+        value = "a b\r\nX-Injected: 1 ü"
+        summary, _ = run([step("get", "http", url)], tmp_path, variables={"name": value})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert summary.results[0].status == "ok", summary.results[0].message
+    assert paths == ["/pods/a%20b%0D%0AX-Injected:%201%20%C3%BC"]
+
+
+def test_an_answer_that_is_not_http_and_a_bad_port_fail_the_step(tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def garbage() -> None:
+        conn, _ = listener.accept()
+        conn.recv(1024)
+        conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+        conn.close()
+
+    thread = threading.Thread(target=garbage, daemon=True)
+    thread.start()
+    try:
+        steps = [
+            step("not http", "http", f"http://127.0.0.1:{port}/", ignore_errors=True),
+            step("bad port", "http", "http://127.0.0.1:notaport/", ignore_errors=True),
+        ]
+        summary, _ = run(steps, tmp_path)
+    finally:
+        listener.close()
+    first, second = summary.results
+    assert (first.status, second.status) == ("failed", "failed")
+    assert "SSH-2.0" in first.message or "status line" in first.message.lower()
+    assert "nonnumeric port" in second.message
+
+
 @pytest.mark.parametrize(
     ("retries", "delay", "first", "count", "total"),
     [

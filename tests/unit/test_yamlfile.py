@@ -107,3 +107,31 @@ def test_load_yaml_missing_file(tmp_path: object) -> None:
 )
 def test_did_you_mean(word: str, hint: str | None) -> None:
     assert did_you_mean(word, ["retries", "register", "when"]) == hint
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "line", "says"),
+    [
+        # found by tests/unit/test_fuzz_loaders.py: each was a traceback
+        ("a: 1\nb: &x [*x]\n", SchemaError, 2, "an alias refers to a collection that contains it"),
+        ("[" * 999 + "]" * 999, YamlSyntaxError, 1, "nested too deeply"),  # RecursionError
+        ("[" * 5000 + "]" * 5000, YamlSyntaxError, 1, "exceeded maximum nesting depth"),
+        ("a: 1\nb: !foo bar\n", SchemaError, 2, "cannot read the value 'bar' as !foo"),
+        ("x: !!int abc\n", SchemaError, 1, "cannot read the value 'abc' as !!int"),
+        ("x: !!int\n", SchemaError, 1, "it is not a valid !!int value"),
+        ("- !!timestamp '\t2000-01-01'\n", SchemaError, 1, "not a valid !!timestamp value"),
+    ],
+)
+def test_values_yaml_cannot_build_are_errors_at_their_line(
+    text: str, error: type[Exception], line: int, says: str
+) -> None:
+    with pytest.raises(error) as info:
+        parse_yaml(text, "f.yml")
+    assert says in str(info.value)
+    assert info.value.location is not None  # type: ignore[attr-defined]
+    assert info.value.location.line == line  # type: ignore[attr-defined]
+
+
+def test_an_anchor_used_twice_is_not_a_cycle() -> None:
+    doc = parse_yaml("a: &x [1, 2]\nb: [*x, *x]\n", "f.yml")
+    assert doc.data == {"a": [1, 2], "b": [[1, 2], [1, 2]]}
