@@ -193,8 +193,9 @@ def shared(participants: int, forks: int) -> None:
     print(f"  per participant: {calls / n:.1f} kubectl calls, {cpu / n:.2f} CPU-s "
           f"(+ {server / n:.2f} CPU-s of the API server)")  # fmt: skip
     print(f"  where it goes: lab.verify alone {verify_wall:.1f} s, {verify_cpu / n:.2f} CPU-s "
-          f"per participant (a pytest process each); lab.setup again (provisioned: apply "
-          f"unchanged, no token) {setup_wall:.1f} s, {setup_cpu / n:.2f} CPU-s each")  # fmt: skip
+          f"per participant (hosts share checks sessions: ~sqrt(N) pytest processes); "
+          f"lab.setup again (provisioned: apply unchanged, no token) {setup_wall:.1f} s, "
+          f"{setup_cpu / n:.2f} CPU-s each")  # fmt: skip
 
 
 def host_replay(project: Project, base: Path, hosts: list[str], forks: int) -> Path:
@@ -269,8 +270,11 @@ def main() -> None:
     parser.add_argument("--forks", type=int, default=10)
     parser.add_argument("--profiles", type=int, default=8)
     args = parser.parse_args()
+    # a shared machine's other work moves every figure: say how loaded it was
+    print("load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     shared(args.participants, args.forks)
     host_mode(args.profiles, min(args.forks, args.profiles))
+    print("load average (1, 5, 15 min) after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":
