@@ -1,6 +1,9 @@
 """Per-step overhead of run_plan over a plain subprocess.run loop (N x `true`), wall and CPU.
 
-Run: .venv/bin/python bench/bench_runner.py [--steps N] [--rounds R]   (aim: overhead < 5 ms)
+Run: .venv/bin/python bench/bench_runner.py [--steps N] [--rounds R] [--live]   (aim: < 5 ms)
+
+By default nobody watches the output (a run below -vv: the vfork launch path); ``--live`` runs at
+-vv, where every line is passed on as it comes (the sh launch path, with its line callbacks).
 
 The machine may be shared: the baseline and labtools alternate, R rounds of N steps each, and the
 figures are medians over every step of every round. Wall time is what a user waits; CPU time
@@ -82,7 +85,7 @@ def baseline(steps: int) -> list[float]:
     return times
 
 
-def labtools_run(steps: int) -> list[float]:
+def labtools_run(steps: int, verbosity: int = 0) -> list[float]:
     """Seconds per step through run_plan with the real reporters."""
     loc = Location("bench.yml", 1)
     plan_steps = tuple(Step(f"true {i}", "setup", "command", "true", loc) for i in range(steps))
@@ -103,6 +106,7 @@ def labtools_run(steps: int) -> list[float]:
             reporters=reporters,
             run_dir=run_dir,
             templates_dir=None,
+            verbosity=verbosity,
         )
     assert not summary.failed, "a `true` step failed"
     return [b - a for a, b in zip(times.ends, times.ends[1:], strict=False)]
@@ -120,25 +124,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--live", action="store_true", help="at -vv: output passed on live (sh)")
     args = parser.parse_args(argv)
     load = os.getloadavg()[0]
-    labtools_run(10)  # first-use costs (imports, the watchdog thread), not timed
+    verbosity = 2 if args.live else 0
+
+    def ours(steps: int) -> list[float]:
+        return labtools_run(steps, verbosity)
+
+    ours(10)  # first-use costs (imports, the watchdog thread), not timed
     walls: dict[str, list[float]] = {"base": [], "lab": []}
     cpus: dict[str, list[float]] = {"base": [], "lab": []}
     for _ in range(args.rounds):
-        for name, run in (("base", baseline), ("lab", labtools_run)):
+        for name, run in (("base", baseline), ("lab", ours)):
             wall, cpu = measure(run, args.steps)
             walls[name] += wall
             cpus[name].append(cpu)
-    base, ours = (statistics.median(walls[k]) * 1000 for k in ("base", "lab"))
-    base_cpu, ours_cpu = (statistics.median(cpus[k]) * 1000 for k in ("base", "lab"))
+    base, lab = (statistics.median(walls[k]) * 1000 for k in ("base", "lab"))
+    base_cpu, lab_cpu = (statistics.median(cpus[k]) * 1000 for k in ("base", "lab"))
     runs = f"{args.rounds} x {args.steps} steps, alternating"
+    label = "run_plan -vv (live, sh)" if args.live else "run_plan (command: true)"
     print(f"load average {load:.2f} -> {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs); {runs}")
     print(f"subprocess.run(['true'])     wall {base:6.2f} ms/step   CPU {base_cpu:6.2f} ms/step")
-    print(f"run_plan (command: true)     wall {ours:6.2f} ms/step   CPU {ours_cpu:6.2f} ms/step")
+    print(f"{label:28} wall {lab:6.2f} ms/step   CPU {lab_cpu:6.2f} ms/step")
     print(
-        f"overhead: wall {ours - base:.2f} ms/step (goal < 5 ms), ratio {ours / base:.1f}x; "
-        f"CPU {ours_cpu - base_cpu:.2f} ms/step, ratio {ours_cpu / base_cpu:.1f}x"
+        f"overhead: wall {lab - base:.2f} ms/step (goal < 5 ms), ratio {lab / base:.1f}x; "
+        f"CPU {lab_cpu - base_cpu:.2f} ms/step, ratio {lab_cpu / base_cpu:.1f}x"
     )
     return 0
 

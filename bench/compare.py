@@ -667,15 +667,37 @@ NOTES = """\
   make a typo an error before the cluster starts). Without bytecode (`PYTHONDONTWRITEBYTECODE`)
   compiling labtools adds ~100 ms to every start: the benchmark lets Python write it, as a user's
   Python does.
-- **Per step** labtools pays for `sh`: it forks the whole Python process (no vfork/posix_spawn),
-  then every page Python writes faults once (~1,000 minor faults a step) and sh starts three
-  threads per command, each `Thread.start()` waiting for the scheduler. What could go went
-  (`labtools/effects/process.py`): no stdin pipe or input thread without stdin, output into
-  in-memory files instead of pipes and per-line callbacks unless a step is watched live (`-vv`),
-  one PATH lookup per binary, a watchdog that wakes only for an earlier deadline, a journal that
-  no longer deep-copies every result. `bench/bench_runner.py` prints the per-step figures in one
-  process; on a loaded machine the wall figure grows with the run queue (each thread start and
-  each child wait is a trip through it), the CPU figure much less.
+- **Per step** what labtools pays is how it starts a process (`labtools/effects/process.py`).
+  A step nobody watches live (every step below `-vv`) starts through `subprocess.Popen`: vfork
+  + exec in C, stdout and stderr into in-memory files read once it ends, stdin from /dev/null or
+  an in-memory file holding the step's `stdin:` (as bash does for a here-document): no pipe, no
+  thread, no start-up handshake. `sh` is kept where its line callbacks earn their cost: live
+  output (`-vv`, minikube's progress events) and background services (`kubectl proxy`); an
+  interactive step is the terminal's (`subprocess`, its own foreground group). Every path keeps
+  the timeout, its own session (process group) ended on timeout, Ctrl-C and SIGTERM, and the
+  registry that ends whatever a command left running. Measured with `bench/bench_runner.py`
+  (8 x 100 `true` steps through `run_plan` with the real reporters, alternating with a
+  `subprocess.run` loop; load average about 5 on 2 CPUs; overhead = per step minus the loop's):
+
+  | launch path | overhead, wall | overhead, CPU |
+  |---|---|---|
+  | `sh` for every step (before) | 5.8-7.0 ms | 6.7 ms |
+  | vfork + exec, in-memory files (now, below `-vv`) | 0.30-0.37 ms | 0.40-0.51 ms |
+  | `sh` with line callbacks (now, `-vv`: `--live`) | 7.2-7.3 ms | 6.8-8.2 ms |
+
+  Why sh cannot get under 5 ms: it forks the whole interpreter (no vfork), runs Python in the
+  child until exec (every page it touches is copied), the parent waits on the child's start-up
+  pipe, and two or three threads start per command, each waiting for the scheduler. In a small
+  process (sh imported, nothing else) its cheapest call (`_bg`, file descriptors for output, no
+  stdin pipe, `_tty_out=False`) costs 3.5-3.7 ms against `subprocess.run`'s 0.7 ms; a bare
+  `os.fork` + exec 2.0 ms, `os.posix_spawn` 0.7 ms. Tried and dropped: `gc.freeze()` before the
+  fork (8.02 vs 8.00 ms CPU per live step: sh already disables the collector around its fork),
+  `_no_pipe` (6.51 vs 6.30 ms, within the noise, and no memory saved on 3 million live lines),
+  `_close_fds=False` (3.67 vs 3.62 ms) and `_no_out`/`_no_err`/`_internal_bufsize` (sh keeps no
+  copy when output goes to callbacks anyway). A pre-forked launcher ("zygote") does not pay: a
+  fork + exec from a 2 MiB `python -S` still costs 1.47 ms against 0.89 ms for `posix_spawn`
+  from the same process, before any request to it, while vfork's cost does not grow with the
+  heap. On a loaded machine the wall figure grows with the run queue, the CPU figure much less.
 - **The verify step** is a pytest process with only the plugins it names
   (`PYTEST_DISABLE_PLUGIN_AUTOLOAD`), one `kubectl get -o json` snapshot per host (all hosts'
   at once) and one `kubectl exec` per in-pod check (no testinfra OS detection): its proxy, the

@@ -1,16 +1,26 @@
-"""Effects: the only module that starts processes (argv through ``sh``, never a shell string).
+"""Effects: the only module that starts processes (argv, never a shell string).
 
 Every process runs in its own session (so its own process group); a timeout, ``stop()`` or
 ``ProcessRegistry.stop_all()`` ends the whole group with SIGTERM, then SIGKILL after a grace period.
 
-Tuning notes (measured with sh 2.4, ``bench/bench_runner.py``): a ``_out`` callback without ``_in``
-makes sh feed stdin from a Queue polled every 100 ms, and ``_timeout`` makes sh's watchdog thread
-poll every 100 ms; both add ~100 ms per command, so stdin is always given explicitly and timeouts
-use our own timer. sh forks (no vfork), so what the parent does around the fork is what a step
-costs: every thread sh starts waits for the scheduler, and every page Python writes after a fork
-faults once. So a command without stdin reads /dev/null (no stdin pipe, no input thread), and a
-command nobody watches live writes into two in-memory files read once it ends (no output pipes,
-no per-line callbacks); only live output (``on_output``) goes through sh's line callbacks.
+Two launch paths, chosen by what a command needs (figures: ``bench/bench_runner.py``, and
+docs/performance.md):
+
+- **Nobody watches the output** (the default; every step below ``-vv``): ``subprocess.Popen``,
+  which starts the child with vfork + exec in C. stdout and stderr go into two in-memory files
+  read once it ends, stdin is /dev/null or an in-memory file holding the step's ``stdin:`` (as
+  bash does for a here-document), so there is no pipe, no thread and no handshake: the cost is
+  the exec, ~0.5 ms over a bare ``subprocess.run`` per step.
+- **Live output** (``on_output``: ``-vv``, minikube's progress events) and background services:
+  ``sh``, whose line callbacks are what those need. sh forks the whole interpreter (no vfork), runs
+  Python in the child until exec while the parent waits on its start-up pipe, and starts two or
+  three threads per command: ~3 ms of a tiny process's CPU, more as the heap grows. It is kept
+  where it earns that.
+
+Interactive commands (the user's terminal) are ``terminal.run_in_terminal``'s.
+Tuning notes for the sh path (sh 2.4): a ``_out`` callback without ``_in`` makes sh feed stdin from
+a Queue polled every 100 ms, and ``_timeout`` makes sh's watchdog thread poll every 100 ms; both
+add ~100 ms per command, so stdin is always given explicitly and timeouts use our own timer.
 """
 
 from __future__ import annotations
@@ -19,8 +29,10 @@ import contextlib
 import functools
 import heapq
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -145,22 +157,31 @@ _TOO_LONG_HINT = msg(
 
 def _command(binary: str) -> Any:
     """An sh.Command for ``binary``, or MissingBinaryError naming it."""
-    import sh
+    return _sh_command(_executable(binary))
 
-    try:
-        return _resolved(binary, os.environ.get("PATH", ""))
-    except sh.CommandNotFound as exc:
+
+def _executable(binary: str) -> str:
+    """The file ``binary`` names (looked up on PATH), or MissingBinaryError naming it."""
+    found = _which(binary, os.environ.get("PATH", ""))
+    if found is None:
         raise MissingBinaryError(
             msg("command not found: {binary}", binary=binary), hint=_hint_for(binary)
-        ) from exc
+        )
+    return found
 
 
 @functools.lru_cache(maxsize=64)
-def _resolved(binary: str, path: str) -> Any:
-    """sh.Command(binary), looked up on PATH once per PATH value (a lookup stats every entry)."""
+def _which(binary: str, path: str) -> str | None:
+    """``binary`` looked up on ``path`` once per PATH value (a lookup stats every entry)."""
+    return shutil.which(binary, path=path)
+
+
+@functools.lru_cache(maxsize=64)
+def _sh_command(executable: str) -> Any:
+    """sh.Command for a file already found (built once: sh inspects it)."""
     import sh
 
-    return sh.Command(binary)
+    return sh.Command(executable)
 
 
 @functools.cache
@@ -187,6 +208,16 @@ class _Spool:
             chunks.append(chunk)
             offset += len(chunk)
         return b"".join(chunks).decode("utf-8", "replace")
+
+    @classmethod
+    def holding(cls, text: str) -> _Spool:
+        """A file holding ``text`` (UTF-8), read from its start: a command's stdin."""
+        spool = cls()
+        data = text.encode("utf-8")
+        written = 0
+        while written < len(data):
+            written += os.pwrite(spool.fd, data[written:], written)
+        return spool
 
     def close(self) -> None:
         """Free the file."""
@@ -374,9 +405,16 @@ class ProcessRegistry:
             self._terminal_owner = pgid
 
     def add(self, pgid: int) -> None:
-        """Track a started process group."""
+        """Track a started process group; end it at once when the run was interrupted already.
+
+        A command starts in a worker thread while Ctrl-C is handled in the main thread: when
+        ``stop_all`` looked at the groups before this one was added, nobody else would end it
+        (and the run would wait for it). ``interrupted`` is set before ``stop_all`` looks.
+        """
         with self._lock:
             self._groups.add(pgid)
+        if self.interrupted.is_set():
+            kill_group(pgid)
 
     def discard(self, pgid: int) -> None:
         """Forget a process group that has ended."""
@@ -436,13 +474,76 @@ def run(
     if registry.interrupted.is_set():
         raise Interrupted(INTERRUPTED)
     check_length(command.argv, _environment(command.env))
-    program = _command(command.argv[0])
+    executable = _executable(command.argv[0])
     if interactive:
         from labtools.effects.terminal import run_in_terminal
 
         return run_in_terminal(command, registry)
     if on_output is None:
-        return _run_spooled(program, command, registry, on_start)
+        return _run_spooled(executable, command, registry, on_start)
+    return _run_streamed(_sh_command(executable), command, on_output, registry, on_start)
+
+
+def _run_spooled(
+    executable: str,
+    command: Command,
+    registry: ProcessRegistry,
+    on_start: Callable[[int], None] | None = None,
+) -> Output:
+    """Run through vfork + exec with stdin, stdout and stderr in in-memory files."""
+    out, err = _Spool(), _Spool()
+    given = _Spool.holding(command.stdin) if command.stdin else None
+    try:
+        started = time.perf_counter()
+        proc = _spawn(executable, command, given.fd if given else _devnull(), out.fd, err.fd)
+        if on_start is not None:
+            on_start(proc.pid)
+        rc, timed_out = _wait(proc.pid, proc.wait, command, registry)
+        return Output(
+            rc=rc,
+            stdout=out.text(),
+            stderr=err.text(),
+            duration=time.perf_counter() - started,
+            timed_out=timed_out,
+            failed=rc != 0,
+        )
+    finally:
+        for spool in (out, err, given):
+            if spool is not None:
+                spool.close()
+
+
+def _spawn(executable: str, command: Command, stdin: int, stdout: int, stderr: int) -> Any:
+    """Start the command in its own session (Popen: vfork + exec, no Python in the child)."""
+    try:
+        return subprocess.Popen(
+            command.argv,
+            executable=executable,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            env=_environment(command.env),
+            cwd=command.cwd,
+            start_new_session=True,
+        )
+    except OSError as exc:  # exec failed: the binary went away, no +x, not a program, no cwd
+        binary = command.argv[0]
+        why = exc.strerror or str(exc)
+        if command.cwd and exc.filename == command.cwd:
+            why = f"{why}: {command.cwd}"
+        raise MissingBinaryError(
+            msg("cannot run {binary}: {why}", binary=binary, why=why), hint=_hint_for(binary)
+        ) from exc
+
+
+def _run_streamed(
+    program: Any,
+    command: Command,
+    on_output: OutputCallback,
+    registry: ProcessRegistry,
+    on_start: Callable[[int], None] | None,
+) -> Output:
+    """Run through sh with a line callback per stream: output is passed on as it comes."""
     out: list[str] = []
     err: list[str] = []
     started = time.perf_counter()
@@ -451,7 +552,7 @@ def run(
     )
     if on_start is not None:
         on_start(proc.pid)
-    rc, timed_out = _wait(proc, command, registry)
+    rc, timed_out = _wait(proc.pid, lambda: int(proc.wait().exit_code), command, registry)
     return Output(
         rc=rc,
         stdout="".join(out),
@@ -462,35 +563,8 @@ def run(
     )
 
 
-def _run_spooled(
-    program: Any,
-    command: Command,
-    registry: ProcessRegistry,
-    on_start: Callable[[int], None] | None = None,
-) -> Output:
-    """Run with stdout and stderr in in-memory files, read once the command ends."""
-    out, err = _Spool(), _Spool()
-    try:
-        started = time.perf_counter()
-        proc = _start(program, command, out.fd, err.fd)
-        if on_start is not None:
-            on_start(proc.pid)
-        rc, timed_out = _wait(proc, command, registry)
-        return Output(
-            rc=rc,
-            stdout=out.text(),
-            stderr=err.text(),
-            duration=time.perf_counter() - started,
-            timed_out=timed_out,
-            failed=rc != 0,
-        )
-    finally:
-        out.close()
-        err.close()
-
-
 def _start(program: Any, command: Command, stdout: Any, stderr: Any) -> Any:
-    """Start the command in its own session; ``stdout``/``stderr`` are callbacks or descriptors."""
+    """Start the command through sh in its own session; ``stdout``/``stderr`` are callbacks."""
     import sh
 
     try:
@@ -503,14 +577,16 @@ def _start(program: Any, command: Command, stdout: Any, stderr: Any) -> Any:
         ) from exc
 
 
-def _wait(proc: Any, command: Command, registry: ProcessRegistry) -> tuple[int, bool]:
-    """Wait for the end (or the timeout: the group is killed); (rc, timed out)."""
-    pgid = proc.pid
+def _wait(
+    pgid: int, wait: Callable[[], int], command: Command, registry: ProcessRegistry
+) -> tuple[int, bool]:
+    """Wait (``wait()`` gives the exit code) for the end, or the timeout: the group is killed;
+    (rc, timed out)."""
     registry.add(pgid)
     timed_out = threading.Event()
     token = WATCHDOG.add(command.timeout, lambda: _expire(pgid, timed_out))
     try:
-        proc.wait()
+        rc = wait()
     finally:
         WATCHDOG.cancel(token)
     if timed_out.is_set():
@@ -521,7 +597,7 @@ def _wait(proc: Any, command: Command, registry: ProcessRegistry) -> tuple[int, 
         registry.discard(pgid)
     if registry.interrupted.is_set():
         raise Interrupted(INTERRUPTED)
-    return (TIMEOUT_RC if timed_out.is_set() else int(proc.exit_code)), timed_out.is_set()
+    return (TIMEOUT_RC if timed_out.is_set() else rc), timed_out.is_set()
 
 
 def _expire(pgid: int, flag: threading.Event) -> None:
@@ -531,7 +607,7 @@ def _expire(pgid: int, flag: threading.Event) -> None:
 
 
 def _call_args(command: Command, stdout: Any, stderr: Any) -> dict[str, Any]:
-    """sh keyword arguments: background, own session, explicit stdin, where output goes."""
+    """sh keyword arguments: background, own session, explicit stdin, output to callbacks."""
     return {
         "_bg": True,
         "_bg_exc": False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from labtools.core.errors import (
 )
 from labtools.core.model import Command
 from labtools.effects.process import (
+    OutputCallback,
     ProcessRegistry,
     Service,
     check_length,
@@ -63,11 +65,22 @@ def test_run_passes_env_and_streams_lines() -> None:
     assert sorted(lines) == [("stderr", "two"), ("stdout", "one")]
 
 
-def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+def _live(stream: str, line: str) -> None:
+    """An on_output callback: the command's lines are passed on live (the sh launch path)."""
+
+
+# every behaviour below holds on both launch paths: nobody watching (vfork) and live (sh)
+PATHS = pytest.mark.parametrize("on_output", [None, _live], ids=["quiet", "live"])
+
+
+@PATHS
+def test_timeout_kills_the_whole_process_group(
+    tmp_path: Path, on_output: OutputCallback | None
+) -> None:
     pids = tmp_path / "pids"
     script = f"sleep 60 & echo $! > {pids}; sleep 60 & echo $! >> {pids}; wait"
     started = time.monotonic()
-    result = run(Command(("sh", "-c", script), timeout=0.5))
+    result = run(Command(("sh", "-c", script), timeout=0.5), on_output=on_output)
     assert result.rc == 124
     assert result.timed_out
     assert time.monotonic() - started < 5
@@ -195,14 +208,14 @@ def test_choose_port_prefers_a_free_port_and_falls_back() -> None:
     assert choose_port(free) == free
 
 
-def test_registry_stop_all_ends_running_groups() -> None:
+@PATHS
+def test_registry_stop_all_ends_running_groups(on_output: OutputCallback | None) -> None:
     registry = ProcessRegistry()
-    import threading
-
     holder: dict[str, object] = {}
 
     def target() -> None:
-        holder["result"] = run(Command(("sleep", "30"), timeout=60), registry=registry)
+        command = Command(("sleep", "30"), timeout=60)
+        holder["result"] = run(command, registry=registry, on_output=on_output)
 
     thread = threading.Thread(target=target)
     thread.start()
@@ -217,18 +230,70 @@ def test_registry_stop_all_ends_running_groups() -> None:
     assert os.getpgid(0) != pgid
 
 
-def test_output_is_read_whole_and_undecodable_bytes_are_replaced() -> None:
-    # 200,000 lines on stdout and bytes that are not UTF-8 on stderr, nobody watching live
-    script = "seq 1 200000; printf 'bad \\377 byte\\n' >&2"
-    result = run(Command(("sh", "-c", script)))
-    assert result.stdout == "".join(f"{i}\n" for i in range(1, 200001))
+@pytest.mark.parametrize(("on_output", "lines"), [(None, 200_000), (_live, 20_000)])
+def test_output_is_read_whole_and_undecodable_bytes_are_replaced(
+    on_output: OutputCallback | None, lines: int
+) -> None:
+    # many lines on stdout and bytes that are not UTF-8 on stderr
+    script = f"seq 1 {lines}; printf 'bad \\377 byte\\n' >&2"
+    result = run(Command(("sh", "-c", script)), on_output=on_output)
+    assert result.stdout == "".join(f"{i}\n" for i in range(1, lines + 1))
     assert result.stderr == "bad \ufffd byte\n"
 
 
-def test_a_command_without_stdin_reads_end_of_file() -> None:
+@PATHS
+def test_a_command_without_stdin_reads_end_of_file(on_output: OutputCallback | None) -> None:
     # `cat` with no stdin given must see EOF at once, not the runner's own stdin
-    result = run(Command(("cat",), timeout=30))
+    result = run(Command(("cat",), timeout=30), on_output=on_output)
     assert (result.rc, result.stdout, result.timed_out) == (0, "", False)
+
+
+@PATHS
+def test_a_big_stdin_reaches_the_command_whole(on_output: OutputCallback | None) -> None:
+    # 4 MiB, far more than a pipe holds: given whole, the command reads it to its end
+    text = "".join(f"line {i} é\n" for i in range(400_000))
+    result = run(Command(("wc", "-c"), stdin=text, timeout=60), on_output=on_output)
+    assert (result.rc, result.stdout.strip()) == (0, str(len(text.encode())))
+
+
+@PATHS
+def test_a_command_runs_in_a_session_of_its_own(on_output: OutputCallback | None) -> None:
+    seen: dict[str, int] = {}
+
+    def started(pid: int) -> None:
+        seen.update(sid=os.getsid(pid), pgid=os.getpgid(pid), pid=pid)
+
+    run(Command(("sleep", "0.3")), on_output=on_output, on_start=started)
+    assert seen["sid"] == seen["pgid"] == seen["pid"]
+    assert seen["sid"] != os.getsid(0)
+
+
+def test_a_quiet_command_starts_no_thread() -> None:
+    # the vfork path has no pipe to read and no thread to start: the watchdog is the only one
+    run(Command(("true",)))
+    before = set(threading.enumerate())
+    during: list[set[threading.Thread]] = []
+    run(Command(("sleep", "0.2")), on_start=lambda pid: during.append(set(threading.enumerate())))
+    assert during == [before]
+    assert set(threading.enumerate()) == before
+
+
+@PATHS
+def test_a_file_exec_refuses_is_named(tmp_path: Path, on_output: OutputCallback | None) -> None:
+    tool = tmp_path / "labtools-not-a-program"
+    tool.write_bytes(b"\x7fELF not really")
+    tool.chmod(0o755)
+    with pytest.raises(MissingBinaryError) as info:
+        run(Command((str(tool),)), on_output=on_output)
+    assert f"cannot run {tool}: " in info.value.message
+    assert "Exec format error" in info.value.message
+
+
+def test_a_missing_working_directory_is_named(tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    with pytest.raises(MissingBinaryError) as info:
+        run(Command(("true",), cwd=str(gone)))
+    assert f"cannot run true: No such file or directory: {gone}" in info.value.message
 
 
 def test_live_output_and_captured_output_agree() -> None:
@@ -249,22 +314,29 @@ def test_runs_leave_no_descriptor_open() -> None:
     assert set(os.listdir("/proc/self/fd")) <= before
 
 
-def test_a_binary_removed_after_its_first_run_is_reported(tmp_path: Path) -> None:
+@PATHS
+def test_a_binary_removed_after_its_first_run_is_reported(
+    tmp_path: Path, on_output: OutputCallback | None
+) -> None:
     tool = tmp_path / "labtools-vanishing-tool"
     tool.write_text("#!/bin/sh\necho here\n")
     tool.chmod(0o755)
-    assert run(Command((str(tool),))).stdout == "here\n"
+    assert run(Command((str(tool),)), on_output=on_output).stdout == "here\n"
     tool.unlink()
     with pytest.raises(MissingBinaryError) as info:
-        run(Command((str(tool),)))
+        run(Command((str(tool),)), on_output=on_output)
     assert str(tool) in info.value.message
     assert "No such file" in info.value.message
 
 
-def test_what_a_command_leaves_running_is_ended_with_the_run(tmp_path: Path) -> None:
+@PATHS
+def test_what_a_command_leaves_running_is_ended_with_the_run(
+    tmp_path: Path, on_output: OutputCallback | None
+) -> None:
     registry = ProcessRegistry()
     pid_file = tmp_path / "pid"
-    result = run(Command(("sh", "-c", f"sleep 60 & echo $! > {pid_file}")), registry=registry)
+    command = Command(("sh", "-c", f"sleep 60 > /dev/null 2>&1 & echo $! > {pid_file}"))
+    result = run(command, registry=registry, on_output=on_output)
     assert result.rc == 0
     child = int(pid_file.read_text())
     assert alive(child)
@@ -277,3 +349,19 @@ def test_an_empty_group_is_forgotten() -> None:
     registry = ProcessRegistry()
     run(Command(("true",)), registry=registry)
     assert registry.running() == []
+
+
+def test_a_group_started_after_an_interrupt_is_ended_at_once() -> None:
+    # Ctrl-C while a command is starting: stop_all has already looked at the groups
+    import subprocess
+
+    registry = ProcessRegistry()
+    registry.stop_all()
+    registry.interrupted.set()
+    child = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        registry.add(child.pid)
+        assert child.wait(timeout=5) == -15  # SIGTERM
+    finally:
+        child.kill()
+        child.wait()

@@ -350,7 +350,10 @@ SIGINT_SCRIPT = SCRIPT_HEAD + textwrap.dedent(
     from labtools.report.junit import JUnitReporter
     reporters = [Pids(), JournalReporter(out), JUnitReporter(out / "steps.junit.xml")]
     try:
-        run_plan(plan, {"stub": P()}, reporters=reporters, run_dir=out, templates_dir=None)
+        run_plan(
+            plan, {"stub": P()}, reporters=reporters, run_dir=out, templates_dir=None,
+            verbosity=int(sys.argv[2]),
+        )
     except Interrupted as exc:
         print("INTERRUPTED", exc.exit_code, exc.message)
         sys.exit(exc.exit_code)
@@ -358,12 +361,20 @@ SIGINT_SCRIPT = SCRIPT_HEAD + textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-def test_signal_to_the_run_leaves_nothing_alive(sig: signal.Signals, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sig", "verbosity"),
+    [(signal.SIGINT, 0), (signal.SIGTERM, 0), (signal.SIGHUP, 0), (signal.SIGINT, 2)],
+    ids=["ctrl-c", "sigterm", "sighup", "ctrl-c-live-output"],  # -vv: output passed on live (sh)
+)
+def test_signal_to_the_run_leaves_nothing_alive(
+    sig: signal.Signals, verbosity: int, tmp_path: Path
+) -> None:
     script = tmp_path / "run.py"
     script.write_text(SIGINT_SCRIPT)
     child = subprocess.Popen(
-        [sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, text=True
+        [sys.executable, str(script), str(tmp_path), str(verbosity)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     pids_file = tmp_path / "pids"
     deadline = time.monotonic() + 20
