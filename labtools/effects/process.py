@@ -683,14 +683,20 @@ class Service:
         self.registry.add_service(self)
         self.url = _base_url(ready_http, port)
         self.port = port or ready_tcp
-        self._wait_ready(ready_http, ready_tcp, ready_timeout)
+        self._wait_ready(ready_http, ready_tcp, ready_timeout, port)
 
     def _keep(self, line: str) -> None:
         """sh line callback: keep the last lines."""
         self._tail.append(line)
 
-    def _wait_ready(self, http: str | None, tcp: int | None, timeout: float) -> None:
-        """Poll the probe until it answers, the process exits or ``timeout`` passes."""
+    def _wait_ready(
+        self, http: str | None, tcp: int | None, timeout: float, port: int | None = None
+    ) -> None:
+        """Poll the probe until it answers, the process exits or ``timeout`` passes.
+
+        A service given ``port`` listens on it itself (``kubectl proxy --port``): an answer on
+        that port from a process of another group is not this service being ready.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.registry.interrupted.is_set():
@@ -698,12 +704,24 @@ class Service:
                 raise Interrupted(INTERRUPTED)
             if not self.running:
                 self._fail(msg("exited before it was ready"))
-            if _probe(http, tcp):
+            # two runs may both find a port free, and only one can bind it: the other's probe
+            # must not take the first one's answer for its own
+            probed = _probed_port(http, tcp)
+            if _probe(http, tcp) and (probed != port or self._listens(probed)):
                 return
             time.sleep(0.05)
         self.stop()
         seconds = f"{timeout:g}"
         self._fail(msg("was not ready after {seconds}s", seconds=seconds))
+
+    def _listens(self, port: int | None) -> bool:
+        """True unless ``port``'s listening socket is known to be another process group's."""
+        if port is None or self.pid is None:
+            return True
+        owners = _listeners(port)
+        if owners is None:  # no /proc/net/tcp: cannot tell
+            return True
+        return bool(owners & _socket_inodes(_group_members(self.pid)))
 
     def _fail(self, what: Msg) -> None:
         """Raise ServiceError with the output tail and a hint when the port is taken."""
@@ -748,6 +766,57 @@ def _probe(http: str | None, tcp: int | None) -> bool:
             sock.settimeout(0.5)
             return sock.connect_ex(("127.0.0.1", tcp)) == 0
     return True
+
+
+def _probed_port(http: str | None, tcp: int | None) -> int | None:
+    """The local TCP port a readiness probe reaches (None when it is not on this machine)."""
+    if http:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(http)
+        if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            return None
+        return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return tcp
+
+
+def _listeners(port: int) -> set[str] | None:
+    """The socket inodes listening on TCP ``port`` (/proc/net/tcp, tcp6); None without /proc."""
+    found: set[str] = set()
+    readable = False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as handle:
+                lines = handle.read().splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for line in lines:
+            # "sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode"
+            fields = line.split()
+            if (
+                len(fields) > 9
+                and fields[3] == "0A"
+                and int(fields[1].rsplit(":", 1)[1], 16) == port
+            ):
+                found.add(fields[9])
+    return found if readable else None
+
+
+def _socket_inodes(pids: list[int]) -> set[str]:
+    """The inodes of the sockets ``pids`` hold open."""
+    inodes = set()
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+    return inodes
 
 
 def port_is_free(port: int) -> bool:

@@ -365,3 +365,31 @@ def test_a_group_started_after_an_interrupt_is_ended_at_once() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_service_is_not_ready_on_an_answer_from_another_process() -> None:
+    # two runs found the port free; the other one bound it first: its answer is not ours
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        registry = ProcessRegistry()
+        service = Service("web", registry=registry)
+        try:
+            with pytest.raises(ServiceError) as info:
+                service.start(Command(_http_server_argv(port)), ready_tcp=port, port=port)
+        finally:
+            registry.stop_all()
+    assert "exited before it was ready" in info.value.message
+    assert "in use" in (info.value.hint or "")
+
+
+def test_a_service_is_ready_when_its_own_process_answers() -> None:
+    registry = ProcessRegistry()
+    port = free_port()
+    service = Service("web", registry=registry)
+    try:
+        service.start(Command(_http_server_argv(port)), ready_tcp=port, port=port)
+        assert service.running
+    finally:
+        registry.stop_all()
