@@ -39,7 +39,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from labtools.core.errors import (
@@ -272,17 +272,52 @@ def _group_exists(pgid: int) -> bool:
 
 def kill_group(pgid: int, grace: float = GRACE_SECONDS) -> None:
     """SIGTERM the process group, then SIGKILL what is left after ``grace`` seconds."""
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
+    kill_groups([pgid], grace)
+
+
+def kill_groups(pgids: Iterable[int], grace: float = GRACE_SECONDS) -> None:
+    """SIGTERM every group at once, then SIGKILL what is left of them after ``grace`` seconds.
+
+    One grace period for all (a run's end stops its services together, not one after the
+    other), and the first looks come soon: most commands end within milliseconds of a TERM.
+    """
+    alive = []
+    for pgid in pgids:
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            continue
+        alive.append(pgid)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if not _group_members(pgid):
-            return
-        time.sleep(0.02)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+    pause = 0.002
+    while alive and time.monotonic() < deadline:
+        time.sleep(pause)
+        pause = min(pause * 2, 0.02)
+        alive = sorted(_live_groups(alive))
+    for pgid in alive:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def _live_groups(pgids: Iterable[int]) -> set[int]:
+    """Which of ``pgids`` still have a live (non-zombie) member: one look at /proc for all."""
+    wanted = set(pgids)
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # not Linux: fall back on signal 0
+        return {pgid for pgid in wanted if _group_members(pgid)}
+    live = set()
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) in wanted:
+            live.add(int(fields[2]))
+    return live
 
 
 class Watchdog:
@@ -438,20 +473,12 @@ class ProcessRegistry:
 
     def stop_all(self, grace: float = GRACE_SECONDS) -> list[Service]:
         """End every tracked process group (services included); returns the services stopped."""
-        stopped = []
-        for service in reversed(self.services()):
-            service.stop(grace)
-            stopped.append(service)
+        stopped = list(reversed(self.services()))
+        kill_groups(self.running(), grace)  # the services' groups are tracked too
+        for service in stopped:
+            service.reap()
         with self._lock:
             self.stopped.extend(stopped)
-        threads = [
-            threading.Thread(target=kill_group, args=(pgid, grace), daemon=True)
-            for pgid in self.running()
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
         return stopped
 
 
@@ -746,6 +773,12 @@ class Service:
         if self._proc is None or self.pid is None:
             return
         kill_group(self.pid, grace)
+        self.reap()
+
+    def reap(self) -> None:
+        """Wait for the ended process (its exit status) and forget its group."""
+        if self._proc is None or self.pid is None:
+            return
         with contextlib.suppress(Exception):
             self._proc.wait()
         self.registry.discard(self.pid)

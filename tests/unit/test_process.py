@@ -393,3 +393,19 @@ def test_a_service_is_ready_when_its_own_process_answers() -> None:
         assert service.running
     finally:
         registry.stop_all()
+
+
+def test_stop_all_kills_services_that_ignore_sigterm(tmp_path: Path) -> None:
+    # both get one TERM, then a KILL after the grace period: nothing outlives the run
+    registry = ProcessRegistry()
+    services = []
+    for name in ("first", "second"):
+        port = free_port()
+        script = f"trap '' TERM; exec {sys.executable} -m http.server {port} --bind 127.0.0.1"
+        service = Service(name, registry=registry)
+        service.start(Command(("sh", "-c", script)), ready_tcp=port, port=port)
+        services.append(service)
+    stopped = registry.stop_all(grace=0.5)
+    assert [s.name for s in stopped] == ["second", "first"]
+    assert not any(s.pid is not None and alive(s.pid) for s in services)
+    assert registry.running() == []
