@@ -308,31 +308,41 @@ def access_problems(
 
     The owner's kubeconfig is checked first (the instructor's on a shared cluster); a
     participant's own kubeconfig (labtools wrote it at setup) must then exist and answer too.
+    With ``reach``, the kubeconfigs are looked at only for hosts whose cluster did not answer:
+    a kubeconfig kubectl cannot load fails ``kubectl version`` too, so a run against clusters
+    that answer makes one call per kubeconfig, not two.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     def provider_of(host: Host) -> Provider:
         return providers[host.name] if host.name in providers else providers[host.provider]
 
-    files: dict[tuple[str, str], tuple[Host, bool]] = {}  # (kubectl, kubeconfig) -> who reads it
-    for host in hosts:
-        for admin in (True, False):
-            key = (
-                binary_of(host, "kubectl"),
-                effective_kubeconfig(host, provider_of(host), admin=admin),
-            )
-            if admin or os.path.exists(os.path.expanduser(key[1])):
-                files.setdefault(key, (host, admin))
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    def kubeconfig_problems(of: Sequence[Host]) -> list[PreflightProblem]:
+        files: dict[tuple[str, str], tuple[Host, bool]] = {}  # (kubectl, kubeconfig) -> reader
+        for host in of:
+            for admin in (True, False):
+                key = (
+                    binary_of(host, "kubectl"),
+                    effective_kubeconfig(host, provider_of(host), admin=admin),
+                )
+                if admin or os.path.exists(os.path.expanduser(key[1])):
+                    files.setdefault(key, (host, admin))
         loaded = pool.map(
             lambda item: _kubeconfig_problem(item[0], provider_of(item[0]), probe, item[1]),
             files.values(),
         )
-        problems = [problem for problem in loaded if problem is not None]
-        if problems or not reach:
-            return problems
+        return [problem for problem in loaded if problem is not None]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        if not reach:
+            return kubeconfig_problems(hosts)
         answers = pool.map(lambda host: _reach_problem(host, provider_of(host), probe), hosts)
-        return [problem for problem in answers if problem is not None]
+        unreached = [problem for problem in answers if problem is not None]
+        if not unreached:
+            return []
+        names = {problem.host for problem in unreached}
+        # a kubeconfig that does not load is the cause to name (and the only one shown)
+        return kubeconfig_problems([h for h in hosts if h.name in names]) or unreached
 
 
 def _kubeconfig_problem(

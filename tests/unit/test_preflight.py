@@ -17,6 +17,7 @@ from labtools.providers import get_provider
 from labtools.providers.base import Facts
 from labtools.providers.minikube_checks import size_mb
 from labtools.providers.preflight import (
+    access_problems,
     check,
     gather_facts,
     mem_available_mb,
@@ -279,3 +280,35 @@ def test_access_checks_the_instructors_kubeconfig_then_the_participants(tmp_path
     assert access_problems([team], providers, probe=probe, reach=True) == []
     alone = Host("solo", "context", {**team.vars, "isolation": False}, source=SRC)
     assert access_problems([alone], {"solo": context}, probe=probe, reach=True) == []
+
+
+@pytest.mark.parametrize(
+    ("answers", "loads", "calls", "says"),
+    [
+        (True, True, ["version", "version"], None),  # every cluster answers: one call a host
+        (False, True, ["version", "version", "config"], "does not answer"),
+        (False, False, ["version", "version", "config"], "cannot load the kubeconfig"),
+    ],
+    ids=["answers", "down", "garbage-kubeconfig"],
+)
+def test_the_kubeconfig_is_looked_at_only_when_a_cluster_does_not_answer(
+    answers: bool, loads: bool, calls: list[str], says: str | None
+) -> None:
+    seen: list[str] = []
+
+    def probe(command: Any) -> Output:
+        word = command.argv[1] if command.argv[1] == "config" else "version"
+        seen.append(word)
+        ok = answers if word == "version" else loads
+        return Output(rc=0 if ok else 1, stderr="" if ok else "error: boom")
+
+    shared = {"kube_context": "training", "isolation": False}  # one kubeconfig for both
+    hosts = [host("context", **shared), Host("lab-02", "context", shared, source=SRC)]
+    providers = {"context": get_provider("context")}
+    problems = access_problems(hosts, providers, probe=probe, reach=True)
+    assert sorted(seen) == sorted(calls)  # one kubeconfig shared by both hosts: looked at once
+    if says is None:
+        assert problems == []
+    else:
+        assert problems
+        assert all(says in str(problem.message) for problem in problems)
