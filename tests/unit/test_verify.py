@@ -295,8 +295,9 @@ exec "{real}" "$@"
 def test_shipped_checks_read_each_cluster_once_and_exec_once_per_pod_check(
     fake_lab: dict[str, Any], tmp_path: Path
 ) -> None:
-    # lab.verify's budget: its proxy, one `get -o json` snapshot and `version` (<= 3 calls),
-    # plus one exec per in-pod check; testinfra's OS detection would add five execs
+    # lab.verify's budget: its proxy and one `get -o json` snapshot (the proxy check compares
+    # the proxy's nodes with the snapshot's: no `kubectl version`), plus one exec per in-pod
+    # check; testinfra's OS detection would add five execs
     real = shutil.which("kubectl", path=fake_lab["env"]["PATH"])
     assert real
     shims, log = tmp_path / "shims", tmp_path / "calls.log"
@@ -312,8 +313,44 @@ def test_shipped_checks_read_each_cluster_once_and_exec_once_per_pod_check(
     reads = [call for call in calls if call not in execs]
     in_pod = [n for n in outcomes if n.startswith(("test_app_listens", "test_app_answers"))]
     assert len(execs) == len(in_pod) == 2, calls
-    assert len(reads) == 2, calls  # the snapshot and the server version
-    assert any(" get " in f" {call} " and "-o json" in call for call in reads), calls
+    assert len(reads) == 1, calls  # the snapshot
+    assert " get " in f" {reads[0]} ", calls
+    assert "-o json" in reads[0], calls
+
+
+@pytest.mark.fake
+def test_the_proxy_check_fails_on_a_proxy_to_another_cluster(fake_lab: dict[str, Any]) -> None:
+    # an API that answers /version and lists a node, but not this cluster's node
+    import http.server
+    import json
+    import threading
+
+    class OtherCluster(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            other = {"items": [{"metadata": {"name": "minikube", "uid": "another-uid"}}]}
+            body = {"/version": {"gitVersion": "v1.32.0"}, "/api/v1/nodes": other}[self.path]
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), OtherCluster) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = f"http://127.0.0.1:{server.server_address[1]}"
+            rc, output, outcomes = run_checks(fake_lab, "other-proxy", proxy_url=url)
+        finally:
+            server.shutdown()
+            thread.join(5)
+    assert rc != 0
+    assert outcomes["test_api_answers_through_the_proxy[fakehost]"] == "failed", outcomes
+    assert "reaches another cluster" in output
+    assert outcomes["test_node_is_ready[fakehost]"] == "passed"
 
 
 @pytest.mark.fake
@@ -525,3 +562,47 @@ def test_a_session_junit_splits_into_each_hosts_own_counts() -> None:
     assert names == ["test_a[h2]", "test_b[h2]", "test_no_host"]
     assert suites["h1"] is not None
     assert suites["h1"].get("time") == "1.500"
+
+
+FROZEN_CHECKS = """
+import gc
+import weakref
+
+class Node:
+    pass
+
+def test_what_the_start_built_is_frozen(lab_host):
+    assert gc.get_freeze_count() > 0
+
+def test_a_checks_garbage_is_still_collected(lab_host):
+    node = Node()
+    node.itself = node  # a cycle: only the collector frees it
+    gone = weakref.ref(node)
+    del node
+    gc.collect()
+    assert gone() is None
+"""
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["own-process", "inside-a-test"])
+def test_the_checks_process_freezes_its_start_only(tmp_path: Path, nested: bool) -> None:
+    # the collections at the end walk only what the checks made, and their garbage is still
+    # collected; inside another pytest's test (as an in-process run is) the heap is left alone
+    (tmp_path / "inventory.yml").write_text("all:\n  hosts:\n    h1:\n")
+    (tmp_path / "test_frozen.py").write_text(FROZEN_CHECKS)
+    env = {k: v for k, v in isolated_env(tmp_path).items() if k != "PYTEST_CURRENT_TEST"}
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # as lab.verify runs it
+    if nested:
+        env["PYTEST_CURRENT_TEST"] = "test_outer.py::test_outer (call)"
+    argv = [sys.executable, "-m", "pytest", "-p", "labtools.verify.plugin", "-p"]
+    argv += ["no:cacheprovider", "-c", os.devnull, "--rootdir", str(tmp_path), "test_frozen.py"]
+    done = subprocess.run(
+        argv, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60, check=False
+    )
+    output = done.stdout + done.stderr
+    if nested:
+        assert "1 failed, 1 passed" in output, output
+        assert "test_what_the_start_built_is_frozen" in output
+    else:
+        assert done.returncode == 0, output
+        assert "2 passed" in output, output
