@@ -658,9 +658,12 @@ NOTES = """\
 ## Where the time goes
 
 - **kubectl is the floor for every tool.** Each call starts a Go binary and opens a TLS
-  connection (about 40 ms of CPU here); the seed lab makes 21 kubectl and curl calls, the same 21
-  in all three (the row above compares their argv). The fake minikube (`python -m
-  labtools.testing.minikube`) is a Python start per call, the same for all three.
+  connection (about 40 ms of CPU here); the seed lab makes 21 kubectl and curl calls in all
+  three (the row above compares their argv). Two differ: labtools' preflight reads the
+  kubeconfig once (`kubectl config view`: a kubeconfig kubectl cannot load is a clear error
+  before anything starts), and the scripts run `curl .../api/v1/nodes` for the proxy check,
+  which the checks make as an HTTP request inside their process. The fake minikube (`python
+  -m labtools.testing.minikube`) is a Python start per call, the same for all three.
 - **Start-up.** `invoke --list` is Python and invoke (invoke imports `unittest.mock`, `asyncio`
   and `importlib.metadata` itself); it imports nothing of labtools. `lab.plan` adds loading the
   lab: YAML, Jinja2, and every step rendered for every host before anything runs (the checks that
@@ -700,10 +703,14 @@ NOTES = """\
   heap. On a loaded machine the wall figure grows with the run queue, the CPU figure much less.
 - **The verify step** is a pytest process with only the plugins it names
   (`PYTEST_DISABLE_PLUGIN_AUTOLOAD`), one `kubectl get -o json` snapshot per host (all hosts'
-  at once) and one `kubectl exec` per in-pod check (no testinfra OS detection): its proxy, the
-  snapshot and `version` are the 3 calls per host. Its own time is Python, pytest and loading
-  the lab's plan (the checks get the run's own variables). N hosts share about sqrt(N) such
-  processes (`labtools/effects/checks.py`), not one each.
+  at once) and one `kubectl exec` per in-pod check (no testinfra OS detection); the proxy check
+  compares the nodes the proxy lists with the snapshot's by uid (no `kubectl version`). Its
+  proxy, the preflight's `kubectl version` (the cluster answers; the kubeconfig is looked at
+  only when it does not) and the snapshot are the 3 calls per host. Its own time is Python,
+  pytest (about 0.15 s of CPU to import) and loading the lab's plan (the checks get the run's
+  own variables); what the start built is frozen out of the garbage collector, so pytest's
+  collections at the end walk only what the checks made (-0.1 s of CPU). N hosts share about
+  sqrt(N) such processes (`labtools/effects/checks.py`), not one each.
 - **Waits.** Node readiness is a `kubectl wait` (a watch); until-loops retry after 0.2 s and
   back off to their `delay`, where the bash script's `sleep 2` waits the whole delay: that is
   why labtools can finish before the script when a pod is not Ready at the first look, and why
