@@ -238,14 +238,22 @@ def _environment(extra: Mapping[str, str]) -> dict[str, str] | None:
 
 def _group_members(pgid: int) -> list[int]:
     """Live (non-zombie) pids in process group ``pgid``; zombies count as gone."""
-    members = []
+    return _members([pgid]).get(pgid, [])
+
+
+def _members(pgids: Iterable[int]) -> dict[int, list[int]]:
+    """The live (non-zombie) pids of those of ``pgids`` that have any: one look at /proc."""
+    wanted = set(pgids)
     try:
         entries = os.listdir("/proc")
     except OSError:  # not Linux: fall back on signal 0
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, 0)
-            return [pgid]
-        return []
+        found = {}
+        for pgid in wanted:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, 0)
+                found[pgid] = [pgid]
+        return found
+    members: dict[int, list[int]] = {}
     for entry in entries:
         if not entry.isdigit():
             continue
@@ -254,8 +262,8 @@ def _group_members(pgid: int) -> list[int]:
                 fields = handle.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry))
+        if fields[0] != "Z" and int(fields[2]) in wanted:
+            members.setdefault(int(fields[2]), []).append(int(entry))
     return members
 
 
@@ -293,31 +301,10 @@ def kill_groups(pgids: Iterable[int], grace: float = GRACE_SECONDS) -> None:
     while alive and time.monotonic() < deadline:
         time.sleep(pause)
         pause = min(pause * 2, 0.02)
-        alive = sorted(_live_groups(alive))
+        alive = sorted(_members(alive))
     for pgid in alive:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
-
-
-def _live_groups(pgids: Iterable[int]) -> set[int]:
-    """Which of ``pgids`` still have a live (non-zombie) member: one look at /proc for all."""
-    wanted = set(pgids)
-    try:
-        entries = os.listdir("/proc")
-    except OSError:  # not Linux: fall back on signal 0
-        return {pgid for pgid in wanted if _group_members(pgid)}
-    live = set()
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) in wanted:
-            live.add(int(fields[2]))
-    return live
 
 
 class Watchdog:
