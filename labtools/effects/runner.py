@@ -33,7 +33,7 @@ from labtools.core.actions import (
     StartService,
 )
 from labtools.core.diagnostics import failure_reason
-from labtools.core.errors import Interrupted, LabError
+from labtools.core.errors import Interrupted, LabError, ServiceError
 from labtools.core.inventory import compress_hosts
 from labtools.core.messages import Text, english, joined, msg, msgn
 from labtools.core.model import Command, HostPlan, Plan, Step
@@ -828,17 +828,28 @@ class Runner:
             server=server or msg("of context {context}", context=_context_of(action.command)),
         )
 
-    def _start_service(self, state: HostState, step: Step, action: StartService) -> Output:
+    def _start_service(
+        self, state: HostState, step: Step, action: StartService, again: bool = False
+    ) -> Output:
         """A background service; ServiceError becomes a failed output."""
         started = time.perf_counter()
         service = process.Service(action.name, registry=self.registry)
-        service.start(
-            action.command,
-            ready_http=action.ready_http,
-            ready_tcp=action.ready_tcp,
-            ready_timeout=action.ready_timeout,
-            port=action.port,
-        )
+        try:
+            service.start(
+                action.command,
+                ready_http=action.ready_http,
+                ready_tcp=action.ready_tcp,
+                ready_timeout=action.ready_timeout,
+                port=action.port,
+            )
+        except ServiceError:
+            if again or action.port is None or process.port_is_free(action.port):
+                raise
+            # another process bound the port between our look and the start (a shared machine):
+            # once more on another one (the port stays claimed: the build picks a free one)
+            rebuilt = self._build(state, step, step_vars(state.plan, step, state.registered))
+            assert isinstance(rebuilt, StartService)
+            return self._start_service(state, step, rebuilt, again=True)
         fields = _service_fields(service)
         self.emit(ServiceStarted(host=state.plan.host.name, step=step.name, **fields))
         # A service lives only as long as the run and changes no cluster state: ok, not changed.

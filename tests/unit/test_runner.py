@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from labtools.core.errors import Location
 from labtools.core.model import Host, HostPlan, Lab, Plan, Step
 from labtools.core.redact import Redactor
 from labtools.core.results import Event, Notice, RunSummary, StepProgress, StepResult
+from labtools.effects.process import free_port
 from labtools.effects.runner import run_plan, until_waits
 from labtools.providers.base import ClusterOp
 
@@ -713,3 +715,41 @@ def test_ctrl_c_in_a_workshop_names_what_it_stopped_and_diagnoses_nobody(tmp_pat
     assert outcome_line(hosts, stopped, ["lab-04", "lab-05"]) == (
         "0/5 ready; lab-[01:03] interrupted at 'block'; lab-04, lab-05 stopped before the end"
     )
+
+
+SQUAT = """
+import socket, sys, time
+sock = socket.socket()
+sock.bind(("127.0.0.1", int(sys.argv[1])))
+sock.listen()
+print(flush=True)
+time.sleep(30)
+"""
+
+
+def test_a_service_whose_port_is_taken_as_it_starts_moves_to_another(tmp_path: Path) -> None:
+    # between the run's look (free) and the bind, another process took the port: as `port:`
+    # falls back to a free port when taken, the start is made once more on another one
+    squat = tmp_path / "squat.py"
+    squat.write_text(SQUAT)
+    first = tmp_path / "first-try"
+    pids = tmp_path / "squatter.pid"
+    wanted = free_port()
+    script = (
+        f"if mkdir {first} 2>/dev/null; then setsid {sys.executable} {squat} {{{{ port }}}} "
+        f"> {tmp_path}/squatting & echo $! > {pids}; "
+        f"while [ ! -s {tmp_path}/squatting ]; do sleep 0.05; done; fi; "
+        f"exec {sys.executable} -m http.server {{{{ port }}}} --bind 127.0.0.1"
+    )
+    spec = {"name": "web", "command": ["sh", "-c", script], "port": wanted,
+            "ready": {"tcp": "{{ port }}"}}  # fmt: skip
+    try:
+        summary, _ = run([step("serve", "service", spec, register="web")], tmp_path)
+    finally:
+        if pids.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pids.read_text()), signal.SIGKILL)
+    result = by_step(summary)["serve"]
+    assert result.status == "ok", result.message
+    assert first.is_dir()  # the first start met the squatter
+    assert result.registered["port"] != wanted
