@@ -4,11 +4,13 @@ the failed step clearly, and `--resume` finishes the lab once the server is back
 The lab runs through `invoke` as a subprocess (provider `context`, the real kubectl) against a
 fake API server that keeps its objects (`--data`); the test restarts the server (the fake's
 admin `restart`: killed and started again on the same port, as if it crashed) while the lab
-waits before a step that changes state, so that step meets a refused connection.
+waits (for a file the test writes once the server is down) before a step that changes state,
+so that step meets a refused connection.
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -28,14 +30,15 @@ hosts: all
 deploy:
   - name: kubectl get pods
     kubectl: get pods
-  - name: a pause
-    wait: 2
+  - name: until the server is down
+    command: ["sh", "-c", "until [ -e MARKER ]; do sleep 0.1; done"]
+    timeout: 60
   - name: kubectl create deployment
     kubectl: create deployment web --image=nginx:1.27
   - name: wait for the rollout
     kubectl: rollout status deployment/web --timeout=120s
 """
-DOWNTIME = 6.0  # longer than the pause: the create step meets the server down
+DOWNTIME = 10.0  # the create step starts once the server is down, well within this
 
 
 @pytest.fixture
@@ -49,7 +52,10 @@ def lab(tmp_path: Path) -> Iterator[tuple[LabProject, FakeCluster]]:
         root.mkdir()
         copy_project(root)
         (root / "playbooks" / "restart").mkdir()
-        (root / "playbooks" / "restart" / "playbook.yml").write_text(RESTART_LAB)
+        marker = tmp_path / "server-is-down"
+        (root / "playbooks" / "restart" / "playbook.yml").write_text(
+            RESTART_LAB.replace("MARKER", str(marker))
+        )
         cluster.kubectl("create", "namespace", "lab-team-a", check=True)
         (root / "inventory.yml").write_text(
             "all:\n  vars:\n    provider: context\n"
@@ -60,29 +66,45 @@ def lab(tmp_path: Path) -> Iterator[tuple[LabProject, FakeCluster]]:
         yield LabProject(root, isolated_env(tmp_path)), cluster
 
 
+def answers(port: int) -> bool:
+    """The fake API server accepts connections on ``port``."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def test_a_server_restart_fails_the_step_it_meets_and_resume_finishes_the_lab(
     lab: tuple[LabProject, FakeCluster],
 ) -> None:
     project, cluster = lab
     restarted: list[float] = []
+    marker = project.root.parent / "server-is-down"
+    port = int(cluster.server.rsplit(":", 1)[1].strip("/"))
 
-    def restart_during_the_pause() -> None:
+    def restart_while_the_lab_waits() -> None:
         deadline = time.monotonic() + 60
+        journal = project.root / "runs" / "latest" / "journal.jsonl"
         while time.monotonic() < deadline:
-            journal = project.root / "runs" / "latest" / "journal.jsonl"
-            if journal.exists() and '"step": "a pause"' in journal.read_text():
-                began = time.monotonic()
-                cluster.restart(downtime=DOWNTIME)
-                restarted.append(time.monotonic() - began)
-                return
+            if journal.exists() and '"step": "until the server is down"' in journal.read_text():
+                break
             time.sleep(0.05)
+        began = time.monotonic()
+        restart = threading.Thread(target=cluster.restart, kwargs={"downtime": DOWNTIME})
+        restart.start()
+        while time.monotonic() - began < DOWNTIME and answers(port):
+            time.sleep(0.05)
+        marker.touch()  # the server is down: the lab goes on to the step that changes state
+        restart.join(timeout=60)
+        restarted.append(time.monotonic() - began)
 
-    thread = threading.Thread(target=restart_during_the_pause, daemon=True)
+    thread = threading.Thread(target=restart_while_the_lab_waits, daemon=True)
     thread.start()
     first = project.invoke("lab.deploy", "--lab", "restart", timeout=300)
     thread.join(timeout=60)
     said = first.stdout + first.stderr
-    assert restarted, "the server was not restarted during the pause"
+    assert restarted, "the server was not restarted while the lab waited"
     assert first.returncode == 1, said
     assert "Traceback" not in said
     assert "team-a failed at 'kubectl create deployment'" in first.stderr, said
