@@ -108,7 +108,7 @@ def replay_script(project: Project, base: Path, hosts: list[str], forks: int) ->
     """A shell script running the same kubectl commands, per host in order, `xargs -P forks`.
 
     A kubectl command that read a manifest from stdin reads the same rendered text from a file;
-    `kubectl proxy` runs in the background of its host's script and is killed at its end.
+    each `kubectl proxy` runs in the background of its host's script and is killed at its end.
     """
     from labtools import app
     from labtools.core.actions import render_folder
@@ -132,11 +132,12 @@ def replay_script(project: Project, base: Path, hosts: list[str], forks: int) ->
         command = shlex.join([real, *words])
         if words[-3:] == ["apply", "-f", "-"]:
             command += f" < {base / (host + '.yaml')}"
-        if "proxy" in words:
-            command = f"{command} & PROXY=$!"
-        per_host[host].append(command + " >/dev/null 2>&1")
+        command += " >/dev/null 2>&1"
+        if "proxy" in words:  # the lab has two (explore's and the checks'): every one is killed
+            command += ' & PROXIES="$PROXIES $!"'
+        per_host[host].append(command)
     for host, commands in per_host.items():
-        body = "\n".join(commands) + '\n[ -n "$PROXY" ] && kill "$PROXY"\ntrue\n'
+        body = "\n".join(commands) + '\n[ -n "$PROXIES" ] && kill $PROXIES\ntrue\n'
         (base / f"{host}.sh").write_text(body)
     script = base / "replay.sh"
     script.write_text(
@@ -217,11 +218,11 @@ def host_replay(project: Project, base: Path, hosts: list[str], forks: int) -> P
         ]
         for words in project.kubectl_calls():
             if "--context" in words and words[words.index("--context") + 1] == host:
-                command = shlex.join([real, *words])
-                if "proxy" in words:
-                    command += " & PROXY=$!"
-                lines.append(command + " >/dev/null 2>&1")
-        lines += ['[ -n "$PROXY" ] && kill "$PROXY"', "true"]
+                command = shlex.join([real, *words]) + " >/dev/null 2>&1"
+                if "proxy" in words:  # every proxy of the host, killed at its end
+                    command += ' & PROXIES="$PROXIES $!"'
+                lines.append(command)
+        lines += ['[ -n "$PROXIES" ] && kill $PROXIES', "true"]
         (base / f"{host}.sh").write_text("\n".join(lines) + "\n")
     script = base / "replay.sh"
     script.write_text(
