@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from labtools.testing import procs
+
 if TYPE_CHECKING:
     from labtools.testing.cluster import FakeCluster
 
@@ -81,22 +83,7 @@ def pod_list(count: int = PODS, image: str = "registry.k8s.io/pause:3.10") -> st
 
 def tree(root: int) -> list[int]:
     """``root`` and every live descendant (zombies left out)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += children.get(pid, [])
-    return found
+    return [root, *procs.descendants(root)]
 
 
 def pss_mib(pids: list[int]) -> float:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from labtools.testing import procs
 from labtools.testing.apiserver.pods import detect_isolation
 from labtools.testing.cluster import FakeCluster
 
@@ -29,23 +29,12 @@ def cluster(tmp_path: Path) -> Iterator[FakeCluster]:
 
 def descendants(root: int) -> list[str]:
     """Command lines of every live descendant of ``root``."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        parents.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], list(parents.get(root, []))
-    while todo:
-        pid = todo.pop()
+    found = []
+    for pid in procs.descendants(root):
         try:
             found.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
         except OSError:
             continue
-        todo += parents.get(pid, [])
     return found
 
 
