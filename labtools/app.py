@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from labtools.core.preview import PlannedStep
     from labtools.core.project import Project
     from labtools.effects.prepare import Outcome
+    from labtools.effects.process import ProcessRegistry
     from labtools.effects.runner import FailureHook
     from labtools.providers.base import Provider
     from labtools.report import Reporter
@@ -487,30 +488,35 @@ def _preflight(
     """Before anything starts: binaries and kubeconfigs for every run; driver, CPU, memory and
     disk when the run starts clusters (setup); the cluster answering when it needs a running
     one (a lab that is down can always be torn down)."""
+    import functools
     import shutil
 
     from labtools.core.model import Command
+    from labtools.effects.process import ProcessRegistry, stop_all_on_exit
     from labtools.providers.preflight import access_problems, run_preflight
 
     starting = "setup" in phases
     reach = not starting and "teardown" not in phases
-    run_preflight(
-        list(hosts),
-        dict(providers),
-        which=shutil.which,
-        run=lambda argv: _probe(Command(tuple(argv), timeout=30.0)),
-        starting=starting,
-        extra=lambda: access_problems(hosts, providers, probe=_probe, reach=reach),
-    )
+    # the probes run in threads: Ctrl-C ends the ones still running at once, not after them
+    with stop_all_on_exit(ProcessRegistry()) as registry:
+        probe = functools.partial(_probe, registry=registry)
+        run_preflight(
+            list(hosts),
+            dict(providers),
+            which=shutil.which,
+            run=lambda argv: probe(Command(tuple(argv), timeout=30.0)),
+            starting=starting,
+            extra=lambda: access_problems(hosts, providers, probe=probe, reach=reach),
+        )
 
 
-def _probe(command: Command) -> Output:
+def _probe(command: Command, registry: ProcessRegistry | None = None) -> Output:
     """Run a read-only fact-gathering command (preflight)."""
     from labtools.core.errors import MissingBinaryError
     from labtools.effects.process import run
 
     try:
-        return run(command)
+        return run(command, registry=registry)
     except MissingBinaryError as exc:
         return Output(rc=127, stderr=str(exc), failed=True)
 

@@ -3,15 +3,21 @@
 The generic part lives here (binaries on PATH, their versions, CPU, memory, disk); each provider
 adds its own fact commands and checks (``Provider.fact_commands`` / ``Provider.preflight``).
 The caller passes ``which`` and ``run`` (the real process runner); this module spawns nothing.
+The commands are read-only probes: they run at once in threads (kubectl's start, ~40 ms, is
+most of each), and identical ones (same argv, environment and timeout) run once per preflight.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 from labtools.core.diagnose import NO_ANSWER
 from labtools.core.errors import PreflightError
@@ -32,6 +38,9 @@ from labtools.providers.minikube_checks import minikube_home
 
 Which = Callable[[str], str | None]
 Run = Callable[[tuple[str, ...]], Output]
+A = TypeVar("A")
+R = TypeVar("R")
+PROBES_AT_ONCE = 8  # threads of one preflight: each waits on a kubectl (mostly its start)
 
 MINIKUBE_INSTALL = "https://minikube.sigs.k8s.io/docs/start/"
 KUBECTL_INSTALL = "https://kubernetes.io/docs/tasks/tools/"
@@ -213,16 +222,80 @@ def group_problems(problems: Sequence[PreflightProblem]) -> list[str]:
     return lines
 
 
+def once(call: Callable[[A], R], key: Callable[[A], Hashable]) -> Callable[[A], R]:
+    """``call`` that runs once per ``key``: a caller asking while it runs waits for that answer
+    (thread-safe: the probes of many hosts ask at the same time)."""
+    lock = threading.Lock()
+    asked: dict[Hashable, Future[R]] = {}
+
+    def call_once(arg: A) -> R:
+        with lock:
+            future = asked.get(key(arg))
+            first = future is None
+            if future is None:
+                future = asked[key(arg)] = Future()
+        if first:
+            try:
+                future.set_result(call(arg))
+            except BaseException as exc:  # the callers waiting on it get the same error
+                future.set_exception(exc)
+                raise
+        return future.result()
+
+    return call_once
+
+
 def cached(run: Run) -> Run:
     """``run`` that runs each argv once."""
-    seen: dict[tuple[str, ...], Output] = {}
+    return once(run, key=lambda argv: argv)
 
-    def run_once(argv: tuple[str, ...]) -> Output:
-        if argv not in seen:
-            seen[argv] = run(argv)
-        return seen[argv]
 
-    return run_once
+def probe_key(command: Command) -> Hashable:
+    """What makes two probes the same call: argv, environment, stdin and timeout."""
+    return (command.argv, tuple(sorted(command.env.items())), command.stdin, command.timeout)
+
+
+def all_at_once(call: Callable[[A], R], items: Iterable[A]) -> list[R]:
+    """``call`` on every item in threads, the answers in the items' order.
+
+    On an error (Ctrl-C in this thread, a probe that raised) nothing queued starts and this
+    returns at once: the caller's process registry ends the probes still running.
+    """
+    todo = list(items)
+    if len(todo) <= 1:
+        return [call(item) for item in todo]
+    pool = ThreadPoolExecutor(max_workers=min(PROBES_AT_ONCE, len(todo)))
+    try:
+        answers = [future.result() for future in [pool.submit(call, item) for item in todo]]
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return answers
+
+
+def _settle(future: Future[R], call: Callable[[], R]) -> None:
+    """``future`` gets what ``call`` returns, or the error it raised (raised where it is used)."""
+    try:
+        future.set_result(call())
+    except Exception as exc:
+        future.set_exception(exc)
+
+
+def _fact_runs(
+    hosts: Sequence[Host], provider_of: Callable[[Host], Provider], which: Which, starting: bool
+) -> list[tuple[str, ...]]:
+    """Every distinct fact command of these hosts whose binary is on PATH (a run that starts
+    no cluster gathers none)."""
+    if not starting:
+        return []
+    argvs = (
+        fact.command.argv
+        for host in hosts
+        for fact in gather_facts(host, provider_of(host))
+        if which(fact.command.argv[0])
+    )
+    return list(dict.fromkeys(argvs))
 
 
 def run_preflight(
@@ -241,11 +314,24 @@ def run_preflight(
     checks (driver, CPU, memory, disk); binaries are checked for every run. ``extra`` gives
     more problems (the kubeconfig, the cluster answering) once the binaries are there.
     """
+
+    def provider_of(host: Host) -> Provider:
+        return providers[host.name] if host.name in providers else providers[host.provider]
+
+    which = once(which, key=lambda name: name)
+    run = cached(run)  # twenty hosts need one `docker info`, not twenty
+    # the facts of every host and the access checks, all read-only, at once; the access
+    # checks' answer counts only when the binaries are there, as when they ran after them
+    access: Future[Sequence[PreflightProblem]] = Future()
+    jobs: list[Callable[[], object]] = [
+        functools.partial(run, argv) for argv in _fact_runs(hosts, provider_of, which, starting)
+    ]
+    jobs.append(functools.partial(_settle, access, extra or list))
+    all_at_once(lambda job: job(), jobs)
     problems: list[PreflightProblem] = []
     by_provider: dict[str, tuple[Provider, list[Host], list[Facts]]] = {}
-    run = cached(run)  # twenty hosts need one `docker info`, not twenty
     for host in hosts:
-        provider = providers[host.name] if host.name in providers else providers[host.provider]
+        provider = provider_of(host)
         if not starting:
             facts = Facts(binaries={b: which(b) for b in provider.binaries(host)})
             problems += check_binaries(host, facts, provider)
@@ -257,8 +343,8 @@ def run_preflight(
         group[2].append(facts)
     for provider, group_hosts, group_facts in by_provider.values():
         problems += provider.preflight_together(group_hosts, group_facts[-1])
-    if not problems and extra is not None:
-        problems += extra()
+    if not problems:
+        problems += access.result()
     if problems:
         raise preflight_error(problems)
 
@@ -295,10 +381,21 @@ def reach_command(host: Host, provider: Provider, *, admin: bool = False) -> Com
     """``kubectl --context C version``: the host's cluster answers (``/version`` is public)."""
     args = ("version", "-o", "json", f"--request-timeout={REACH_TIMEOUT}")
     if admin:
-        return Command(
-            provider.admin_kubectl(host, args), env=provider.admin_env(host), timeout=30.0
-        )
-    return Command(provider.kubectl(host, args), env=provider.env(host), timeout=30.0)
+        argv = _cluster_scoped(provider.admin_kubectl(host, args), args)
+        return Command(argv, env=provider.admin_env(host), timeout=30.0)
+    return Command(
+        _cluster_scoped(provider.kubectl(host, args), args), env=provider.env(host), timeout=30.0
+    )
+
+
+def _cluster_scoped(argv: tuple[str, ...], args: tuple[str, ...]) -> tuple[str, ...]:
+    """``argv`` without the ``-n NAMESPACE`` the provider put before ``args``: ``/version`` is
+    the same in every namespace, so the hosts of one cluster and kubeconfig are one probe."""
+    base = list(argv[: len(argv) - len(args)])
+    if "-n" in base[1:]:
+        at = len(base) - 1 - base[::-1].index("-n")
+        del base[at : at + 2]
+    return (*base, *args)
 
 
 def access_problems(
@@ -312,7 +409,7 @@ def access_problems(
     a kubeconfig kubectl cannot load fails ``kubectl version`` too, so a run against clusters
     that answer makes one call per kubeconfig, not two.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    probe = once(probe, key=probe_key)  # thirty participants of one cluster: one admin probe
 
     def provider_of(host: Host) -> Provider:
         return providers[host.name] if host.name in providers else providers[host.provider]
@@ -327,22 +424,21 @@ def access_problems(
                 )
                 if admin or os.path.exists(os.path.expanduser(key[1])):
                     files.setdefault(key, (host, admin))
-        loaded = pool.map(
+        loaded = all_at_once(
             lambda item: _kubeconfig_problem(item[0], provider_of(item[0]), probe, item[1]),
             files.values(),
         )
         return [problem for problem in loaded if problem is not None]
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        if not reach:
-            return kubeconfig_problems(hosts)
-        answers = pool.map(lambda host: _reach_problem(host, provider_of(host), probe), hosts)
-        unreached = [problem for problem in answers if problem is not None]
-        if not unreached:
-            return []
-        names = {problem.host for problem in unreached}
-        # a kubeconfig that does not load is the cause to name (and the only one shown)
-        return kubeconfig_problems([h for h in hosts if h.name in names]) or unreached
+    if not reach:
+        return kubeconfig_problems(hosts)
+    answers = all_at_once(lambda host: _reach_problem(host, provider_of(host), probe), hosts)
+    unreached = [problem for problem in answers if problem is not None]
+    if not unreached:
+        return []
+    names = {problem.host for problem in unreached}
+    # a kubeconfig that does not load is the cause to name (and the only one shown)
+    return kubeconfig_problems([h for h in hosts if h.name in names]) or unreached
 
 
 def _kubeconfig_problem(

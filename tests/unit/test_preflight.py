@@ -285,9 +285,9 @@ def test_access_checks_the_instructors_kubeconfig_then_the_participants(tmp_path
 @pytest.mark.parametrize(
     ("answers", "loads", "calls", "says"),
     [
-        (True, True, ["version", "version"], None),  # every cluster answers: one call a host
-        (False, True, ["version", "version", "config"], "does not answer"),
-        (False, False, ["version", "version", "config"], "cannot load the kubeconfig"),
+        (True, True, ["version"], None),  # the cluster answers: one call for both hosts
+        (False, True, ["version", "config"], "does not answer"),
+        (False, False, ["version", "config"], "cannot load the kubeconfig"),
     ],
     ids=["answers", "down", "garbage-kubeconfig"],
 )
@@ -306,9 +306,159 @@ def test_the_kubeconfig_is_looked_at_only_when_a_cluster_does_not_answer(
     hosts = [host("context", **shared), Host("lab-02", "context", shared, source=SRC)]
     providers = {"context": get_provider("context")}
     problems = access_problems(hosts, providers, probe=probe, reach=True)
-    assert sorted(seen) == sorted(calls)  # one kubeconfig shared by both hosts: looked at once
+    # one cluster and kubeconfig shared by both hosts: asked once, looked at once
+    assert sorted(seen) == sorted(calls)
     if says is None:
         assert problems == []
     else:
         assert problems
         assert all(says in str(problem.message) for problem in problems)
+
+
+def logging_kubectl(bin_dir: Path, log: Path, refuse: str = "") -> Path:
+    """A stand-in kubectl that appends its argv to ``log`` (one line a call) and answers, or
+    refuses like kubectl when its arguments contain ``refuse``."""
+    script = bin_dir / "kubectl"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> "{log}"\n'
+        f'case "$*" in *"{refuse or chr(1)}"*)\n'
+        '  echo "error: Unable to connect to the server: connection refused" >&2; exit 1;;\n'
+        "esac\n"
+        "echo '{}'\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return script
+
+
+def thirty_participants(tmp_path: Path) -> list[Host]:
+    """Thirty isolated participants of one shared cluster (one instructor kubeconfig), each
+    with the kubeconfig labtools wrote for them."""
+    admin = tmp_path / "admin.yaml"
+    admin.write_text("apiVersion: v1\n")
+    folder = tmp_path / "participants"
+    folder.mkdir()
+    hosts = []
+    for number in range(1, 31):
+        name = f"lab-{number:02d}"
+        (folder / f"{name}.kubeconfig").write_text("apiVersion: v1\n")
+        variables = {"kube_context": "shared", "kubeconfig": str(admin),
+                     "participants_dir": str(folder)}  # fmt: skip
+        hosts.append(Host(name, "context", variables, source=SRC))
+    return hosts
+
+
+def test_thirty_participants_of_one_cluster_make_one_admin_probe(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.log"
+    probe = probe_with(logging_kubectl(bin_dir, log))
+    hosts = thirty_participants(tmp_path)
+    providers = {"context": get_provider("context")}
+
+    assert access_problems(hosts, providers, probe=probe, reach=True) == []
+    calls = log.read_text().splitlines()
+    admin = [c for c in calls if "--context shared" in c]
+    assert admin == [f"--kubeconfig {tmp_path / 'admin.yaml'} --context shared version -o json "
+                     "--request-timeout=5s"]  # fmt: skip
+    own = sorted(c for c in calls if "--context shared" not in c)
+    assert len(own) == 30  # each participant's own kubeconfig answers for them
+    assert own[6].startswith(f"--kubeconfig {tmp_path / 'participants' / 'lab-07.kubeconfig'} ")
+
+
+def test_one_cluster_down_is_one_probe_and_one_grouped_problem(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.log"
+    probe = probe_with(logging_kubectl(bin_dir, log, refuse="--context shared version"))
+    hosts = thirty_participants(tmp_path)
+    providers = {"context": get_provider("context")}
+
+    problems = access_problems(hosts, providers, probe=probe, reach=True)
+    assert [p.host for p in problems] == [h.name for h in hosts]  # each host named, in order
+    calls = log.read_text().splitlines()
+    assert sum("version" in call for call in calls) == 1  # the participants' are not asked
+    assert sum("config view" in call for call in calls) == 31  # once per kubeconfig file
+    error = run_preflight_error(hosts, providers, problems)
+    assert error.startswith("preflight found 30 problems: 30 hosts (lab-[01:30]; inventory.yml:12")
+    assert "does not answer: Unable to connect to the server: connection refused" in error
+
+
+def run_preflight_error(hosts: list[Host], providers: dict[str, Any], problems: list[Any]) -> str:
+    """The preflight's message for ``problems`` found by its access checks."""
+    which = lambda name: "/usr/bin/kubectl"  # noqa: E731
+    with pytest.raises(PreflightError) as caught:
+        run_preflight(
+            hosts, providers, which=which, run=real_run(Path("/nonexistent")), starting=False,
+            extra=lambda: problems,
+        )  # fmt: skip
+    return str(caught.value.message)
+
+
+def meeting_tool(directory: Path, name: str, stdout: str, everyone: list[str]) -> None:
+    """A stand-in binary that answers only once every tool of ``everyone`` has started (each
+    leaves a file in ``directory/started``): run one after another, the first gives up."""
+    started = directory / "started"
+    started.mkdir(exist_ok=True)
+    waits = " ".join(f'[ -e "{started / other}" ] &&' for other in everyone)
+    path = directory / name
+    path.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> "{directory / "calls.log"}"\n'
+        f'touch "{started / name}"\n'
+        "i=0\n"
+        f"until {waits} true; do\n"
+        '  i=$((i+1)); [ "$i" -gt 100 ] && { echo "alone" >&2; exit 1; }; sleep 0.05\n'
+        "done\n"
+        f"cat <<'EOF'\n{stdout}\nEOF\n"
+    )
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+def test_the_facts_of_every_host_and_the_access_checks_run_at_once(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    everyone = ["kubectl", "minikube", "docker", "probe"]
+    meeting_tool(bin_dir, "kubectl", '{"clientVersion":{"gitVersion":"v1.32.4"}}', everyone)
+    meeting_tool(bin_dir, "minikube", '{"minikubeVersion":"v1.37.0"}', everyone)
+    meeting_tool(bin_dir, "docker", "Server Version: 27.0", everyone)
+    meeting_tool(bin_dir, "probe", "ok", everyone)
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemAvailable:    16000000 kB\n")
+    hosts = [Host(f"lab-{n}", "minikube", {"driver": "docker"}, source=SRC) for n in (1, 2, 3)]
+    providers = {"minikube": get_provider("minikube")}
+    which = lambda name: str(bin_dir / name) if (bin_dir / name).exists() else None  # noqa: E731
+    run = real_run(bin_dir)
+
+    def access() -> list[Any]:
+        out = run((str(bin_dir / "probe"),))
+        assert out.rc == 0, out.stderr  # it met the fact commands: they ran beside it
+        return []
+
+    run_preflight(hosts, providers, which=which, run=run, meminfo=str(meminfo), extra=access)
+    calls = sorted((bin_dir / "calls.log").read_text().splitlines())
+    assert calls == ["", "info", "version --client -o json", "version -o json"]  # once each
+
+
+def test_a_fact_command_that_fails_is_still_named_when_run_at_once(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    write_tool(bin_dir, "kubectl", '{"clientVersion":{"gitVersion":"v1.32.4"}}')
+    write_tool(bin_dir, "minikube", "not json", rc=1)
+    write_tool(bin_dir, "docker", "Server Version: 27.0")
+    asked: list[str] = []
+    hosts = [Host(f"lab-{n}", "minikube", {"driver": "docker"}, source=SRC) for n in (1, 2)]
+    which = lambda name: str(bin_dir / name) if (bin_dir / name).exists() else None  # noqa: E731
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemAvailable:    16000000 kB\n")
+    with pytest.raises(PreflightError) as caught:
+        run_preflight(
+            hosts, {"minikube": get_provider("minikube")}, which=which, run=real_run(bin_dir),
+            meminfo=str(meminfo), extra=lambda: asked.append("extra") or [],
+        )  # fmt: skip
+    assert str(caught.value.message) == (
+        "preflight found 2 problems: 2 hosts (lab-1, lab-2; inventory.yml:12): minikube: "
+        "`minikube version` failed for them; check that `minikube version -o json` works in a "
+        "terminal"
+    )
+    assert asked == ["extra"]  # asked beside the facts; its answer does not count here
