@@ -169,3 +169,39 @@ def test_handout_outputs_are_trimmed_to_their_first_and_last_lines() -> None:
     assert end.splitlines() == [f"line{n}" for n in range(86, 101)]
     assert omitted == 70
     assert trimmed("a\nb") == ("a\nb", "", 0)
+
+
+def test_the_template_compiled_from_the_run_start_gives_its_errors_at_the_end(
+    tmp_path: Path,
+) -> None:
+    import shutil
+    import threading
+
+    import pytest
+
+    from labtools.core.errors import ConfigError
+    from labtools.core.results import RunEnded, RunStarted
+
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES / "report", templates / "report")
+    (templates / "report" / "report.html.j2").write_text("{% if %}\n")  # Jinja cannot compile
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    report = ReportReporter(run_dir, templates)
+    report.handle(RunStarted(lab="t", phases=("setup",), hosts=("h1",), run_dir=str(run_dir)))
+    assert "report-template" in {thread.name for thread in threading.enumerate()} or (
+        report._template is not None and report._template.done()
+    )  # compiling beside the run, from its start
+    report.handle(RunEnded(recaps={}, failed=False, interrupted=False, run_dir=str(run_dir)))
+    with pytest.raises(Exception, match="Expected an expression"):
+        report.close()
+    assert report.path is None
+    assert "Expected an expression" in report.error
+    assert not (run_dir / REPORT).exists()
+
+    (templates / "report" / "report.html.j2").unlink()
+    missing = ReportReporter(run_dir, templates)
+    missing.handle(RunStarted(lab="t", phases=("setup",), hosts=("h1",), run_dir=str(run_dir)))
+    with pytest.raises(ConfigError):
+        missing.close()
+    assert f"template not found: {templates / 'report' / 'report.html.j2'}" in missing.error
