@@ -11,9 +11,10 @@ result is its own tests' verdict; the output is the session's.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from labtools.core.actions import ChecksCall, RunCommand
@@ -29,8 +30,14 @@ RunOne = Callable[[RunCommand], Output]
 class ChecksSession:
     """The hosts that may run one ``verify:`` step together; ``run`` returns a host's share."""
 
-    def __init__(self, hosts: Iterable[str], interrupted: threading.Event) -> None:
+    def __init__(
+        self,
+        hosts: Iterable[str],
+        interrupted: threading.Event,
+        running: threading.Semaphore | None = None,
+    ) -> None:
         self._cond = threading.Condition()
+        self._running = running  # taken while the session's pytest runs (--forks of them)
         self._pending = set(hosts)  # hosts that may still hand in a command
         self._calls: dict[str, RunCommand] = {}
         self._outputs: dict[str, Output] = {}
@@ -61,13 +68,28 @@ class ChecksSession:
                 return self._outputs[host]
         outputs: dict[str, Output] = {}
         try:
-            outputs = run_together(calls, run_one)
+            with self._turn():
+                outputs = run_together(calls, run_one)
         finally:
             with self._cond:
                 failed = Output(rc=None, failed=True, message=msg("the checks did not run"))
                 self._outputs.update({h: outputs.get(h, failed) for h in calls})
                 self._cond.notify_all()
         return self._outputs[host]
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        """While this session may run: a slot of ``running`` (looking at Ctrl-C meanwhile)."""
+        if self._running is None:
+            yield
+            return
+        while not self._running.acquire(timeout=POLL):
+            if self._interrupted.is_set():
+                raise Interrupted(process.INTERRUPTED)
+        try:
+            yield
+        finally:
+            self._running.release()
 
 
 def run_together(calls: Mapping[str, RunCommand], run_one: RunOne) -> dict[str, Output]:

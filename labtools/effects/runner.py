@@ -143,6 +143,7 @@ class Runner:
         self.states = [HostState(hp, _provider_for(hp, providers)) for hp in plan.hosts]
         self._emit_lock = threading.Lock()
         self._workers = 1
+        self._sessions = threading.BoundedSemaphore(1)  # checks sessions running at once
         self._bounds: dict[str, threading.Semaphore] = {}
         self._terminal = threading.Lock()  # held by the host whose interactive step runs
         self._finishing = False
@@ -163,10 +164,19 @@ class Runner:
     def run(self) -> RunSummary:
         """Run every step on every host (linear strategy) and return the summary."""
         self._workers = min(self.forks, max(1, len(self.states)))
+        self._sessions = threading.BoundedSemaphore(self._workers)
         pool = ThreadPoolExecutor(max_workers=self._workers)
-        # the pool is shut down after every process is stopped: its threads wait on them
-        with self.session(cleanup=lambda: pool.shutdown(wait=True, cancel_futures=True)):
-            self._run_steps(pool)
+        # a host of a checks session waits for the others in a thread of its own, not in one of
+        # the pool's: the pool runs --forks hosts' work at once; a session's pytest is that work
+        waiting = ThreadPoolExecutor(max_workers=max(1, len(self.states)))
+
+        def cleanup() -> None:
+            # shut down after every process is stopped: their threads wait on them
+            for executor in (pool, waiting):
+                executor.shutdown(wait=True, cancel_futures=True)
+
+        with self.session(cleanup=cleanup):
+            self._run_steps(pool, waiting)
         if self.fanout.fatal is not None:
             raise self.fanout.fatal
         return self.summary
@@ -228,8 +238,8 @@ class Runner:
             verbosity=self.verbosity,
         )
 
-    def _run_steps(self, pool: ThreadPoolExecutor) -> None:
-        """Step N on every host (in parallel), then step N+1."""
+    def _run_steps(self, pool: ThreadPoolExecutor, waiting: ThreadPoolExecutor) -> None:
+        """Step N on every host (in parallel, --forks at a time), then step N+1."""
         started_phases: set[str] = set()
         longest = max((len(state.plan.steps) for state in self.states), default=0)
         for index in range(longest):
@@ -254,7 +264,9 @@ class Runner:
             else:
                 self._share_checks(batch, index)
                 futures: list[Future[StepResult]] = [
-                    pool.submit(self._run_host_step, state, state.plan.steps[index])
+                    (waiting if state.checks is not None else pool).submit(
+                        self._run_host_step, state, state.plan.steps[index]
+                    )
                     for state in batch
                 ]
                 results = [_wait_interruptibly(future) for future in futures]
@@ -267,16 +279,16 @@ class Runner:
         N hosts share about sqrt(N) sessions of about sqrt(N) hosts: each session is a Python
         and pytest start (CPU), and runs its hosts' checks one after the other (wall), so 30
         participants pay 6 starts instead of 30, and wait for 6 hosts' checks in a row, not 30.
-        A session never holds more hosts than the pool runs at once: its hosts wait for each
-        other, and a host still queued behind them would never come.
+        The hosts of a session wait for each other in threads outside the pool (``_run_steps``),
+        so every session can be ready at once; at most --forks sessions run at a time.
         """
         same = [s for s in batch if _shares_checks(s.plan.steps[index], batch[0].plan.steps[index])]
-        size = max(1, min(self._workers, math.ceil(math.sqrt(len(same)))))
+        size = max(1, math.ceil(math.sqrt(len(same))))
         for start in range(0, len(same), size):
             group = same[start : start + size]
             if len(group) > 1:
                 session = ChecksSession(
-                    (s.plan.host.name for s in group), self.registry.interrupted
+                    (s.plan.host.name for s in group), self.registry.interrupted, self._sessions
                 )
                 for state in group:
                     state.checks = session

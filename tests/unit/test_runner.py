@@ -753,3 +753,54 @@ def test_a_service_whose_port_is_taken_as_it_starts_moves_to_another(tmp_path: P
     assert result.status == "ok", result.message
     assert first.is_dir()  # the first start met the squatter
     assert result.registered["port"] != wanted
+
+
+@pytest.mark.parametrize(("hosts", "forks", "together"), [(12, 4, 3), (12, 2, 2), (30, 10, 5)])
+def test_checks_sessions_run_at_once_up_to_forks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hosts: int, forks: int, together: int
+) -> None:
+    """N hosts share sqrt(N) checks sessions, and every session can run at the same time (up
+    to --forks): the hosts of a session wait for each other outside the pool, so a session's
+    hosts never hold the pool's threads while another session's hosts queue behind them."""
+    import threading
+
+    from labtools.core.actions import ChecksCall, RunCommand
+    from labtools.core.model import Command
+    from labtools.core.results import Output
+    from labtools.effects import checks, runner
+
+    def build(step: Step, variables: Mapping[str, Any], ctx: Any) -> RunCommand:
+        call = ChecksCall(str(tmp_path), "t", ("checks.py",), "inventory.yml", ctx.host.name, "{}")
+        return RunCommand(Command(("true",)), readonly=True, checks=call)
+
+    lock = threading.Lock()
+    running, most, sizes = [0], [0], []
+
+    def run_together(calls: Mapping[str, RunCommand], run_one: Any) -> dict[str, Output]:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            sizes.append(len(calls))
+        time.sleep(0.3)
+        with lock:
+            running[0] -= 1
+        return {host: Output(rc=0) for host in calls}
+
+    monkeypatch.setattr(runner.actions, "build", build)
+    monkeypatch.setattr(checks, "run_together", run_together)
+    verify = step("checks", "verify", "t", phase="setup")
+    lab = Lab(name="t", path="t.yml", phases={"setup": (verify,)})
+    names = [f"lab-{i:02d}" for i in range(1, hosts + 1)]
+    plans = tuple(HostPlan(Host(h, "stub", {}), {}, (verify,)) for h in names)
+    summary = run_plan(
+        Plan(lab=lab, phases=("setup",), hosts=plans),
+        {"stub": StubProvider()},
+        reporters=[],
+        run_dir=tmp_path,
+        templates_dir=None,
+        forks=forks,
+    )
+    assert [r.status for r in summary.results] == ["ok"] * hosts
+    assert sum(sizes) == hosts
+    assert max(sizes) <= -(-hosts // together) + 1
+    assert most[0] == together
