@@ -735,6 +735,9 @@ class Service:
         owners = _listeners(port)
         if owners is None:  # no /proc/net/tcp: cannot tell
             return True
+        # the service itself is the listener (kubectl proxy): one look at its fds, not at /proc
+        if owners & _socket_inodes([self.pid]):
+            return True
         return bool(owners & _socket_inodes(_group_members(self.pid)))
 
     def _fail(self, what: Msg) -> None:
