@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -20,8 +22,10 @@ from pathlib import Path
 from labtools.core.actions import ChecksCall, RunCommand
 from labtools.core.errors import Interrupted
 from labtools.core.messages import msg
+from labtools.core.model import Command
 from labtools.core.results import Output
 from labtools.effects import process
+from labtools.verify.run import PYTEST
 
 POLL = 0.2  # seconds: how often a waiting host looks at Ctrl-C
 RunOne = Callable[[RunCommand], Output]
@@ -120,10 +124,12 @@ def _one_session(calls: Mapping[str, RunCommand], run_one: RunOne) -> dict[str, 
         first.command, argv=argv, timeout=max(a.command.timeout for a in calls.values())
     )
     out = run_one(dataclasses.replace(first, command=command, display=shown(argv)))
+    from xml.etree.ElementTree import ParseError
+
     try:
         parts = split_junit(Path(junit).read_text(), list(calls), HOST_PROPERTY) if junit else {}
-    except (OSError, ValueError):  # no JUnit (pytest did not get that far): the session's rc
-        parts = {}
+    except (OSError, ValueError, ParseError):  # no JUnit (pytest did not get that far, or was
+        parts = {}  # ended while writing it): the session's rc
     outputs = {}
     for host, spec in zip(calls, specs, strict=True):
         rc = out.rc
@@ -139,10 +145,11 @@ def _one_session(calls: Mapping[str, RunCommand], run_one: RunOne) -> dict[str, 
 
 
 def _session_junit(specs: list[ChecksCall]) -> str | None:
-    """Where the session writes its JUnit file: beside the first host's own, or nowhere."""
+    """Where the session writes its JUnit file: beside the first host's own, named after that
+    host (sessions run at the same time), or nowhere."""
     if not specs[0].junit:
         return None
-    return str(Path(specs[0].junit).with_name("verify-session.xml"))
+    return str(Path(specs[0].junit).with_name(f"checks-session-{specs[0].host}.xml"))
 
 
 def _has_failures(junit: str) -> bool:
@@ -152,3 +159,72 @@ def _has_failures(junit: str) -> bool:
     root = ET.fromstring(junit)
     return any(c.find("failure") is not None or c.find("error") is not None
                for c in root.iter("testcase"))  # fmt: skip
+
+
+WARM = (sys.executable, "-m", "labtools.verify.warm")
+AHEAD = 8  # at most this many checks processes wait at once
+
+
+class WarmChecks:
+    """Checks processes started when the run starts (``labtools.verify.warm``), so that a
+    ``verify:`` step does not wait for a Python, pytest and labtools start: each imports while the
+    lab's first steps run, then waits on stdin for its pytest command.
+
+    ``expected`` is how many checks commands the run will start (one per session); as many as
+    ``ahead`` wait at once, and one taken is replaced while more are expected. Those left at the
+    end are ended with the run's other processes (``close``, then the registry).
+    """
+
+    def __init__(
+        self,
+        registry: process.ProcessRegistry,
+        expected: int,
+        ahead: int,
+        cwd: str | None,
+        prepare: Mapping[str, str] | None = None,
+    ) -> None:
+        self._registry = registry
+        self._cwd = cwd
+        # what to load while waiting (root, lab, inventory, one host): see labtools.verify.warm
+        self._argv = (*WARM, "--prepare", json.dumps(dict(prepare))) if prepare else WARM
+        self._lock = threading.Lock()
+        self._waiting: list[process.Prestarted] = []
+        self._expected = expected
+        self._ahead = max(0, min(ahead, AHEAD))
+        with self._lock:
+            self._fill()
+
+    def _fill(self) -> None:
+        """Start processes until as many wait as are still expected (at most ``ahead``)."""
+        while len(self._waiting) < min(self._expected, self._ahead):
+            if self._registry.interrupted.is_set():
+                return
+            try:
+                self._waiting.append(process.Prestarted(self._argv, self._registry, cwd=self._cwd))
+            except OSError:  # cannot start one now: the checks start as they would without
+                self._expected = 0
+                return
+
+    def run(self, command: Command) -> Output | None:
+        """``command`` run by a waiting process; None when it is not a checks command or none
+        is waiting (the caller runs it as usual)."""
+        if tuple(command.argv[: len(PYTEST)]) != PYTEST:
+            return None
+        with self._lock:
+            self._expected = max(0, self._expected - 1)
+            taken = None
+            while self._waiting and taken is None:
+                candidate = self._waiting.pop(0)
+                if candidate.alive:
+                    taken = candidate
+                else:
+                    candidate.close()
+            self._fill()
+        return taken.run(command) if taken is not None else None
+
+    def close(self) -> None:
+        """End the processes nobody took."""
+        with self._lock:
+            waiting, self._waiting, self._expected = self._waiting, [], 0
+        for prestarted in waiting:
+            prestarted.close()

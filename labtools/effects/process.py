@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import heapq
+import json
 import os
 import shutil
 import signal
@@ -39,7 +40,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from labtools.core.errors import (
@@ -220,8 +221,10 @@ class _Spool:
         return spool
 
     def close(self) -> None:
-        """Free the file."""
-        os.close(self.fd)
+        """Free the file (once)."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def _environment(extra: Mapping[str, str]) -> dict[str, str] | None:
@@ -525,6 +528,99 @@ def _run_spooled(
         for spool in (out, err, given):
             if spool is not None:
                 spool.close()
+
+
+class Prestarted:
+    """A process started before its command is known, which takes the command as one JSON line
+    on stdin (``labtools.verify.warm``): the start-up it shares with the command is done by the
+    time ``run`` hands the command over. Its own session from the start, tracked by ``registry``
+    (Ctrl-C and the end of the run end it like any command); output into in-memory files."""
+
+    def __init__(
+        self, argv: Sequence[str], registry: ProcessRegistry, cwd: str | None = None
+    ) -> None:
+        self._registry = registry
+        self._out, self._err = _Spool(), _Spool()
+        read, self._write = os.pipe()  # not inherited by other children (PEP 446)
+        try:
+            self._proc = subprocess.Popen(
+                list(argv),
+                stdin=read,
+                stdout=self._out.fd,
+                stderr=self._err.fd,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        except OSError:
+            for fd in (read, self._write):
+                os.close(fd)
+            self._out.close()
+            self._err.close()
+            raise
+        os.close(read)
+        registry.add(self._proc.pid)
+
+    @property
+    def pid(self) -> int:
+        """Its pid (and process group)."""
+        return int(self._proc.pid)
+
+    @property
+    def alive(self) -> bool:
+        """True while it waits for its command."""
+        return self._write >= 0 and self._proc.poll() is None
+
+    def run(self, command: Command) -> Output | None:
+        """Hand ``command`` over and wait for its end (or timeout) as ``run`` does; None when the
+        process is gone before it took the command (the caller starts the command itself)."""
+        if self._registry.interrupted.is_set():
+            raise Interrupted(INTERRUPTED)
+        env = _environment(command.env) or dict(os.environ)
+        check_length(command.argv, env)
+        request = {"argv": list(command.argv), "env": env, "cwd": command.cwd or os.getcwd()}
+        data = (json.dumps(request) + "\n").encode("utf-8")
+        started = time.perf_counter()
+        try:
+            while data:
+                data = data[os.write(self._write, data) :]
+        except OSError:  # EPIPE: it ended before reading (a signal, memory): nothing was run
+            self.close()
+            return None
+        finally:
+            self._close_input()
+        try:
+            rc, timed_out = _wait(self._proc.pid, self._proc.wait, command, self._registry)
+            return Output(
+                rc=rc,
+                stdout=self._out.text(),
+                stderr=self._err.text(),
+                duration=time.perf_counter() - started,
+                timed_out=timed_out,
+                failed=rc != 0,
+            )
+        finally:
+            self._out.close()
+            self._err.close()
+
+    def _close_input(self) -> None:
+        if self._write >= 0:
+            os.close(self._write)
+            self._write = -1
+
+    def close(self) -> None:
+        """Not needed: end of input ends it; its group is ended if it is still there."""
+        if self._write < 0 and self._out.fd < 0:
+            return
+        self._close_input()
+        try:
+            self._proc.wait(timeout=GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            kill_group(self._proc.pid)
+            self._proc.wait()
+        if not _group_exists(self._proc.pid):
+            self._registry.discard(self._proc.pid)
+        self._out.close()
+        self._err.close()
 
 
 def _spawn(executable: str, command: Command, stdin: int, stdout: int, stderr: int) -> Any:

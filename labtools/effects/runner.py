@@ -60,7 +60,7 @@ from labtools.core.results import (
     StepStarted,
 )
 from labtools.effects import process
-from labtools.effects.checks import ChecksSession
+from labtools.effects.checks import ChecksSession, WarmChecks
 from labtools.providers.base import ClusterOp, Provider
 from labtools.report import Fanout, Reporter
 
@@ -144,6 +144,7 @@ class Runner:
         self._emit_lock = threading.Lock()
         self._workers = 1
         self._sessions = threading.BoundedSemaphore(1)  # checks sessions running at once
+        self._warm: WarmChecks | None = None  # checks processes started with the run
         self._bounds: dict[str, threading.Semaphore] = {}
         self._terminal = threading.Lock()  # held by the host whose interactive step runs
         self._finishing = False
@@ -170,10 +171,14 @@ class Runner:
         # the pool's: the pool runs --forks hosts' work at once; a session's pytest is that work
         waiting = ThreadPoolExecutor(max_workers=max(1, len(self.states)))
 
+        self._warm = self._warm_checks()
+
         def cleanup() -> None:
             # shut down after every process is stopped: their threads wait on them
             for executor in (pool, waiting):
                 executor.shutdown(wait=True, cancel_futures=True)
+            if self._warm is not None:
+                self._warm.close()
 
         with self.session(cleanup=cleanup):
             self._run_steps(pool, waiting)
@@ -236,6 +241,36 @@ class Runner:
             or {state.plan.host.name: state.provider.name for state in self.states},
             banners=self.info.banners,
             verbosity=self.verbosity,
+        )
+
+    def _warm_checks(self) -> WarmChecks | None:
+        """Checks processes started now for the run's ``verify:`` steps (one per session they
+        will form), so that their Python and pytest start overlaps the lab's first steps; none
+        below -vv's live output (a started process's output is read when it ends)."""
+        if self.verbosity >= 2:
+            return None
+        hosts_at: dict[int, list[Step]] = {}
+        for state in self.states:
+            for index, step in enumerate(state.plan.steps):
+                if step.action == "verify":
+                    hosts_at.setdefault(index, []).append(step)
+        expected = 0
+        for steps in hosts_at.values():
+            n = len(steps)
+            expected += n if steps[0].until else math.ceil(n / math.ceil(math.sqrt(n)))
+        if not expected:
+            return None
+        first = self.states[0].plan
+        root = first.vars.get("project_root")
+        prepare = {
+            "root": str(root or "."),
+            "lab": Path(self.plan.lab.folder).name if self.plan.lab.folder else "",
+            "inventory": str(first.vars.get("inventory_file") or "inventory.yml"),
+            "host": first.host.name,
+        }
+        cwd = str(root) if root else None
+        return WarmChecks(
+            self.registry, expected, self._workers, cwd, prepare if prepare["lab"] else None
         )
 
     def _run_steps(self, pool: ThreadPoolExecutor, waiting: ThreadPoolExecutor) -> None:
@@ -632,6 +667,10 @@ class Runner:
             return self._run_watched(state, step, action)
 
         def run_one(action: RunCommand) -> Output:
+            if action.checks is not None and self._warm is not None and self.verbosity < 2:
+                out = self._warm.run(action.command)  # a process started with the run
+                if out is not None:
+                    return out
             return process.run(
                 action.command,
                 on_output=self._output_callback(state, step),

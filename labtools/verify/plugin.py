@@ -11,6 +11,9 @@ given here as ``--lab-set``), without the lab's ``secrets:``. Without ``--lab`` 
 inventory's hosts and their variables. Options also read environment variables (``LABTOOLS_LAB``,
 ``LABTOOLS_INVENTORY``, ``LABTOOLS_HOSTS``, ``LABTOOLS_ROOT``, ``LABTOOLS_PROXY_URL``).
 Checks of several hosts run in one session: every ``lab_host`` test is parametrized per host.
+
+PYTEST_DONT_REWRITE: the plugin has no asserts of its own, and a run's checks process imports it
+before pytest starts (``labtools.verify.warm``); the checks' own modules are rewritten as usual.
 """
 
 from __future__ import annotations

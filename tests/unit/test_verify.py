@@ -606,3 +606,54 @@ def test_the_checks_process_freezes_its_start_only(tmp_path: Path, nested: bool)
     else:
         assert done.returncode == 0, output
         assert "2 passed" in output, output
+
+
+def test_sessions_running_at_once_each_split_their_own_junit(tmp_path: Path) -> None:
+    """Two sessions at the same time (a workshop's checks): each writes and splits its own
+    JUnit file, so each host's verify-<host>.xml holds its own tests."""
+    import threading
+
+    from labtools.core.actions import ChecksCall, RunCommand
+    from labtools.core.model import Command
+    from labtools.core.results import Output
+    from labtools.effects.checks import run_together
+
+    def call(host: str) -> RunCommand:
+        spec = ChecksCall(
+            str(tmp_path), "t", ("c.py",), "inventory.yml", host, "{}",
+            junit=str(tmp_path / f"verify-{host}.xml"),
+        )  # fmt: skip
+        return RunCommand(Command(("true",)), readonly=True, checks=spec)
+
+    both = threading.Barrier(2)
+
+    def run_one(action: RunCommand) -> Output:
+        argv = action.command.argv
+        hosts = argv[argv.index("--lab-hosts") + 1].split(",")
+        junit = tmp_path / argv[argv.index("--junitxml") + 1]
+        both.wait(timeout=10)  # both sessions are running now
+        cases = "".join(
+            f'<testcase name="t[{h}]"><properties><property name="lab_host" value="{h}"/>'
+            f"</properties></testcase>"
+            for h in hosts
+        )
+        junit.write_text(f'<testsuites><testsuite name="p" tests="{len(hosts)}">{cases}'
+                         "</testsuite></testsuites>")  # fmt: skip
+        both.wait(timeout=10)  # both files written before either is read
+        return Output(rc=0)
+
+    groups = [["a1", "a2"], ["b1", "b2"]]
+    threads = [
+        threading.Thread(target=run_together, args=({h: call(h) for h in g}, run_one))
+        for g in groups
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    for host in ("a1", "a2", "b1", "b2"):
+        cases = ElementTree.parse(tmp_path / f"verify-{host}.xml").getroot().iter("testcase")
+        assert [c.get("name") for c in cases] == [f"t[{host}]"]
+    assert sorted(p.name for p in tmp_path.glob("*.xml")) == [
+        "verify-a1.xml", "verify-a2.xml", "verify-b1.xml", "verify-b2.xml"
+    ]  # fmt: skip
