@@ -712,18 +712,24 @@ NOTES = """\
   at once) and one `kubectl exec` per in-pod check (no testinfra OS detection); the proxy check
   compares the nodes the proxy lists with the snapshot's by uid (no `kubectl version`). Its
   proxy, the preflight's `kubectl version` (the cluster answers; the kubeconfig is looked at
-  only when it does not) and the snapshot are the 3 calls per host. Its own time is Python,
-  pytest (about 0.15 s of CPU to import) and loading the lab's plan (the checks get the run's
-  own variables); what the start built is frozen out of the garbage collector, so pytest's
-  collections at the end walk only what the checks made (-0.1 s of CPU). N hosts share about
-  sqrt(N) such processes (`labtools/effects/checks.py`), not one each.
+  only when it does not) and the snapshot are the 3 calls per host. The process starts with
+  the run (`labtools/verify/warm.py`): it imports pytest, testinfra and labtools (about 0.25 s
+  of CPU) and loads the lab once while the lab's first steps run, then takes its command on
+  stdin, so the step pays only pytest's own start, the lab's load for its hosts and the checks
+  (0.82 s -> 0.41-0.54 s in the seed lab); what the start built is frozen out of the garbage
+  collector, so pytest's collections at the end walk only what the checks made (-0.1 s of CPU).
+  N hosts share about sqrt(N) such processes (`labtools/effects/checks.py`), not one each, and
+  all of them run at once (up to `--forks`).
 - **Waits.** Node readiness is a `kubectl wait` (a watch); until-loops retry after 0.2 s and
   back off to their `delay`, where the bash script's `sleep 2` waits the whole delay: that is
   why labtools can finish before the script when a pod is not Ready at the first look, and why
   30 participants finish sooner than 30 parallel scripts.
 - **Workshops** (provider `context`, a namespace per participant on one API server): the CPU per
   participant is what a 2-core machine runs out of; labtools' extra is its start (once for all
-  participants), the per-step cost, and the checks processes (about sqrt(N) for N hosts).
+  participants), the per-step cost, and the checks processes (about sqrt(N) for N hosts). The
+  checks step of 30 participants was the one step that left CPU idle (8.9 s at 64% of both
+  cores): a session's hosts waited for each other in the pool's threads, so the 5 sessions ran
+  one after another; they now wait outside the pool and run together (7.0 s at 98%).
 """
 
 
