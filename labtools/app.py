@@ -8,6 +8,8 @@ whole lab loads. Raises `LabError`s; never prints errors or exits (tasks.py does
 from __future__ import annotations
 
 import contextlib
+import functools
+import shutil
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -295,6 +297,16 @@ def run_lab(root: Path, phases: Sequence[str], options: RunOptions) -> RunSummar
     ``--check``, ``--list-tasks`` and ``--list-tags`` print what would run, write nothing and
     return None.
     """
+    with Probes() as probes:
+        if not (options.check or options.list_tasks or options.list_tags):
+            probes.start_early(root, options, phases)  # read-only, while the lab loads
+        return _run_lab(root, phases, options, probes)
+
+
+def _run_lab(
+    root: Path, phases: Sequence[str], options: RunOptions, probes: Probes
+) -> RunSummary | None:
+    """``run_lab`` with the preflight's probes (started early or not)."""
     loaded = load(root, options, phases)
     if options.resume and not loaded.plan.hosts:
         _say(options.lang, msg("nothing to resume: every host finished the last run of this lab"))
@@ -318,7 +330,7 @@ def run_lab(root: Path, phases: Sequence[str], options: RunOptions) -> RunSummar
     targets = [loaded.providers[hp.host.name].lock_name(hp.host) for hp in loaded.plan.hosts]
     with hold(targets, project=str(loaded.project.root)) as took_over:
         hosts = [hp.host for hp in loaded.plan.hosts]
-        _preflight(hosts, loaded.providers, phases, meanwhile=RUN_MODULES)
+        _preflight(hosts, loaded.providers, phases, meanwhile=RUN_MODULES, probes=probes)
         return run_loaded(loaded, phases, options, notices=tuple(took_over))
 
 
@@ -517,6 +529,7 @@ def _preflight(
     providers: Mapping[str, Provider],
     phases: Sequence[str],
     meanwhile: Sequence[str] = (),
+    probes: Probes | None = None,
 ) -> None:
     """Before anything starts: binaries and kubeconfigs for every run; driver, CPU, memory and
     disk when the run starts clusters (setup); the cluster answering when it needs a running
@@ -526,30 +539,98 @@ def _preflight(
     ~50 ms of waiting on kubectl's starts), after this function's own imports, so no two
     threads import one module cycle from both ends.
     """
-    import functools
-    import shutil
-
-    from labtools.core.model import Command
-    from labtools.effects.process import ProcessRegistry, stop_all_on_exit
+    from labtools.effects.process import stop_all_on_exit
     from labtools.providers.preflight import access_problems, run_preflight
 
-    starting = "setup" in phases
-    reach = not starting and "teardown" not in phases
-    # the probes run in threads: Ctrl-C ends the ones still running at once, not after them
+    starting, reach = _preflight_kind(phases)
+    probes = Probes() if probes is None else probes
     importing = _importing(meanwhile)
     try:
-        with stop_all_on_exit(ProcessRegistry()) as registry:
-            probe = functools.partial(_probe, registry=registry)
+        # the probes run in threads: Ctrl-C ends the ones still running at once, not after them
+        with stop_all_on_exit(probes.registry):
             run_preflight(
                 list(hosts),
                 dict(providers),
                 which=shutil.which,
-                run=lambda argv: probe(Command(tuple(argv), timeout=30.0)),
+                run=probes.run,
                 starting=starting,
-                extra=lambda: access_problems(hosts, providers, probe=probe, reach=reach),
+                extra=lambda: access_problems(hosts, providers, probe=probes.probe, reach=reach),
             )
     finally:
+        probes.stop()  # an early probe whose host the lab changed may still run
         importing.join()
+
+
+def _preflight_kind(phases: Sequence[str]) -> tuple[bool, bool]:
+    """(starting, reach): the run starts clusters (setup) and checks driver, CPU, memory and
+    disk; it needs running clusters (neither setup nor teardown) and checks they answer."""
+    starting = "setup" in phases
+    return starting, not starting and "teardown" not in phases
+
+
+class Probes:
+    """The preflight's read-only probes of one run: each distinct command once (argv, env,
+    stdin, timeout), in a process registry of their own.
+
+    ``start_early`` starts the first ones (facts, the owner's kubeconfig or cluster) for the
+    inventory's hosts while the lab loads: kubectl's ~40 ms starts beside the loading, and the
+    preflight finds their answers. A lab that does not load reports its own error as before:
+    leaving the ``with`` ends the probes still running and waits for them.
+    """
+
+    def __init__(self) -> None:
+        from labtools.effects.process import ProcessRegistry
+        from labtools.providers.preflight import once, probe_key
+
+        self.registry = ProcessRegistry()
+        self.probe = once(functools.partial(_probe, registry=self.registry), key=probe_key)
+        self._early: threading.Thread | None = None
+
+    def __enter__(self) -> Probes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def run(self, argv: Sequence[str]) -> Output:
+        """A fact command (argv only)."""
+        from labtools.providers.preflight import FACT_TIMEOUT
+
+        return self.probe(Command(tuple(argv), timeout=FACT_TIMEOUT))
+
+    def start_early(self, root: Path, options: RunOptions, phases: Sequence[str]) -> None:
+        """Start the first probes of the inventory's hosts, in a thread.
+
+        The hosts and commands are worked out here, in this thread (a few ms: the inventory
+        read once more), so the thread imports nothing while ``load`` does; an inventory that
+        does not load starts nothing (``load`` names its problem).
+        """
+        from labtools.providers.preflight import all_at_once, first_probes
+
+        try:
+            plan = _inventory_plan(root, options)
+            starting, reach = _preflight_kind(phases)
+            hosts = [host_plan.host for host_plan in plan.hosts]
+            commands = first_probes(
+                hosts, _providers(plan)[0], which=shutil.which, starting=starting, reach=reach
+            )
+        except LabError:
+            return
+
+        def run_all() -> None:
+            # a probe's error is kept for the preflight, which asks the same and meets it
+            with contextlib.suppress(Exception):
+                all_at_once(self.probe, commands)
+
+        self._early = threading.Thread(target=run_all, name="early-probes", daemon=True)
+        self._early.start()
+
+    def stop(self) -> None:
+        """No probe starts any more; the ones running end; the early thread is waited for."""
+        self.registry.interrupted.set()
+        self.registry.stop_all()
+        if self._early is not None:
+            self._early.join()
 
 
 def _probe(command: Command, registry: ProcessRegistry | None = None) -> Output:

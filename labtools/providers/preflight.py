@@ -40,6 +40,7 @@ Which = Callable[[str], str | None]
 Run = Callable[[tuple[str, ...]], Output]
 A = TypeVar("A")
 R = TypeVar("R")
+FACT_TIMEOUT = 30.0  # seconds, for a fact command
 PROBES_AT_ONCE = 8  # threads of one preflight: each waits on a kubectl (mostly its start)
 
 MINIKUBE_INSTALL = "https://minikube.sigs.k8s.io/docs/start/"
@@ -415,18 +416,9 @@ def access_problems(
         return providers[host.name] if host.name in providers else providers[host.provider]
 
     def kubeconfig_problems(of: Sequence[Host]) -> list[PreflightProblem]:
-        files: dict[tuple[str, str], tuple[Host, bool]] = {}  # (kubectl, kubeconfig) -> reader
-        for host in of:
-            for admin in (True, False):
-                key = (
-                    binary_of(host, "kubectl"),
-                    effective_kubeconfig(host, provider_of(host), admin=admin),
-                )
-                if admin or os.path.exists(os.path.expanduser(key[1])):
-                    files.setdefault(key, (host, admin))
         loaded = all_at_once(
             lambda item: _kubeconfig_problem(item[0], provider_of(item[0]), probe, item[1]),
-            files.values(),
+            _kubeconfig_readers(of, provider_of),
         )
         return [problem for problem in loaded if problem is not None]
 
@@ -439,6 +431,52 @@ def access_problems(
     names = {problem.host for problem in unreached}
     # a kubeconfig that does not load is the cause to name (and the only one shown)
     return kubeconfig_problems([h for h in hosts if h.name in names]) or unreached
+
+
+def _kubeconfig_readers(
+    hosts: Sequence[Host], provider_of: Callable[[Host], Provider]
+) -> list[tuple[Host, bool]]:
+    """(host, admin) to load each kubeconfig once with: the owner's, and a participant's own
+    where it exists (labtools writes it at setup)."""
+    files: dict[tuple[str, str], tuple[Host, bool]] = {}  # (kubectl, kubeconfig) -> reader
+    for host in hosts:
+        for admin in (True, False):
+            key = (
+                binary_of(host, "kubectl"),
+                effective_kubeconfig(host, provider_of(host), admin=admin),
+            )
+            if admin or os.path.exists(os.path.expanduser(key[1])):
+                files.setdefault(key, (host, admin))
+    return list(files.values())
+
+
+def first_probes(
+    hosts: Sequence[Host],
+    providers: Mapping[str, Provider],
+    *,
+    which: Which,
+    starting: bool,
+    reach: bool,
+) -> list[Command]:
+    """The probes a preflight of these hosts makes whatever they answer (the facts, and the
+    kubeconfigs or the owners' clusters), to start before the lab has loaded: all read-only.
+    ``run_preflight`` and ``access_problems`` ask them again, through the caller's cache."""
+
+    def provider_of(host: Host) -> Provider:
+        return providers[host.name] if host.name in providers else providers[host.provider]
+
+    facts = [
+        Command(argv, timeout=FACT_TIMEOUT)
+        for argv in _fact_runs(hosts, provider_of, which, starting)
+    ]
+    if reach:
+        access = [reach_command(host, provider_of(host), admin=True) for host in hosts]
+    else:
+        access = [
+            kubeconfig_command(host, provider_of(host), admin=admin)
+            for host, admin in _kubeconfig_readers(hosts, provider_of)
+        ]
+    return list({probe_key(command): command for command in [*facts, *access]}.values())
 
 
 def _kubeconfig_problem(

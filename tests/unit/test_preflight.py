@@ -325,7 +325,8 @@ def logging_kubectl(bin_dir: Path, log: Path, refuse: str = "") -> Path:
         f'case "$*" in *"{refuse or chr(1)}"*)\n'
         '  echo "error: Unable to connect to the server: connection refused" >&2; exit 1;;\n'
         "esac\n"
-        "echo '{}'\n"
+        'case "$*" in *get-contexts*) echo shared;; '
+        """*) echo '{"clientVersion":{"gitVersion":"v1.32.4"}}';; esac\n"""
     )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return script
@@ -462,3 +463,81 @@ def test_a_fact_command_that_fails_is_still_named_when_run_at_once(tmp_path: Pat
         "terminal"
     )
     assert asked == ["extra"]  # asked beside the facts; its answer does not count here
+
+
+# ---------------------------------------------------------------- probes started while loading
+
+
+def sleepy_kubectl(bin_dir: Path, pids: Path, seconds: int = 20) -> Path:
+    """A stand-in kubectl that notes its pid, then answers only after ``seconds``."""
+    script = bin_dir / "kubectl"
+    script.write_text(f'#!/bin/sh\necho $$ >> "{pids}"\nexec sleep {seconds}\n')
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return script
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_lab_that_does_not_load_says_why_and_leaves_no_early_probe(tmp_path: Path) -> None:
+    from labtools.app import run_lab
+    from labtools.core.errors import ConfigError
+    from labtools.core.options import RunOptions
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    pids = tmp_path / "pids"
+    kubectl = sleepy_kubectl(bin_dir, pids)
+    (tmp_path / "inventory.yml").write_text(
+        f"all:\n  vars: {{provider: context, kube_context: training, kubectl_bin: {kubectl}}}\n"
+        "  hosts:\n    lab-01:\n"
+    )
+    lab = tmp_path / "playbooks" / "demo"
+    lab.mkdir(parents=True)
+    # steps enough that the probes start while the lab loads, then a mistake at the end
+    steps = "".join(f"  - name: s{n}\n    command: echo {n}\n" for n in range(200))
+    (lab / "playbook.yml").write_text(f"setup:\n{steps}  - name: bad\n    retry: 3\n")
+    with pytest.raises(ConfigError) as caught:
+        run_lab(tmp_path, ("setup",), RunOptions(lab="demo"))
+    assert "unknown key 'retry'" in str(caught.value.format())
+    started = [int(line) for line in pids.read_text().split()] if pids.exists() else []
+    assert started, "the early probes started while the lab loaded"
+    assert not [pid for pid in started if alive(pid)]  # ended with the failed load
+
+
+def test_the_first_probes_are_what_the_preflight_asks_first(tmp_path: Path) -> None:
+    from labtools.app import Probes
+    from labtools.providers.preflight import first_probes
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.log"
+    kubectl = logging_kubectl(bin_dir, log)
+    hosts = thirty_participants(tmp_path)
+    hosts = [Host(h.name, h.provider, {**h.vars, "kubectl_bin": str(kubectl)}) for h in hosts]
+    providers = {"context": get_provider("context")}
+    which = lambda name: name if name == str(kubectl) else None  # noqa: E731
+    for starting, reach in ((True, False), (False, True)):
+        log.write_text("")
+        with Probes() as probes:
+            for command in first_probes(
+                hosts, providers, which=which, starting=starting, reach=reach
+            ):
+                probes.probe(command)
+            early = log.read_text().splitlines()
+            run_preflight(
+                hosts, providers, which=which, run=probes.run, starting=starting,
+                extra=lambda: access_problems(
+                    hosts, providers, probe=probes.probe, reach=reach  # noqa: B023
+                ),
+            )  # fmt: skip
+        later = log.read_text().splitlines()[len(early) :]
+        assert early  # the facts and the owner's kubeconfig or cluster
+        assert not set(later) & set(early)  # none asked twice: the preflight had the answers
+        assert len(later) == (30 if reach else 0)  # then only the participants' own clusters
