@@ -16,8 +16,10 @@ so a load spike hits them alike), against the project's fake cluster with the re
   normalised);
 - `lab.verify`: its kubectl calls per host and its own time on top of them (a PATH shim logs
   every kubectl call with its start and end);
-- N participants on one shared cluster (provider `context`, a namespace each) against
-  bench/compare/participant.sh run by `xargs -P N`.
+- N participants on one shared cluster (provider `context`, a namespace each, `isolation:
+  false`: the lab runs as the instructor, as the script does) against
+  bench/compare/participant.sh run by `xargs -P N`. Workshop isolation (an account, role, quota
+  and token per participant) is bench/bench_workshop.py's: it replays labtools' own commands.
 
 Figures are medians; a ratio is the median of the per-pair ratios. Wall time is what a user
 waits; CPU is user + system of the tool's whole process tree (kubectl calls included, the fake
@@ -542,7 +544,8 @@ def measure_verify(work: Path, seed: Seed) -> VerifyFigures:
 
 
 def measure_participants(work: Path, counts: Sequence[int], runs: int) -> dict[int, Series]:
-    """N participants (provider context, a namespace each) against N parallel bash scripts."""
+    """N participants (provider context, a namespace each, no isolation: the same work as the
+    script) against N parallel bash scripts."""
     from labtools.testing.cluster import FakeCluster
 
     results: dict[int, Series] = {}
@@ -551,7 +554,7 @@ def measure_participants(work: Path, counts: Sequence[int], runs: int) -> dict[i
             root = work / f"participants-{count}"
             make_project(
                 root,
-                "all:\n  vars:\n    provider: context\n"
+                "all:\n  vars:\n    provider: context\n    isolation: false\n"
                 f"    kube_context: {cluster.context}\n    kubeconfig: {cluster.kubeconfig}\n"
                 f"  hosts:\n    p[01:{count:02d}]:\n",
             )

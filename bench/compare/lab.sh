@@ -12,6 +12,9 @@ start_proxy() {  # kubectl proxy on $1 in the background, then wait until it ans
   until curl -sf "http://127.0.0.1:$1/version" >/dev/null; do sleep 0.05; done
 }
 
+# `grep PATTERN >/dev/null`, not `grep -q`: under pipefail, grep -q's early exit can end the writer
+# with SIGPIPE (exit 141) and fail a check that matched (a script lost that way at high load)
+
 # setup, after the cluster (or the namespace) is there
 k version >/dev/null
 k cluster-info >/dev/null
@@ -34,9 +37,9 @@ until POD_NAME=$(k get pods -o go-template --template '{{range .items}}{{.metada
   && [ "$(wc -l <<<"$POD_NAME")" -eq 1 ]; do sleep 2; done
 k logs "$POD_NAME" >/dev/null
 k exec "$POD_NAME" -- env >/dev/null
-until k exec "$POD_NAME" -- curl -s localhost:8080 | grep -q 'Hello Kubernetes bootcamp!'; do sleep 1; done
+until k exec "$POD_NAME" -- curl -s localhost:8080 | grep 'Hello Kubernetes bootcamp!' >/dev/null; do sleep 1; done
 until curl -sS --fail "http://localhost:$PORT/api/v1/namespaces/$NS/pods/$POD_NAME:8080/proxy/" \
-  | grep -q 'Hello Kubernetes bootcamp!'; do sleep 1; done
+  | grep 'Hello Kubernetes bootcamp!' >/dev/null; do sleep 1; done
 
 # verify: the checks' own calls (playbooks/basics/checks), asserted with grep
 start_proxy "$VPORT"
@@ -44,9 +47,9 @@ state=$(k get nodes,deployments,replicasets,pods,services,endpoints -o jsonpath=
 grep -q '^Node|[^|]*|[^|]*|True|' <<<"$state"
 grep -q "^Deployment|kubernetes-bootcamp|[^|]*||True|1/1|$IMAGE|" <<<"$state"
 [ "$(grep -c '^Pod|kubernetes-bootcamp-[^|]*|[^|]*|True|.*|Running$' <<<"$state")" -eq 1 ]
-k exec "$POD_NAME" -- cat /proc/net/tcp /proc/net/tcp6 | grep -q ':1F90 [0-9A-F:]* 0A '
+k exec "$POD_NAME" -- cat /proc/net/tcp /proc/net/tcp6 | grep ':1F90 [0-9A-F:]* 0A ' >/dev/null
 [ "$(k exec "$POD_NAME" -- curl -s localhost:8080)" = "Hello Kubernetes bootcamp! | Running on: $POD_NAME | v=1" ]
-curl -sS --fail "http://127.0.0.1:$VPORT/version" | grep -q '"gitVersion": *"v'
+curl -sS --fail "http://127.0.0.1:$VPORT/version" | grep '"gitVersion": *"v' >/dev/null
 # the proxy reaches this cluster: its node is the snapshot's (a uid is given once, by its cluster)
 node_uid=$(grep '^Node|' <<<"$state" | cut -d'|' -f3)
-curl -sS --fail "http://127.0.0.1:$VPORT/api/v1/nodes" | grep -q "\"uid\": *\"$node_uid\""
+curl -sS --fail "http://127.0.0.1:$VPORT/api/v1/nodes" | grep "\"uid\": *\"$node_uid\"" >/dev/null

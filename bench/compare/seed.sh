@@ -10,7 +10,7 @@ NS=default
 
 # setup: the cluster
 $MINIKUBE version -p "$PROFILE" >/dev/null
-if ! $MINIKUBE status -o json -p "$PROFILE" 2>/dev/null | grep -q '"APIServer": *"Running"'; then
+if ! $MINIKUBE status -o json -p "$PROFILE" 2>/dev/null | grep '"APIServer": *"Running"' >/dev/null; then
   $MINIKUBE start $START -p "$PROFILE" >/dev/null
 fi
 . "$(dirname "$0")/lab.sh"
