@@ -287,10 +287,15 @@ def context_in(prefix: tuple[str, ...]) -> str | None:
 
 @pytest.fixture
 def app_pod_name(app_pods: list[dict[str, Any]], app_name: str, lab_namespace: str) -> str:
-    """The name of the first Running app pod (fails when there is none)."""
+    """The name of the first Running app pod not being deleted (fails when there is none)."""
     from labtools.verify.snapshot import name_of
 
-    running = [p for p in app_pods if p.get("status", {}).get("phase") == "Running"]
+    running = [
+        p
+        for p in app_pods
+        if p.get("status", {}).get("phase") == "Running"
+        and not p.get("metadata", {}).get("deletionTimestamp")
+    ]
     if not running:
         pytest.fail(f"no Running pod of {app_name} in namespace {lab_namespace}")
     return name_of(running[0])

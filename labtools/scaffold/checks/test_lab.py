@@ -33,8 +33,11 @@ def test_deployment_runs_the_lab_image(
     assert [c["image"] for c in containers] == [lab_vars["image"]]
 
 
-def test_pods_are_ready(app_pods: list[dict[str, Any]], lab_vars: Mapping[str, Any]) -> None:
-    ready = [name_of(pod) for pod in app_pods if pod_is_ready(pod)]
+def test_pods_are_ready(
+    current_app_pods: list[dict[str, Any]], lab_vars: Mapping[str, Any]
+) -> None:
+    # current: Running and not being deleted (a scaled-down pod lingers for its grace period)
+    ready = [name_of(pod) for pod in current_app_pods if pod_is_ready(pod)]
     assert len(ready) == int(lab_vars["replicas"]), f"ready pods: {ready}"
 
 
