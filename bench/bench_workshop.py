@@ -211,11 +211,7 @@ def host_replay(project: Project, base: Path, hosts: list[str], forks: int) -> P
             f"export MINIKUBE_HOME={home} KUBECONFIG={kubeconfig} MINIKUBE_IN_STYLE=false",
             f"export KUBECACHEDIR={home / 'kube-cache'}",
         ]
-        lines += [
-            shlex.join(r["result"]["argv"]) + " >/dev/null 2>&1"
-            for r in records
-            if r["kind"] == "step_end" and r["host"] == host and r["step"] == "minikube start"
-        ]
+        lines += [shlex.join(argv) + " >/dev/null 2>&1" for argv in minikube_calls(records, host)]
         for words in project.kubectl_calls():
             if "--context" in words and words[words.index("--context") + 1] == host:
                 command = shlex.join([real, *words]) + " >/dev/null 2>&1"
@@ -229,6 +225,27 @@ def host_replay(project: Project, base: Path, hosts: list[str], forks: int) -> P
         f"#!/bin/sh\nprintf '%s\\n' {' '.join(hosts)} | xargs -P {forks} -I{{}} sh {base}/{{}}.sh\n"
     )
     return script
+
+
+def minikube_calls(records: list[dict[str, object]], host: str) -> list[list[str]]:
+    """The minikube commands the run made for ``host``, in order: its steps' (``minikube
+    version``, ``minikube start``) and the cluster step's probe before its start (``minikube
+    status``, shown as ``cluster start: PROBE || RUN``), as seed.sh runs them too."""
+    calls: list[list[str]] = []
+    for record in records:
+        if record.get("host") != host:
+            continue
+        if record["kind"] == "step_start" and str(record.get("display", "")).startswith(
+            "cluster start: "
+        ):
+            probe = str(record["display"]).removeprefix("cluster start: ").split(" || ")[0]
+            calls.append(shlex.split(probe))
+        result = record.get("result")
+        if record["kind"] == "step_end" and isinstance(result, dict):
+            argv = [str(word) for word in result.get("argv") or []]
+            if "labtools.testing.minikube" in argv:
+                calls.append(argv)
+    return calls
 
 
 def host_mode(profiles: int, forks: int) -> None:

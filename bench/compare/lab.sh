@@ -33,7 +33,7 @@ start_proxy "$PORT"
 curl -sS --fail "http://localhost:$PORT/version" >/dev/null
 k get pods >/dev/null
 k describe pods >/dev/null
-until POD_NAME=$(k get pods -o go-template --template '{{range .items}}{{.metadata.name}}{{"\n"}}{{end}}') \
+until POD_NAME=$(k get pods -l app=kubernetes-bootcamp -o go-template --template '{{range .items}}{{.metadata.name}}{{"\n"}}{{end}}') \
   && [ "$(wc -l <<<"$POD_NAME")" -eq 1 ]; do sleep 2; done
 k logs "$POD_NAME" >/dev/null
 k exec "$POD_NAME" -- env >/dev/null
