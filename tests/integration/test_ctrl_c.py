@@ -15,6 +15,7 @@ minute); the issue's 20 with ``LABTOOLS_FUZZ=1`` (the fuzz switch of tests/conft
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -82,7 +83,10 @@ def new_journal(root: Path, before: set[str], timeout: float = 60) -> Path:
     while time.monotonic() < deadline:
         runs = root / "runs"
         fresh = (
-            sorted({p.name for p in runs.iterdir() if p.is_dir()} - before) if runs.is_dir() else []
+            # run directories, not the `latest` link (it moves to the next run)
+            sorted({p.name for p in runs.iterdir() if p.is_dir() and not p.is_symlink()} - before)
+            if runs.is_dir()
+            else []
         )
         if fresh and (runs / fresh[-1] / "journal.jsonl").exists():
             return runs / fresh[-1] / "journal.jsonl"
@@ -129,6 +133,7 @@ def landed(journal: Path) -> str:
 
 
 FIRST_STEP = ("setup", "minikube version")  # registers nothing, starts nothing: never redone
+LAST_STEP = ("verify", "run the lab's checks (pytest-testinfra)")
 
 
 def finished(journal: Path, step: tuple[str, str]) -> bool:
@@ -196,19 +201,26 @@ def test_ctrl_c_at_random_moments_leaves_nothing_and_the_next_run_finishes(
         if moment.fresh:
             assert project.invoke("lab.down").returncode == 0
         runs = project.root / "runs"
-        before = {p.name for p in runs.iterdir()} if runs.is_dir() else set()
         started = time.monotonic()
-        proc = project.popen("lab.up")
-        try:
-            journal = new_journal(project.root, before)
-            wait_for(journal, moment, proc)
-            time.sleep(moment.delay)
-            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-            output, _ = proc.communicate(timeout=90)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.communicate(timeout=30)
+        # a delay longer than what is left of the run (the last steps take ~0.4 s) finds the
+        # run finished (exit 0): the same moment again, sooner, until the interrupt lands
+        for delay in (moment.delay, moment.delay / 2, 0.0):
+            before = {p.name for p in runs.iterdir()} if runs.is_dir() else set()
+            proc = project.popen("lab.up")
+            try:
+                journal = new_journal(project.root, before)
+                wait_for(journal, moment, proc)
+                time.sleep(delay)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+                output, _ = proc.communicate(timeout=90)
+            finally:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.communicate(timeout=30)
+            if proc.returncode != 0:
+                break
+            print(f"      {moment}: the run had ended after {delay:.2f}s; again, sooner")
         where = landed(journal)
         took = time.monotonic() - started
         print(f"  {number:2}. {moment} -> {where}; exit {proc.returncode} ({took:.1f}s)")
@@ -222,6 +234,9 @@ def test_ctrl_c_at_random_moments_leaves_nothing_and_the_next_run_finishes(
         assert list(locks.glob("*.lock")) == [], f"{moment}: a lock was left"
         again = project.invoke("lab.up", "--resume")
         assert again.returncode == 0, f"after {moment}:\n{again.stdout}\n{again.stderr}"
+        if finished(journal, LAST_STEP):  # Ctrl-C after the last step, while the run ended
+            assert "nothing to resume: every host finished the last run" in again.stdout
+            continue
         assert "1/1 ready" in again.stdout, again.stdout  # the recap: the lab is finished
         resumed = events(project.latest_run() / "journal.jsonl")
         assert resumed[-1]["kind"] == "run_end", resumed[-1]
