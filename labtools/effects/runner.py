@@ -171,8 +171,6 @@ class Runner:
         # the pool's: the pool runs --forks hosts' work at once; a session's pytest is that work
         waiting = ThreadPoolExecutor(max_workers=max(1, len(self.states)))
 
-        self._warm = self._warm_checks()
-
         def cleanup() -> None:
             # shut down after every process is stopped: their threads wait on them
             for executor in (pool, waiting):
@@ -181,6 +179,8 @@ class Runner:
                 self._warm.close()
 
         with self.session(cleanup=cleanup):
+            # inside the session: Ctrl-C from here on ends them with every other process
+            self._warm = self._warm_checks()
             self._run_steps(pool, waiting)
         if self.fanout.fatal is not None:
             raise self.fanout.fatal
@@ -246,16 +246,16 @@ class Runner:
     def _warm_checks(self) -> WarmChecks | None:
         """Checks processes started now for the run's ``verify:`` steps (one per session they
         will form), so that their Python and pytest start overlaps the lab's first steps; none
-        below -vv's live output (a started process's output is read when it ends)."""
+        with -vv's live output (a started process's output is read when it ends)."""
         if self.verbosity >= 2:
             return None
-        hosts_at: dict[int, list[Step]] = {}
+        verify_steps_at: dict[int, list[Step]] = {}  # step index -> that step of each host
         for state in self.states:
             for index, step in enumerate(state.plan.steps):
                 if step.action == "verify":
-                    hosts_at.setdefault(index, []).append(step)
+                    verify_steps_at.setdefault(index, []).append(step)
         expected = 0
-        for steps in hosts_at.values():
+        for steps in verify_steps_at.values():
             n = len(steps)
             expected += n if steps[0].until else math.ceil(n / math.ceil(math.sqrt(n)))
         if not expected:
@@ -667,7 +667,7 @@ class Runner:
             return self._run_watched(state, step, action)
 
         def run_one(action: RunCommand) -> Output:
-            if action.checks is not None and self._warm is not None and self.verbosity < 2:
+            if action.checks is not None and self._warm is not None:  # none with -vv
                 out = self._warm.run(action.command)  # a process started with the run
                 if out is not None:
                     return out
