@@ -54,8 +54,20 @@ def verify_command(
     elif isinstance(proxy_url, Mapping):
         for host, url in proxy_url.items():
             argv += ["--lab-proxy-url", f"{host}={url}"]
-    # -c /dev/null: the project's own pytest configuration is for its tests, not the lab's checks
-    argv += ["-q", "-p", "no:cacheprovider", "-c", os.devnull, "--rootdir", "."]
+    # -c /dev/null: the project's own pytest configuration is for its tests, not the lab's checks;
+    # --confcutdir .: no conftest.py above the project counts, and collection does not look at
+    # every entry of every folder above it (with -c /dev/null pytest would, from /)
+    argv += [
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        os.devnull,
+        "--rootdir",
+        ".",
+        "--confcutdir",
+        ".",
+    ]
     if junit is not None:
         argv += ["--junitxml", _relative(junit, base)]
     argv += [_relative(path, base) for path in checks]

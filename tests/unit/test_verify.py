@@ -67,6 +67,7 @@ def test_verify_command_is_short_and_relative(tmp_path: Path) -> None:
     assert pairs["--lab-hosts"] == "lab-01,lab-02"
     assert pairs["--junitxml"] == "runs/r1/v.xml"
     assert pairs["--rootdir"] == "."
+    assert pairs["--confcutdir"] == "."
     sets = [argv[i + 1] for i, word in enumerate(argv) if word == "--lab-set"]
     # each value reads back as itself: "yes" stays text, the mapping stays a mapping
     assert sets == ["replicas=2", "image=a b", 'flag="yes"', 'nested={"a": [1]}']
@@ -422,6 +423,37 @@ def test_plugin_in_a_users_own_ci(tmp_path: Path) -> None:
     assert "test_hosts[lab-01] PASSED" in done.stdout
     assert "test_hosts[lab-02] PASSED" in done.stdout
     assert "lab-03" not in done.stdout
+
+
+def test_a_conftest_above_the_project_is_not_the_checks_own(tmp_path: Path) -> None:
+    # a conftest.py in a folder above the project (a home folder, /tmp) is someone else's: it
+    # must not load into the lab's checks (and pytest must not scan those folders' entries)
+    (tmp_path / "conftest.py").write_text("raise SystemExit('a conftest above the project')\n")
+    project = tmp_path / "project"
+    checks = project / "playbooks" / "tiny" / "checks"
+    checks.mkdir(parents=True)
+    (project / "playbooks" / "tiny" / "playbook.yml").write_text(
+        "name: tiny\nverify:\n  - name: checks\n    verify: tiny\n"
+    )
+    (checks / "test_tiny.py").write_text("def test_host(lab_host):\n    assert lab_host.name\n")
+    (project / "inventory.yml").write_text(
+        "all:\n  vars:\n    provider: context\n    kube_context: dev\n    isolation: false\n"
+        "  hosts:\n    lab-01:\n"
+    )
+    argv = verify_command(
+        project, lab="tiny", checks=[checks / "test_tiny.py"], inventory="inventory.yml"
+    )
+    done = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        cwd=project,
+        env=isolated_env(tmp_path),
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
 
 
 SECRET_LAB = """
