@@ -674,7 +674,7 @@ class Runner:
 
         def run_one(action: RunCommand) -> Output:
             if action.checks is not None and self._warm is not None:  # none with -vv
-                out = self._warm.run(action.command)  # a process started with the run
+                out = self._warm.run(action.command)  # a process started before this step
                 if out is not None:
                     return out
             return process.run(
