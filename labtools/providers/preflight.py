@@ -416,9 +416,13 @@ def access_problems(
         return providers[host.name] if host.name in providers else providers[host.provider]
 
     def kubeconfig_problems(of: Sequence[Host]) -> list[PreflightProblem]:
+        readers = _kubeconfig_readers(of, provider_of)
+        together = kubeconfigs_together(readers, provider_of)
+        if together is not None and probe(together).rc == 0:
+            return []  # every file loads: no need to ask each
         loaded = all_at_once(
             lambda item: _kubeconfig_problem(item[0], provider_of(item[0]), probe, item[1]),
-            _kubeconfig_readers(of, provider_of),
+            readers,
         )
         return [problem for problem in loaded if problem is not None]
 
@@ -450,6 +454,30 @@ def _kubeconfig_readers(
     return list(files.values())
 
 
+def kubeconfigs_together(
+    readers: Sequence[tuple[Host, bool]], provider_of: Callable[[Host], Provider]
+) -> Command | None:
+    """One ``kubectl config view`` loading every reader's kubeconfig at once (``KUBECONFIG`` is
+    a list: kubectl loads each file of it and fails naming the first it cannot load), or None
+    for fewer than two files, several kubectl binaries, or a path holding the list separator.
+    A workshop machine's 30 profiles' kubeconfigs are then one call, not 30; when it fails, each
+    file is asked on its own to name the ones that do not load.
+    """
+    if len(readers) < 2:
+        return None
+    binaries = {binary_of(host, "kubectl") for host, _ in readers}
+    files = [
+        os.path.expanduser(path)
+        for host, admin in readers
+        for path in effective_kubeconfig(host, provider_of(host), admin=admin).split(os.pathsep)
+        if path
+    ]
+    if len(binaries) != 1 or any(os.pathsep in path for path in files):
+        return None
+    argv = (binaries.pop(), "config", "view", "-o", "jsonpath={.current-context}")
+    return Command(argv, env={"KUBECONFIG": os.pathsep.join(dict.fromkeys(files))}, timeout=30.0)
+
+
 def first_probes(
     hosts: Sequence[Host],
     providers: Mapping[str, Provider],
@@ -472,10 +500,15 @@ def first_probes(
     if reach:
         access = [reach_command(host, provider_of(host), admin=True) for host in hosts]
     else:
-        access = [
-            kubeconfig_command(host, provider_of(host), admin=admin)
-            for host, admin in _kubeconfig_readers(hosts, provider_of)
-        ]
+        readers = _kubeconfig_readers(hosts, provider_of)
+        together = kubeconfigs_together(readers, provider_of)
+        access = (
+            [together]
+            if together is not None
+            else [
+                kubeconfig_command(host, provider_of(host), admin=admin) for host, admin in readers
+            ]
+        )
     return list({probe_key(command): command for command in [*facts, *access]}.values())
 
 

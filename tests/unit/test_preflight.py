@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -379,10 +380,38 @@ def test_one_cluster_down_is_one_probe_and_one_grouped_problem(tmp_path: Path) -
     assert [p.host for p in problems] == [h.name for h in hosts]  # each host named, in order
     calls = log.read_text().splitlines()
     assert sum("version" in call for call in calls) == 1  # the participants' are not asked
-    assert sum("config view" in call for call in calls) == 31  # once per kubeconfig file
+    assert sum("config view" in call for call in calls) == 1  # the 31 files in one KUBECONFIG
     error = run_preflight_error(hosts, providers, problems)
     assert error.startswith("preflight found 30 problems: 30 hosts (lab-[01:30]; inventory.yml:12")
     assert "does not answer: Unable to connect to the server: connection refused" in error
+
+
+def test_every_kubeconfig_loads_in_one_call_and_one_that_does_not_is_named(
+    tmp_path: Path,
+) -> None:
+    # the real kubectl: KUBECONFIG as a list loads every file, and fails naming the bad one
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not on PATH")
+    calls: list[Any] = []
+
+    def probe(command: Any) -> Output:
+        calls.append(command)
+        env = {**os.environ, **command.env}
+        done = subprocess.run(command.argv, capture_output=True, text=True, env=env, timeout=30)
+        return Output(done.returncode, done.stdout, done.stderr)
+
+    hosts = thirty_participants(tmp_path)
+    providers = {"context": get_provider("context")}
+    assert access_problems(hosts, providers, probe=probe, reach=False) == []
+    assert len(calls) == 1  # the instructor's and the 30 participants' files: one kubectl
+    assert len(calls[0].env["KUBECONFIG"].split(os.pathsep)) == 31
+    bad = tmp_path / "participants" / "lab-07.kubeconfig"
+    bad.write_text("garbage: [\n")
+    calls.clear()
+    problems = access_problems(hosts, providers, probe=probe, reach=False)
+    assert [problem.host for problem in problems] == ["lab-07"]  # only the file that fails
+    assert f'error loading config file "{bad}"' in str(problems[0].text())
+    assert len(calls) == 1 + 31  # the list failed: then each file on its own
 
 
 def run_preflight_error(hosts: list[Host], providers: dict[str, Any], problems: list[Any]) -> str:
