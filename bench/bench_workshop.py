@@ -307,19 +307,42 @@ def shared(participants: int, forks: int, rounds: int) -> None:
           f"{setup_cpu / n:.2f} CPU-s each")  # fmt: skip
 
 
+def start_bound(project: Project) -> int:
+    """How many ``minikube start`` the run let run at once (the provider's ``start_forks``)."""
+    from labtools import app
+    from labtools.core.options import run_options
+    from labtools.providers.minikube import MinikubeProvider
+
+    loaded = app.load(project.root, run_options({}, {"lab": "basics"}), ("setup",))
+    bounds = [
+        provider.start_forks(hp.host)
+        for hp in loaded.plan.hosts
+        if isinstance(provider := loaded.providers[hp.host.name], MinikubeProvider)
+    ]
+    return min(bounds, default=len(loaded.plan.hosts))
+
+
 def host_replay(project: Project, base: Path, hosts: list[str], forks: int) -> Path:
-    """The same `minikube start` and kubectl commands, per profile, with its own KUBECONFIG."""
+    """The same `minikube start` and kubectl commands, per profile, with its own KUBECONFIG.
+
+    The starts are bounded as the run bounded them (``start_bound``): the k-th profile's start
+    holds lock slot k mod bound (``flock``), so at most that many run at once.
+    """
+    bound = start_bound(project)
     journal = project.root / "runs" / "latest" / "journal.jsonl"
     records = [json.loads(line) for line in journal.read_text().splitlines()]
     real = shutil.which("kubectl", path=os.environ.get("PATH")) or "kubectl"
     home = project.root / ".labtools" / "fake-minikube"
-    for host in hosts:
+    for number, host in enumerate(hosts):
         kubeconfig = project.root / "runs" / "participants" / f"{host}.kubeconfig"
+        slot = base / f"start-slot-{number % bound}"
         lines = [
             f"export MINIKUBE_HOME={home} KUBECONFIG={kubeconfig} MINIKUBE_IN_STYLE=false",
             f"export KUBECACHEDIR={home / 'kube-cache'}",
         ]
-        lines += [shlex.join(argv) + " >/dev/null 2>&1" for argv in minikube_calls(records, host)]
+        for argv in minikube_calls(records, host):
+            held = ["flock", str(slot), *argv] if "start" in argv else argv
+            lines.append(shlex.join(held) + " >/dev/null 2>&1")
         for of, call in per_host_calls(project.kubectl_calls(), hosts):
             if of == host:
                 lines.append(replay_line(real, call, base / "failed"))
