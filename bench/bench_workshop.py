@@ -15,6 +15,8 @@ pytest, curl) plus the fake API server's own CPU from /proc.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import re
@@ -416,19 +418,63 @@ def host_mode(profiles: int, forks: int, rounds: int) -> None:
     print(f"  per profile: {calls / n:.1f} kubectl calls, {cpu / n:.2f} CPU-s")
 
 
+class Tee(io.TextIOBase):
+    """What is printed, to stdout and kept (for ``--write``)."""
+
+    def __init__(self) -> None:
+        self.out = sys.stdout
+        self.kept: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.out.write(text)
+        self.out.flush()
+        self.kept.append(text)
+        return len(text)
+
+
+DOC = """# Workshop performance: `bench/bench_workshop.py`
+
+Written by `python bench/bench_workshop.py --write` ({when}, main at {commit}); the whole benchmark
+of labtools against bash and Ansible is [performance.md](performance.md).
+
+`lab.up` of N participants against a replay of the same commands: for each participant, every
+kubectl call the run made for them (the instructor's `apply` of their place and the CA read for
+their kubeconfig included), in order, with the KUBECONFIG each call had and the replay's own pod
+name, run by one shell script per participant under `xargs -P FORKS`; host mode adds each
+profile's minikube commands (starts bounded as the run bounded them). The preflight's probes are
+labtools' own and are not replayed; a replay call that fails is printed (none did). Each round
+is labtools then the script, paired; the ratio is the median of the rounds' ratios.
+
+```
+{output}```
+"""
+
+
 def main() -> None:
-    """Run both benchmarks and print their figures."""
+    """Run both benchmarks and print their figures (``--write``: into docs/ too)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--participants", type=int, default=30)
     parser.add_argument("--forks", type=int, default=10)
     parser.add_argument("--profiles", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3, help="paired runs (median ratio)")
+    parser.add_argument("--write", action="store_true", help="write docs/performance-workshops.md")
     args = parser.parse_args()
-    # a shared machine's other work moves every figure: say how loaded it was
-    print("load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    shared(args.participants, args.forks, args.rounds)
-    host_mode(args.profiles, min(args.forks, args.profiles), args.rounds)
-    print("load average (1, 5, 15 min) after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    tee = Tee()
+    with contextlib.redirect_stdout(tee):
+        # a shared machine's other work moves every figure: say how loaded it was
+        print("load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+        shared(args.participants, args.forks, args.rounds)
+        host_mode(args.profiles, min(args.forks, args.profiles), args.rounds)
+        print("load average (1, 5, 15 min) after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    if args.write:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
+        ).stdout.strip()
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        path = REPO / "docs" / "performance-workshops.md"
+        output = "".join(tee.kept)
+        path.write_text(DOC.format(when=when, commit=commit or "?", output=output))
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -670,7 +670,8 @@ NOTES = """\
   connection (about 40 ms of CPU here); the seed lab makes 21 kubectl and curl calls in all
   three (the row above compares their argv). Two differ: labtools' preflight reads the
   kubeconfig once (`kubectl config view`: a kubeconfig kubectl cannot load is a clear error
-  before anything starts), and the scripts run `curl .../api/v1/nodes` for the proxy check,
+  before anything starts; the kubeconfigs of many hosts are one call, `KUBECONFIG` as a list),
+  and the scripts run `curl .../api/v1/nodes` for the proxy check,
   which the checks make as an HTTP request inside their process. The fake minikube (`python
   -m labtools.testing.minikube`) is a Python start per call, the same for all three.
 - **Start-up.** `invoke --list` is Python and invoke (invoke imports `unittest.mock`, `asyncio`
@@ -715,11 +716,14 @@ NOTES = """\
   at once) and one `kubectl exec` per in-pod check (no testinfra OS detection); the proxy check
   compares the nodes the proxy lists with the snapshot's by uid (no `kubectl version`). Its
   proxy, the preflight's `kubectl version` (the cluster answers; the kubeconfig is looked at
-  only when it does not) and the snapshot are the 3 calls per host. The process starts with
-  the run (`labtools/verify/warm.py`): it imports pytest, testinfra and labtools (about 0.25 s
-  of CPU) and loads the lab once while the lab's first steps run, then takes its command on
-  stdin, so the step pays only pytest's own start, the lab's load for its hosts and the checks
-  (0.82 s -> 0.41-0.54 s in the seed lab); what the start built is frozen out of the garbage
+  only when it does not) and the snapshot are the 3 calls per host. The process starts before
+  the verify step, when the first phase after setup starts (`labtools/verify/warm.py`; not with
+  the run: importing beside the clusters' start slowed it more than it saved): it imports
+  pytest, testinfra and labtools (about 0.25 s of CPU) and loads the lab once while the lab's
+  steps run, then takes its command on stdin, so the step pays only pytest's own start, the
+  lab's load for its hosts and the checks (0.82 s -> 0.31-0.35 s in the seed lab; pytest is
+  given `--confcutdir .`, or with `-c /dev/null` its collection would look at every entry of
+  every folder above the project); what the start built is frozen out of the garbage
   collector, so pytest's collections at the end walk only what the checks made (-0.1 s of CPU).
   N hosts share about sqrt(N) such processes (`labtools/effects/checks.py`), not one each, and
   all of them run at once (up to `--forks`).
@@ -733,6 +737,9 @@ NOTES = """\
   checks step of 30 participants was the one step that left CPU idle (8.9 s at 64% of both
   cores): a session's hosts waited for each other in the pool's threads, so the 5 sessions ran
   one after another; they now wait outside the pool and run together (7.0 s at 98%).
+  With isolation (an account, role, quota and token each, the lab run as each participant) and
+  in host mode (a minikube profile each), `bench/bench_workshop.py` compares labtools with a
+  replay of its own commands: [performance-workshops.md](performance-workshops.md).
 """
 
 
