@@ -465,6 +465,20 @@ def kubeconfigs_together(
     """
     if len(readers) < 2:
         return None
+    # the rest of each reader's environment must be the same (the fake's KUBECACHEDIR keeps
+    # kubectl's cache out of HOME): the call has it, with the files as one KUBECONFIG
+    envs = [
+        {
+            key: value
+            for key, value in (
+                provider_of(host).admin_env(host) if admin else provider_of(host).env(host)
+            ).items()
+            if key != "KUBECONFIG"
+        }
+        for host, admin in readers
+    ]
+    if any(env != envs[0] for env in envs):
+        return None
     binaries = {binary_of(host, "kubectl") for host, _ in readers}
     files = [
         os.path.expanduser(path)
@@ -475,7 +489,8 @@ def kubeconfigs_together(
     if len(binaries) != 1 or any(os.pathsep in path for path in files):
         return None
     argv = (binaries.pop(), "config", "view", "-o", "jsonpath={.current-context}")
-    return Command(argv, env={"KUBECONFIG": os.pathsep.join(dict.fromkeys(files))}, timeout=30.0)
+    env = {**envs[0], "KUBECONFIG": os.pathsep.join(dict.fromkeys(files))}
+    return Command(argv, env=env, timeout=30.0)
 
 
 def first_probes(

@@ -414,6 +414,30 @@ def test_every_kubeconfig_loads_in_one_call_and_one_that_does_not_is_named(
     assert len(calls) == 1 + 31  # the list failed: then each file on its own
 
 
+def test_the_kubeconfigs_call_keeps_the_hosts_own_environment(tmp_path: Path) -> None:
+    # the fake's KUBECACHEDIR keeps kubectl's cache out of HOME: the one call for every
+    # profile's kubeconfig has it too (kubectl writes ~/.kube/cache/http without it)
+    from labtools.providers.preflight import _kubeconfig_readers, kubeconfigs_together
+
+    folder = tmp_path / "participants"
+    folder.mkdir()
+    hosts = []
+    for name in ("lab-01", "lab-02"):
+        (folder / f"{name}.kubeconfig").write_text("apiVersion: v1\n")
+        variables = {"isolation": True, "participants_dir": str(folder),
+                     "project_root": str(tmp_path)}  # fmt: skip
+        hosts.append(Host(name, "fake", variables, source=SRC))
+    fake = get_provider("fake")
+    together = kubeconfigs_together(_kubeconfig_readers(hosts, lambda _: fake), lambda _: fake)
+    assert together is not None
+    own = fake.env(hosts[0])
+    assert together.env["KUBECACHEDIR"] == own["KUBECACHEDIR"]
+    assert together.env["KUBECONFIG"].split(os.pathsep) == [
+        str(folder / "lab-01.kubeconfig"),
+        str(folder / "lab-02.kubeconfig"),
+    ]
+
+
 def run_preflight_error(hosts: list[Host], providers: dict[str, Any], problems: list[Any]) -> str:
     """The preflight's message for ``problems`` found by its access checks."""
     which = lambda name: "/usr/bin/kubectl"  # noqa: E731
