@@ -716,15 +716,14 @@ NOTES = """\
   at once) and one `kubectl exec` per in-pod check (no testinfra OS detection); the proxy check
   compares the nodes the proxy lists with the snapshot's by uid (no `kubectl version`). Its
   proxy, the preflight's `kubectl version` (the cluster answers; the kubeconfig is looked at
-  only when it does not) and the snapshot are the 3 calls per host. The process starts before
-  the verify step, when the first phase after setup starts (`labtools/verify/warm.py`; not with
-  the run: importing beside the clusters' start slowed it more than it saved): it imports
-  pytest, testinfra and labtools (about 0.25 s of CPU) and loads the lab once while the lab's
-  steps run, then takes its command on stdin, so the step pays only pytest's own start, the
-  lab's load for its hosts and the checks (0.82 s -> 0.31-0.35 s in the seed lab; pytest is
-  given `--confcutdir .`, or with `-c /dev/null` its collection would look at every entry of
-  every folder above the project); what the start built is frozen out of the garbage
-  collector, so pytest's collections at the end walk only what the checks made (-0.1 s of CPU).
+  only when it does not) and the snapshot are the 3 calls per host. The process starts with
+  the run (`labtools/verify/warm.py`): it imports pytest, testinfra and labtools (about 0.25 s
+  of CPU) and loads the lab once while the lab's first steps run, then takes its command on
+  stdin, so the step pays only pytest's own start, the lab's load for its hosts and the checks
+  (0.82 s -> 0.31-0.37 s in the seed lab; pytest is given `--confcutdir .`, or with
+  `-c /dev/null` its collection would look at every entry of every folder above the project);
+  what the start built is frozen out of the garbage collector, so pytest's collections at the
+  end walk only what the checks made (-0.1 s of CPU).
   N hosts share about sqrt(N) such processes (`labtools/effects/checks.py`), not one each, and
   all of them run at once (up to `--forks`).
 - **Waits.** Node readiness is a `kubectl wait` (a watch); until-loops retry after 0.2 s and

@@ -166,10 +166,9 @@ AHEAD = 8  # at most this many checks processes wait at once
 
 
 class WarmChecks:
-    """Checks processes started before the ``verify:`` steps (``labtools.verify.warm``; the
-    runner starts them when the first phase after ``setup`` starts), so that a verify step does
-    not wait for a Python, pytest and labtools start: each imports while the lab's steps run,
-    then waits on stdin for its pytest command.
+    """Checks processes started with the run's first step (``labtools.verify.warm``), so that a
+    ``verify:`` step does not wait for a Python, pytest and labtools start: each imports while
+    the lab's first steps run, then waits on stdin for its pytest command.
 
     ``expected`` is how many checks commands the run will start (one per session); as many as
     ``ahead`` wait at once, and one taken is replaced while more are expected. Those left at the

@@ -2,12 +2,12 @@
 
 The checks of a run are ``python -m pytest -p labtools.verify.plugin ...`` (``verify/run.py``);
 most of such a process's own time is importing pytest, its plugins, testinfra and labtools (about
-a quarter of a second of CPU here). The runner starts this process before the verify step (when
-the first phase after setup starts), so that the imports happen while the lab's steps run; at
-the verify step it writes the command on stdin as one JSON line, ``{"argv": [...], "env": {...},
-"cwd": "..."}``, and this process becomes that command: it changes to ``cwd``, takes ``env`` as
-its whole environment and runs pytest with the argv's arguments, in this process. What it
-prints and its exit code are the command's.
+a quarter of a second of CPU here). The runner starts this process with the run's first step,
+so that the imports happen while the lab's steps run; at the verify step it writes the command
+on stdin as one JSON line, ``{"argv": [...], "env": {...}, "cwd": "..."}``, and this process
+becomes that command: it changes to ``cwd``, takes ``env`` as its whole environment and runs
+pytest with the argv's arguments, in this process. What it prints and its exit code are the
+command's.
 
 When the command is not ``<this python> -m pytest ...``, wants another interpreter setting
 (a different ``PYTHON*`` variable) or another directory than the one this process started in
