@@ -11,7 +11,7 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -146,18 +146,26 @@ def isolated_env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def test_checks_without_inventory_say_what_is_missing(tmp_path: Path) -> None:
-    shutil.copytree(BASICS_CHECKS.parents[1], tmp_path / "playbooks" / "basics")
-    shutil.copytree(BASICS_CHECKS.parents[3] / "templates", tmp_path / "templates")
-    argv = verify_command(tmp_path, lab="basics", checks=[BASICS_CHECKS])
-    done = subprocess.run(
+def run_checks_command(
+    argv: Sequence[str], project: Path, home: Path
+) -> subprocess.CompletedProcess[str]:
+    """A checks command run in ``project`` with an environment isolated in ``home``."""
+    return subprocess.run(
         argv,
         capture_output=True,
         text=True,
-        cwd=tmp_path,
-        env=isolated_env(tmp_path),
+        cwd=project,
+        env=isolated_env(home),
         timeout=60,
         check=False,
+    )
+
+
+def test_checks_without_inventory_say_what_is_missing(tmp_path: Path) -> None:
+    shutil.copytree(BASICS_CHECKS.parents[1], tmp_path / "playbooks" / "basics")
+    shutil.copytree(BASICS_CHECKS.parents[3] / "templates", tmp_path / "templates")
+    done = run_checks_command(
+        verify_command(tmp_path, lab="basics", checks=[BASICS_CHECKS]), tmp_path, tmp_path
     )
     assert done.returncode != 0
     assert "inventory file not found" in done.stdout + done.stderr
@@ -443,15 +451,7 @@ def test_a_conftest_above_the_project_is_not_the_checks_own(tmp_path: Path) -> N
     argv = verify_command(
         project, lab="tiny", checks=[checks / "test_tiny.py"], inventory="inventory.yml"
     )
-    done = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        cwd=project,
-        env=isolated_env(tmp_path),
-        timeout=60,
-        check=False,
-    )
+    done = run_checks_command(argv, project, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
 
