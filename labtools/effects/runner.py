@@ -144,8 +144,7 @@ class Runner:
         self._emit_lock = threading.Lock()
         self._workers = 1
         self._sessions = threading.BoundedSemaphore(1)  # checks sessions running at once
-        self._warm: WarmChecks | None = None  # checks processes started with the first step
-        self._warm_due = True  # they have not been started yet
+        self._warm: WarmChecks | None = None  # checks processes started with the run
         self._bounds: dict[str, threading.Semaphore] = {}
         self._terminal = threading.Lock()  # held by the host whose interactive step runs
         self._finishing = False
@@ -180,6 +179,8 @@ class Runner:
                 self._warm.close()
 
         with self.session(cleanup=cleanup):
+            # inside the session: Ctrl-C from here on ends them with every other process
+            self._warm = self._warm_checks()
             self._run_steps(pool, waiting)
         if self.fanout.fatal is not None:
             raise self.fanout.fatal
@@ -242,17 +243,16 @@ class Runner:
             verbosity=self.verbosity,
         )
 
-    def _warm_checks(self, start: int) -> WarmChecks | None:
-        """Checks processes started now for the ``verify:`` steps from step ``start`` on (one
-        per session they will form), so that their Python and pytest start overlaps the steps
-        before them; none with -vv's live output (a started process's output is read when it
-        ends)."""
+    def _warm_checks(self) -> WarmChecks | None:
+        """Checks processes started now for the run's ``verify:`` steps (one per session they
+        will form), so that their Python and pytest start overlaps the lab's first steps; none
+        with -vv's live output (a started process's output is read when it ends)."""
         if self.verbosity >= 2:
             return None
         verify_steps_at: dict[int, list[Step]] = {}  # step index -> that step of each host
         for state in self.states:
             for index, step in enumerate(state.plan.steps):
-                if step.action == "verify" and index >= start:
+                if step.action == "verify":
                     verify_steps_at.setdefault(index, []).append(step)
         expected = 0
         for steps in verify_steps_at.values():
@@ -289,11 +289,6 @@ class Runner:
             if step.phase not in started_phases:
                 started_phases.add(step.phase)
                 self.emit(PhaseStarted(phase=step.phase))
-            if self._warm_due:
-                # at the first step, inside the session: Ctrl-C ends them with every other
-                # process (started after setup instead, they saved nothing: 1.02x, 10 pairs)
-                self._warm_due = False
-                self._warm = self._warm_checks(index)
             # asked once per step, in this thread, while no step runs (so no live display draws)
             skip = self.gate.before(step, batch) if self.gate is not None else None
             if skip is not None:
@@ -673,7 +668,7 @@ class Runner:
 
         def run_one(action: RunCommand) -> Output:
             if action.checks is not None and self._warm is not None:  # none with -vv
-                out = self._warm.run(action.command)  # a process started before this step
+                out = self._warm.run(action.command)  # a process started with the run
                 if out is not None:
                     return out
             return process.run(
