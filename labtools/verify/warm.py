@@ -19,6 +19,7 @@ later. End of input without a command (the run did not get to its checks) ends i
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -26,30 +27,18 @@ import sys
 from collections.abc import Mapping, Sequence
 
 PYTEST = (sys.executable, "-m", "pytest")
-# what the checks process imports anyway: pytest's own plugins, then labtools' plugin and what
-# loading the lab (labtools.app.check_targets) and the checks' fixtures need
+# what the checks process imports anyway: pytest and every plugin it registers by default
+# (_pytest.config.default_plugins, then what they import when pytest configures: pdb for
+# --pdb, unittest for unittest-style tests), then labtools' plugin and what loading the lab
+# (labtools.app.check_targets) and the checks' fixtures need (the snapshots' threads, the
+# proxy checks' HTTP)
 MODULES = (
     "pytest",
-    *(
-        f"_pytest.{name}"
-        for name in (
-            "config",
-            "main",
-            "python",
-            "terminal",
-            "runner",
-            "fixtures",
-            "capture",
-            "skipping",
-            "junitxml",
-            "assertion",
-            "assertion.rewrite",
-            "warnings",
-            "logging",
-            "reports",
-            "monkeypatch",
-        )
-    ),
+    "_pytest.config",
+    "_pytest.assertion.rewrite",
+    "pdb",
+    "unittest",
+    "faulthandler",
     "labtools.verify.plugin",
     "labtools.verify.snapshot",
     "labtools.verify.probes",
@@ -61,7 +50,9 @@ MODULES = (
     "labtools.providers",
     "testinfra",
     "testinfra.backend.kubectl",
+    "concurrent.futures.thread",
     "urllib.request",
+    "encodings.idna",
     "xml.etree.ElementTree",
 )
 
@@ -98,9 +89,14 @@ def main(argv: Sequence[str] = ()) -> int:
     """Import (and with ``--prepare JSON`` load the lab), wait for the command, run it (or
     execute it)."""
     started_in = os.getcwd()
+    gc.set_threshold(50_000, *gc.get_threshold()[1:])  # as tasks.py: an import-heavy start
     try:
         for name in MODULES:
             importlib.import_module(name)
+        from _pytest.config import default_plugins
+
+        for name in default_plugins:
+            importlib.import_module(f"_pytest.{name}")
         imported = True
     except Exception:  # a broken install: the command's own start says what is wrong
         imported = False
