@@ -23,6 +23,13 @@ from invoke.tasks import Task, task
 ROOT = Path(__file__).resolve().parent
 T = TypeVar("T")
 
+# invoke turns Python's bytecode cache off before it imports this file (no __pycache__ beside a
+# tasks.py unless `invoke --write-pyc`), and so for every module imported after it: each run
+# compiled labtools' runner, processes and reporters from source again (~50 ms of a `lab.up`
+# start here). labtools is a package like any other: its modules are cached as Python was told
+# when it started (`python -B` and PYTHONDONTWRITEBYTECODE still turn the cache off).
+sys.dont_write_bytecode = bool(sys.flags.dont_write_bytecode)
+
 # A young-generation collection every 50,000 allocations instead of 700: a run's start builds
 # modules, templates and the plan (objects that live as long as the process), and Python's
 # default walks them again and again while they are made (~30 ms of a `lab.up` start here,

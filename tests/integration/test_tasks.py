@@ -4,6 +4,9 @@ config precedence (defaults < invoke.yaml < INVOKE_LAB_* < flags) and errors wit
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -243,3 +246,38 @@ def test_unknown_tag_names_the_flag_once(project: LabProject) -> None:
     out = project.invoke("lab.plan", "--tags", "nope")
     assert out.returncode == 2
     assert out.stderr.count("--tags") == 1, out.stderr
+
+
+def test_labtools_modules_are_cached_as_bytecode_but_not_tasks_py(
+    project: LabProject, tmp_path: Path
+) -> None:
+    # invoke turns bytecode writing off before it imports tasks.py; tasks.py turns it back on
+    # for labtools (as Python was started), so a run does not compile the package again
+    cache = tmp_path / "pycache"
+    env = {k: v for k, v in project.env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    out = subprocess.run(
+        [sys.executable, "-m", "invoke", "lab.plan"],
+        cwd=project.root,
+        env={**env, "PYTHONPYCACHEPREFIX": str(cache)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    cached = {p.name.split(".")[0] for p in cache.rglob("labtools/**/*.pyc")}
+    assert {"app", "playbook", "render", "plan"} <= cached, sorted(cached)
+    # invoke's own choice for the tasks file (and nothing else of the project is a module)
+    assert not list((cache / str(project.root).lstrip("/")).rglob("*.pyc"))
+    assert not (project.root / "__pycache__").exists()
+    # -B / PYTHONDONTWRITEBYTECODE still turn the cache off
+    again = tmp_path / "pycache-off"
+    out = subprocess.run(
+        [sys.executable, "-m", "invoke", "lab.plan"],
+        cwd=project.root,
+        env={**env, "PYTHONPYCACHEPREFIX": str(again), "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert not list(again.rglob("*.pyc"))
