@@ -560,6 +560,7 @@ def _preflight(
                 run=probes.run,
                 starting=starting,
                 extra=lambda: access_problems(hosts, providers, probe=probes.probe, reach=reach),
+                extra_runs_kubectl=True,
             )
     finally:
         probes.stop()  # an early probe whose host the lab changed may still run

@@ -46,6 +46,7 @@ PROBES_AT_ONCE = 8  # threads of one preflight: each waits on a kubectl (mostly 
 MINIKUBE_INSTALL = "https://minikube.sigs.k8s.io/docs/start/"
 KUBECTL_INSTALL = "https://kubernetes.io/docs/tasks/tools/"
 VERSIONED = ("kubectl", "minikube")  # tools whose `version -o json` must work
+KUBECTL_VERSION = "version:kubectl"  # the fact a run's kubeconfig checks make unneeded
 
 
 def gather_facts(host: Host, provider: Provider) -> list[FactCommand]:
@@ -94,15 +95,24 @@ def disk_free_mb(path: str) -> int | None:
 
 
 def collect_facts(
-    host: Host, provider: Provider, *, which: Which, run: Run, meminfo: str = "/proc/meminfo"
+    host: Host,
+    provider: Provider,
+    *,
+    which: Which,
+    run: Run,
+    meminfo: str = "/proc/meminfo",
+    skip: frozenset[str] = frozenset(),
 ) -> Facts:
-    """Gather the facts for one host: PATH look-ups, fact commands, CPU, memory and disk."""
+    """Gather the facts for one host: PATH look-ups, fact commands (but those ``skip`` names
+    by key), CPU, memory and disk."""
     looked_up = (*provider.binaries(host), *provider.optional_binaries)
     binaries = {name: which(name) for name in dict.fromkeys(looked_up)}
     versions: dict[str, str | None] = {}
     drivers: dict[str, bool] = {}
     contexts: tuple[str, ...] | None = None
     for fact in gather_facts(host, provider):
+        if fact.key in skip:
+            continue
         binary = fact.command.argv[0]
         binaries.setdefault(binary, which(binary))
         if not binaries[binary]:
@@ -284,17 +294,21 @@ def _settle(future: Future[R], call: Callable[[], R]) -> None:
 
 
 def _fact_runs(
-    hosts: Sequence[Host], provider_of: Callable[[Host], Provider], which: Which, starting: bool
+    hosts: Sequence[Host],
+    provider_of: Callable[[Host], Provider],
+    which: Which,
+    starting: bool,
+    skip: frozenset[str] = frozenset(),
 ) -> list[tuple[str, ...]]:
-    """Every distinct fact command of these hosts whose binary is on PATH (a run that starts
-    no cluster gathers none)."""
+    """Every distinct fact command of these hosts whose binary is on PATH, but those ``skip``
+    names by key (a run that starts no cluster gathers none)."""
     if not starting:
         return []
     argvs = (
         fact.command.argv
         for host in hosts
         for fact in gather_facts(host, provider_of(host))
-        if which(fact.command.argv[0])
+        if fact.key not in skip and which(fact.command.argv[0])
     )
     return list(dict.fromkeys(argvs))
 
@@ -308,12 +322,18 @@ def run_preflight(
     meminfo: str = "/proc/meminfo",
     starting: bool = True,
     extra: Callable[[], Sequence[PreflightProblem]] | None = None,
+    extra_runs_kubectl: bool = False,
 ) -> None:
     """Check every host (providers keyed by host name); raise PreflightError with all problems.
 
     ``starting`` (the run starts clusters: its phases include setup) adds the providers' own
     checks (driver, CPU, memory, disk); binaries are checked for every run. ``extra`` gives
     more problems (the kubeconfig, the cluster answering) once the binaries are there.
+
+    ``extra_runs_kubectl``: ``extra`` runs every host's kubectl (``access_problems``). When it
+    finds nothing, kubectl works and ``kubectl version --client`` is not asked (a kubectl start
+    less beside the lab's loading); when it finds a problem, the version tells a kubectl that
+    does not run from a kubeconfig it cannot load, as before.
     """
 
     def provider_of(host: Host) -> Provider:
@@ -324,11 +344,15 @@ def run_preflight(
     # the facts of every host and the access checks, all read-only, at once; the access
     # checks' answer counts only when the binaries are there, as when they ran after them
     access: Future[Sequence[PreflightProblem]] = Future()
+    later = frozenset({KUBECTL_VERSION} if extra is not None and extra_runs_kubectl else ())
     jobs: list[Callable[[], object]] = [
-        functools.partial(run, argv) for argv in _fact_runs(hosts, provider_of, which, starting)
+        functools.partial(run, argv)
+        for argv in _fact_runs(hosts, provider_of, which, starting, skip=later)
     ]
     jobs.append(functools.partial(_settle, access, extra or list))
     all_at_once(lambda job: job(), jobs)
+    # kubectl ran for every host and every check passed: its version adds nothing
+    skip = later if access.exception() is None and not access.result() else frozenset()
     problems: list[PreflightProblem] = []
     by_provider: dict[str, tuple[Provider, list[Host], list[Facts]]] = {}
     for host in hosts:
@@ -337,7 +361,7 @@ def run_preflight(
             facts = Facts(binaries={b: which(b) for b in provider.binaries(host)})
             problems += check_binaries(host, facts, provider)
             continue
-        facts = collect_facts(host, provider, which=which, run=run, meminfo=meminfo)
+        facts = collect_facts(host, provider, which=which, run=run, meminfo=meminfo, skip=skip)
         problems += check_binaries(host, facts, provider) + provider.preflight(host, facts)
         group = by_provider.setdefault(provider.name, (provider, [], []))
         group[1].append(host)
@@ -503,14 +527,17 @@ def first_probes(
 ) -> list[Command]:
     """The probes a preflight of these hosts makes whatever they answer (the facts, and the
     kubeconfigs or the owners' clusters), to start before the lab has loaded: all read-only.
-    ``run_preflight`` and ``access_problems`` ask them again, through the caller's cache."""
+    ``run_preflight`` and ``access_problems`` ask them again, through the caller's cache.
+    kubectl's version is not among them: the access probes run kubectl (``run_preflight``'s
+    ``extra_runs_kubectl``), and its version is asked only when they fail."""
 
     def provider_of(host: Host) -> Provider:
         return providers[host.name] if host.name in providers else providers[host.provider]
 
+    later = frozenset({KUBECTL_VERSION})
     facts = [
         Command(argv, timeout=FACT_TIMEOUT)
-        for argv in _fact_runs(hosts, provider_of, which, starting)
+        for argv in _fact_runs(hosts, provider_of, which, starting, skip=later)
     ]
     if reach:
         access = [reach_command(host, provider_of(host), admin=True) for host in hosts]

@@ -20,6 +20,7 @@ from labtools.providers.minikube_checks import size_mb
 from labtools.providers.preflight import (
     access_problems,
     check,
+    effective_kubeconfig,
     gather_facts,
     mem_available_mb,
     run_preflight,
@@ -589,8 +590,78 @@ def test_the_first_probes_are_what_the_preflight_asks_first(tmp_path: Path) -> N
                 extra=lambda: access_problems(
                     hosts, providers, probe=probes.probe, reach=reach  # noqa: B023
                 ),
+                extra_runs_kubectl=True,
             )  # fmt: skip
         later = log.read_text().splitlines()[len(early) :]
         assert early  # the facts and the owner's kubeconfig or cluster
         assert not set(later) & set(early)  # none asked twice: the preflight had the answers
         assert len(later) == (30 if reach else 0)  # then only the participants' own clusters
+
+
+def kubeconfig_preflight(
+    tmp_path: Path, kubectl_script: str, kubeconfig: str
+) -> tuple[str | None, list[str]]:
+    """run_preflight of one fake host as a run makes it (the kubeconfig checks run kubectl):
+    the problems' text (None: no problem) and the kubectl calls made."""
+    from labtools.app import Probes
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.log"
+    kubectl = bin_dir / "kubectl"
+    kubectl.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\n{kubectl_script}')
+    kubectl.chmod(0o755)
+    host = Host("h1", "fake", {"kubectl_bin": str(kubectl), "fake_home": str(tmp_path / "fake")})
+    providers = {"h1": get_provider("fake")}
+    config = Path(effective_kubeconfig(host, providers["h1"], admin=True))
+    config.parent.mkdir(parents=True)
+    config.write_text(kubeconfig)
+    which = lambda name: name if name == str(kubectl) else None  # noqa: E731
+    problem = None
+    with Probes() as probes:
+        try:
+            run_preflight(
+                [host], providers, which=which, run=probes.run,
+                extra=lambda: access_problems([host], providers, probe=probes.probe, reach=False),
+                extra_runs_kubectl=True,
+            )  # fmt: skip
+        except PreflightError as exc:
+            problem = str(exc.format())
+    return problem, log.read_text().splitlines() if log.exists() else []
+
+
+# a kubectl that loads the kubeconfig only when it is YAML (as kubectl refuses garbage)
+LOADING_KUBECTL = """case "$*" in
+  *"config view"*) grep -q '^apiVersion:' "$KUBECONFIG" || {
+    echo "error: error loading config file: yaml: mapping values are not allowed" >&2; exit 1; }
+    echo ctx;;
+  *) echo '{"clientVersion":{"gitVersion":"v1.32.4"}}';;
+esac
+"""
+
+
+def test_a_run_whose_kubeconfig_loads_does_not_ask_kubectl_for_its_version(
+    tmp_path: Path,
+) -> None:
+    problem, calls = kubeconfig_preflight(tmp_path, LOADING_KUBECTL, "apiVersion: v1\n")
+    assert problem is None
+    assert [c for c in calls if c.startswith("config view")], calls  # kubectl ran: it works
+    assert not [c for c in calls if c.startswith("version")], calls
+
+
+def test_a_kubeconfig_kubectl_cannot_load_is_named_after_kubectl_version_works(
+    tmp_path: Path,
+) -> None:
+    problem, calls = kubeconfig_preflight(tmp_path, LOADING_KUBECTL, "key: [unclosed\n")
+    assert problem is not None
+    assert "kubectl cannot load the kubeconfig" in problem, problem
+    assert "version --client -o json" in calls  # asked once the kubeconfig check failed
+
+
+def test_a_kubectl_that_does_not_run_is_named_not_the_kubeconfig(tmp_path: Path) -> None:
+    broken = 'echo "kubectl: cannot execute binary file: Exec format error" >&2; exit 126\n'
+    problem, calls = kubeconfig_preflight(tmp_path, broken, "apiVersion: v1\n")
+    assert problem is not None
+    assert "version` failed" in problem, problem
+    assert "cannot load the kubeconfig" not in problem  # kubectl itself is the problem
+    assert "version --client -o json" in calls
