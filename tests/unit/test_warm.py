@@ -165,3 +165,27 @@ def test_one_taken_is_replaced_while_more_are_expected(tmp_path: Path) -> None:
     assert registry.running() == []  # nothing more expected: none started
     assert pool.run(pytest_command(tmp_path)) is None  # an unexpected one starts as usual
     pool.close()
+
+
+def test_a_started_process_runs_the_exit_handlers_of_its_checks(tmp_path: Path) -> None:
+    # it ends without the interpreter's teardown, but what a check registered for the exit
+    # (atexit, logging's flush) still runs, and its output is complete
+    (tmp_path / "test_here.py").write_text(
+        "import atexit, pathlib, sys\n"
+        "def test_registers():\n"
+        "    atexit.register(pathlib.Path('at-exit').write_text, 'ran')\n"
+        "    sys.stderr.write('unflushed tail')\n"
+    )
+    argv = (sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-c")
+    command = Command(
+        argv=(*argv, os.devnull, "--rootdir", ".", "test_here.py"),
+        env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        cwd=str(tmp_path),
+        timeout=60.0,
+    )
+    out = process.Prestarted(WARM, process.ProcessRegistry(), cwd=str(tmp_path)).run(command)
+    assert out is not None
+    assert out.rc == 0, out.stdout + out.stderr
+    assert "1 passed" in out.stdout
+    assert "unflushed tail" in out.stderr
+    assert (tmp_path / "at-exit").read_text() == "ran"
