@@ -4,12 +4,28 @@
 # it) and sets NS, PORT, VPORT, IMAGE.
 proxies=()
 trap 'for p in "${proxies[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
-start_proxy() {  # kubectl proxy on $1 in the background, then wait until it answers
+start_proxy() {  # kubectl proxy on the port in variable $1, in the background, until it answers
   # a simple command, not the function k: `$!` is then kubectl itself, and the trap's kill ends
-  # it (a backgrounded function is a subshell, and killing it leaves kubectl running)
-  "${kube[@]}" proxy --port="$1" >/dev/null 2>&1 &
-  proxies+=($!)
-  until curl -sf "http://127.0.0.1:$1/version" >/dev/null; do sleep 0.05; done
+  # it (a backgrounded function is a subshell, and killing it leaves kubectl running). A proxy
+  # that exits (its port taken meanwhile) is started again on the next port (5 tries), and the
+  # script stops with a message rather than waiting for it forever.
+  local var=$1 port=${!1} tries=0 pid
+  while :; do
+    "${kube[@]}" proxy --port="$port" >/dev/null 2>&1 &
+    pid=$!
+    proxies+=("$pid")
+    until curl -sf --max-time 2 "http://127.0.0.1:$port/version" >/dev/null; do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      printf -v "$var" %s "$port"
+      return 0
+    fi
+    tries=$((tries + 1))
+    if [ "$tries" -ge 5 ]; then echo "kubectl proxy did not start on port $port" >&2; return 1; fi
+    port=$((port + 1))
+  done
 }
 
 # `grep PATTERN >/dev/null`, not `grep -q`: under pipefail, grep -q's early exit can end the writer
@@ -29,7 +45,7 @@ k wait --for=condition=Available deployment/kubernetes-bootcamp --timeout=300s >
 k get deployments >/dev/null
 
 # explore
-start_proxy "$PORT"
+start_proxy PORT
 curl -sS --fail "http://localhost:$PORT/version" >/dev/null
 k get pods >/dev/null
 k describe pods >/dev/null
@@ -42,7 +58,7 @@ until curl -sS --fail "http://localhost:$PORT/api/v1/namespaces/$NS/pods/$POD_NA
   | grep 'Hello Kubernetes bootcamp!' >/dev/null; do sleep 1; done
 
 # verify: the checks' own calls (playbooks/basics/checks), asserted with grep
-start_proxy "$VPORT"
+start_proxy VPORT
 state=$(k get nodes,deployments,replicasets,pods,services,endpoints -o jsonpath='{range .items[*]}{.kind}|{.metadata.name}|{.metadata.uid}|{.status.conditions[?(@.type=="Ready")].status}|{.status.conditions[?(@.type=="Available")].status}|{.spec.replicas}/{.status.availableReplicas}|{.spec.template.spec.containers[*].image}|{.status.phase}{"\n"}{end}')
 grep -q '^Node|[^|]*|[^|]*|True|' <<<"$state"
 grep -q "^Deployment|kubernetes-bootcamp|[^|]*||True|1/1|$IMAGE|" <<<"$state"

@@ -170,6 +170,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.user_properties.append((HOST_PROPERTY, host.name))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any]) -> None:
+    """A fixture of the checks' own (not this plugin's or pytest's) may change the cluster: the
+    snapshot reads started when the checks started are no longer the state it leaves."""
+    module = getattr(fixturedef.func, "__module__", None) or ""
+    if module != __name__ and module.split(".")[0] != "_pytest":
+        from labtools.verify.snapshot import discard
+
+        discard()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """A check runs: from here on a snapshot is read when it is asked for (see above)."""
+    from labtools.verify.snapshot import discard
+
+    discard()
+
+
 def target_of(config: pytest.Config, host: Host) -> CheckTarget:
     """The check target of a host."""
     return targets(config)[host.name]

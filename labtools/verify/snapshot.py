@@ -1,11 +1,19 @@
-"""One read of a cluster's state for the checks: a single ``kubectl get ... -o json``."""
+"""One read of a cluster's state for the checks: a single ``kubectl get ... -o json``.
+
+A run's checks process may start that read when the checks start (``prefetch``), beside
+pytest's own start; ``Snapshot.take`` then finds it by its exact command and environment, as
+long as no check has run yet (the plugin ``discard``s them when a check or a fixture of the
+checks' own runs first): what the first check sees is the cluster when the checks started.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +22,11 @@ from labtools.core.errors import ClusterUnreachableError, MissingBinaryError
 # Nodes are cluster-scoped: kubectl lists them even with `-n NS`, so one call reads everything.
 KINDS = "nodes,deployments,replicasets,pods,services,endpoints"
 Obj = dict[str, Any]
+Key = tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
+TIMEOUT = 60.0
+PYTEST_OWN = frozenset({"PYTEST_CURRENT_TEST", "PYTEST_VERSION"})  # not kubectl's business
+_prefetched: dict[Key, Future[str]] = {}
+_lock = threading.Lock()
 
 
 def parse_selector(selector: str | Mapping[str, str] | None) -> dict[str, str]:
@@ -71,14 +84,12 @@ class Snapshot:
         namespace: str,
         *,
         env: Mapping[str, str] | None = None,
-        timeout: float = 60.0,
+        timeout: float = TIMEOUT,
     ) -> Snapshot:
         """Read nodes, deployments, replicasets, pods, services, endpoints: one kubectl call."""
-        argv = tuple(kubectl_argv_prefix)
-        if "-n" not in argv and "--namespace" not in argv:
-            argv += ("-n", namespace)
-        argv += ("get", KINDS, "-o", "json")
-        out = run_kubectl(argv, env or {}, timeout)
+        argv = snapshot_argv(kubectl_argv_prefix, namespace)
+        found = _take_prefetched(argv, env or {})
+        out = found.result() if found is not None else run_kubectl(argv, env or {}, timeout)
         try:
             items = json.loads(out).get("items") or []
         except (json.JSONDecodeError, AttributeError) as exc:
@@ -129,6 +140,51 @@ class Snapshot:
         """The ReplicaSets matching a label selector."""
         wanted = parse_selector(selector)
         return [rs for rs in self.of_kind("ReplicaSet") if matches(rs, wanted)]
+
+
+def snapshot_argv(kubectl_argv_prefix: Sequence[str], namespace: str) -> tuple[str, ...]:
+    """``kubectl ... -n NS get nodes,deployments,... -o json``: the one call of a snapshot."""
+    argv = tuple(kubectl_argv_prefix)
+    if "-n" not in argv and "--namespace" not in argv:
+        argv += ("-n", namespace)
+    return (*argv, "get", KINDS, "-o", "json")
+
+
+def _key(argv: tuple[str, ...], env: Mapping[str, str]) -> Key:
+    """A call as it runs: its argv and its whole environment (this process's, then ``env``),
+    but the variables pytest sets for its own bookkeeping (the test running, its version)."""
+    whole = {**os.environ, **env}
+    return argv, tuple(sorted((k, v) for k, v in whole.items() if k not in PYTEST_OWN))
+
+
+def prefetch(kubectl_argv_prefix: Sequence[str], namespace: str, env: Mapping[str, str]) -> None:
+    """Start the snapshot read of one host now, in a thread; ``Snapshot.take`` with the same
+    command and environment gets its answer (or its error) instead of reading again."""
+    argv = snapshot_argv(kubectl_argv_prefix, namespace)
+    future: Future[str] = Future()
+
+    def read() -> None:
+        try:
+            future.set_result(run_kubectl(argv, env, TIMEOUT))
+        except Exception as exc:  # the check that takes it raises it, as its own read would
+            future.set_exception(exc)
+
+    with _lock:
+        _prefetched[_key(argv, env)] = future
+    threading.Thread(target=read, name="snapshot-prefetch", daemon=True).start()
+
+
+def discard() -> None:
+    """Forget the reads started ahead: a check (or a fixture of the checks) has run, and what
+    it did may have changed the cluster since they started."""
+    with _lock:
+        _prefetched.clear()
+
+
+def _take_prefetched(argv: tuple[str, ...], env: Mapping[str, str]) -> Future[str] | None:
+    """The read started ahead for exactly this call, once (None: read now)."""
+    with _lock:
+        return _prefetched.pop(_key(argv, env), None)
 
 
 def run_kubectl(argv: tuple[str, ...], env: Mapping[str, str], timeout: float) -> str:

@@ -26,6 +26,10 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from labtools.app import CheckTarget
 
 PYTEST = (sys.executable, "-m", "pytest")
 # what the checks process imports anyway: pytest and every plugin it registers by default
@@ -73,17 +77,34 @@ def becomes(argv: Sequence[str], env: Mapping[str, str], cwd: str, started_in: s
     )
 
 
-def prepare(hint: Mapping[str, str]) -> None:
-    """Load the lab once as the checks will (``check_targets`` for one host), result unused:
-    what that builds on the way (lazy imports, compiled templates) is then ready. Any problem is
-    left for the checks' own load to report."""
+def prepare(hint: Mapping[str, str]) -> tuple[CheckTarget, ...]:
+    """Load the lab once as the checks will (``check_targets`` for one host): what that builds
+    on the way (lazy imports, compiled templates) is then ready, and the host's snapshot can be
+    read as soon as the command comes. Any problem is left for the checks' own load to report."""
     from pathlib import Path
 
     from labtools.app import check_targets
     from labtools.core.options import RunOptions
 
     options = RunOptions(lab=hint.get("lab"), inventory=hint.get("inventory"), limit=hint["host"])
-    check_targets(Path(hint.get("root") or "."), options)
+    return check_targets(Path(hint.get("root") or "."), options)
+
+
+def prefetch_snapshots(targets: Sequence[CheckTarget], argv: Sequence[str]) -> None:
+    """Start reading the snapshots of the prepared hosts that the command checks (named in its
+    ``--lab-hosts``; ``labtools.verify.snapshot.prefetch``): the ``kubectl get`` runs while
+    pytest starts. The checks use a read only when they would make exactly that call (same
+    command, same environment) before any check has run."""
+    from labtools.verify.snapshot import prefetch
+
+    flag = "--lab-hosts"
+    named = set(argv[argv.index(flag) + 1].split(",")) if flag in argv[:-1] else set()
+    for target in targets:
+        if target.host.name not in named:
+            continue
+        prefix = tuple(target.provider.kubectl(target.host, ()))
+        namespace = str(target.vars.get("namespace") or "default")
+        prefetch(prefix, namespace, dict(target.provider.env(target.host)))
 
 
 def main(argv: Sequence[str] = ()) -> int:
@@ -101,10 +122,11 @@ def main(argv: Sequence[str] = ()) -> int:
         imported = True
     except Exception:  # a broken install: the command's own start says what is wrong
         imported = False
+    prepared: tuple[CheckTarget, ...] = ()
     if imported and len(argv) == 2 and argv[0] == "--prepare":
         # a problem loading the lab is the checks' own load's to report, in its words
         with contextlib.suppress(Exception):
-            prepare(json.loads(argv[1]))
+            prepared = prepare(json.loads(argv[1]))
     line = sys.stdin.readline()
     if not line.strip():
         return 0
@@ -117,6 +139,8 @@ def main(argv: Sequence[str] = ()) -> int:
         os.execvpe(argv[0], argv, env)
     os.environ.clear()
     os.environ.update(env)
+    with contextlib.suppress(Exception):  # a host that cannot be read is its checks' to report
+        prefetch_snapshots(prepared, argv)
     import pytest
 
     # as `python -m pytest ARGS` (pytest/__main__.py): ARGS, then its output flushed

@@ -120,6 +120,39 @@ def test_up_verify_down_with_fake_minikube(minikube_project: LabProject, tmp_pat
     assert wait_until_gone(str(tmp_path)) == []
 
 
+def test_lab_verify_reads_each_cluster_once_while_pytest_starts(
+    minikube_project: LabProject, tmp_path: Path
+) -> None:
+    # the checks process started with the run reads the host's snapshot when the checks start
+    # (beside pytest's own start, before any check: no check in PYTEST_CURRENT_TEST), and the
+    # checks use that read: one `get -o json`, not two
+    import dataclasses
+    import shutil
+
+    project = minikube_project
+    assert project.invoke("lab.up").returncode == 0
+    real = shutil.which("kubectl", path=project.env["PATH"])
+    shims, log = tmp_path / "shims", tmp_path / "calls.log"
+    shims.mkdir()
+    (shims / "kubectl").write_text(
+        f'#!/bin/sh\necho "$PYTEST_CURRENT_TEST|$*" >> "{log}"\nexec "{real}" "$@"\n'
+    )
+    (shims / "kubectl").chmod(0o755)
+    counted = dataclasses.replace(
+        project, env={**project.env, "PATH": f"{shims}:{project.env['PATH']}"}
+    )
+    verify = counted.invoke("lab.verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    calls = log.read_text().splitlines()
+    snapshots = [c for c in calls if " get nodes,deployments," in f" {c}"]
+    assert len(snapshots) == 1, calls
+    running = snapshots[0].split("|")[0]  # (this test's own id, where pytest runs this test)
+    assert "checks/test_basics.py" not in running, calls  # read before the first check
+    assert junit_counts(project.latest_run() / "verify-basics.xml")[1:] == (0, 0)
+    assert project.invoke("lab.down").returncode == 0
+    assert wait_until_gone(str(tmp_path)) == []
+
+
 def test_verify_fails_when_the_app_is_gone(minikube_project: LabProject, tmp_path: Path) -> None:
     project = minikube_project
     up = project.invoke("lab.up", "--skip-tags", "never")

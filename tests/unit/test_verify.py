@@ -11,6 +11,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -689,3 +690,95 @@ def test_sessions_running_at_once_each_split_their_own_junit(tmp_path: Path) -> 
     assert sorted(p.name for p in tmp_path.glob("*.xml")) == [
         "verify-a1.xml", "verify-a2.xml", "verify-b1.xml", "verify-b2.xml"
     ]  # fmt: skip
+
+
+def counting_kubectl(tmp_path: Path, rc: int = 0) -> Path:
+    """A stand-in kubectl that appends a line per call to ``calls`` and prints a node."""
+    script = tmp_path / "kubectl"
+    body = json.dumps({"kind": "List", "items": [NODE]})
+    script.write_text(
+        f'#!/bin/sh\necho "$*" >> {tmp_path}/calls\n'
+        f"cat <<'EOF'\n{body}\nEOF\n"
+        "echo 'error: the server could not be reached' >&2\n"
+        f"exit {rc}\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
+def calls_made(tmp_path: Path) -> int:
+    path = tmp_path / "calls"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def wait_for_calls(tmp_path: Path, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while calls_made(tmp_path) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_a_prefetched_snapshot_is_taken_once_by_the_same_call(tmp_path: Path) -> None:
+    from labtools.verify import snapshot
+
+    prefix = (str(counting_kubectl(tmp_path)), "--context", "c")
+    snapshot.prefetch(prefix, "ns", {"KUBECONFIG": "/k"})
+    wait_for_calls(tmp_path, 1)
+    # another environment or namespace is another call: read now, the prefetch stays
+    Snapshot.take(prefix, "ns", env={"KUBECONFIG": "/other"})
+    Snapshot.take(prefix, "other-ns", env={"KUBECONFIG": "/k"})
+    assert calls_made(tmp_path) == 3
+    first = Snapshot.take(prefix, "ns", env={"KUBECONFIG": "/k"})  # the prefetched read
+    assert calls_made(tmp_path) == 3
+    assert first.node() == NODE
+    Snapshot.take(prefix, "ns", env={"KUBECONFIG": "/k"})  # used once: a refresh reads again
+    assert calls_made(tmp_path) == 4
+    snapshot.discard()
+
+
+def test_a_discarded_prefetch_is_read_again_and_errors_are_kept(tmp_path: Path) -> None:
+    from labtools.verify import snapshot
+
+    prefix = (str(counting_kubectl(tmp_path, rc=1)), "--context", "gone")
+    snapshot.prefetch(prefix, "ns", {})
+    wait_for_calls(tmp_path, 1)
+    with pytest.raises(ClusterUnreachableError, match="could not be reached"):
+        Snapshot.take(prefix, "ns")  # the prefetched read's own error
+    assert calls_made(tmp_path) == 1
+    snapshot.prefetch(prefix, "ns", {})
+    wait_for_calls(tmp_path, 2)
+    snapshot.discard()
+    with pytest.raises(ClusterUnreachableError):
+        Snapshot.take(prefix, "ns")
+    assert calls_made(tmp_path) == 3  # read again after the discard
+
+
+def fixture_of(module: str) -> Any:
+    """What pytest_fixture_setup reads of a fixture definition: its function's module."""
+    import types
+
+    def func() -> None: ...
+
+    func.__module__ = module
+    return types.SimpleNamespace(func=func)
+
+
+@pytest.mark.parametrize("first", ["a check", "a fixture of the checks", "nothing"])
+def test_a_check_or_its_fixture_running_first_discards_the_prefetch(
+    tmp_path: Path, first: str
+) -> None:
+    # what the first snapshot shows is the cluster when the checks started only when no check
+    # code ran before it; labtools' and pytest's own fixtures keep the prefetch
+    from labtools.verify import plugin, snapshot
+
+    prefix = (str(counting_kubectl(tmp_path)), "--context", "c")
+    snapshot.prefetch(prefix, "ns", {})
+    wait_for_calls(tmp_path, 1)
+    plugin.pytest_fixture_setup(fixture_of("_pytest.tmpdir"))  # pytest's tmp_path
+    plugin.pytest_fixture_setup(fixture_of("labtools.verify.plugin"))  # lab_vars, kubectl...
+    if first == "a check":
+        plugin.pytest_runtest_call(None)  # type: ignore[arg-type]
+    elif first == "a fixture of the checks":
+        plugin.pytest_fixture_setup(fixture_of("test_basics"))
+    Snapshot.take(prefix, "ns")
+    assert calls_made(tmp_path) == (1 if first == "nothing" else 2)
+    snapshot.discard()
