@@ -673,7 +673,11 @@ NOTES = """\
   before anything starts; the kubeconfigs of many hosts are one call, `KUBECONFIG` as a list),
   and the scripts run `curl .../api/v1/nodes` for the proxy check,
   which the checks make as an HTTP request inside their process. The fake minikube (`python
-  -m labtools.testing.minikube`) is a Python start per call, the same for all three.
+  -m labtools.testing.minikube`) is a Python start per call (~0.1 s). One minikube call
+  differs: on a first start labtools does not run `minikube status` (the scripts do, as `status
+  || start` is written): minikube writes the profile's `profiles/<p>/config.json` first, and
+  without it status can only say "Profile not found". A running lab is still asked (`lab.up`
+  again is `ok`, nothing started).
 - **Start-up.** `invoke --list` is Python and invoke (invoke imports `unittest.mock`, `asyncio`
   and `importlib.metadata` itself); it imports nothing of labtools. `lab.plan` adds loading the
   lab: YAML, Jinja2, and every step rendered for every host before anything runs (the checks that

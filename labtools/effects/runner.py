@@ -11,6 +11,7 @@ import dataclasses
 import http.client
 import json
 import math
+import os
 import sys
 import threading
 import time
@@ -916,7 +917,8 @@ class Runner:
         """Probe; when done -> ok, else run (+ after, credentials, removals) -> changed."""
         op = action.op
         started = time.perf_counter()
-        if op.probe and op.is_done:
+        asked = not op.probe_needs or any(os.path.exists(path) for path in op.probe_needs)
+        if op.probe and op.is_done and asked:
             probe = self._sub(op.probe, action, None)
             if op.is_done(probe):  # already done: ok, whatever the probe's own exit code
                 return Output(0, probe.stdout, probe.stderr, probe.duration, changed=False)

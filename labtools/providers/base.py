@@ -48,6 +48,9 @@ class ClusterOp:
     env: Mapping[str, str] | None = None
     parallel: int | None = None  # at most this many hosts run ``run`` at once (minikube start)
     shown: tuple[str, ...] | None = None  # what a person types for it (no machine output)
+    # files the probe's answer depends on: when none of them exists the operation is not done,
+    # and the probe is not run (minikube's profile config: no profile, no cluster to ask about)
+    probe_needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

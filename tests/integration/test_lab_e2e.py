@@ -153,6 +153,35 @@ def test_lab_verify_reads_each_cluster_once_while_pytest_starts(
     assert wait_until_gone(str(tmp_path)) == []
 
 
+def test_a_first_start_does_not_ask_minikube_for_a_profile_it_has_not_made(
+    minikube_project: LabProject, tmp_path: Path
+) -> None:
+    # no profile config yet: `minikube status` could only say "Profile not found"; once the
+    # cluster is up, the status says so and the start step is ok without starting again
+    import dataclasses
+    import shutil
+
+    real = shutil.which("minikube", path=minikube_project.env["PATH"])
+    logged, log = tmp_path / "logged", tmp_path / "minikube.log"
+    logged.mkdir()
+    (logged / "minikube").write_text(f'#!/bin/sh\necho "$1" >> "{log}"\nexec "{real}" "$@"\n')
+    (logged / "minikube").chmod(0o755)
+    project = dataclasses.replace(
+        minikube_project,
+        env={**minikube_project.env, "PATH": f"{logged}:{minikube_project.env['PATH']}"},
+    )
+    first = project.invoke("lab.setup")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert log.read_text().split() == ["version", "version", "start"]  # preflight, step, start
+    log.write_text("")
+    again = project.invoke("lab.setup")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert log.read_text().split() == ["version", "version", "status"]
+    assert recap_row(again.stdout, "basics")["changed"] == 0, again.stdout
+    assert project.invoke("lab.down").returncode == 0
+    assert wait_until_gone(str(tmp_path)) == []
+
+
 def test_verify_fails_when_the_app_is_gone(minikube_project: LabProject, tmp_path: Path) -> None:
     project = minikube_project
     up = project.invoke("lab.up", "--skip-tags", "never")

@@ -187,6 +187,27 @@ def test_start_probe(out: Output, done: bool) -> None:
 
 
 @pytest.mark.parametrize(
+    ("minikube_home", "base"),
+    [(None, "~/.minikube"), ("/srv/mk", "/srv/mk/.minikube"), ("/srv/.minikube", "/srv/.minikube")],
+)
+def test_start_asks_the_status_only_of_a_profile_that_exists(
+    monkeypatch: pytest.MonkeyPatch, minikube_home: str | None, base: str
+) -> None:
+    # minikube's localpath.MiniPath: $MINIKUBE_HOME gets `.minikube` appended unless it ends so
+    import os
+
+    if minikube_home is None:
+        monkeypatch.delenv("MINIKUBE_HOME", raising=False)
+    else:
+        monkeypatch.setenv("MINIKUBE_HOME", minikube_home)
+    op = get_provider("minikube").cluster(host(), "start")
+    expected = os.path.join(os.path.expanduser(base), "profiles", "basics", "config.json")
+    assert op.probe_needs == (expected,)
+    fake = get_provider("fake").cluster(host(fake_home="/p/.labtools/fake-minikube"), "start")
+    assert fake.probe_needs == ("/p/.labtools/fake-minikube/.minikube/profiles/basics/config.json",)
+
+
+@pytest.mark.parametrize(
     ("out", "done"),
     [
         (Output(7, STOPPED, ""), True),
