@@ -250,6 +250,14 @@ def cluster(pytestconfig: pytest.Config, lab_host: Host) -> Any:
     return found
 
 
+def snapshot_call(target: CheckTarget) -> tuple[tuple[str, ...], str, dict[str, str]]:
+    """How a host's snapshot is read: the kubectl prefix, the namespace and the environment
+    (the checks' own read and the warm checks process's prefetch must be the same call)."""
+    prefix = tuple(target.provider.kubectl(target.host, ()))
+    namespace = str(target.vars.get("namespace") or "default")
+    return prefix, namespace, dict(target.provider.env(target.host))
+
+
 def take_snapshots(config: pytest.Config, hosts: list[Host]) -> dict[str, Any]:
     """A Snapshot (or the error taking it) per host, the kubectl calls running in parallel."""
     from concurrent.futures import ThreadPoolExecutor
@@ -257,11 +265,9 @@ def take_snapshots(config: pytest.Config, hosts: list[Host]) -> dict[str, Any]:
     from labtools.verify.snapshot import Snapshot
 
     def take(host: Host) -> Any:
-        target = target_of(config, host)
-        prefix = tuple(target.provider.kubectl(host, ()))
-        namespace = str(target.vars.get("namespace") or "default")
+        prefix, namespace, env = snapshot_call(target_of(config, host))
         try:
-            return Snapshot.take(prefix, namespace, env=dict(target.provider.env(host)))
+            return Snapshot.take(prefix, namespace, env=env)
         except Exception as exc:  # kept for the host's own tests to raise
             return exc
 

@@ -95,16 +95,14 @@ def prefetch_snapshots(targets: Sequence[CheckTarget], argv: Sequence[str]) -> N
     ``--lab-hosts``; ``labtools.verify.snapshot.prefetch``): the ``kubectl get`` runs while
     pytest starts. The checks use a read only when they would make exactly that call (same
     command, same environment) before any check has run."""
+    from labtools.verify.plugin import snapshot_call
     from labtools.verify.snapshot import prefetch
 
     flag = "--lab-hosts"
     named = set(argv[argv.index(flag) + 1].split(",")) if flag in argv[:-1] else set()
     for target in targets:
-        if target.host.name not in named:
-            continue
-        prefix = tuple(target.provider.kubectl(target.host, ()))
-        namespace = str(target.vars.get("namespace") or "default")
-        prefetch(prefix, namespace, dict(target.provider.env(target.host)))
+        if target.host.name in named:
+            prefetch(*snapshot_call(target))
 
 
 def main(argv: Sequence[str] = ()) -> int:
